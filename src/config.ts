@@ -1,0 +1,167 @@
+/**
+ * The daemon's configuration: one schema (type, default, one-line doc per key), filled from
+ * config/default.json, then config/<NODE_ENV>.json, then environment variables, validated once at
+ * boot and frozen. Leaf modules receive their slice and never read process.env themselves.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const url = (schemes: string[]) =>
+  z
+    .string()
+    .refine((s) => schemes.some((p) => s.startsWith(`${p}://`)), { message: `must start with ${schemes.map((p) => `${p}://`).join(' or ')}` })
+    .nullable();
+
+export const configSchema = z
+  .object({
+    host: z.string().min(1).describe('address the TCP and HTTP listeners bind to'),
+    tcpPort: port.describe('TCP port for SDK connections (0 picks a free port)'),
+    httpPort: port.describe('HTTP port for the API, dashboard, WebSocket, admin and metrics (0 picks a free port)'),
+    redisUrl: url(['redis', 'rediss']).describe('Redis for vars, users, sessions, outbox and pubsub; null = embedded in-process store'),
+    meiliUrl: url(['http', 'https']).describe('Meilisearch for logs; null = embedded in-process log index'),
+    meiliMasterKey: z.string().nullable().describe('Meilisearch API key, if the server has a master key'),
+    adminToken: z.string().min(16, 'must be at least 16 characters').nullable().describe('bearer token for /admin; null disables the admin routes'),
+    dataDir: z.string().min(1).describe('where the embedded store snapshots its data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).describe('pino log level'),
+    tcp: z
+      .object({
+        maxLineBytes: positiveInt.describe('longest line a device may send; longer lines are answered e:line_too_long'),
+        verifyTimeoutMs: positiveInt.describe('a connection that has not sent a valid v: line by then is closed'),
+        idleTimeoutMs: positiveInt.describe('a connection that sends nothing for this long is closed'),
+        maxConnections: positiveInt.describe('connections beyond this are refused'),
+        maxErrors: positiveInt.describe('protocol errors within errorWindowMs before the connection is closed as abusive'),
+        errorWindowMs: positiveInt.describe('window for maxErrors'),
+        restartIntensity: z.number().int().min(0).describe('crashes of one connection actor tolerated within restartPeriodMs before its socket is closed'),
+        restartPeriodMs: positiveInt.describe('window for restartIntensity'),
+      })
+      .strict(),
+    logs: z
+      .object({
+        indexName: z.string().regex(/^[A-Za-z0-9_-]+$/).describe('the one shared log index'),
+        batchSize: positiveInt.describe('documents per index write; a full batch is written at once'),
+        flushDelayMs: z.number().int().min(0).describe('longest a log waits before its batch is written'),
+        maxPendingDocs: positiveInt.describe('logs held in memory while the index is slow; beyond this the oldest are dropped and counted'),
+      })
+      .strict(),
+    store: z
+      .object({
+        snapshotIntervalMs: z.number().int().min(0).describe('embedded store: snapshot period (0 = only on shutdown)'),
+        sessionTtlMs: positiveInt.describe('dashboard session lifetime'),
+        outboxMaxPerKey: positiveInt.describe('distinct variables buffered per API key while no device is connected'),
+      })
+      .strict(),
+    http: z
+      .object({
+        maxBodyBytes: positiveInt.describe('largest accepted HTTP request body'),
+        wsMaxPayloadBytes: positiveInt.describe('largest accepted WebSocket frame'),
+        wsMaxBackpressureBytes: positiveInt.describe('a WebSocket client that falls this far behind is closed'),
+        wsIdleTimeoutS: z.number().int().min(0).describe('WebSocket idle timeout in seconds (0 disables)'),
+      })
+      .strict(),
+    shutdownTimeoutMs: positiveInt.describe('longest a graceful shutdown may take before the process exits anyway'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type TcpConfig = Config['tcp'];
+export type LogsConfig = Config['logs'];
+export type StoreConfig = Config['store'];
+export type HttpConfig = Config['http'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Environment variables that override the files (DESIGN.md §4). */
+const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
+  OBSERVERIO_HOST: (c, v) => (c.host = v),
+  OBSERVERIO_TCP_PORT: (c, v) => (c.tcpPort = parsePort('OBSERVERIO_TCP_PORT', v)),
+  OBSERVERIO_HTTP_PORT: (c, v) => (c.httpPort = parsePort('OBSERVERIO_HTTP_PORT', v)),
+  REDIS_URL: (c, v) => (c.redisUrl = v || null),
+  MEILI_URL: (c, v) => (c.meiliUrl = v || null),
+  MEILI_MASTER_KEY: (c, v) => (c.meiliMasterKey = v || null),
+  OBSERVERIO_ADMIN_TOKEN: (c, v) => (c.adminToken = v || null),
+  OBSERVERIO_DATA_DIR: (c, v) => (c.dataDir = v),
+  LOG_LEVEL: (c, v) => (c.logLevel = v),
+};
+
+function parsePort(name: string, v: string): number {
+  if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a port number 0-65535, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+const CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'config');
+
+function readJson(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read (${(err as Error).message})`);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`${file}: invalid JSON (${(err as Error).message})`);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlainObject(b) && isPlainObject(v) ? merge(b, v) : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (isPlainObject(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+export interface LoadOptions {
+  /** Environment to read overrides from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Directory holding default.json and <NODE_ENV>.json (default the repo's config/). */
+  configDir?: string;
+  /** Last overrides, e.g. from CLI flags or tests. */
+  overrides?: Record<string, unknown>;
+}
+
+/** Builds, validates and freezes the configuration; throws ConfigError naming every bad key. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const dir = opts.configDir ?? CONFIG_DIR;
+  let raw = readJson(join(dir, 'default.json'));
+  const profile = env.NODE_ENV;
+  if (profile) {
+    if (!/^[a-z0-9_-]+$/i.test(profile)) throw new ConfigError(`NODE_ENV: invalid profile name ${JSON.stringify(profile)}`);
+    const file = join(dir, `${profile}.json`);
+    if (existsSync(file)) raw = merge(raw, readJson(file));
+  }
+  for (const [name, apply] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined) apply(raw, v);
+  }
+  if (opts.overrides) raw = merge(raw, opts.overrides);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return deepFreeze(parsed.data);
+}

@@ -1,0 +1,43 @@
+/**
+ * The LogIndex contract: one shared index of every key's logs, filtered by API key on every query.
+ * Implemented in memory (embedded default) and on Meilisearch; one contract suite
+ * (test/contracts/log-index.contract.ts) runs against both. Writes arrive already batched (batcher.ts).
+ */
+import type { BackendHealth, LogEntry } from '../model.js';
+
+export interface LogQuery {
+  apiKey: string;
+  /** Full-text query over the message (and other searchable fields); empty = everything. */
+  q?: string;
+  level?: string;
+  device?: string;
+  /** receivedAt lower bound, inclusive (ms since epoch). */
+  from?: number;
+  /** receivedAt upper bound, inclusive (ms since epoch). */
+  to?: number;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+export interface LogSearchResult {
+  /** Newest first (receivedAt, then id, descending). */
+  hits: LogEntry[];
+  /** How many match in all (may be an estimate on Meilisearch). */
+  total: number;
+}
+
+export interface LogIndex {
+  readonly kind: 'memory' | 'meilisearch';
+  /** Creates the index if needed and applies its settings. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  health(): Promise<BackendHealth>;
+  /** Writes one batch; resolves when the backend accepted it (Meilisearch: task enqueued). */
+  add(entries: readonly LogEntry[]): Promise<void>;
+  /** Resolves once everything accepted so far is searchable (tests and shutdown use it). */
+  settle(): Promise<void>;
+  search(query: LogQuery): Promise<LogSearchResult>;
+}
+
+export const MAX_SEARCH_LIMIT = 1000;
+export const DEFAULT_SEARCH_LIMIT = 100;

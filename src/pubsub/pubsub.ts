@@ -1,0 +1,30 @@
+/**
+ * The PubSub contract (phoenix_pubsub style): channels carry JSON-serialisable messages to every
+ * subscriber on every node. Local (one process) and Redis (between daemons) implementations; one
+ * contract suite (test/contracts/pubsub.contract.ts) runs against both.
+ *
+ * Channels used by the domain: `<apiKey>:vars`, `<apiKey>:logs`, `<apiKey>:devices`,
+ * `<apiKey>:vars:callback`.
+ */
+import type { BackendHealth } from '../model.js';
+
+export type Handler = (message: unknown, channel: string) => void;
+export type Unsubscribe = () => Promise<void>;
+
+export interface PubSub {
+  readonly kind: 'local' | 'redis';
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  health(): Promise<BackendHealth>;
+  /** Resolves once messages published after it resolves will reach the handler. */
+  subscribe(channel: string, handler: Handler): Promise<Unsubscribe>;
+  /** Delivers asynchronously to every subscriber of the channel, in publish order per channel. */
+  publish(channel: string, message: unknown): Promise<void>;
+}
+
+export const channels = {
+  vars: (apiKey: string) => `${apiKey}:vars`,
+  logs: (apiKey: string) => `${apiKey}:logs`,
+  devices: (apiKey: string) => `${apiKey}:devices`,
+  varsCallback: (apiKey: string) => `${apiKey}:vars:callback`,
+} as const;

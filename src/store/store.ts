@@ -1,0 +1,40 @@
+/**
+ * The Store contract: users, API keys, dashboard sessions, variables and the outbox of variable
+ * changes waiting for a device. Implemented in memory (embedded default) and on Redis; one contract
+ * suite (test/contracts/store.contract.ts) runs against both.
+ */
+import type { BackendHealth, Session, User, Var } from '../model.js';
+
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  start(): Promise<void>;
+  /** Persists what needs persisting (memory: a final snapshot) and releases connections. */
+  stop(): Promise<void>;
+  health(): Promise<BackendHealth>;
+
+  /** Registers a user; throws ObserverioError('email_taken') when the email exists (case-insensitive). */
+  createUser(email: string, password: string): Promise<User>;
+  /** The user when email and password match, else null (same answer for unknown email and wrong password). */
+  authenticate(email: string, password: string): Promise<User | null>;
+  /** True when the key belongs to a registered user. */
+  verifyApiKey(apiKey: string): Promise<boolean>;
+
+  createSession(user: User, ttlMs: number): Promise<Session>;
+  /** The session when the token exists and has not expired, else null. */
+  getSession(token: string): Promise<Session | null>;
+  deleteSession(token: string): Promise<void>;
+
+  /** Writes variables into `<apiKey>:vs` (fields `<name>:type`, `<name>:value`, first-seen order). */
+  setVars(apiKey: string, vars: readonly Var[]): Promise<void>;
+  /** The key's variables in first-seen order. */
+  getVars(apiKey: string): Promise<Var[]>;
+
+  /**
+   * Buffers changes for a key with no connected device. A variable already waiting is replaced by
+   * its newer value and moves to the end. Returns the number of variables waiting.
+   */
+  outboxPush(apiKey: string, vars: readonly Var[]): Promise<number>;
+  /** Atomically removes and returns everything waiting for the key, oldest change first. */
+  outboxTake(apiKey: string): Promise<Var[]>;
+  outboxLength(apiKey: string): Promise<number>;
+}
