@@ -38,7 +38,7 @@ run: build
 	node bin/observerio.js serve
 
 test: system-deps build typecheck
-	NODE_ENV=test npx mocha
+	NODE_ENV=test npx mocha 'test/**/*.test.ts'
 
 unit: deps
 	NODE_ENV=test npx mocha 'test/unit/**/*.test.ts'

@@ -1,0 +1,110 @@
+/**
+ * A cell is one child of a supervisor as the runtime tracks it: its spec, status, restart count,
+ * last crash and start time (OTP's child record). Workers, static and dynamic supervisors are cells.
+ */
+import type { EventEmitter } from 'node:events';
+import type { NormalizedSpec } from './child-spec.js';
+import type { NactRef } from './nact.js';
+import type { CrashInfo, OtpLogger, Status, TreeNode, TreeOptions } from './types.js';
+
+/** What a child needs from whoever supervises it. */
+export interface ParentCell {
+  readonly path: string;
+  readonly nactRef: NactRef;
+  readonly rt: RuntimeCore;
+  /** The child crashed (threw, failed to (re)start, or was killed); apply the strategy. */
+  childCrashed(child: Cell, reason: unknown): Promise<void>;
+  /** The child ended by itself without a crash. */
+  childExited(child: Cell, reason: string): Promise<void>;
+}
+
+/** What every cell shares from the runtime. */
+export interface RuntimeCore {
+  readonly logger: OtpLogger;
+  readonly events: EventEmitter;
+  readonly now: () => number;
+}
+
+export abstract class Cell {
+  status: Status = 'starting';
+  restarts = 0;
+  lastCrash: CrashInfo | null = null;
+  startedAt = 0;
+  readonly path: string;
+  private logger: OtpLogger | undefined;
+
+  constructor(
+    readonly spec: NormalizedSpec,
+    readonly parent: ParentCell,
+  ) {
+    this.path = `${parent.path}/${spec.id}`;
+  }
+
+  get name(): string {
+    return this.spec.id;
+  }
+
+  get rt(): RuntimeCore {
+    return this.parent.rt;
+  }
+
+  /** One child logger per actor path, made on first use (thousands of connections rarely log). */
+  get log(): OtpLogger {
+    this.logger ??= this.rt.logger.child({ actor: this.path });
+    return this.logger;
+  }
+
+  /** First start; rejects when the child cannot start (the parent then fails its own start). */
+  abstract start(): Promise<void>;
+  /** Ends the current incarnation (terminate, stop children); first half of a restart. */
+  abstract terminateForRestart(reason: string): Promise<void>;
+  /** Starts a fresh incarnation in place; rejects when it cannot. */
+  abstract reinit(): Promise<void>;
+  /** Stops for good. */
+  abstract stop(reason: string): Promise<void>;
+  abstract mailbox(): number;
+  abstract node(opts: TreeOptions, depth: number): TreeNode;
+
+  /** Restart in place: terminate, then a fresh start; a failed start is another crash. */
+  async restart(reason: string): Promise<void> {
+    await this.terminateForRestart(reason);
+    await this.reinitOrCrash();
+  }
+
+  /** Second half of a restart, reporting a failed start to the parent as a crash. */
+  async reinitOrCrash(): Promise<void> {
+    if (this.status === 'stopped') return;
+    try {
+      await this.reinit();
+      this.restarts += 1;
+      this.rt.events.emit('restart', { path: this.path, supervisor: this.parent.path, restarts: this.restarts });
+    } catch (err) {
+      await this.parent.childCrashed(this, err);
+    }
+  }
+
+  protected baseNode(kind: 'supervisor' | 'worker'): TreeNode {
+    return {
+      name: this.name,
+      path: this.path,
+      kind,
+      restart: this.spec.restart,
+      status: this.status,
+      restarts: this.restarts,
+      lastCrash: this.lastCrash,
+      startedAt: this.startedAt,
+      mailbox: this.mailbox(),
+    };
+  }
+}
+
+/** A crash reason as one line for reports and the tree. */
+export function formatReason(reason: unknown): string {
+  if (reason instanceof Error) return `${reason.name === 'Error' ? '' : `${reason.name}: `}${reason.message}`;
+  if (typeof reason === 'string') return reason;
+  try {
+    return JSON.stringify(reason) ?? String(reason);
+  } catch {
+    return String(reason);
+  }
+}

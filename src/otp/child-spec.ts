@@ -1,0 +1,122 @@
+/**
+ * Child specs as plain data, with every default in one place and one validation at start that names
+ * the offending child precisely (OTP's check_childspecs).
+ */
+import type { Behaviour, DynamicSupervisorFlags, Restart, SupervisorFlags } from './types.js';
+
+/** What a child runs: a worker's behaviour, or a static or dynamic supervisor. */
+export type Startable = WorkerDef | SupervisorDef | DynamicSupervisorDef;
+
+export interface WorkerDef {
+  readonly kind: 'worker';
+  // The runtime never looks inside S and M; behaviours are typed where they are written.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly behaviour: Behaviour<any, any>;
+}
+
+export interface SupervisorDef {
+  readonly kind: 'supervisor';
+  readonly flags: Required<SupervisorFlags>;
+  readonly children: readonly ChildSpec[];
+}
+
+export interface DynamicSupervisorDef {
+  readonly kind: 'dynamic';
+  readonly flags: Required<Omit<DynamicSupervisorFlags, 'childIntensity' | 'childPeriod' | 'maxChildren'>> &
+    Pick<DynamicSupervisorFlags, 'childIntensity' | 'childPeriod'> & { maxChildren: number | null };
+}
+
+export interface ChildSpec {
+  /** Unique among siblings; also the actor's name, so [A-Za-z0-9-_.$+!*'(),] only. */
+  id: string;
+  start: Startable;
+  restart?: Restart;
+  type?: 'worker' | 'supervisor';
+  /** Milliseconds to wait for terminate() during shutdown (default 5000). */
+  shutdown?: number;
+}
+
+export interface NormalizedSpec {
+  id: string;
+  start: Startable;
+  restart: Restart;
+  type: 'worker' | 'supervisor';
+  shutdown: number;
+}
+
+export const DEFAULTS = {
+  restart: 'permanent' as Restart,
+  shutdown: 5000,
+  intensity: 3,
+  period: 5000,
+};
+
+export class ChildSpecError extends Error {
+  override name = 'ChildSpecError';
+}
+
+const NAME_RE = /^[a-z0-9\-$_.+!*'(),]+$/i;
+const RESTARTS: readonly Restart[] = ['permanent', 'transient', 'temporary'];
+
+export function worker<S, M>(behaviour: Behaviour<S, M>): WorkerDef {
+  return { kind: 'worker', behaviour };
+}
+
+export function supervisor(flags: SupervisorFlags, children: readonly ChildSpec[]): SupervisorDef {
+  return {
+    kind: 'supervisor',
+    flags: { strategy: flags.strategy, intensity: flags.intensity ?? DEFAULTS.intensity, period: flags.period ?? DEFAULTS.period },
+    children,
+  };
+}
+
+export function dynamicSupervisor(flags: DynamicSupervisorFlags = {}): DynamicSupervisorDef {
+  return {
+    kind: 'dynamic',
+    flags: {
+      maxChildren: flags.maxChildren ?? null,
+      intensity: flags.intensity ?? DEFAULTS.intensity,
+      period: flags.period ?? DEFAULTS.period,
+      childIntensity: flags.childIntensity,
+      childPeriod: flags.childPeriod,
+    },
+  };
+}
+
+/** Fills defaults and checks a spec; throws ChildSpecError naming the child and the bad field. */
+export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
+  const bad = (msg: string): never => {
+    throw new ChildSpecError(`${where}: child ${JSON.stringify(spec?.id)}: ${msg}`);
+  };
+  if (typeof spec !== 'object' || spec === null) bad('child spec must be an object');
+  if (typeof spec.id !== 'string' || !NAME_RE.test(spec.id)) bad("id must be a non-empty string of [A-Za-z0-9-_.$+!*'(),]");
+  const start = spec.start;
+  if (typeof start !== 'object' || start === null || !['worker', 'supervisor', 'dynamic'].includes(start.kind))
+    bad('start must come from worker(), supervisor() or dynamicSupervisor()');
+  const restart = spec.restart ?? DEFAULTS.restart;
+  if (!RESTARTS.includes(restart)) bad(`restart must be one of ${RESTARTS.join(', ')}`);
+  const type = spec.type ?? (start.kind === 'worker' ? 'worker' : 'supervisor');
+  if ((type === 'worker') !== (start.kind === 'worker')) bad(`type ${type} does not match a ${start.kind} start`);
+  const shutdown = spec.shutdown ?? DEFAULTS.shutdown;
+  if (!(shutdown > 0)) bad('shutdown must be a positive number of milliseconds');
+  if (start.kind !== 'worker') {
+    const { intensity, period } = start.flags;
+    if (!Number.isInteger(intensity) || intensity < 0) bad('intensity must be an integer >= 0');
+    if (!(period > 0)) bad('period must be a positive number of milliseconds');
+  }
+  if (start.kind === 'supervisor') {
+    if (!['one_for_one', 'one_for_all', 'rest_for_one'].includes(start.flags.strategy)) bad('strategy must be one_for_one, one_for_all or rest_for_one');
+    const ids = new Set<string>();
+    for (const c of start.children) {
+      if (ids.has(c.id)) bad(`duplicate child id ${JSON.stringify(c.id)}`);
+      ids.add(c.id);
+    }
+  }
+  if (start.kind === 'dynamic') {
+    const { maxChildren, childIntensity, childPeriod } = start.flags;
+    if (maxChildren !== null && (!Number.isInteger(maxChildren) || maxChildren < 0)) bad('maxChildren must be an integer >= 0');
+    if (childIntensity !== undefined && (!Number.isInteger(childIntensity) || childIntensity < 0)) bad('childIntensity must be an integer >= 0');
+    if (childIntensity !== undefined && !((childPeriod ?? 0) > 0)) bad('childPeriod must be set with childIntensity');
+  }
+  return { id: spec.id, start, restart, type, shutdown };
+}

@@ -1,0 +1,90 @@
+/**
+ * Elixir's Registry: key → entries of (actor, value). Unique registries hold one live entry per key,
+ * duplicate ones many. An entry vanishes by itself when its actor's incarnation ends (a crash-restart
+ * or a stop), through a monitor, so nobody ever finds a dead actor.
+ */
+import type { ActorRef } from './types.js';
+
+export interface Entry<V> {
+  ref: ActorRef<unknown>;
+  value: V;
+}
+
+interface Held<V> extends Entry<V> {
+  demonitor: () => void;
+}
+
+export class AlreadyRegistered extends Error {
+  override name = 'AlreadyRegistered';
+}
+
+export class Registry<V> {
+  private readonly byKey = new Map<string, Map<string, Held<V>>>();
+  private count = 0;
+
+  constructor(
+    readonly name: string,
+    readonly keys: 'unique' | 'duplicate',
+  ) {}
+
+  /** Registers `ref` under `key`; a unique registry throws AlreadyRegistered if another actor holds it. */
+  register(key: string, ref: ActorRef<unknown>, value: V): void {
+    let entries = this.byKey.get(key);
+    const existing = entries?.get(ref.path);
+    if (existing) {
+      existing.value = value;
+      return;
+    }
+    if (this.keys === 'unique' && entries && entries.size > 0) {
+      const holder = entries.values().next().value as Held<V>;
+      throw new AlreadyRegistered(`${this.name}: ${key} is held by ${holder.ref.path}`);
+    }
+    if (!entries) this.byKey.set(key, (entries = new Map()));
+    const held: Held<V> = { ref, value, demonitor: () => undefined };
+    entries.set(ref.path, held);
+    this.count += 1;
+    held.demonitor = ref.monitor(() => this.drop(key, ref.path, held));
+  }
+
+  unregister(key: string, ref: ActorRef<unknown>): boolean {
+    const held = this.byKey.get(key)?.get(ref.path);
+    if (!held) return false;
+    held.demonitor();
+    this.drop(key, ref.path, held);
+    return true;
+  }
+
+  private drop(key: string, path: string, held: Held<V>): void {
+    const entries = this.byKey.get(key);
+    if (entries?.get(path) !== held) return;
+    entries.delete(path);
+    this.count -= 1;
+    if (entries.size === 0) this.byKey.delete(key);
+  }
+
+  lookup(key: string): Entry<V>[] {
+    const entries = this.byKey.get(key);
+    if (!entries) return [];
+    return [...entries.values()].map(({ ref, value }) => ({ ref, value }));
+  }
+
+  /** The one entry of a unique key, if any. */
+  whereis(key: string): Entry<V> | undefined {
+    const entries = this.byKey.get(key);
+    if (!entries) return undefined;
+    const held = entries.values().next().value;
+    return held ? { ref: held.ref, value: held.value } : undefined;
+  }
+
+  countKey(key: string): number {
+    return this.byKey.get(key)?.size ?? 0;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  keysList(): string[] {
+    return [...this.byKey.keys()];
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Public shapes of the OTP runtime: behaviours, child specs, references, the tree served to
+ * operators. Generic: nothing here knows about the domain.
+ */
+
+/** permanent: always restarted; transient: restarted after a crash, not after a normal exit; temporary: never. */
+export type Restart = 'permanent' | 'transient' | 'temporary';
+export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one';
+export type Status = 'starting' | 'running' | 'restarting' | 'stopped';
+
+/** The subset of a pino logger the runtime uses. */
+export interface OtpLogger {
+  child(bindings: Record<string, unknown>): OtpLogger;
+  error(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+/** A handle on an actor; stays valid across in-place restarts (same mailbox), dead once stopped. */
+export interface ActorRef<M> {
+  readonly path: string;
+  readonly name: string;
+  /** Queues a message; silently dropped when the actor has stopped (like an Erlang send). */
+  send(msg: M): void;
+  /** Request/response for control paths, never per line: `build` gets the reply function. */
+  call<R>(build: (reply: (value: R) => void) => M, timeoutMs: number): Promise<R>;
+  alive(): boolean;
+  /**
+   * Calls `onExit` once when the current incarnation ends (crash-restart, kill or stop), like an
+   * Erlang monitor on a pid. Returns a function that removes the monitor.
+   */
+  monitor(onExit: (reason: string) => void): () => void;
+}
+
+export interface ActorContext<M> {
+  readonly self: ActorRef<M>;
+  readonly path: string;
+  readonly name: string;
+  readonly log: OtpLogger;
+  /** Ends this actor normally (transient and temporary children are then removed). */
+  stop(reason?: string): void;
+}
+
+/**
+ * What a worker does. `init` builds a fresh state on every (re)start and may be async (messages
+ * wait for it); `handle` returns the next state, or undefined to keep the current (mutable) one.
+ */
+export interface Behaviour<S, M> {
+  init(ctx: ActorContext<M>): S | Promise<S>;
+  handle?(state: S, msg: M, ctx: ActorContext<M>): S | void | Promise<S | void>;
+  /** Clean-up when this incarnation ends; `reason` is 'shutdown', 'normal', or the crash reason. */
+  terminate?(state: S, reason: string): void | Promise<void>;
+  /** Domain facts shown in the tree (API key, counters, ...). Must be cheap and must not throw. */
+  info?(state: S): Record<string, unknown>;
+}
+
+export interface SupervisorFlags {
+  strategy: Strategy;
+  /** Restarts tolerated within `period` ms; one more and this supervisor fails to its parent. */
+  intensity?: number;
+  period?: number;
+}
+
+export interface DynamicSupervisorFlags {
+  maxChildren?: number;
+  intensity?: number;
+  period?: number;
+  /**
+   * Per-child restart budget: a child that crashes more than this within childPeriod is stopped
+   * (its own fault), without counting against the supervisor. Off when undefined.
+   */
+  childIntensity?: number;
+  childPeriod?: number;
+}
+
+export interface CrashInfo {
+  reason: string;
+  at: number;
+}
+
+/** One node of the supervision tree as served by /admin/tree. */
+export interface TreeNode {
+  name: string;
+  path: string;
+  kind: 'supervisor' | 'worker';
+  restart: Restart;
+  status: Status;
+  restarts: number;
+  lastCrash: CrashInfo | null;
+  startedAt: number;
+  mailbox: number;
+  strategy?: Strategy | 'simple_one_for_one';
+  intensity?: number;
+  period?: number;
+  maxChildren?: number | null;
+  info?: Record<string, unknown>;
+  children?: TreeNode[];
+  /** Supervisors: how many children in all, and how many of them are in `children`. */
+  childCount?: number;
+  offset?: number;
+  truncated?: boolean;
+  counts?: Partial<Record<Status, number>>;
+}
+
+export interface TreeOptions {
+  /** Children listed per supervisor (default 50). */
+  limit?: number;
+  /** Path of one supervisor whose children are paged with offset/limit. */
+  expand?: string;
+  offset?: number;
+  /** Deepest level rendered below the starting node (default unlimited). */
+  depth?: number;
+}

@@ -1,0 +1,233 @@
+/**
+ * A worker: one nact actor running a behaviour. A restart is in place: the old state is terminated
+ * and `init` builds a fresh one while the mailbox (the messages queued after the crashing one) is
+ * kept, and the ActorRef stays valid. A crash reaches the supervisor through nact's onCrash hook.
+ */
+import { Cell, formatReason, type ParentCell } from './cell.js';
+import type { NormalizedSpec, WorkerDef } from './child-spec.js';
+import { Deferred, isPromiseLike, withTimeout } from './deferred.js';
+import { dispatch, spawnActor, stopActor, type NactCrashContext, type NactRef } from './nact.js';
+import type { ActorContext, ActorRef, Behaviour, TreeNode } from './types.js';
+
+/** Thrown into an actor by kill(): a crash like any other. */
+export class Killed extends Error {
+  override name = 'Killed';
+}
+
+export class CallTimeout extends Error {
+  override name = 'CallTimeout';
+}
+
+export class WorkerCell extends Cell {
+  private nact: NactRef | undefined;
+  private state: unknown;
+  /** Bumped at every incarnation change: results and crashes of an older one are ignored. */
+  private incarnation = 0;
+  private handlingIncarnation = -1;
+  private pending = 0;
+  /** Holds messages while the behaviour (re)initialises. */
+  private gate: Deferred | null = null;
+  private monitors = new Set<(reason: string) => void>();
+  private readonly behaviour: Behaviour<unknown, unknown>;
+  readonly ref: ActorRef<unknown>;
+  readonly ctx: ActorContext<unknown>;
+  messagesHandled = 0;
+
+  constructor(spec: NormalizedSpec, parent: ParentCell) {
+    super(spec, parent);
+    this.behaviour = (spec.start as WorkerDef).behaviour;
+    this.ref = this.makeRef();
+    const cell = this;
+    this.ctx = {
+      self: this.ref,
+      path: this.path,
+      name: this.name,
+      get log() {
+        return cell.log;
+      },
+      stop: (reason = 'normal') => {
+        queueMicrotask(() => void cell.parent.childExited(cell, reason));
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    this.nact = spawnActor(this.parent.nactRef, (_s, msg) => this.onMessage(msg), this.name, {
+      onCrash: (_msg, err, ctx) => this.onCrash(err, ctx),
+    });
+    await this.init();
+  }
+
+  private init(): Promise<void> | void {
+    this.gate ??= new Deferred();
+    const inc = ++this.incarnation;
+    const done = (state: unknown): void => {
+      if (inc !== this.incarnation || this.status === 'stopped') return;
+      this.state = state;
+      this.status = 'running';
+      this.startedAt = this.rt.now();
+      this.gate?.resolve();
+      this.gate = null;
+    };
+    const result = this.behaviour.init(this.ctx);
+    if (isPromiseLike(result)) return Promise.resolve(result).then(done);
+    done(result);
+  }
+
+  private onMessage(msg: unknown): unknown {
+    this.pending -= 1;
+    if (this.gate) return this.gate.promise.then(() => this.deliver(msg));
+    return this.deliver(msg);
+  }
+
+  private deliver(msg: unknown): unknown {
+    if (this.status === 'stopped') return undefined;
+    const inc = this.incarnation;
+    this.handlingIncarnation = inc;
+    this.messagesHandled += 1;
+    if (msg instanceof KillMessage) throw msg.error;
+    const handle = this.behaviour.handle;
+    if (!handle) return undefined;
+    const next = handle.call(this.behaviour, this.state, msg, this.ctx);
+    if (isPromiseLike(next)) {
+      return Promise.resolve(next).then((s) => {
+        if (s !== undefined && inc === this.incarnation) this.state = s;
+      });
+    }
+    if (next !== undefined) this.state = next;
+    return undefined;
+  }
+
+  /** nact's per-crash decision: our supervisor applies its strategy, then the mailbox goes on. */
+  private async onCrash(err: unknown, ctx: NactCrashContext): Promise<symbol> {
+    if (this.status !== 'stopped' && this.handlingIncarnation === this.incarnation) {
+      await this.parent.childCrashed(this, err);
+    }
+    // A restart happened in place (fresh state, same mailbox) or the actor was stopped; either way
+    // nact only has to move on to the next message, which is a no-op once stopped.
+    return ctx.resume;
+  }
+
+  /** Crashes this worker as if its handler had threw `reason`, without waiting for its mailbox. */
+  async kill(reason: Error): Promise<void> {
+    await this.parent.childCrashed(this, reason);
+  }
+
+  async terminateForRestart(reason: string): Promise<void> {
+    if (this.status === 'stopped') return;
+    const wasRunning = this.status === 'running';
+    this.status = 'restarting';
+    this.gate ??= new Deferred();
+    const old = this.state;
+    this.incarnation += 1;
+    this.fireMonitors(reason);
+    // After a failed (re)start there is no state to clean up.
+    if (wasRunning) await this.terminate(old, reason);
+  }
+
+  async reinit(): Promise<void> {
+    if (this.status === 'stopped') return;
+    await this.init();
+  }
+
+  async stop(reason: string): Promise<void> {
+    if (this.status === 'stopped') return;
+    if (reason === 'shutdown' && this.status === 'running') await this.drain(this.spec.shutdown);
+    const old = this.state;
+    const wasRunning = this.status === 'running';
+    this.status = 'stopped';
+    this.incarnation += 1;
+    this.fireMonitors(reason);
+    if (this.nact) stopActor(this.nact);
+    this.pending = 0;
+    this.gate?.resolve();
+    this.gate = null;
+    if (wasRunning) await this.terminate(old, reason);
+    this.rt.events.emit('stopped', { path: this.path, reason });
+  }
+
+  /** Waits until the mailbox is empty (graceful shutdown), at most `ms`. */
+  private async drain(ms: number): Promise<void> {
+    const deadline = this.rt.now() + ms;
+    while (this.pending > 0 && this.rt.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private async terminate(state: unknown, reason: string): Promise<void> {
+    const terminate = this.behaviour.terminate;
+    if (!terminate) return;
+    try {
+      const r = terminate.call(this.behaviour, state, reason);
+      if (isPromiseLike(r)) {
+        await withTimeout(Promise.resolve(r), this.spec.shutdown, () => new Error(`terminate took longer than ${this.spec.shutdown} ms`));
+      }
+    } catch (err) {
+      this.log.error({ err, reason }, 'terminate failed');
+    }
+  }
+
+  private fireMonitors(reason: string): void {
+    if (this.monitors.size === 0) return;
+    const ms = [...this.monitors];
+    this.monitors.clear();
+    for (const m of ms) {
+      try {
+        m(reason);
+      } catch (err) {
+        this.log.error({ err }, 'monitor callback failed');
+      }
+    }
+  }
+
+  mailbox(): number {
+    return this.pending;
+  }
+
+  info(): Record<string, unknown> | undefined {
+    if (!this.behaviour.info || this.status === 'stopped' || this.gate) return undefined;
+    try {
+      return this.behaviour.info(this.state);
+    } catch (err) {
+      return { infoError: formatReason(err) };
+    }
+  }
+
+  node(): TreeNode {
+    const n = this.baseNode('worker');
+    const info = this.info();
+    if (info) n.info = info;
+    return n;
+  }
+
+  private makeRef(): ActorRef<unknown> {
+    const cell = this;
+    return {
+      path: this.path,
+      name: this.name,
+      send(msg: unknown): void {
+        if (cell.status === 'stopped' || !cell.nact) return;
+        cell.pending += 1;
+        dispatch(cell.nact, msg);
+      },
+      call<R>(build: (reply: (value: R) => void) => unknown, timeoutMs: number): Promise<R> {
+        if (cell.status === 'stopped') return Promise.reject(new Error(`${cell.path} is not running`));
+        const d = new Deferred<R>();
+        this.send(build((v) => d.resolve(v)));
+        return withTimeout(d.promise, timeoutMs, () => new CallTimeout(`${cell.path} did not answer within ${timeoutMs} ms`));
+      },
+      alive: () => cell.status !== 'stopped',
+      monitor(onExit: (reason: string) => void): () => void {
+        if (cell.status === 'stopped') {
+          queueMicrotask(() => onExit('noproc'));
+          return () => undefined;
+        }
+        cell.monitors.add(onExit);
+        return () => cell.monitors.delete(onExit);
+      },
+    };
+  }
+}
+
+/** Internal message that makes the actor throw (used by tests and kill-after-mailbox). */
+export class KillMessage {
+  constructor(readonly error: Error) {}
+}

@@ -1,0 +1,120 @@
+/**
+ * The SDK wire protocol (DESIGN.md §2, docs/PROTOCOL.md): turns one trimmed line into a command or a
+ * catalogued error, and packs the daemon's `v:` lines. Pure functions: no sockets, no state.
+ */
+import { protocolErrorLine, type ErrorCode } from '../errors.js';
+import { API_KEY_RE, DEVICE_ID_RE, type Var } from '../model.js';
+
+/** A log object as the client sent it (at least a message). */
+export interface ClientLog {
+  message: string;
+  level?: string;
+  timestamp?: number;
+  [field: string]: unknown;
+}
+
+export type Command =
+  | { kind: 'verify'; apiKey: string; deviceId: string | null }
+  | { kind: 'logs'; apiKey: string; logs: ClientLog[] }
+  | { kind: 'vars'; apiKey: string; vars: Var[] };
+
+export interface ProtocolError {
+  kind: 'error';
+  code: ErrorCode;
+  message: string;
+}
+
+export const MAX_VAR_NAME = 128;
+export const MAX_VAR_TYPE = 32;
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+
+const fail = (code: ErrorCode, message: string): ProtocolError => ({ kind: 'error', code, message });
+
+/** Parses one line (already trimmed, non-empty, within the length limit). */
+export function parseLine(line: string): Command | ProtocolError {
+  const cmd = line.slice(0, 2);
+  if (cmd === 'v:') return parseVerify(line.slice(2));
+  if (cmd === 'l:' || cmd === 'i:') {
+    const rest = line.slice(2);
+    const sep = rest.indexOf(':');
+    const apiKey = sep < 0 ? rest : rest.slice(0, sep);
+    if (!API_KEY_RE.test(apiKey)) return fail('bad_api_key', `API key must be exactly 12 characters of [A-Za-z0-9]`);
+    if (sep < 0) return fail('bad_shape', `expected ${cmd}<apiKey>:<base64 JSON array>`);
+    const json = decodePayload(rest.slice(sep + 1));
+    if ('kind' in json) return json;
+    return cmd === 'l:' ? toLogs(apiKey, json.value) : toVars(apiKey, json.value);
+  }
+  return fail('unknown_command', `unknown command ${JSON.stringify(line.slice(0, 16))}; expected v:, l: or i:`);
+}
+
+function parseVerify(rest: string): Command | ProtocolError {
+  const sep = rest.indexOf(':');
+  const apiKey = sep < 0 ? rest : rest.slice(0, sep);
+  if (!API_KEY_RE.test(apiKey)) return fail('bad_api_key', 'API key must be exactly 12 characters of [A-Za-z0-9]');
+  if (sep < 0) return { kind: 'verify', apiKey, deviceId: null };
+  const deviceId = rest.slice(sep + 1);
+  if (!DEVICE_ID_RE.test(deviceId)) return fail('bad_device_id', 'device id must be 1-64 characters of [A-Za-z0-9._-]');
+  return { kind: 'verify', apiKey, deviceId };
+}
+
+function decodePayload(b64: string): { value: unknown } | ProtocolError {
+  if (b64.length === 0 || b64.length % 4 === 1 || !BASE64_RE.test(b64)) return fail('bad_base64', 'payload is not valid base64');
+  const text = Buffer.from(b64, 'base64').toString('utf8');
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return fail('bad_json', 'payload is not valid JSON');
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function toLogs(apiKey: string, value: unknown): Command | ProtocolError {
+  if (!Array.isArray(value)) return fail('bad_shape', 'logs must be a JSON array of objects');
+  const logs: ClientLog[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (!isObject(item)) return fail('bad_shape', `logs[${i}] must be an object`);
+    if (typeof item.message !== 'string') return fail('bad_shape', `logs[${i}].message must be a string`);
+    if (item.level !== undefined && typeof item.level !== 'string') return fail('bad_shape', `logs[${i}].level must be a string`);
+    if (item.timestamp !== undefined && (typeof item.timestamp !== 'number' || !Number.isFinite(item.timestamp)))
+      return fail('bad_shape', `logs[${i}].timestamp must be a number`);
+    logs.push(item as ClientLog);
+  }
+  return { kind: 'logs', apiKey, logs };
+}
+
+function toVars(apiKey: string, value: unknown): Command | ProtocolError {
+  if (!Array.isArray(value)) return fail('bad_shape', 'vars must be a JSON array of {name,type,value}');
+  const vars: Var[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (!isObject(item)) return fail('bad_shape', `vars[${i}] must be an object`);
+    const { name, type, value: v } = item;
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_VAR_NAME || CONTROL_RE.test(name))
+      return fail('bad_shape', `vars[${i}].name must be a string of 1-${MAX_VAR_NAME} printable characters`);
+    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_VAR_TYPE || CONTROL_RE.test(type))
+      return fail('bad_shape', `vars[${i}].type must be a string of 1-${MAX_VAR_TYPE} printable characters`);
+    if (typeof v === 'string') vars.push({ name, type, value: v });
+    else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') vars.push({ name, type, value: String(v) });
+    else return fail('bad_shape', `vars[${i}].value must be a string, number or boolean`);
+  }
+  return { kind: 'vars', apiKey, vars };
+}
+
+/** The daemon → SDK line for changed variables, with its newline. */
+export function packVars(apiKey: string, vars: readonly Var[]): string {
+  const body = vars.map(({ name, type, value }) => ({ name, type, value }));
+  return `v:${apiKey}:${Buffer.from(JSON.stringify(body)).toString('base64')}\n`;
+}
+
+/** The error reply for a protocol error, with its newline. */
+export function errorReply(err: Pick<ProtocolError, 'code' | 'message'>): string {
+  return `${protocolErrorLine(err.code, err.message)}\n`;
+}
+
+export const OK_REPLY = 'OK\n';

@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { AlreadyRegistered, dynamicSupervisor, Registry, type Runtime } from '../../../src/otp/index.js';
+import { eventually } from '../../helpers/eventually.js';
+import { counter, startTree, sup } from './helpers.js';
+
+describe('otp/registry', () => {
+  let rt: Runtime;
+  beforeEach(async () => {
+    rt = await startTree(sup('root', { strategy: 'one_for_one' }, [{ id: 'dyn', start: dynamicSupervisor({}) }]));
+  });
+  afterEach(() => rt.stop());
+
+  const child = (id: string) => rt.dynamicSupervisor('/root/dyn').startChild(counter(id, [], { restart: 'transient' }));
+
+  describe('unique keys', () => {
+    it('holds one actor per key', async () => {
+      const reg = new Registry<string>('clients', 'unique');
+      const a = await child('a');
+      const b = await child('b');
+      reg.register('k', a, 'va');
+      expect(() => reg.register('k', b, 'vb')).to.throw(AlreadyRegistered);
+      expect(reg.whereis('k')?.value).to.equal('va');
+      reg.register('k', a, 'va2');
+      expect(reg.lookup('k')).to.have.length(1);
+      expect(reg.whereis('k')?.value).to.equal('va2');
+    });
+  });
+
+  describe('duplicate keys', () => {
+    it('holds many actors per key', async () => {
+      const reg = new Registry<number>('sockets', 'duplicate');
+      const a = await child('a');
+      const b = await child('b');
+      reg.register('k', a, 1);
+      reg.register('k', b, 2);
+      expect(reg.lookup('k').map((e) => e.value).sort()).to.deep.equal([1, 2]);
+      expect(reg.countKey('k')).to.equal(2);
+      expect(reg.unregister('k', a)).to.equal(true);
+      expect(reg.lookup('k').map((e) => e.value)).to.deep.equal([2]);
+    });
+  });
+
+  describe('clean-up', () => {
+    it('drops an entry when its actor stops', async () => {
+      const reg = new Registry<number>('sockets', 'duplicate');
+      const a = await child('a');
+      const b = await child('b');
+      reg.register('k', a, 1);
+      reg.register('k', b, 2);
+      await rt.dynamicSupervisor('/root/dyn').terminateChild('a');
+      expect(reg.lookup('k').map((e) => e.value)).to.deep.equal([2]);
+      b.send({ kind: 'exit' });
+      await eventually(() => expect(reg.lookup('k')).to.deep.equal([]));
+      expect(reg.size).to.equal(0);
+      expect(reg.keysList()).to.deep.equal([]);
+    });
+
+    it('drops an entry when its actor crashes and restarts (a new incarnation must register again)', async () => {
+      const reg = new Registry<number>('clients', 'unique');
+      const a = await child('a');
+      reg.register('k', a, 1);
+      a.send({ kind: 'crash', why: 'x' });
+      await eventually(() => expect(reg.whereis('k')).to.equal(undefined));
+      reg.register('k', a, 2);
+      expect(reg.whereis('k')?.value).to.equal(2);
+    });
+
+    it('never registers an already-dead actor', async () => {
+      const reg = new Registry<number>('clients', 'unique');
+      const a = await child('a');
+      await rt.dynamicSupervisor('/root/dyn').terminateChild('a');
+      reg.register('k', a, 1);
+      await eventually(() => expect(reg.whereis('k')).to.equal(undefined));
+    });
+  });
+});
