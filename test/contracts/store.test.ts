@@ -1,0 +1,27 @@
+/** Runs the Store contract against every implementation: memory (with a snapshot dir) and Redis. */
+import { randomBytes } from 'node:crypto';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { sharedRedis, tempDir } from '../helpers/processes.js';
+import { contractStoreConfig, storeContract } from './store.contract.js';
+
+storeContract('MemoryStore', async () => {
+  const dir = tempDir('observerio-store-');
+  const store = new MemoryStore(contractStoreConfig, { dataDir: dir.path });
+  await store.start();
+  return {
+    store,
+    cleanup: async () => {
+      await store.stop();
+      dir.remove();
+    },
+  };
+});
+
+// Isolated by a fresh key prefix per store and fresh API keys per test, so the shared Redis needs no FLUSHDB.
+storeContract('RedisStore', async () => {
+  const redis = await sharedRedis();
+  const store = new RedisStore(contractStoreConfig, { url: redis.url, keyPrefix: `observerio-test-${randomBytes(4).toString('hex')}:` });
+  await store.start();
+  return { store, cleanup: () => store.stop() };
+});

@@ -1,0 +1,205 @@
+/**
+ * What only the Redis store promises: the original daemon's `<apiKey>:vs` layout byte for byte, no
+ * plaintext passwords at rest, several daemons sharing one Redis, and clear failures when Redis is away.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { ObserverioError } from '../../src/errors.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { newApiKey } from '../../src/store/passwords.js';
+import { contractStoreConfig } from '../contracts/store.contract.js';
+import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
+import { sharedRedis, startRedisServer, type RedisServer } from '../helpers/processes.js';
+
+describe('RedisStore (Redis only)', () => {
+  let server: RedisServer;
+  let raw: Redis;
+  let prefix: string;
+  const stores: RedisStore[] = [];
+
+  async function newStore(url = server.url): Promise<RedisStore> {
+    const s = new RedisStore(contractStoreConfig, { url, keyPrefix: prefix });
+    stores.push(s);
+    await s.start();
+    return s;
+  }
+
+  before(async () => {
+    server = await sharedRedis();
+    raw = server.client();
+  });
+  after(() => raw.disconnect());
+  beforeEach(() => {
+    prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.stop()));
+  });
+
+  describe('<apiKey>:vs', () => {
+    it('has exactly the original fields in first-seen order', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      await store.setVars(k, [{ name: 'testing1', type: 'integer', value: '1' }]);
+      await store.setVars(k, [{ name: 'testing2', type: 'string', value: 'two' }]);
+      await store.setVars(k, [{ name: 'testing1', type: 'integer', value: '11' }]);
+      expect(await raw.hkeys(`${k}:vs`)).to.deep.equal(['testing1:type', 'testing1:value', 'testing2:type', 'testing2:value']);
+      expect(await raw.hgetall(`${k}:vs`)).to.deep.equal({ 'testing1:type': 'integer', 'testing1:value': '11', 'testing2:type': 'string', 'testing2:value': 'two' });
+    });
+
+    it('is written without the key prefix, which only the observerio keys carry', async () => {
+      const store = await newStore();
+      const u = await store.createUser(`prefix-${prefix}@example.com`, 'pw');
+      await store.setVars(u.apiKey, [{ name: 'a', type: 'string', value: '1' }]);
+      await store.outboxPush(u.apiKey, [{ name: 'a', type: 'string', value: '2' }]);
+      expect(await raw.exists(`${u.apiKey}:vs`)).to.equal(1);
+      const prefixed = await raw.keys(`${prefix}*`);
+      expect(prefixed.sort()).to.deep.equal(
+        [`user:prefix-${prefix}@example.com`, `apikey:${u.apiKey}`, `varorder:${u.apiKey}`, `outbox:${u.apiKey}`, `outbox-order:${u.apiKey}`].map((s) => prefix + s).sort(),
+      );
+    });
+
+    it('reads variables the original daemon wrote (no order index) first, then newer ones', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      await raw.hset(`${k}:vs`, 'old2:type', 'integer', 'old2:value', '2', 'old1:type', 'string', 'old1:value', 'x');
+      await store.setVars(k, [{ name: 'new', type: 'boolean', value: 'true' }, { name: 'old1', type: 'string', value: 'y' }]);
+      expect(await store.getVars(k)).to.deep.equal([
+        { name: 'old2', type: 'integer', value: '2' },
+        { name: 'old1', type: 'string', value: 'y' },
+        { name: 'new', type: 'boolean', value: 'true' },
+      ]);
+    });
+
+    it('keeps first-seen order where the hash itself no longer does', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const names = Array.from({ length: 100 }, (_, i) => `v${(i * 37) % 100}`);
+      // One value over 64 bytes turns the hash from a listpack (insertion order) into a hashtable.
+      for (const n of names) await store.setVars(k, [{ name: n, type: 'string', value: n === 'v50' ? 'x'.repeat(100) : n }]);
+      const hashOrder = (await raw.hkeys(`${k}:vs`)).filter((f) => f.endsWith(':type')).map((f) => f.slice(0, -5));
+      expect(await raw.object('ENCODING', `${k}:vs`)).to.equal('hashtable');
+      // Guards the test itself: Redis has reordered the fields, which is why the order index exists.
+      expect(hashOrder).to.not.deep.equal(names);
+      expect((await store.getVars(k)).map((v) => v.name)).to.deep.equal(names);
+    });
+  });
+
+  describe('users', () => {
+    it('stores the password only as a scrypt hash', async () => {
+      const store = await newStore();
+      const password = `plain-${randomBytes(6).toString('hex')}`;
+      const email = `Hash-${prefix}@Example.com`;
+      const u = await store.createUser(email, password);
+      const rec = await raw.hgetall(`${prefix}user:${email.toLowerCase()}`);
+      expect(Object.keys(rec).sort()).to.deep.equal(['apiKey', 'createdAt', 'email', 'passwordHash']);
+      expect(rec.email).to.equal(email);
+      expect(rec.apiKey).to.equal(u.apiKey);
+      expect(rec.passwordHash).to.match(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+      for (const key of await raw.keys(`${prefix}*`)) {
+        const type = await raw.type(key);
+        const values = type === 'hash' ? [...(await raw.hkeys(key)), ...(await raw.hvals(key))] : type === 'string' ? [(await raw.get(key)) ?? ''] : [type];
+        expect(values.join('\n'), key).to.not.include(password);
+      }
+      expect(await raw.get(`${prefix}apikey:${u.apiKey}`)).to.equal(email.toLowerCase());
+    });
+
+    it('lets one registration win when two daemons race for one email', async () => {
+      const [a, b] = [await newStore(), await newStore()];
+      const email = `race-${prefix}@example.com`;
+      const results = await Promise.allSettled([a.createUser(email, '1'), b.createUser(email.toUpperCase(), '2'), a.createUser(email, '3'), b.createUser(email, '4')]);
+      expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1);
+      for (const r of results) if (r.status === 'rejected') expect((r.reason as ObserverioError).code).to.equal('email_taken');
+      expect(await raw.keys(`${prefix}apikey:*`)).to.have.length(1);
+    });
+  });
+
+  describe('several daemons on one Redis', () => {
+    it('see each other’s users, sessions, variables and outbox', async () => {
+      const a = await newStore();
+      const b = await newStore();
+      const u = await a.createUser(`shared-${prefix}@example.com`, 'pw');
+      expect(await b.authenticate(u.email, 'pw')).to.deep.equal(u);
+      expect(await b.verifyApiKey(u.apiKey)).to.equal(true);
+
+      const s = await a.createSession(u, 60_000);
+      expect(await b.getSession(s.token)).to.deep.equal(s);
+      await b.deleteSession(s.token);
+      expect(await a.getSession(s.token)).to.equal(null);
+
+      await a.setVars(u.apiKey, [{ name: 'speed', type: 'integer', value: '1' }]);
+      await b.setVars(u.apiKey, [{ name: 'hp', type: 'integer', value: '2' }]);
+      expect(await a.getVars(u.apiKey)).to.deep.equal(await b.getVars(u.apiKey));
+      expect((await a.getVars(u.apiKey)).map((v) => v.name)).to.deep.equal(['speed', 'hp']);
+
+      await a.outboxPush(u.apiKey, [{ name: 'speed', type: 'integer', value: '5' }]);
+      await b.outboxPush(u.apiKey, [{ name: 'hp', type: 'integer', value: '6' }]);
+      expect(await b.outboxTake(u.apiKey)).to.deep.equal([
+        { name: 'speed', type: 'integer', value: '5' },
+        { name: 'hp', type: 'integer', value: '6' },
+      ]);
+      expect(await a.outboxLength(u.apiKey)).to.equal(0);
+    });
+
+    it('keeps data across a daemon restart', async () => {
+      const a = await newStore();
+      const u = await a.createUser(`restart-${prefix}@example.com`, 'pw');
+      await a.outboxPush(u.apiKey, [{ name: 'x', type: 'string', value: 'waiting' }]);
+      await a.stop();
+      const b = await newStore();
+      expect(await b.authenticate(u.email, 'pw')).to.deep.equal(u);
+      expect(await b.outboxTake(u.apiKey)).to.deep.equal([{ name: 'x', type: 'string', value: 'waiting' }]);
+    });
+
+    it('sets a PX expiry on sessions', async () => {
+      const a = await newStore();
+      const u = await a.createUser(`ttl-${prefix}@example.com`, 'pw');
+      const s = await a.createSession(u, 30_000);
+      const pttl = await raw.pttl(`${prefix}session:${s.token}`);
+      expect(pttl).to.be.within(25_000, 30_000);
+    });
+  });
+
+  describe('connection', () => {
+    it('start() fails clearly, without the password, when Redis is unreachable', async () => {
+      const port = await freePort();
+      const store = new RedisStore(contractStoreConfig, { url: `redis://:hunter2@127.0.0.1:${port}` });
+      stores.push(store);
+      let err: Error | undefined;
+      try {
+        await store.start();
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err?.message).to.match(/cannot connect to Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+.*ECONNREFUSED/);
+      expect(err?.message).to.not.include('hunter2');
+      const h = await store.health();
+      expect(h).to.include({ ok: false, kind: 'redis' });
+    });
+
+    it('reports unhealthy, logs and keeps the process up when Redis goes away', async function () {
+      this.timeout(30_000);
+      const own = await startRedisServer();
+      const lines: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+      const store = new RedisStore(contractStoreConfig, { url: own.url, logger });
+      stores.push(store);
+      try {
+        await store.start();
+        expect((await store.health()).ok).to.equal(true);
+        await own.stop();
+        await eventually(async () => expect((await store.health()).ok).to.equal(false));
+        await eventually(() => expect(lines.join('')).to.include('redis connection error'));
+        const k = newApiKey();
+        let failed = false;
+        await store.getVars(k).catch(() => (failed = true));
+        expect(failed).to.equal(true);
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+});
