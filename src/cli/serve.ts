@@ -1,0 +1,93 @@
+/**
+ * `observerio serve`: loads and validates the configuration (files, environment, flags), starts the
+ * daemon in the foreground, and shuts it down gracefully on SIGTERM/SIGINT — stop accepting, drain
+ * connections, flush pending logs, close backends — exiting 0, or 1 if that took too long.
+ */
+import type { Command } from 'commander';
+import { startApp } from '../app.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+
+interface ServeFlags {
+  host?: string;
+  tcpPort?: string;
+  httpPort?: string;
+  redisUrl?: string;
+  meiliUrl?: string;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+function portFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new ConfigError(`--${name}: expected a port number 0-65535, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('start the daemon in the foreground (embedded backends unless REDIS_URL / MEILI_URL are set)')
+    .option('--host <address>', 'address to bind (env OBSERVERIO_HOST)')
+    .option('--tcp-port <port>', 'SDK TCP port (env OBSERVERIO_TCP_PORT)')
+    .option('--http-port <port>', 'HTTP port (env OBSERVERIO_HTTP_PORT)')
+    .option('--redis-url <url>', 'Redis URL (env REDIS_URL)')
+    .option('--meili-url <url>', 'Meilisearch URL (env MEILI_URL)')
+    .option('--data-dir <dir>', 'embedded store snapshot folder (env OBSERVERIO_DATA_DIR)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env LOG_LEVEL)')
+    .action(async (flags: ServeFlags) => {
+      const overrides: Record<string, unknown> = {};
+      const set = (k: string, v: unknown) => v !== undefined && (overrides[k] = v);
+      set('host', flags.host);
+      set('tcpPort', portFlag('tcp-port', flags.tcpPort));
+      set('httpPort', portFlag('http-port', flags.httpPort));
+      set('redisUrl', flags.redisUrl);
+      set('meiliUrl', flags.meiliUrl);
+      set('dataDir', flags.dataDir);
+      set('logLevel', flags.logLevel);
+      const config = loadConfig({ overrides });
+      const logger = createLogger({ level: config.logLevel });
+      let exiting = false;
+      const app = await startApp(config, {
+        logger,
+        onFatal: () => {
+          if (exiting) return;
+          exiting = true;
+          void app.stop().finally(() => process.exit(1));
+        },
+      }).catch((err: unknown) => {
+        logger.fatal({ err }, 'cannot start');
+        throw err;
+      });
+      logger.info(
+        { tcp: `${config.host}:${app.tcpPort}`, http: `http://${config.host}:${app.httpPort}/`, store: app.ctx.store.kind, logs: app.ctx.logIndex.kind, pubsub: app.ctx.pubsub.kind, node: app.nodeId },
+        `observerio ready: SDK on ${config.host}:${app.tcpPort}, dashboard on http://${config.host}:${app.httpPort}/`,
+      );
+      const shutdown = (signal: string): void => {
+        if (exiting) {
+          logger.warn({ signal }, 'second signal: exiting now');
+          process.exit(130);
+        }
+        exiting = true;
+        logger.info({ signal }, 'shutting down');
+        const timer = setTimeout(() => {
+          logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long; exiting');
+          process.exit(1);
+        }, config.shutdownTimeoutMs);
+        timer.unref();
+        app.stop().then(
+          () => {
+            logger.info('stopped');
+            logger.flush?.();
+            process.exit(0);
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+    });
+}

@@ -1,0 +1,175 @@
+/**
+ * The gateway does what the protocol's commands mean: it verifies API keys, writes variables to the
+ * store and logs to the index, and publishes both to the key's dashboard channels. Hot path: writes
+ * for the same key within one tick coalesce into one store call and one published event.
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import type { LogEntry, Var } from '../model.js';
+import { channels, type PubSub } from '../pubsub/pubsub.js';
+import type { Store } from '../store/store.js';
+import type { ClientLog } from '../tcp/protocol.js';
+
+/** Where logs go: the batching writer in front of the log index. */
+export interface LogSink {
+  append(entries: LogEntry[]): void;
+}
+
+export interface DeviceInfo {
+  id: string;
+  apiKey: string;
+  deviceId: string | null;
+  remoteAddress: string;
+  connectedAt: number;
+  lastLineAt: number | null;
+  linesIn: number;
+  node: string;
+}
+
+export interface GatewayDeps {
+  store: Store;
+  pubsub: PubSub;
+  logs: LogSink;
+  metrics: Metrics;
+  logger: Logger;
+  nodeId: string;
+  /** How long a verified key is trusted without asking the store again. */
+  keyCacheMs?: number;
+}
+
+/** Dashboard events published on the key's channels (DESIGN.md §4). */
+export type DashboardEvent =
+  | { type: 'vars'; apiKey: string; deviceId: string | null; vars: Var[] }
+  | { type: 'logs'; apiKey: string; deviceId: string | null; logs: LogEntry[] }
+  | { type: 'device'; event: 'connected' | 'disconnected'; device: DeviceInfo }
+  | { type: 'var_delivery'; name: string; names: string[]; delivered: number; buffered: boolean; node: string }
+  | { type: 'outbox_flushed'; names: string[]; delivered: number };
+
+const NO_DEVICE = '\u0000';
+
+export class Gateway {
+  private readonly verified = new Map<string, number>();
+  private pendingVars = new Map<string, Map<string, Var>>();
+  private pendingVarEvents = new Map<string, Map<string, Var>>();
+  private pendingLogEvents = new Map<string, LogEntry[]>();
+  private scheduled = false;
+  private inFlight = new Set<Promise<unknown>>();
+  private seq = 0;
+  private readonly keyCacheMs: number;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.keyCacheMs = deps.keyCacheMs ?? 60_000;
+  }
+
+  /** True when the key is registered; answers from a short-lived cache so reconnect storms stay cheap. */
+  verifyKey(apiKey: string): boolean | Promise<boolean> {
+    const until = this.verified.get(apiKey);
+    if (until !== undefined && until > Date.now()) return true;
+    return this.deps.store.verifyApiKey(apiKey).then((ok) => {
+      if (ok) this.verified.set(apiKey, Date.now() + this.keyCacheMs);
+      return ok;
+    });
+  }
+
+  vars(apiKey: string, deviceId: string | null, vars: readonly Var[]): void {
+    if (vars.length === 0) return;
+    let forKey = this.pendingVars.get(apiKey);
+    if (!forKey) this.pendingVars.set(apiKey, (forKey = new Map()));
+    const eventKey = `${apiKey}:${deviceId ?? NO_DEVICE}`;
+    let forEvent = this.pendingVarEvents.get(eventKey);
+    if (!forEvent) this.pendingVarEvents.set(eventKey, (forEvent = new Map()));
+    for (const v of vars) {
+      // Re-inserting moves nothing: a Map keeps first-seen order, which the store's layout wants.
+      forKey.set(v.name, v);
+      forEvent.set(v.name, v);
+    }
+    this.schedule();
+  }
+
+  logs(apiKey: string, deviceId: string | null, logs: readonly ClientLog[]): void {
+    if (logs.length === 0) return;
+    const receivedAt = Date.now();
+    const entries: LogEntry[] = new Array(logs.length);
+    for (let i = 0; i < logs.length; i++) {
+      const { message, level, timestamp, ...fields } = logs[i] as ClientLog;
+      entries[i] = {
+        id: `${receivedAt}-${this.deps.nodeId}-${(this.seq++).toString(36)}`,
+        apiKey,
+        deviceId,
+        level: level ?? 'info',
+        message,
+        timestamp: timestamp ?? null,
+        receivedAt,
+        fields,
+      };
+    }
+    this.deps.metrics.logsReceived.inc(entries.length);
+    this.deps.logs.append(entries);
+    const eventKey = `${apiKey}:${deviceId ?? NO_DEVICE}`;
+    const pending = this.pendingLogEvents.get(eventKey);
+    if (pending) for (const e of entries) pending.push(e);
+    else this.pendingLogEvents.set(eventKey, entries);
+    this.schedule();
+  }
+
+  device(event: 'connected' | 'disconnected', device: DeviceInfo): void {
+    this.publish(channels.devices(device.apiKey), { type: 'device', event, device }, 'device');
+  }
+
+  publish(channel: string, event: DashboardEvent, kind: string): void {
+    this.deps.metrics.messagesPublished.inc({ kind });
+    this.track(this.deps.pubsub.publish(channel, event));
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flushTick());
+  }
+
+  private flushTick(): void {
+    this.scheduled = false;
+    const vars = this.pendingVars;
+    const varEvents = this.pendingVarEvents;
+    const logEvents = this.pendingLogEvents;
+    this.pendingVars = new Map();
+    this.pendingVarEvents = new Map();
+    this.pendingLogEvents = new Map();
+    for (const [apiKey, byName] of vars) {
+      const list = [...byName.values()];
+      this.deps.metrics.varsWritten.inc(list.length);
+      this.track(this.deps.store.setVars(apiKey, list));
+    }
+    for (const [key, byName] of varEvents) {
+      const { apiKey, deviceId } = splitEventKey(key);
+      this.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId, vars: [...byName.values()] }, 'vars');
+    }
+    for (const [key, logs] of logEvents) {
+      const { apiKey, deviceId } = splitEventKey(key);
+      this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId, logs }, 'logs');
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    p.then(
+      () => this.inFlight.delete(p),
+      (err: unknown) => {
+        this.inFlight.delete(p);
+        this.deps.logger.error({ err }, 'gateway write failed');
+      },
+    );
+  }
+
+  /** Writes everything pending and waits for writes in flight (shutdown, tests). */
+  async flush(): Promise<void> {
+    if (this.scheduled) this.flushTick();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+function splitEventKey(key: string): { apiKey: string; deviceId: string | null } {
+  const apiKey = key.slice(0, 12);
+  const device = key.slice(13);
+  return { apiKey, deviceId: device === NO_DEVICE ? null : device };
+}

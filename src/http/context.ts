@@ -1,0 +1,62 @@
+/**
+ * Everything the HTTP layer (REST, WebSocket, admin, metrics, dashboard) may use, passed in once;
+ * and `route()`, which wraps a handler with request copying, error answers and metrics.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { HealthBoard } from '../backends.js';
+import type { Clients } from '../clients/clients-supervisor.js';
+import type { SocketEntry } from '../clients/client.js';
+import type { Config } from '../config.js';
+import type { Gateway } from '../gateway/gateway.js';
+import type { LogBatcher } from '../log-index/batcher.js';
+import type { LogIndex } from '../log-index/log-index.js';
+import type { Metrics } from '../metrics.js';
+import type { Registry, Runtime } from '../otp/index.js';
+import type { PubSub } from '../pubsub/pubsub.js';
+import type { Store } from '../store/store.js';
+import { Reply, requestInfo, type RequestInfo } from './respond.js';
+
+export interface HttpContext {
+  config: Config;
+  store: Store;
+  pubsub: PubSub;
+  logIndex: LogIndex;
+  batcher: LogBatcher;
+  gateway: Gateway;
+  clients: Clients;
+  sockets: Registry<SocketEntry>;
+  /** The running actor tree (set once the runtime has started). */
+  runtime: () => Runtime;
+  metrics: Metrics;
+  health: HealthBoard;
+  logger: Logger;
+  nodeId: string;
+}
+
+export type RouteModule = (app: TemplatedApp, ctx: HttpContext) => void;
+
+export type Handler = (reply: Reply, info: RequestInfo) => void | Promise<void>;
+
+/** Wraps a handler: copies the request before any await, answers thrown errors, counts the request. */
+export function route(ctx: HttpContext, name: string, handler: Handler, paramCount = 0) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const info = requestInfo(res, req, paramCount);
+    const reply = new Reply(res);
+    const finish = (): void => {
+      ctx.metrics.httpRequests.inc({ route: name, status: String(reply.status || (reply.aborted ? 499 : 0)) });
+    };
+    const onError = (err: unknown): void => {
+      if (!(err instanceof Error && err.name === 'ObserverioError')) ctx.logger.error({ err, route: name }, 'request failed');
+      reply.fail(err);
+      finish();
+    };
+    try {
+      const r = handler(reply, info);
+      if (r && typeof r.then === 'function') r.then(finish, onError);
+      else finish();
+    } catch (err) {
+      onError(err);
+    }
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The HTTP worker: one uWebSockets.js app serving the REST API, the dashboard, the live WebSocket,
+ * admin and metrics. Its init listens; its terminate stops listening and closes every WebSocket
+ * explicitly (uWS keeps them open otherwise).
+ */
+import uWS from 'uWebSockets.js';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { worker, type ChildSpec } from '../otp/index.js';
+import type { HttpContext, RouteModule } from './context.js';
+import { healthRoutes } from './health.js';
+import { userRoutes } from './api/users.js';
+import { Reply } from './respond.js';
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  onListening?: (port: number) => void;
+  /** Route modules added by other parts (dashboard, admin, ...), registered in order. */
+  modules?: RouteModule[];
+}
+
+interface State {
+  app: TemplatedApp;
+  listenSocket: us_listen_socket;
+  port: number;
+}
+
+/** Open WebSockets are registered here so shutdown can close them. */
+export interface Closable {
+  end(code?: number, reason?: string): void;
+}
+export const openSockets = new WeakMap<HttpContext, Set<Closable>>();
+
+export function socketsOf(ctx: HttpContext): Set<Closable> {
+  let s = openSockets.get(ctx);
+  if (!s) openSockets.set(ctx, (s = new Set()));
+  return s;
+}
+
+/** True when the native uWS binary loaded (not the slow JS fallback). */
+export function uwsIsNative(): boolean {
+  return typeof (uWS as unknown as { SSLApp?: unknown }).SSLApp === 'function' && 'DEDICATED_COMPRESSOR_3KB' in uWS;
+}
+
+export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
+  let boundPort = opts.port;
+  return {
+    id: 'http',
+    shutdown: 5000,
+    start: worker<State, never>({
+      async init() {
+        const app = uWS.App();
+        for (const m of [healthRoutes, userRoutes, ...(opts.modules ?? [])]) m(app, ctx);
+        app.any('/*', (res) => new Reply(res).error('not_found', 'no such route'));
+        const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+          app.listen(opts.host, boundPort, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on http://${opts.host}:${boundPort}`))));
+        });
+        boundPort = uWS.us_socket_local_port(listenSocket);
+        opts.onListening?.(boundPort);
+        ctx.logger.info({ host: opts.host, port: boundPort, native: uwsIsNative() }, 'http listening');
+        return { app, listenSocket, port: boundPort };
+      },
+      terminate(state) {
+        uWS.us_listen_socket_close(state.listenSocket);
+        const open = socketsOf(ctx);
+        for (const ws of [...open]) {
+          try {
+            ws.end(1001, 'server shutting down');
+          } catch {
+            // Already closed by the peer.
+          }
+        }
+        open.clear();
+      },
+      info(state) {
+        return { host: opts.host, port: state.port, websockets: socketsOf(ctx).size, native: uwsIsNative() };
+      },
+    }),
+  };
+}

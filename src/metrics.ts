@@ -1,0 +1,63 @@
+/**
+ * Prometheus metrics (prom-client), one registry per daemon instance so several daemons can run in
+ * one process (tests). Names start with `observerio_`.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({ name: 'observerio_tcp_connections', help: 'Open SDK TCP connections', registers: [this.registry] });
+  readonly connectionsAccepted = new Counter({ name: 'observerio_tcp_connections_accepted_total', help: 'SDK TCP connections accepted', registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'observerio_tcp_connections_refused_total', help: 'SDK TCP connections refused (limit reached)', registers: [this.registry] });
+  readonly linesReceived = new Counter({ name: 'observerio_lines_received_total', help: 'Protocol lines received, by command', labelNames: ['command'] as const, registers: [this.registry] });
+  readonly bytesReceived = new Counter({ name: 'observerio_tcp_bytes_received_total', help: 'Bytes received from SDK connections', registers: [this.registry] });
+  readonly protocolErrors = new Counter({ name: 'observerio_protocol_errors_total', help: 'Protocol errors answered, by code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly varsWritten = new Counter({ name: 'observerio_vars_written_total', help: 'Variable values written to the store', registers: [this.registry] });
+  readonly varChangesSent = new Counter({ name: 'observerio_var_changes_sent_total', help: 'v: lines written to device sockets', registers: [this.registry] });
+  readonly logsReceived = new Counter({ name: 'observerio_logs_received_total', help: 'Log entries received from devices', registers: [this.registry] });
+  readonly logsIndexed = new Counter({ name: 'observerio_logs_indexed_total', help: 'Log entries accepted by the log index', registers: [this.registry] });
+  readonly logsDropped = new Counter({ name: 'observerio_logs_dropped_total', help: 'Log entries dropped because the index fell too far behind', registers: [this.registry] });
+  readonly indexBatchSize = new Histogram({
+    name: 'observerio_log_index_batch_size',
+    help: 'Documents per log index write',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+    registers: [this.registry],
+  });
+  readonly indexBatchSeconds = new Histogram({
+    name: 'observerio_log_index_batch_seconds',
+    help: 'Latency of one log index write',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly outboxLength = new Gauge({ name: 'observerio_outbox_vars', help: 'Variable changes waiting for a device (last seen per key, summed)', registers: [this.registry] });
+  readonly wsClients = new Gauge({ name: 'observerio_ws_clients', help: 'Open dashboard WebSockets', registers: [this.registry] });
+  readonly messagesPublished = new Counter({ name: 'observerio_pubsub_messages_published_total', help: 'Messages published on pubsub, by kind', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly restarts = new Counter({ name: 'observerio_actor_restarts_total', help: 'Actor restarts, by supervisor', labelNames: ['supervisor'] as const, registers: [this.registry] });
+  readonly crashes = new Counter({ name: 'observerio_actor_crashes_total', help: 'Actor crashes, by supervisor', labelNames: ['supervisor'] as const, registers: [this.registry] });
+  readonly backendUp = new Gauge({ name: 'observerio_backend_up', help: '1 when the backend answers its health check', labelNames: ['backend', 'kind'] as const, registers: [this.registry] });
+  readonly eventLoopLag = new Gauge({ name: 'observerio_event_loop_lag_seconds', help: 'Event loop delay, p99 over the last scrape interval', registers: [this.registry] });
+  readonly httpRequests = new Counter({ name: 'observerio_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
+  private readonly loop: IntervalHistogram;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'observerio_process_' });
+    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop.enable();
+  }
+
+  /** Prometheus text for /metrics. */
+  async render(): Promise<string> {
+    this.eventLoopLag.set(this.loop.percentile(99) / 1e9);
+    this.loop.reset();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    this.loop.disable();
+  }
+}

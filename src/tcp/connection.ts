@@ -1,0 +1,247 @@
+/**
+ * One SDK connection: the socket and what outlives a crash of its actor (verification, counters,
+ * error budget), and the ConnectionActor that frames lines and runs the protocol. The actor owns the
+ * socket through its spec's arguments, so a restart gets a fresh parser on the same socket.
+ */
+import type { Socket } from 'node:net';
+import type { ErrorCode } from '../errors.js';
+import type { Gateway, DeviceInfo } from '../gateway/gateway.js';
+import type { Metrics } from '../metrics.js';
+import type { ActorContext, ChildSpec } from '../otp/index.js';
+import { worker } from '../otp/index.js';
+import type { TcpConfig } from '../config.js';
+import { LineFramer, type FrameEvent } from './line-framer.js';
+import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
+
+/** What the connection needs from the rest of the daemon. */
+export interface ConnectionDeps {
+  tcp: TcpConfig;
+  gateway: Gateway;
+  metrics: Metrics;
+  nodeId: string;
+  /** Called once verified (and again after a restart): register the socket, start the key's client actor. */
+  onVerified(conn: Connection, ctx: ActorContext<ConnectionMsg>): void;
+  /** Lines starting with this crash the handler on purpose (fault injection for tests and benchmarks); null = off. */
+  crashPrefix: string | null;
+}
+
+export type ConnectionMsg = { kind: 'data'; chunk: Buffer } | { kind: 'closed'; reason: string };
+
+/** Past this many bytes queued for a slow reader, the connection is dropped rather than buffered. */
+const MAX_WRITE_BACKLOG = 8 * 1024 * 1024;
+
+export class Connection {
+  verified: { apiKey: string; deviceId: string | null } | null = null;
+  readonly connectedAt = Date.now();
+  lastLineAt: number | null = null;
+  linesIn = 0;
+  bytesIn = 0;
+  linesOut = 0;
+  bytesOut = 0;
+  closed = false;
+  closeReason: string | null = null;
+  private errors: number[] = [];
+  private verifyTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly socket: Socket,
+    readonly tcp: TcpConfig,
+  ) {}
+
+  get remoteAddress(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  /** Writes one or more complete lines; false (and the connection closes) when the reader is too slow. */
+  write(text: string): boolean {
+    if (this.closed) return false;
+    if (this.socket.writableLength > MAX_WRITE_BACKLOG) {
+      this.close('slow reader: write backlog over 8 MiB');
+      return false;
+    }
+    this.socket.write(text);
+    this.linesOut += 1;
+    this.bytesOut += text.length;
+    return true;
+  }
+
+  /** Answers an error line; past the error budget, closes the connection as abusive. */
+  error(code: ErrorCode, message: string, metrics: Metrics): void {
+    metrics.protocolErrors.inc({ code });
+    this.write(errorReply({ code, message }));
+    const now = Date.now();
+    const horizon = now - this.tcp.errorWindowMs;
+    this.errors.push(now);
+    while (this.errors.length > 0 && (this.errors[0] as number) <= horizon) this.errors.shift();
+    if (this.errors.length > this.tcp.maxErrors) {
+      metrics.protocolErrors.inc({ code: 'too_many_errors' });
+      this.write(errorReply({ code: 'too_many_errors', message: `more than ${this.tcp.maxErrors} errors in ${this.tcp.errorWindowMs} ms; closing` }));
+      this.close('too many protocol errors');
+    }
+  }
+
+  armVerifyTimeout(metrics: Metrics): void {
+    this.verifyTimer = setTimeout(() => {
+      if (this.verified || this.closed) return;
+      metrics.protocolErrors.inc({ code: 'verify_timeout' });
+      this.write(errorReply({ code: 'verify_timeout', message: `no valid v: line within ${this.tcp.verifyTimeoutMs} ms; closing` }));
+      this.close('verify timeout');
+    }, this.tcp.verifyTimeoutMs);
+    this.verifyTimer.unref();
+  }
+
+  markVerified(apiKey: string, deviceId: string | null): void {
+    this.verified = { apiKey, deviceId };
+    clearTimeout(this.verifyTimer);
+  }
+
+  /** Ends the connection after what was written is flushed. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = reason;
+    clearTimeout(this.verifyTimer);
+    this.socket.end();
+    // A peer that never reads would keep a half-closed socket forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  device(nodeId: string): DeviceInfo {
+    return {
+      id: this.id,
+      apiKey: this.verified?.apiKey ?? '',
+      deviceId: this.verified?.deviceId ?? null,
+      remoteAddress: this.remoteAddress,
+      connectedAt: this.connectedAt,
+      lastLineAt: this.lastLineAt,
+      linesIn: this.linesIn,
+      node: nodeId,
+    };
+  }
+}
+
+interface State {
+  framer: LineFramer;
+  events: FrameEvent[];
+}
+
+/** The connection actor's behaviour: one message per TCP chunk, however many lines it carries. */
+export function connectionBehaviour(conn: Connection, deps: ConnectionDeps) {
+  const { metrics, gateway } = deps;
+
+  const handleLine = (line: string, ctx: ActorContext<ConnectionMsg>): void | Promise<void> => {
+    conn.linesIn += 1;
+    conn.lastLineAt = Date.now();
+    if (deps.crashPrefix !== null && line.startsWith(deps.crashPrefix)) throw new Error(`fault injected by ${JSON.stringify(line.slice(0, 32))}`);
+    const cmd = parseLine(line);
+    if (cmd.kind === 'error') {
+      metrics.linesReceived.inc({ command: 'invalid' });
+      conn.error(cmd.code, cmd.message, metrics);
+      return;
+    }
+    metrics.linesReceived.inc({ command: cmd.kind });
+    if (cmd.kind === 'verify') return verify(cmd, ctx);
+    if (!conn.verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : 'i:'}`, metrics);
+    if (cmd.apiKey !== conn.verified.apiKey) return conn.error('key_mismatch', 'API key differs from the one this connection verified', metrics);
+    if (cmd.kind === 'vars') gateway.vars(cmd.apiKey, conn.verified.deviceId, cmd.vars);
+    else gateway.logs(cmd.apiKey, conn.verified.deviceId, cmd.logs);
+  };
+
+  const verify = (cmd: Extract<Command, { kind: 'verify' }>, ctx: ActorContext<ConnectionMsg>): void | Promise<void> => {
+    if (conn.verified) {
+      if (conn.verified.apiKey !== cmd.apiKey) return conn.error('key_mismatch', 'this connection is already verified for another API key', metrics);
+      conn.write(OK_REPLY);
+      return;
+    }
+    const done = (ok: boolean): void => {
+      if (conn.closed) return;
+      if (!ok) return conn.error('unknown_api_key', 'API key is not registered', metrics);
+      conn.markVerified(cmd.apiKey, cmd.deviceId);
+      conn.write(OK_REPLY);
+      deps.onVerified(conn, ctx);
+      gateway.device('connected', conn.device(deps.nodeId));
+    };
+    const ok = gateway.verifyKey(cmd.apiKey);
+    if (typeof ok === 'boolean') return done(ok);
+    return ok.then(done, (err: unknown) => {
+      conn.error('unavailable', 'cannot verify the API key right now; retry', metrics);
+      ctx.log.warn({ err }, 'verify failed');
+    });
+  };
+
+  return worker<State, ConnectionMsg>({
+    init(ctx) {
+      // A restart keeps the socket and its verification; only the parser state is fresh.
+      if (conn.verified) deps.onVerified(conn, ctx);
+      return { framer: new LineFramer(conn.tcp.maxLineBytes), events: [] };
+    },
+
+    handle(state, msg, ctx) {
+      if (msg.kind === 'closed') {
+        ctx.stop(msg.reason);
+        return;
+      }
+      if (conn.closed) return;
+      conn.bytesIn += msg.chunk.length;
+      metrics.bytesReceived.inc(msg.chunk.length);
+      const events = state.framer.push(msg.chunk, (state.events = []));
+      conn.socket.cork();
+      try {
+        return processEvents(events, 0, ctx);
+      } finally {
+        process.nextTick(() => conn.socket.uncork());
+      }
+    },
+
+    terminate(state, reason) {
+      conn.close(reason);
+      if (conn.verified) gateway.device('disconnected', conn.device(deps.nodeId));
+      void state;
+    },
+
+    info(state) {
+      return {
+        apiKey: conn.verified?.apiKey ?? null,
+        deviceId: conn.verified?.deviceId ?? null,
+        remoteAddress: conn.remoteAddress,
+        linesIn: conn.linesIn,
+        bytesIn: conn.bytesIn,
+        linesOut: conn.linesOut,
+        bytesOut: conn.bytesOut,
+        buffered: state.framer.buffered,
+      };
+    },
+  });
+
+  /** Runs the chunk's lines in order; only an uncached verify makes it wait. */
+  function processEvents(events: FrameEvent[], from: number, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
+    for (let i = from; i < events.length; i++) {
+      if (conn.closed) return;
+      const ev = events[i] as FrameEvent;
+      if (ev.kind === 'line') {
+        const wait = handleLine(ev.line, ctx);
+        if (wait) return wait.then(() => processEvents(events, i + 1, ctx));
+      } else if (ev.kind === 'too_long') {
+        conn.error('line_too_long', `line of ${ev.bytes}+ bytes exceeds the maximum of ${conn.tcp.maxLineBytes}`, metrics);
+      } else {
+        metrics.protocolErrors.inc({ code: 'line_too_long' });
+        conn.close('a line that never ends');
+        return;
+      }
+    }
+  }
+}
+
+let nextId = 0;
+
+/** The child spec of one connection actor: transient, so a normal close removes it and a crash restarts it. */
+export function connectionChildSpec(conn: Connection, deps: ConnectionDeps): ChildSpec {
+  return { id: conn.id, restart: 'transient', shutdown: 2000, start: connectionBehaviour(conn, deps) };
+}
+
+export function newConnectionId(): string {
+  nextId += 1;
+  return `conn-${nextId}`;
+}
+

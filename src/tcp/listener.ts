@@ -1,0 +1,117 @@
+/**
+ * The TCP side of the tree (ranch's listener + conns_sup): a `conns` dynamic supervisor with one
+ * connection actor per socket, and the listener that accepts sockets and starts those actors. The
+ * supervisor is rest_for_one, so if `conns` restarts, the listener restarts after it.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { TcpConfig } from '../config.js';
+import { errorReply } from './protocol.js';
+import type { Metrics } from '../metrics.js';
+import { dynamicSupervisor, supervisor, worker, type ChildSpec, type DynamicSupervisorCell } from '../otp/index.js';
+import { Connection, connectionChildSpec, newConnectionId, type ConnectionDeps, type ConnectionMsg } from './connection.js';
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  tcp: TcpConfig;
+  metrics: Metrics;
+  logger: Logger;
+  connection: Omit<ConnectionDeps, 'tcp' | 'metrics'>;
+  /** Finds the conns supervisor once the tree runs. */
+  conns: () => DynamicSupervisorCell;
+  /** Told the bound port (0 in config picks a free one). */
+  onListening?: (port: number) => void;
+}
+
+interface ListenerState {
+  server: Server;
+  port: number;
+}
+
+export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
+  return {
+    id: 'tcp',
+    start: supervisor({ strategy: 'rest_for_one', intensity: 3, period: 5000 }, [
+      {
+        id: 'conns',
+        start: dynamicSupervisor({
+          maxChildren: opts.tcp.maxConnections,
+          childIntensity: opts.tcp.restartIntensity,
+          childPeriod: opts.tcp.restartPeriodMs,
+        }),
+        shutdown: 10_000,
+      },
+      { id: 'listener', start: listenerBehaviour(opts) },
+    ]),
+  };
+}
+
+function listenerBehaviour(opts: ListenerOptions) {
+  const deps: ConnectionDeps = { ...opts.connection, tcp: opts.tcp, metrics: opts.metrics };
+  const { metrics, tcp } = opts;
+  let boundPort = opts.port;
+
+  const accept = (socket: Socket): void => {
+    metrics.connectionsAccepted.inc();
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    const conns = opts.conns();
+    if (conns.size >= tcp.maxConnections) {
+      metrics.connectionsRefused.inc();
+      socket.end(errorReply({ code: 'server_busy', message: `connection limit of ${tcp.maxConnections} reached; retry later` }));
+      socket.on('error', () => undefined);
+      return;
+    }
+    const conn = new Connection(newConnectionId(), socket, tcp);
+    // Errors before the actor exists must not crash the daemon; 'close' follows and cleans up.
+    socket.on('error', () => undefined);
+    conns.startChild<ConnectionMsg>(connectionChildSpec(conn, deps)).then(
+      (ref) => {
+        metrics.connections.inc();
+        socket.on('data', (chunk: Buffer) => ref.send({ kind: 'data', chunk }));
+        socket.once('close', () => {
+          metrics.connections.dec();
+          ref.send({ kind: 'closed', reason: conn.closeReason ?? 'peer closed' });
+        });
+        socket.setTimeout(tcp.idleTimeoutMs, () => conn.close('idle timeout'));
+        conn.armVerifyTimeout(metrics);
+      },
+      (err: unknown) => {
+        opts.logger.warn({ err }, 'cannot start a connection actor');
+        socket.destroy();
+      },
+    );
+  };
+
+  return worker<ListenerState, never>({
+    async init() {
+      const server = createServer({ noDelay: true, keepAlive: true }, accept);
+      server.maxConnections = tcp.maxConnections + 100;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: opts.host, port: boundPort, backlog: 4096 }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address();
+      // Keep the same port across restarts (config 0 picks one the first time).
+      if (typeof addr === 'object' && addr) boundPort = addr.port;
+      server.on('error', (err) => opts.logger.error({ err }, 'tcp listener error'));
+      opts.onListening?.(boundPort);
+      opts.logger.info({ host: opts.host, port: boundPort }, 'tcp listening');
+      return { server, port: boundPort };
+    },
+    terminate(state) {
+      // Stop accepting; open connections are their own actors and close with `conns`.
+      return new Promise<void>((resolve) => {
+        state.server.close(() => resolve());
+        setTimeout(resolve, 100).unref();
+      });
+    },
+    info(state) {
+      return { host: opts.host, port: state.port, connections: opts.conns().size };
+    },
+  });
+}
