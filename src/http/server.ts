@@ -7,8 +7,7 @@ import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { worker, type ChildSpec } from '../otp/index.js';
 import type { HttpContext, RouteModule } from './context.js';
-import { healthRoutes } from './health.js';
-import { userRoutes } from './api/users.js';
+import { routeModules } from './routes.js';
 import { Reply } from './respond.js';
 
 export interface HttpOptions {
@@ -50,7 +49,7 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
     start: worker<State, never>({
       async init() {
         const app = uWS.App();
-        for (const m of [healthRoutes, userRoutes, ...(opts.modules ?? [])]) m(app, ctx);
+        for (const m of [...routeModules, ...(opts.modules ?? [])]) m(app, ctx);
         app.any('/*', (res) => new Reply(res).error('not_found', 'no such route'));
         const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
           app.listen(opts.host, boundPort, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on http://${opts.host}:${boundPort}`))));
