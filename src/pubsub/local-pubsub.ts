@@ -1,0 +1,92 @@
+/**
+ * The embedded PubSub: channels inside one process, for a daemon running alone. Messages go through
+ * the same JSON encoding as on Redis, so code that works here works between nodes.
+ */
+import type { Logger } from 'pino';
+import type { BackendHealth } from '../model.js';
+import { encodeMessage } from './codec.js';
+import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
+import { deliver, Subscribers, type Subscription } from './subscribers.js';
+
+interface Pending {
+  channel: string;
+  text: string;
+  recipients: readonly Subscription[];
+}
+
+/** After this many deliveries in one go, the rest waits for the next turn so I/O is not starved. */
+const DELIVERIES_PER_TURN = 10_000;
+
+export class LocalPubSub implements PubSub {
+  readonly kind = 'local' as const;
+  private readonly logger: Logger | undefined;
+  private readonly subscribers = new Subscribers();
+  // One FIFO for all channels: per-channel publish order follows from it, and a burst of publishes
+  // costs one scheduled drain instead of one per message.
+  private queue: (Pending | undefined)[] = [];
+  private head = 0;
+  private draining = false;
+  private stopped = false;
+
+  constructor(opts: { logger?: Logger } = {}) {
+    this.logger = opts.logger;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.subscribers.clear();
+    this.queue = [];
+    this.head = 0;
+  }
+
+  async health(): Promise<BackendHealth> {
+    return this.stopped ? { ok: false, kind: this.kind, detail: 'stopped' } : { ok: true, kind: this.kind };
+  }
+
+  async subscribe(channel: string, handler: Handler): Promise<Unsubscribe> {
+    if (this.stopped) throw new Error(`pubsub is stopped; cannot subscribe to ${channel}`);
+    const sub = this.subscribers.add(channel, handler);
+    return async () => {
+      this.subscribers.remove(sub);
+    };
+  }
+
+  async publish(channel: string, message: unknown): Promise<void> {
+    if (this.stopped) throw new Error(`pubsub is stopped; cannot publish on ${channel}`);
+    const text = encodeMessage(channel, message);
+    // Recipients are fixed now, as Redis fixes them when it receives the PUBLISH: a handler
+    // subscribing after this call does not get this message.
+    const recipients = this.subscribers.of(channel);
+    if (recipients.length === 0) return;
+    this.queue.push({ channel, text, recipients });
+    this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    queueMicrotask(() => this.drain());
+  }
+
+  private drain(): void {
+    let budget = DELIVERIES_PER_TURN;
+    while (this.head < this.queue.length && budget > 0) {
+      const item = this.queue[this.head]!;
+      // Released at once so a long backlog does not keep delivered messages alive.
+      this.queue[this.head++] = undefined;
+      budget -= item.recipients.length;
+      deliver(item.recipients, item.channel, item.text, this.logger);
+    }
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.draining = false;
+    } else {
+      setImmediate(() => this.drain());
+    }
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The PubSub that carries gateway channels between daemons sharing one Redis (DESIGN.md §6). Each
+ * instance holds one publisher and one subscriber connection and fans messages out to its local
+ * handlers itself, so Redis sees one SUBSCRIBE per channel however many handlers listen here.
+ *
+ * Redis pub/sub is at-most-once: a message published while this node's subscriber connection is
+ * down is lost for this node. ioredis re-subscribes every channel when the connection comes back
+ * (`autoResubscribe`, on by default and verified by the Redis-only tests).
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { BackendHealth } from '../model.js';
+import { encodeMessage } from './codec.js';
+import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
+import { deliver, Subscribers } from './subscribers.js';
+
+export interface RedisPubSubOptions {
+  url: string;
+  logger?: Logger;
+}
+
+interface ChannelState {
+  /** Whether Redis has confirmed our SUBSCRIBE (and not since our UNSUBSCRIBE). */
+  subscribed: boolean;
+  /** SUBSCRIBE/UNSUBSCRIBE for one channel run one after another, never interleaved. */
+  ops: Promise<void>;
+}
+
+const HEALTH_TIMEOUT_MS = 2000;
+const QUIT_TIMEOUT_MS = 1000;
+
+export class RedisPubSub implements PubSub {
+  readonly kind = 'redis' as const;
+  private readonly logger: Logger | undefined;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly subscribers = new Subscribers();
+  private readonly channels = new Map<string, ChannelState>();
+  private stopped = false;
+
+  constructor(opts: RedisPubSubOptions) {
+    this.logger = opts.logger;
+    // lazyConnect: nothing touches the network before start(), as a child spec's start should.
+    const common: RedisOptions = { lazyConnect: true, autoResubscribe: true };
+    // Auto-pipelining sends every PUBLISH issued in one tick as one write; order is kept.
+    this.pub = new Redis(opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true });
+    this.sub = new Redis(opts.url, { ...common, connectionName: 'observerio:pubsub:sub' });
+    this.watch(this.pub, 'publisher');
+    this.watch(this.sub, 'subscriber');
+    this.sub.on('message', (channel: string, text: string) => {
+      deliver(this.subscribers.of(channel), channel, text, this.logger);
+    });
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    try {
+      await Promise.all([connect(this.pub), connect(this.sub)]);
+    } catch (err) {
+      // Without this, ioredis would keep retrying in the background of a start that failed.
+      this.pub.disconnect();
+      this.sub.disconnect();
+      throw new Error(`pubsub: cannot connect to Redis: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.subscribers.clear();
+    this.channels.clear();
+    await Promise.all([close(this.pub), close(this.sub)]);
+  }
+
+  async health(): Promise<BackendHealth> {
+    if (this.stopped) return { ok: false, kind: this.kind, detail: 'stopped' };
+    // A PING on a connection that is down would wait in ioredis's offline queue; answer at once.
+    if (this.pub.status !== 'ready') return { ok: false, kind: this.kind, detail: `publisher connection ${this.pub.status}` };
+    try {
+      await withTimeout(this.pub.ping(), HEALTH_TIMEOUT_MS, 'PING timed out');
+    } catch (err) {
+      return { ok: false, kind: this.kind, detail: `publisher: ${(err as Error).message}` };
+    }
+    if (this.sub.status !== 'ready') return { ok: false, kind: this.kind, detail: `subscriber connection ${this.sub.status}` };
+    return { ok: true, kind: this.kind };
+  }
+
+  async subscribe(channel: string, handler: Handler): Promise<Unsubscribe> {
+    if (this.stopped) throw new Error(`pubsub is stopped; cannot subscribe to ${channel}`);
+    const sub = this.subscribers.add(channel, handler);
+    try {
+      await this.reconcile(channel);
+    } catch (err) {
+      this.subscribers.remove(sub);
+      throw new Error(`pubsub: SUBSCRIBE ${channel} failed: ${(err as Error).message}`, { cause: err });
+    }
+    return async () => {
+      if (!sub.active) return;
+      this.subscribers.remove(sub);
+      if (!this.stopped) await this.reconcile(channel);
+    };
+  }
+
+  async publish(channel: string, message: unknown): Promise<void> {
+    if (this.stopped) throw new Error(`pubsub is stopped; cannot publish on ${channel}`);
+    await this.pub.publish(channel, encodeMessage(channel, message));
+  }
+
+  /**
+   * Brings Redis in line with the local handlers: SUBSCRIBE when the channel has handlers and is not
+   * subscribed, UNSUBSCRIBE when it has none. Queued per channel, so a subscribe racing the last
+   * unsubscribe ends in whatever state the handlers call for when its turn comes.
+   */
+  private reconcile(channel: string): Promise<void> {
+    let state = this.channels.get(channel);
+    if (!state) {
+      state = { subscribed: false, ops: Promise.resolve() };
+      this.channels.set(channel, state);
+    }
+    const s = state;
+    const op = s.ops.then(async () => {
+      const wanted = this.subscribers.count(channel) > 0;
+      if (wanted && !s.subscribed) {
+        await this.sub.subscribe(channel);
+        s.subscribed = true;
+      } else if (!wanted && s.subscribed) {
+        await this.sub.unsubscribe(channel);
+        s.subscribed = false;
+      }
+    });
+    const tail = op.then(
+      () => undefined,
+      () => undefined,
+    );
+    s.ops = tail;
+    void tail.then(() => {
+      if (s.ops === tail && !s.subscribed && this.subscribers.count(channel) === 0 && this.channels.get(channel) === s) this.channels.delete(channel);
+    });
+    return op;
+  }
+
+  private watch(conn: Redis, role: string): void {
+    // ioredis emits 'error' for every failed reconnect attempt; one warning per outage is enough.
+    let down = false;
+    conn.on('error', (err: Error) => {
+      if (down) this.logger?.debug({ err, role }, 'pubsub Redis connection error');
+      else this.logger?.warn({ err, role }, 'pubsub Redis connection error; reconnecting');
+      down = true;
+    });
+    conn.on('ready', () => {
+      if (down) this.logger?.info({ role }, 'pubsub Redis connection restored');
+      down = false;
+    });
+  }
+}
+
+async function connect(conn: Redis): Promise<void> {
+  if (conn.status === 'wait' || conn.status === 'end') await conn.connect();
+}
+
+async function close(conn: Redis): Promise<void> {
+  if (conn.status === 'end') return;
+  if (conn.status === 'ready') {
+    try {
+      await withTimeout(conn.quit(), QUIT_TIMEOUT_MS, 'QUIT timed out');
+      return;
+    } catch {
+      // fall through: the connection is going away either way
+    }
+  }
+  conn.disconnect();
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,84 @@
+/**
+ * The in-process side of every PubSub: which handlers listen on which channel, and delivery of one
+ * encoded message to them, each handler getting its own decoded copy and a throwing handler being
+ * logged without keeping the message from the others.
+ */
+import type { Logger } from 'pino';
+import { decodeMessage } from './codec.js';
+import type { Handler } from './pubsub.js';
+
+export interface Subscription {
+  readonly channel: string;
+  readonly handler: Handler;
+  /** Cleared on unsubscribe, so a message already queued for this handler is not delivered. */
+  active: boolean;
+}
+
+export class Subscribers {
+  // Arrays are replaced, never mutated, so a publish can keep a reference as its recipient list
+  // without copying it.
+  private readonly byChannel = new Map<string, readonly Subscription[]>();
+
+  add(channel: string, handler: Handler): Subscription {
+    const sub: Subscription = { channel, handler, active: true };
+    this.byChannel.set(channel, [...(this.byChannel.get(channel) ?? []), sub]);
+    return sub;
+  }
+
+  /** Removes the subscription (idempotent) and returns how many remain on its channel. */
+  remove(sub: Subscription): number {
+    sub.active = false;
+    const list = this.byChannel.get(sub.channel);
+    if (!list) return 0;
+    const rest = list.filter((s) => s !== sub);
+    if (rest.length === 0) this.byChannel.delete(sub.channel);
+    else this.byChannel.set(sub.channel, rest);
+    return rest.length;
+  }
+
+  of(channel: string): readonly Subscription[] {
+    return this.byChannel.get(channel) ?? [];
+  }
+
+  count(channel: string): number {
+    return this.of(channel).length;
+  }
+
+  channels(): string[] {
+    return [...this.byChannel.keys()];
+  }
+
+  clear(): void {
+    for (const list of this.byChannel.values()) for (const sub of list) sub.active = false;
+    this.byChannel.clear();
+  }
+}
+
+/** Calls each still-active handler with its own copy of the message; never throws. */
+export function deliver(recipients: readonly Subscription[], channel: string, text: string, logger: Logger | undefined): void {
+  let first = true;
+  for (const sub of recipients) {
+    if (!sub.active) continue;
+    let message: unknown;
+    try {
+      message = decodeMessage(text);
+    } catch (err) {
+      // Only a foreign publisher on a shared Redis can put non-JSON on our channels.
+      if (first) logger?.warn({ err, channel, bytes: text.length }, 'pubsub message is not JSON; dropped');
+      return;
+    }
+    first = false;
+    try {
+      const result: unknown = sub.handler(message, channel);
+      // Handlers are typed as returning void, but an async one would otherwise turn its failure
+      // into an unhandled rejection that takes the process down.
+      if (result instanceof Promise) result.catch((err: unknown) => logHandlerError(logger, channel, err));
+    } catch (err) {
+      logHandlerError(logger, channel, err);
+    }
+  }
+}
+
+function logHandlerError(logger: Logger | undefined, channel: string, err: unknown): void {
+  logger?.error({ err, channel }, 'pubsub handler threw; other handlers still got the message');
+}

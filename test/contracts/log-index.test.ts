@@ -1,0 +1,139 @@
+/**
+ * Runs the LogIndex contract against both implementations, plus what belongs to one of them: the
+ * memory index's bound per key, and the Meilisearch index's settings, start-up checks and its
+ * handling of failed tasks.
+ */
+import { expect } from 'chai';
+import { Meilisearch } from 'meilisearch';
+import { pino } from 'pino';
+import { resolveLogIndex } from '../../src/log-index/index.js';
+import { MEILI_LOG_SETTINGS, MeiliLogIndex } from '../../src/log-index/meili-log-index.js';
+import { MemoryLogIndex } from '../../src/log-index/memory-log-index.js';
+import { freePort } from '../helpers/free-port.js';
+import { sharedMeili, type MeiliServer } from '../helpers/processes.js';
+import { capturingLogger } from './pubsub.contract.js';
+import { freshKey, log, logIndexContract } from './log-index.contract.js';
+
+const runId = `${Date.now().toString(36)}-${process.pid}`;
+const indexName = (what: string) => `observerio-logs-test-${what}-${runId}`;
+
+logIndexContract('MemoryLogIndex', () => new MemoryLogIndex());
+
+logIndexContract('MeiliLogIndex', async () => {
+  const m = await sharedMeili();
+  return new MeiliLogIndex({ url: m.url, masterKey: m.masterKey, indexName: indexName('contract') });
+});
+
+describe('MemoryLogIndex (memory only)', () => {
+  it('keeps at most maxPerKey logs per key, dropping the oldest, other keys untouched', async () => {
+    const index = new MemoryLogIndex({ maxPerKey: 3 });
+    const a = freshKey();
+    const b = freshKey();
+    const aLogs = [1, 2, 3, 4, 5].map((n) => log(a, { receivedAt: n }));
+    await index.add(aLogs);
+    await index.add([log(b, { receivedAt: 1 })]);
+    const res = await index.search({ apiKey: a });
+    expect(res.hits.map((h) => h.receivedAt)).to.deep.equal([5, 4, 3]);
+    expect(res.total).to.equal(3);
+    expect(index.evictedCount).to.equal(2);
+    expect((await index.search({ apiKey: b })).total).to.equal(1);
+  });
+
+  it('returns copies: mutating a hit does not change the index', async () => {
+    const index = new MemoryLogIndex();
+    const key = freshKey();
+    await index.add([log(key, { message: 'original', fields: { x: 1 } })]);
+    const [hit] = (await index.search({ apiKey: key })).hits;
+    hit!.message = 'changed';
+    hit!.fields.x = 2;
+    const [again] = (await index.search({ apiKey: key })).hits;
+    expect(again!.message).to.equal('original');
+    expect(again!.fields).to.deep.equal({ x: 1 });
+  });
+});
+
+describe('MeiliLogIndex (Meilisearch only)', () => {
+  let meili: MeiliServer;
+  let client: Meilisearch;
+
+  before(async () => {
+    meili = await sharedMeili();
+    client = new Meilisearch({ host: meili.url, apiKey: meili.masterKey });
+  });
+
+  const open = (name: string, logger = capturingLogger().logger) => new MeiliLogIndex({ url: meili.url, masterKey: meili.masterKey, indexName: name }, logger);
+
+  it('creates its index with primary key id and applies its settings; a second start is harmless', async () => {
+    const name = indexName('settings');
+    const index = open(name);
+    await index.start();
+    await index.start();
+    const raw = await client.getRawIndex(name);
+    expect(raw.primaryKey).to.equal('id');
+    const s = await client.index(name).getSettings();
+    expect(s.filterableAttributes).to.have.members(MEILI_LOG_SETTINGS.filterableAttributes as string[]);
+    expect(s.sortableAttributes).to.have.members(MEILI_LOG_SETTINGS.sortableAttributes as string[]);
+    expect(s.searchableAttributes).to.deep.equal(['message', 'fields']);
+    expect(s.rankingRules?.[0]).to.equal('sort');
+    expect(s.typoTolerance?.enabled).to.equal(false);
+    // Why the key is filtered through apiKeyHex: Meilisearch string filters ignore case.
+    expect(s.filterableAttributes).not.to.include('apiKey');
+  });
+
+  it('refuses to start on an existing index with another primary key', async () => {
+    const name = indexName('otherpk');
+    await client.createIndex(name, { primaryKey: 'other' }).waitTask();
+    let err: unknown;
+    await open(name)
+      .start()
+      .catch((e: unknown) => (err = e));
+    expect((err as Error).message).to.match(/primary key "other", expected "id"/);
+  });
+
+  it('logs and counts a failed write task instead of dropping it silently', async () => {
+    const name = indexName('failing');
+    await client.createIndex(name, { primaryKey: 'other' }).waitTask();
+    const cap = capturingLogger();
+    // Not started (start would refuse this index): the write is accepted, then fails in Meilisearch.
+    const index = open(name, cap.logger);
+    await index.add([log(freshKey())]);
+    await index.settle();
+    expect(index.failedTasks).to.equal(1);
+    const rec = cap.records.find((r) => r.msg === 'Meilisearch log write failed; these logs are not indexed');
+    expect(rec, JSON.stringify(cap.records)).to.not.equal(undefined);
+    expect(rec!.taskUid).to.equal(index.lastTask);
+  });
+
+  it('skips (and logs) an entry whose id Meilisearch would refuse, indexing the rest of the batch', async () => {
+    const cap = capturingLogger();
+    const index = open(indexName('contract'), cap.logger);
+    await index.start();
+    const key = freshKey();
+    const good = log(key);
+    await index.add([log(key, { id: 'has spaces and ü' }), good]);
+    await index.settle();
+    expect(index.skippedEntries).to.equal(1);
+    expect(index.failedTasks).to.equal(0);
+    expect((await index.search({ apiKey: key })).hits.map((h) => h.id)).to.deep.equal([good.id]);
+    expect(cap.records.some((r) => r.msg === 'log entry cannot be indexed; skipped')).to.equal(true);
+  });
+
+  it('reports unhealthy when Meilisearch cannot be reached', async () => {
+    const index = new MeiliLogIndex({ url: `http://127.0.0.1:${await freePort()}`, masterKey: null, indexName: 'x' });
+    const h = await index.health();
+    expect(h.ok).to.equal(false);
+    expect(h.kind).to.equal('meilisearch');
+    expect(h.detail).to.be.a('string').and.not.equal('');
+  });
+});
+
+describe('resolveLogIndex', () => {
+  const logger = pino({ level: 'silent' });
+  const logs = { indexName: 'observerio-logs', batchSize: 1000, flushDelayMs: 50, maxPendingDocs: 200_000 };
+  it('is in memory without a Meilisearch URL', () => {
+    expect(resolveLogIndex({ meiliUrl: null, meiliMasterKey: null, logs }, logger).kind).to.equal('memory');
+  });
+  it('is Meilisearch with a URL', () => {
+    expect(resolveLogIndex({ meiliUrl: 'http://127.0.0.1:7700', meiliMasterKey: 'k', logs }, logger).kind).to.equal('meilisearch');
+  });
+});

@@ -1,0 +1,298 @@
+/**
+ * The one PubSub contract suite (CONVENTIONS.md §2): every implementation passes the same tests.
+ * `pubsub.test.ts` runs it against the local and the Redis implementation.
+ */
+import { Writable } from 'node:stream';
+import { expect } from 'chai';
+import { pino, type Logger } from 'pino';
+import type { PubSub } from '../../src/pubsub/pubsub.js';
+import { eventually } from '../helpers/eventually.js';
+
+/** A pino logger whose records the test can read. */
+export function capturingLogger(): { logger: Logger; records: Array<Record<string, unknown>> } {
+  const records: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) records.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), records };
+}
+
+export type PubSubFactory = (logger: Logger) => PubSub | Promise<PubSub>;
+
+let counter = 0;
+/** A channel no other test uses, shaped like the domain's `<apiKey>:<topic>`. */
+function freshChannel(topic = 'vars'): string {
+  counter += 1;
+  const key = `T${process.pid.toString(36)}${counter.toString(36)}${Math.random().toString(36).slice(2)}`.replace(/[^A-Za-z0-9]/g, '').padEnd(12, 'x').slice(0, 12);
+  return `${key}:${topic}`;
+}
+
+export function pubsubContract(name: string, factory: PubSubFactory): void {
+  describe(`PubSub contract: ${name}`, () => {
+    let ps: PubSub;
+    let records: Array<Record<string, unknown>>;
+
+    beforeEach(async () => {
+      const cap = capturingLogger();
+      records = cap.records;
+      ps = await factory(cap.logger);
+      await ps.start();
+    });
+
+    afterEach(async () => {
+      await ps.stop();
+    });
+
+    describe('health', () => {
+      it('is ok once started', async () => {
+        const h = await ps.health();
+        expect(h.ok, h.detail).to.equal(true);
+        expect(h.kind).to.equal(ps.kind);
+      });
+    });
+
+    describe('publish / subscribe', () => {
+      it('delivers a message, with its channel, to a subscriber', async () => {
+        const ch = freshChannel();
+        const got: Array<[unknown, string]> = [];
+        await ps.subscribe(ch, (m, c) => got.push([m, c]));
+        await ps.publish(ch, { name: 'speed', value: '-1', nested: { list: [1, 'two', null, true] } });
+        await eventually(() => expect(got).to.have.length(1));
+        expect(got[0]).to.deep.equal([{ name: 'speed', value: '-1', nested: { list: [1, 'two', null, true] } }, ch]);
+      });
+
+      it('delivers asynchronously, never inside publish', async () => {
+        const ch = freshChannel();
+        const got: unknown[] = [];
+        await ps.subscribe(ch, (m) => got.push(m));
+        const p = ps.publish(ch, 'x');
+        expect(got).to.deep.equal([]);
+        await p;
+        await eventually(() => expect(got).to.deep.equal(['x']));
+      });
+
+      it('keeps publish order for 1000 messages on one channel', async () => {
+        const ch = freshChannel();
+        const got: number[] = [];
+        await ps.subscribe(ch, (m) => got.push(m as number));
+        const sent = Array.from({ length: 1000 }, (_, i) => i);
+        await Promise.all(sent.map((i) => ps.publish(ch, i)));
+        await eventually(() => expect(got).to.have.length(1000));
+        expect(got).to.deep.equal(sent);
+      });
+
+      it('delivers to several handlers, each with its own copy', async () => {
+        const ch = freshChannel();
+        const a: Array<{ n: number; tag?: string }> = [];
+        const b: Array<{ n: number; tag?: string }> = [];
+        await ps.subscribe(ch, (m) => {
+          const msg = m as { n: number; tag?: string };
+          msg.tag = 'mutated by a';
+          a.push(msg);
+        });
+        await ps.subscribe(ch, (m) => b.push(m as { n: number; tag?: string }));
+        const original = { n: 1 };
+        await ps.publish(ch, original);
+        await eventually(() => {
+          expect(a).to.have.length(1);
+          expect(b).to.have.length(1);
+        });
+        expect(b[0]).to.deep.equal({ n: 1 });
+        expect(original).to.deep.equal({ n: 1 });
+      });
+
+      it('is unaffected by the publisher mutating the message after publish', async () => {
+        const ch = freshChannel();
+        const got: unknown[] = [];
+        await ps.subscribe(ch, (m) => got.push(m));
+        const msg = { v: 'before' };
+        const p = ps.publish(ch, msg);
+        msg.v = 'after';
+        await p;
+        await eventually(() => expect(got).to.deep.equal([{ v: 'before' }]));
+      });
+
+      it('delivers to a subscriber that joins after earlier messages only what follows', async () => {
+        const ch = freshChannel();
+        const early: unknown[] = [];
+        await ps.subscribe(ch, (m) => early.push(m));
+        await ps.publish(ch, 1);
+        await eventually(() => expect(early).to.deep.equal([1]));
+        const late: unknown[] = [];
+        await ps.subscribe(ch, (m) => late.push(m));
+        await ps.publish(ch, 2);
+        await eventually(() => expect(early).to.deep.equal([1, 2]));
+        await eventually(() => expect(late).to.deep.equal([2]));
+      });
+
+      it('publishing with no subscriber resolves and delivers nothing later', async () => {
+        const ch = freshChannel();
+        await ps.publish(ch, { lost: true });
+        const got: unknown[] = [];
+        await ps.subscribe(ch, (m) => got.push(m));
+        await ps.publish(ch, 'after');
+        await eventually(() => expect(got).to.deep.equal(['after']));
+      });
+    });
+
+    describe('unsubscribe', () => {
+      it('stops delivery to that handler only', async () => {
+        const ch = freshChannel();
+        const gone: unknown[] = [];
+        const stays: unknown[] = [];
+        const unsubscribe = await ps.subscribe(ch, (m) => gone.push(m));
+        await ps.subscribe(ch, (m) => stays.push(m));
+        await ps.publish(ch, 1);
+        await eventually(() => expect(gone).to.deep.equal([1]));
+        await unsubscribe();
+        await ps.publish(ch, 2);
+        await ps.publish(ch, 3);
+        // Per-channel order: once 3 reached the remaining handler, 2 would have reached the other.
+        await eventually(() => expect(stays).to.deep.equal([1, 2, 3]));
+        expect(gone).to.deep.equal([1]);
+      });
+
+      it('after the last handler goes, later messages reach nobody, and a new subscriber works', async () => {
+        const ch = freshChannel();
+        const first: unknown[] = [];
+        const unsubscribe = await ps.subscribe(ch, (m) => first.push(m));
+        await unsubscribe();
+        await unsubscribe(); // idempotent
+        await ps.publish(ch, 'nobody');
+        const second: unknown[] = [];
+        await ps.subscribe(ch, (m) => second.push(m));
+        await ps.publish(ch, 'someone');
+        await eventually(() => expect(second).to.deep.equal(['someone']));
+        expect(first).to.deep.equal([]);
+      });
+
+      it('drops a message already published but not yet delivered', async () => {
+        const ch = freshChannel();
+        const gone: unknown[] = [];
+        const stays: unknown[] = [];
+        const unsubscribe = await ps.subscribe(ch, (m) => gone.push(m));
+        await ps.subscribe(ch, (m) => stays.push(m));
+        const p = ps.publish(ch, 'in flight');
+        // Called in the same tick as publish: the handler is gone before anything can be delivered.
+        await unsubscribe();
+        await p;
+        await ps.publish(ch, 'sentinel');
+        await eventually(() => expect(stays).to.deep.equal(['in flight', 'sentinel']));
+        expect(gone).to.deep.equal([]);
+      });
+    });
+
+    describe('channel isolation', () => {
+      it('keeps AAAAAAAAAAAA:vars and BBBBBBBBBBBB:vars apart', async () => {
+        const suffix = freshChannel('vars').slice(0, 4);
+        const chA = `AAAAAAAA${suffix}:vars`;
+        const chB = `BBBBBBBB${suffix}:vars`;
+        const a: unknown[] = [];
+        const b: unknown[] = [];
+        const bCallback: unknown[] = [];
+        await ps.subscribe(chA, (m) => a.push(m));
+        await ps.subscribe(chB, (m) => b.push(m));
+        await ps.subscribe(`${chB}:callback`, (m) => bCallback.push(m));
+        await ps.publish(chA, 'for A');
+        await ps.publish(chB, 'for B');
+        await ps.publish(chA, 'A sentinel');
+        await ps.publish(chB, 'B sentinel');
+        await eventually(() => {
+          expect(a).to.deep.equal(['for A', 'A sentinel']);
+          expect(b).to.deep.equal(['for B', 'B sentinel']);
+        });
+        expect(bCallback).to.deep.equal([]);
+      });
+    });
+
+    describe('a throwing handler', () => {
+      it('is logged and does not stop delivery to others or to itself later', async () => {
+        const ch = freshChannel();
+        const thrower: unknown[] = [];
+        const other: unknown[] = [];
+        await ps.subscribe(ch, (m) => {
+          thrower.push(m);
+          throw new Error('handler bug');
+        });
+        await ps.subscribe(ch, (m) => other.push(m));
+        await ps.publish(ch, 1);
+        await ps.publish(ch, 2);
+        await eventually(() => expect(other).to.deep.equal([1, 2]));
+        expect(thrower).to.deep.equal([1, 2]);
+        await eventually(() => {
+          const errors = records.filter((r) => r.level === 50 && r.channel === ch);
+          expect(errors).to.have.length(2);
+          expect((errors[0]!.err as { message: string }).message).to.equal('handler bug');
+        });
+      });
+
+      it('an async handler that rejects is logged, not an unhandled rejection', async () => {
+        const ch = freshChannel();
+        const other: unknown[] = [];
+        await ps.subscribe(ch, async () => {
+          throw new Error('async handler bug');
+        });
+        await ps.subscribe(ch, (m) => other.push(m));
+        await ps.publish(ch, 'x');
+        await eventually(() => expect(other).to.deep.equal(['x']));
+        await eventually(() => expect(records.some((r) => r.level === 50 && (r.err as { message?: string } | undefined)?.message === 'async handler bug')).to.equal(true));
+      });
+    });
+
+    describe('messages JSON cannot carry', () => {
+      const refused: Array<[string, () => unknown]> = [
+        ['undefined', () => undefined],
+        ['a function', () => () => 1],
+        ['a symbol', () => Symbol('s')],
+        ['a BigInt', () => ({ n: 10n })],
+        [
+          'a cycle',
+          () => {
+            const o: Record<string, unknown> = {};
+            o.self = o;
+            return o;
+          },
+        ],
+      ];
+      for (const [what, make] of refused) {
+        it(`refuses ${what} with a clear error`, async () => {
+          const ch = freshChannel();
+          let err: unknown;
+          try {
+            await ps.publish(ch, make());
+          } catch (e) {
+            err = e;
+          }
+          expect(err).to.be.instanceOf(TypeError);
+          expect((err as Error).name).to.equal('UnserialisableMessageError');
+          expect((err as Error).message).to.include(ch);
+        });
+      }
+
+      it('carries the rest as JSON does (Date → ISO string, undefined fields dropped)', async () => {
+        const ch = freshChannel();
+        const got: unknown[] = [];
+        await ps.subscribe(ch, (m) => got.push(m));
+        await ps.publish(ch, { at: new Date(0), gone: undefined, nan: Number.NaN, s: 'ünï🎮' });
+        await eventually(() => expect(got).to.deep.equal([{ at: '1970-01-01T00:00:00.000Z', nan: null, s: 'ünï🎮' }]));
+      });
+    });
+
+    describe('stop', () => {
+      it('refuses publish and subscribe once stopped', async () => {
+        const ch = freshChannel();
+        await ps.stop();
+        let pubErr: unknown;
+        let subErr: unknown;
+        await ps.publish(ch, 1).catch((e: unknown) => (pubErr = e));
+        await ps.subscribe(ch, () => undefined).catch((e: unknown) => (subErr = e));
+        expect((pubErr as Error).message).to.match(/stopped/);
+        expect((subErr as Error).message).to.match(/stopped/);
+        expect((await ps.health()).ok).to.equal(false);
+      });
+    });
+  });
+}
