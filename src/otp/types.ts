@@ -49,8 +49,12 @@ export interface ActorContext<M> {
 export interface Behaviour<S, M> {
   init(ctx: ActorContext<M>): S | Promise<S>;
   handle?(state: S, msg: M, ctx: ActorContext<M>): S | void | Promise<S | void>;
-  /** Clean-up when this incarnation ends; `reason` is 'shutdown', 'normal', or the crash reason. */
-  terminate?(state: S, reason: string): void | Promise<void>;
+  /**
+   * Clean-up when this incarnation ends; `reason` is 'shutdown', 'normal', or the crash reason.
+   * `restarting` is true when a fresh incarnation follows (resources held by the spec's arguments,
+   * such as a socket, must then be left open for it).
+   */
+  terminate?(state: S, reason: string, restarting: boolean): void | Promise<void>;
   /** Domain facts shown in the tree (API key, counters, ...). Must be cheap and must not throw. */
   info?(state: S): Record<string, unknown>;
 }

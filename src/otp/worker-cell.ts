@@ -122,7 +122,7 @@ export class WorkerCell extends Cell {
     this.incarnation += 1;
     this.fireMonitors(reason);
     // After a failed (re)start there is no state to clean up.
-    if (wasRunning) await this.terminate(old, reason);
+    if (wasRunning) await this.terminate(old, reason, true);
   }
 
   async reinit(): Promise<void> {
@@ -142,7 +142,7 @@ export class WorkerCell extends Cell {
     this.pending = 0;
     this.gate?.resolve();
     this.gate = null;
-    if (wasRunning) await this.terminate(old, reason);
+    if (wasRunning) await this.terminate(old, reason, false);
     this.rt.events.emit('stopped', { path: this.path, reason });
   }
 
@@ -152,11 +152,11 @@ export class WorkerCell extends Cell {
     while (this.pending > 0 && this.rt.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
-  private async terminate(state: unknown, reason: string): Promise<void> {
+  private async terminate(state: unknown, reason: string, restarting: boolean): Promise<void> {
     const terminate = this.behaviour.terminate;
     if (!terminate) return;
     try {
-      const r = terminate.call(this.behaviour, state, reason);
+      const r = terminate.call(this.behaviour, state, reason, restarting);
       if (isPromiseLike(r)) {
         await withTimeout(Promise.resolve(r), this.spec.shutdown, () => new Error(`terminate took longer than ${this.spec.shutdown} ms`));
       }

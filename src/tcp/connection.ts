@@ -25,7 +25,7 @@ export interface ConnectionDeps {
   crashPrefix: string | null;
 }
 
-export type ConnectionMsg = { kind: 'data'; chunk: Buffer } | { kind: 'closed'; reason: string };
+export type ConnectionMsg = { kind: 'data'; chunk: Buffer } | { kind: 'closed'; reason: string } | { kind: 'resume' };
 
 /** Past this many bytes queued for a slow reader, the connection is dropped rather than buffered. */
 const MAX_WRITE_BACKLOG = 8 * 1024 * 1024;
@@ -40,6 +40,12 @@ export class Connection {
   bytesOut = 0;
   closed = false;
   closeReason: string | null = null;
+  /**
+   * The lines of the chunk being processed and how far we got. A crash on one line must not lose the
+   * lines after it in the same chunk: the next incarnation carries on from here.
+   */
+  backlog: FrameEvent[] = [];
+  backlogAt = 0;
   private errors: number[] = [];
   private verifyTimer: NodeJS.Timeout | undefined;
 
@@ -123,7 +129,6 @@ export class Connection {
 
 interface State {
   framer: LineFramer;
-  events: FrameEvent[];
 }
 
 /** The connection actor's behaviour: one message per TCP chunk, however many lines it carries. */
@@ -174,7 +179,8 @@ export function connectionBehaviour(conn: Connection, deps: ConnectionDeps) {
     init(ctx) {
       // A restart keeps the socket and its verification; only the parser state is fresh.
       if (conn.verified) deps.onVerified(conn, ctx);
-      return { framer: new LineFramer(conn.tcp.maxLineBytes), events: [] };
+      if (conn.backlogAt < conn.backlog.length) ctx.self.send({ kind: 'resume' });
+      return { framer: new LineFramer(conn.tcp.maxLineBytes) };
     },
 
     handle(state, msg, ctx) {
@@ -183,21 +189,24 @@ export function connectionBehaviour(conn: Connection, deps: ConnectionDeps) {
         return;
       }
       if (conn.closed) return;
-      conn.bytesIn += msg.chunk.length;
-      metrics.bytesReceived.inc(msg.chunk.length);
-      const events = state.framer.push(msg.chunk, (state.events = []));
       conn.socket.cork();
       try {
-        return processEvents(events, 0, ctx);
+        // Lines left over by a crashed incarnation come first, so order is kept.
+        if (conn.backlogAt < conn.backlog.length) {
+          const wait = processBacklog(ctx);
+          if (wait) return msg.kind === 'data' ? wait.then(() => handleChunk(state, msg.chunk, ctx)) : wait;
+        }
+        if (msg.kind === 'data') return handleChunk(state, msg.chunk, ctx);
       } finally {
         process.nextTick(() => conn.socket.uncork());
       }
     },
 
-    terminate(state, reason) {
+    terminate(_state, reason, restarting) {
+      // The socket belongs to the spec's arguments: a restart takes it over, only the end closes it.
+      if (restarting) return;
       conn.close(reason);
       if (conn.verified) gateway.device('disconnected', conn.device(deps.nodeId));
-      void state;
     },
 
     info(state) {
@@ -214,14 +223,24 @@ export function connectionBehaviour(conn: Connection, deps: ConnectionDeps) {
     },
   });
 
+  function handleChunk(state: State, chunk: Buffer, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
+    conn.bytesIn += chunk.length;
+    metrics.bytesReceived.inc(chunk.length);
+    conn.backlog = state.framer.push(chunk);
+    conn.backlogAt = 0;
+    return processBacklog(ctx);
+  }
+
   /** Runs the chunk's lines in order; only an uncached verify makes it wait. */
-  function processEvents(events: FrameEvent[], from: number, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
-    for (let i = from; i < events.length; i++) {
+  function processBacklog(ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
+    const events = conn.backlog;
+    while (conn.backlogAt < events.length) {
       if (conn.closed) return;
-      const ev = events[i] as FrameEvent;
+      // Advance first: if this line crashes the actor, the next incarnation starts after it.
+      const ev = events[conn.backlogAt++] as FrameEvent;
       if (ev.kind === 'line') {
         const wait = handleLine(ev.line, ctx);
-        if (wait) return wait.then(() => processEvents(events, i + 1, ctx));
+        if (wait) return wait.then(() => processBacklog(ctx));
       } else if (ev.kind === 'too_long') {
         conn.error('line_too_long', `line of ${ev.bytes}+ bytes exceeds the maximum of ${conn.tcp.maxLineBytes}`, metrics);
       } else {
