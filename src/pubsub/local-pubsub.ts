@@ -55,15 +55,16 @@ export class LocalPubSub implements PubSub {
     };
   }
 
-  async publish(channel: string, message: unknown): Promise<void> {
+  async publish(channel: string, message: unknown): Promise<number> {
     if (this.stopped) throw new Error(`pubsub is stopped; cannot publish on ${channel}`);
     const text = encodeMessage(channel, message);
     // Recipients are fixed now, as Redis fixes them when it receives the PUBLISH: a handler
     // subscribing after this call does not get this message.
     const recipients = this.subscribers.of(channel);
-    if (recipients.length === 0) return;
+    if (recipients.length === 0) return 0;
     this.queue.push({ channel, text, recipients });
     this.scheduleDrain();
+    return 1;
   }
 
   private scheduleDrain(): void {

@@ -18,8 +18,12 @@ export interface PubSub {
   health(): Promise<BackendHealth>;
   /** Resolves once messages published after it resolves will reach the handler. */
   subscribe(channel: string, handler: Handler): Promise<Unsubscribe>;
-  /** Delivers asynchronously to every subscriber of the channel, in publish order per channel. */
-  publish(channel: string, message: unknown): Promise<void>;
+  /**
+   * Delivers asynchronously to every subscriber of the channel, in publish order per channel.
+   * Resolves with how many nodes had at least one subscriber (Redis: PUBLISH's count of subscribed
+   * connections, one per node; local: 1 or 0), so a sender can tell "nobody is listening" at once.
+   */
+  publish(channel: string, message: unknown): Promise<number>;
 }
 
 export const channels = {

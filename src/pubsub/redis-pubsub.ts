@@ -100,9 +100,9 @@ export class RedisPubSub implements PubSub {
     };
   }
 
-  async publish(channel: string, message: unknown): Promise<void> {
+  async publish(channel: string, message: unknown): Promise<number> {
     if (this.stopped) throw new Error(`pubsub is stopped; cannot publish on ${channel}`);
-    await this.pub.publish(channel, encodeMessage(channel, message));
+    return this.pub.publish(channel, encodeMessage(channel, message));
   }
 
   /**

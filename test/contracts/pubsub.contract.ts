@@ -55,6 +55,17 @@ export function pubsubContract(name: string, factory: PubSubFactory): void {
     });
 
     describe('publish / subscribe', () => {
+      it('resolves with the number of nodes that had a subscriber (0 when nobody listens)', async () => {
+        const ch = freshChannel('vars:callback');
+        expect(await ps.publish(ch, 'nobody')).to.equal(0);
+        const got: unknown[] = [];
+        const off = await ps.subscribe(ch, (m) => got.push(m));
+        await ps.subscribe(ch, () => undefined);
+        expect(await ps.publish(ch, 'one node')).to.equal(1);
+        await eventually(() => expect(got).to.deep.equal(['one node']));
+        await off();
+      });
+
       it('delivers a message, with its channel, to a subscriber', async () => {
         const ch = freshChannel();
         const got: Array<[unknown, string]> = [];
