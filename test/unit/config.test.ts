@@ -1,0 +1,56 @@
+import { expect } from 'chai';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { tempDir } from '../helpers/processes.js';
+
+describe('config', () => {
+  describe('loadConfig', () => {
+    it('has working defaults (embedded backends, DESIGN.md ports)', () => {
+      const c = loadConfig({ env: {} });
+      expect(c).to.include({ host: '127.0.0.1', tcpPort: 4040, httpPort: 4000, redisUrl: null, meiliUrl: null, adminToken: null });
+      expect(c.tcp.maxLineBytes).to.equal(1024 * 1024);
+      expect(c.tcp.verifyTimeoutMs).to.equal(10_000);
+      expect(Object.isFrozen(c) && Object.isFrozen(c.tcp)).to.equal(true);
+    });
+    it('applies the NODE_ENV file, then environment variables, then explicit overrides', () => {
+      const c = loadConfig({
+        env: { NODE_ENV: 'test', OBSERVERIO_TCP_PORT: '5050', REDIS_URL: 'redis://127.0.0.1:6390', LOG_LEVEL: 'debug', OBSERVERIO_ADMIN_TOKEN: 'x'.repeat(32) },
+        overrides: { httpPort: 6060 },
+      });
+      expect(c).to.include({ tcpPort: 5050, httpPort: 6060, redisUrl: 'redis://127.0.0.1:6390', logLevel: 'debug', adminToken: 'x'.repeat(32) });
+      expect(c.logs.flushDelayMs).to.equal(20);
+    });
+    it('rejects malformed environment values with the variable named', () => {
+      expect(() => loadConfig({ env: { OBSERVERIO_TCP_PORT: '80a' } })).to.throw(ConfigError, /OBSERVERIO_TCP_PORT/);
+      expect(() => loadConfig({ env: { OBSERVERIO_HTTP_PORT: '70000' } })).to.throw(ConfigError, /httpPort/);
+      expect(() => loadConfig({ env: { REDIS_URL: 'http://nope' } })).to.throw(ConfigError, /redisUrl: must start with redis:\/\//);
+      expect(() => loadConfig({ env: { MEILI_URL: 'localhost:7700' } })).to.throw(ConfigError, /meiliUrl/);
+      expect(() => loadConfig({ env: { LOG_LEVEL: 'loud' } })).to.throw(ConfigError, /logLevel/);
+      expect(() => loadConfig({ env: { OBSERVERIO_ADMIN_TOKEN: 'short' } })).to.throw(ConfigError, /adminToken: must be at least 16/);
+      expect(() => loadConfig({ env: { NODE_ENV: '../../etc/passwd' } })).to.throw(ConfigError, /NODE_ENV/);
+    });
+    it('rejects unknown keys, wrong types and broken files, naming every problem', () => {
+      const dir = tempDir();
+      try {
+        mkdirSync(dir.path, { recursive: true });
+        writeFileSync(join(dir.path, 'default.json'), JSON.stringify({ ...loadConfig({ env: {} }), tcpPortt: 1, tcp: { maxLineBytes: -1 } }));
+        const err = (() => {
+          try {
+            loadConfig({ env: {}, configDir: dir.path });
+          } catch (e) {
+            return e as Error;
+          }
+        })();
+        expect(err).to.be.instanceOf(ConfigError);
+        expect(err!.message).to.match(/tcpPortt/).and.match(/tcp\.maxLineBytes/).and.match(/tcp: .*|tcp\.verifyTimeoutMs/);
+        writeFileSync(join(dir.path, 'default.json'), '{ not json');
+        expect(() => loadConfig({ env: {}, configDir: dir.path })).to.throw(ConfigError, /invalid JSON/);
+        writeFileSync(join(dir.path, 'default.json'), '[1,2]');
+        expect(() => loadConfig({ env: {}, configDir: dir.path })).to.throw(ConfigError, /not a JSON object/);
+      } finally {
+        dir.remove();
+      }
+    });
+  });
+});
