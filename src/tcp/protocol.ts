@@ -61,7 +61,11 @@ function parseVerify(rest: string): Command | ProtocolError {
 
 function decodePayload(b64: string): { value: unknown } | ProtocolError {
   if (b64.length === 0 || b64.length % 4 === 1 || !BASE64_RE.test(b64)) return fail('bad_base64', 'payload is not valid base64');
-  const text = Buffer.from(b64, 'base64').toString('utf8');
+  const bytes = Buffer.from(b64, 'base64');
+  if (bytes.length === 0) return fail('bad_base64', 'payload decodes to nothing');
+  // Invalid UTF-8 becomes U+FFFD rather than an error: one garbled character in a log message
+  // should not cost the whole batch.
+  const text = bytes.toString('utf8');
   try {
     return { value: JSON.parse(text) as unknown };
   } catch {
