@@ -33,6 +33,7 @@ build: deps
 
 typecheck: deps
 	npx tsc -p tsconfig.json
+	npx tsc -p src/dashboard/tsconfig.json
 
 run: build
 	node bin/observerio.js serve

@@ -1,0 +1,147 @@
+/**
+ * The daemon's HTTP API as typed functions. Every failure becomes an ApiError carrying the server's
+ * stable error code, so views can word their messages per case (wrong password, email taken, ...).
+ */
+import { debug } from './debug';
+import type { Device, LogSearch, PutVarResult, Var } from './types';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    /** HTTP status, or 0 when the daemon could not be reached at all. */
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Seconds, from a Retry-After header on 429. */
+    readonly retryAfter: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+interface RequestOptions {
+  body?: unknown;
+  token?: string | null;
+  signal?: AbortSignal;
+}
+
+function codeForStatus(status: number): string {
+  if (status === 400) return 'bad_request';
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 409) return 'conflict';
+  if (status === 429) return 'too_many_requests';
+  if (status >= 500) return 'unavailable';
+  return 'http_' + String(status);
+}
+
+export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: opts.signal,
+      cache: 'no-store',
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    throw new ApiError(0, 'network', `Cannot reach the daemon at ${location.host}. Is it running?`);
+  }
+  debug(method, path, res.status);
+  const text = res.status === 204 ? '' : await res.text();
+  let data: unknown = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) {
+    const err = (data as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    const retry = Number(res.headers.get('retry-after'));
+    throw new ApiError(
+      res.status,
+      typeof err?.code === 'string' ? err.code : codeForStatus(res.status),
+      typeof err?.message === 'string' ? err.message : res.statusText || `HTTP ${res.status}`,
+      Number.isFinite(retry) && retry > 0 ? retry : null,
+    );
+  }
+  return data as T;
+}
+
+export function signUp(email: string, password: string): Promise<{ apiKey: string }> {
+  return request('POST', '/api/users', { body: { email, password } });
+}
+
+export function signIn(email: string, password: string): Promise<{ token: string; apiKey: string }> {
+  return request('POST', '/api/sessions', { body: { email, password } });
+}
+
+export interface LogQuery {
+  q?: string;
+  level?: string;
+  device?: string;
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+/** The calls that need a signed-in user; `onUnauthorized` fires when the session is no longer valid. */
+export class Api {
+  constructor(
+    private readonly token: string,
+    private readonly onUnauthorized: () => void,
+  ) {}
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    try {
+      return await request<T>(method, path, { body, token: this.token, signal });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.onUnauthorized();
+      throw err;
+    }
+  }
+
+  async vars(): Promise<Var[]> {
+    const res = await this.call<{ vars?: Var[] }>('GET', '/api/vars');
+    return Array.isArray(res?.vars) ? res.vars : [];
+  }
+
+  putVar(name: string, value: string, type?: string): Promise<PutVarResult> {
+    const body: { value: string; type?: string } = { value };
+    if (type) body.type = type;
+    return this.call('PUT', `/api/vars/${encodeURIComponent(name)}`, body);
+  }
+
+  async logs(query: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== '') params.set(k, String(v));
+    }
+    const qs = params.toString();
+    const res = await this.call<Partial<LogSearch>>('GET', `/api/logs${qs ? '?' + qs : ''}`, undefined, signal);
+    const hits = Array.isArray(res?.hits) ? res.hits : [];
+    return { hits, total: typeof res?.total === 'number' ? res.total : hits.length };
+  }
+
+  async devices(): Promise<Device[]> {
+    const res = await this.call<{ devices?: Device[] }>('GET', '/api/devices');
+    return Array.isArray(res?.devices) ? res.devices : [];
+  }
+
+  /** Best effort: the local session is dropped whatever the server answers. */
+  async signOut(): Promise<void> {
+    try {
+      await request('DELETE', '/api/sessions', { token: this.token });
+    } catch {
+      // already invalid or unreachable: nothing left to revoke from here
+    }
+  }
+}

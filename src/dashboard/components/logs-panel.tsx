@@ -1,0 +1,352 @@
+/**
+ * The live log tail, newest at the top. Pausing buffers incoming lines (and counts them) until
+ * resumed; typing in the search box switches to server-side search (GET /api/logs, debounced).
+ * Level and device filters apply to both.
+ */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Api } from '../api';
+import { clockTime, compact, fullTime, plural } from '../format';
+import { useDebounced, useLiveEvents, useSocketOpens } from '../hooks';
+import type { LiveSocket } from '../live-socket';
+import type { LogEntry } from '../types';
+
+const TAIL_MAX = 500;
+const PENDING_MAX = 5000;
+const SNAPSHOT_LIMIT = 200;
+const SEARCH_LIMIT = 200;
+const SEARCH_DEBOUNCE_MS = 300;
+const BASE_LEVELS = ['error', 'warn', 'info', 'debug'];
+/** Incoming lines are applied in batches: one render per interval however fast devices log. */
+const FLUSH_MS = 250;
+
+function newestFirst(a: LogEntry, b: LogEntry): number {
+  return b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+export function levelClass(level: string): string {
+  const l = (level || '').toLowerCase();
+  if (l.startsWith('err') || l === 'fatal' || l === 'critical' || l === 'panic') return 'lvl-error';
+  if (l.startsWith('warn')) return 'lvl-warn';
+  if (l.startsWith('debug') || l === 'trace' || l === 'verbose') return 'lvl-debug';
+  return 'lvl-info';
+}
+
+function matches(e: LogEntry, level: string, device: string): boolean {
+  return (!level || e.level === level) && (!device || (e.deviceId ?? '') === device);
+}
+
+type Search =
+  | { status: 'idle' }
+  | { status: 'loading'; q: string }
+  | { status: 'done'; q: string; hits: LogEntry[]; total: number }
+  | { status: 'error'; q: string; message: string };
+
+export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
+  const { api, socket } = props;
+  const [tail, setTail] = useState<LogEntry[] | null>(null);
+  const [pending, setPending] = useState<LogEntry[]>([]);
+  const [paused, setPaused] = useState(false);
+  const [level, setLevel] = useState('');
+  const [device, setDevice] = useState('');
+  const [query, setQuery] = useState('');
+  const [search, setSearch] = useState<Search>({ status: 'idle' });
+  const [levelsSeen, setLevelsSeen] = useState<string[]>([]);
+  const [devicesSeen, setDevicesSeen] = useState<string[]>([]);
+  const seen = useRef(new Set<string>());
+  const pausedRef = useRef(paused);
+  pausedRef.current = paused;
+  const searchBox = useRef<HTMLInputElement>(null);
+  const inbox = useRef<LogEntry[]>([]);
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const lastResults = useRef<LogEntry[]>([]);
+  const opens = useSocketOpens(socket);
+  const q = useDebounced(query.trim(), SEARCH_DEBOUNCE_MS);
+
+  const note = (entries: LogEntry[]): void => {
+    const lv = new Set<string>();
+    const dv = new Set<string>();
+    for (const e of entries) {
+      if (e.level) lv.add(e.level);
+      if (e.deviceId) dv.add(e.deviceId);
+    }
+    setLevelsSeen((old) => (([...lv].every((l) => old.includes(l))) ? old : [...new Set([...old, ...lv])]));
+    setDevicesSeen((old) => (([...dv].every((d) => old.includes(d))) ? old : [...new Set([...old, ...dv])].sort()));
+  };
+
+  /** Drops lines already shown (a snapshot after reconnect overlaps the tail). */
+  const fresh = (entries: LogEntry[]): LogEntry[] => {
+    const out: LogEntry[] = [];
+    for (const e of entries) {
+      if (!e || typeof e.id !== 'string' || seen.current.has(e.id)) continue;
+      seen.current.add(e.id);
+      out.push(e);
+    }
+    return out;
+  };
+
+  const trimSeen = (kept: LogEntry[], extra: LogEntry[]): void => {
+    if (seen.current.size > (TAIL_MAX + PENDING_MAX) * 2) {
+      seen.current = new Set([...kept, ...extra].map((e) => e.id));
+    }
+  };
+
+  useEffect(() => {
+    let alive = true;
+    api.logs({ limit: SNAPSHOT_LIMIT }).then(
+      (res) => {
+        if (!alive) return;
+        const add = fresh(res.hits);
+        note(add);
+        setTail((t) => [...add, ...(t ?? [])].sort(newestFirst).slice(0, TAIL_MAX));
+      },
+      () => alive && setTail((t) => t ?? []),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [api, opens]);
+
+  const flush = (): void => {
+    flushTimer.current = null;
+    const add = fresh(inbox.current).sort(newestFirst);
+    inbox.current = [];
+    if (add.length === 0) return;
+    note(add);
+    if (pausedRef.current) {
+      setPending((p) => [...add, ...p].slice(0, PENDING_MAX));
+    } else {
+      setTail((t) => {
+        const next = [...add, ...(t ?? [])].slice(0, TAIL_MAX);
+        trimSeen(next, []);
+        return next;
+      });
+    }
+  };
+
+  useEffect(
+    () => () => {
+      if (flushTimer.current) clearTimeout(flushTimer.current);
+    },
+    [],
+  );
+
+  useLiveEvents(socket, (ev) => {
+    if (ev.type !== 'logs' || !Array.isArray(ev.logs)) return;
+    for (const l of ev.logs) inbox.current.push({ ...l, deviceId: l.deviceId ?? ev.deviceId ?? null });
+    if (inbox.current.length > PENDING_MAX) inbox.current = inbox.current.slice(-PENDING_MAX);
+    if (!flushTimer.current) flushTimer.current = setTimeout(flush, FLUSH_MS);
+  });
+
+  useEffect(() => {
+    if (!q) {
+      lastResults.current = [];
+      setSearch({ status: 'idle' });
+      return;
+    }
+    const ctl = new AbortController();
+    setSearch({ status: 'loading', q });
+    api.logs({ q, level, device, limit: SEARCH_LIMIT }, ctl.signal).then(
+      (res) => {
+        lastResults.current = res.hits;
+        setSearch({ status: 'done', q, hits: res.hits, total: res.total });
+      },
+      (err: Error) => {
+        if (!ctl.signal.aborted) setSearch({ status: 'error', q, message: err.message });
+      },
+    );
+    return () => ctl.abort();
+  }, [api, q, level, device]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      const t = e.target as HTMLElement | null;
+      const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT');
+      if (e.key === '/' && !typing && searchBox.current?.offsetParent) {
+        e.preventDefault();
+        searchBox.current?.focus();
+      }
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, []);
+
+  const togglePause = (): void => {
+    if (paused) {
+      setTail((t) => {
+        const next = [...pending, ...(t ?? [])].slice(0, TAIL_MAX);
+        trimSeen(next, []);
+        return next;
+      });
+      setPending([]);
+    }
+    setPaused(!paused);
+  };
+
+  const clear = (): void => {
+    setTail([]);
+    setPending([]);
+  };
+
+  const searching = search.status !== 'idle';
+  const rows = useMemo(() => {
+    if (search.status === 'done') return search.hits;
+    // Keep the previous answer on screen while the next one loads, so typing does not flicker.
+    if (search.status === 'loading') return lastResults.current;
+    if (searching) return [];
+    return (tail ?? []).filter((e) => matches(e, level, device));
+  }, [search, searching, tail, level, device]);
+
+  const levels = [...BASE_LEVELS, ...levelsSeen.filter((l) => !BASE_LEVELS.includes(l)).sort()];
+
+  return (
+    <section class="card logs" aria-labelledby="logs-title">
+      <header class="card-head">
+        <h2 id="logs-title">Logs</h2>
+        <div class="head-tools logs-tools">
+          <div class="search">
+            <input
+              ref={searchBox}
+              type="search"
+              class="input"
+              placeholder="Search logs…  ( / )"
+              aria-label="Search logs"
+              value={query}
+              data-testid="log-search"
+              onInput={(e) => setQuery(e.currentTarget.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') setQuery('');
+              }}
+            />
+          </div>
+          <select
+            class="input"
+            aria-label="Level"
+            value={level}
+            data-testid="log-level-filter"
+            onChange={(e) => setLevel(e.currentTarget.value)}
+          >
+            <option value="">All levels</option>
+            {levels.map((l) => (
+              <option key={l} value={l}>
+                {l}
+              </option>
+            ))}
+          </select>
+          <select
+            class="input"
+            aria-label="Device"
+            value={device}
+            data-testid="log-device-filter"
+            onChange={(e) => setDevice(e.currentTarget.value)}
+          >
+            <option value="">All devices</option>
+            {devicesSeen.map((d) => (
+              <option key={d} value={d}>
+                {d}
+              </option>
+            ))}
+          </select>
+          <button
+            type="button"
+            class={paused ? 'btn small primary' : 'btn small'}
+            aria-pressed={paused}
+            data-testid="logs-pause"
+            onClick={togglePause}
+            disabled={searching}
+            title={paused ? 'Show the buffered lines and keep tailing' : 'Stop the list from moving; new lines are kept'}
+          >
+            {paused ? '▶ Resume' : '❚❚ Pause'}
+            {paused && pending.length > 0 && (
+              <span class="pill" data-testid="logs-pending">
+                {pending.length >= PENDING_MAX ? `${PENDING_MAX}+` : pending.length} new
+              </span>
+            )}
+          </button>
+          <button type="button" class="btn small ghost" data-testid="logs-clear" onClick={clear} disabled={searching}>
+            Clear
+          </button>
+        </div>
+      </header>
+      <div class="logs-status muted small" data-testid="log-summary">
+        {search.status === 'idle' &&
+          (paused ? (
+            <span class="warn-text">Paused — {plural(pending.length, 'new line')} waiting.</span>
+          ) : (
+            <span>
+              <span class="live-dot" aria-hidden="true" /> Live tail · newest first · {plural(rows.length, 'line')}
+              {(level || device) && ' (filtered)'}
+            </span>
+          ))}
+        {search.status === 'loading' && <span>Searching for “{search.q}”…</span>}
+        {search.status === 'done' && (
+          <span data-testid="log-search-summary">
+            {search.total > search.hits.length
+              ? `Newest ${search.hits.length} of ${search.total} matches`
+              : plural(search.total, 'match', 'matches')}{' '}
+            for “{search.q}”{level && ` at ${level}`}
+            {device && ` from ${device}`} ·{' '}
+            <button type="button" class="link" data-testid="log-search-clear" onClick={() => setQuery('')}>
+              back to live tail
+            </button>
+          </span>
+        )}
+        {search.status === 'error' && (
+          <span class="error-text">
+            Search failed: {search.message} ·{' '}
+            <button type="button" class="link" onClick={() => setQuery('')}>
+              back to live tail
+            </button>
+          </span>
+        )}
+      </div>
+      <div class="log-list" data-testid="log-list" data-mode={searching ? 'search' : 'tail'} role="log" aria-live="off">
+        {tail === null && !searching ? (
+          <p class="empty muted">Loading…</p>
+        ) : rows.length === 0 ? (
+          search.status === 'loading' ? null : (
+            <div class="empty" data-testid="logs-empty">
+              {search.status === 'done' ? (
+                <strong>No logs match “{search.q}”.</strong>
+              ) : level || device ? (
+                <strong>No lines match the filters yet.</strong>
+              ) : (
+                <>
+                  <strong>No logs yet</strong>
+                  <span class="muted">
+                    Lines stream in here as soon as your game calls <code>game.log(…)</code>.
+                  </span>
+                </>
+              )}
+            </div>
+          )
+        ) : (
+          rows.map((e) => <LogRow key={e.id} e={e} />)
+        )}
+      </div>
+    </section>
+  );
+}
+
+function LogRow(props: { e: LogEntry }) {
+  const { e } = props;
+  const fields = e.fields && typeof e.fields === 'object' ? Object.entries(e.fields) : [];
+  return (
+    <div class="log-row" data-testid="log-row" data-log-id={e.id} data-level={e.level}>
+      <time class="log-time mono" title={`received ${fullTime(e.receivedAt)}${e.timestamp !== null ? ` · client time ${e.timestamp}` : ''}`}>
+        {clockTime(e.receivedAt, true)}
+      </time>
+      <span class={`lvl ${levelClass(e.level)}`}>{e.level || 'info'}</span>
+      <span class="log-device mono" title={e.deviceId ?? 'unnamed device'}>
+        {e.deviceId ?? '—'}
+      </span>
+      <span class="log-msg">
+        {e.message}
+        {fields.map(([k, v]) => (
+          <span key={k} class="field">
+            <span class="field-k">{k}</span>=<span class="field-v">{compact(v)}</span>
+          </span>
+        ))}
+      </span>
+    </div>
+  );
+}

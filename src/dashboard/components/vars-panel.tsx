@@ -1,0 +1,269 @@
+/**
+ * The key's variables: a REST snapshot on every socket (re)open, live values from `vars` events,
+ * and for each change made here where it went (`PUT` answer, then `var_delivery` / `outbox_flushed`).
+ */
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { Api } from '../api';
+import { useLiveEvents, useNow, useSocketOpens } from '../hooks';
+import type { LiveSocket } from '../live-socket';
+import type { Var } from '../types';
+import { toast } from './toasts';
+import { type Delivery, deliveryFrom, VarRow, type VarView } from './var-row';
+import { normalize, validateValue } from './var-value';
+
+const TYPES = ['integer', 'float', 'boolean', 'string'];
+
+/** Merges reported vars into the list, keeping first-seen order and flagging changed values. */
+function merge(list: VarView[], incoming: Var[], by: string | null, at: number | null): VarView[] {
+  const next = [...list];
+  const index = new Map(next.map((v, i) => [v.name, i]));
+  for (const v of incoming) {
+    if (!v || typeof v.name !== 'string') continue;
+    const value = String(v.value ?? '');
+    const i = index.get(v.name);
+    const old = i === undefined ? undefined : next[i];
+    if (old === undefined) {
+      index.set(v.name, next.length);
+      next.push({ name: v.name, type: v.type ?? 'string', value, rev: at === null ? 0 : 1, updatedAt: at, updatedBy: by });
+    } else {
+      const changed = old.value !== value || old.type !== v.type;
+      next[i as number] = {
+        ...old,
+        type: v.type ?? old.type,
+        value,
+        rev: changed && at !== null ? old.rev + 1 : old.rev,
+        updatedAt: at ?? old.updatedAt,
+        updatedBy: at === null ? old.updatedBy : by,
+      };
+    }
+  }
+  return next;
+}
+
+export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
+  const { api, socket } = props;
+  const [vars, setVars] = useState<VarView[] | null>(null);
+  const [deliveries, setDeliveries] = useState<Record<string, Delivery>>({});
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [filter, setFilter] = useState('');
+  const [adding, setAdding] = useState(false);
+  const opens = useSocketOpens(socket);
+  const now = useNow(1000);
+
+  useEffect(() => {
+    let alive = true;
+    api.vars().then(
+      (list) => {
+        if (!alive) return;
+        // A snapshot replaces values but keeps what we know about recent updates.
+        setVars((prev) => {
+          const known = merge([], list, null, null);
+          const old = new Map((prev ?? []).map((v) => [v.name, v]));
+          return known.map((v) => {
+            const o = old.get(v.name);
+            return o ? { ...v, rev: o.rev, updatedAt: o.updatedAt, updatedBy: o.updatedBy } : v;
+          });
+        });
+        setLoadError(null);
+      },
+      (err: Error) => alive && setLoadError(err.message),
+    );
+    return () => {
+      alive = false;
+    };
+  }, [api, opens]);
+
+  useLiveEvents(socket, (ev) => {
+    if (ev.type === 'vars' && Array.isArray(ev.vars)) {
+      const at = Date.now();
+      setVars((list) => merge(list ?? [], ev.vars, ev.deviceId ?? null, at));
+    } else if (ev.type === 'var_delivery' && typeof ev.name === 'string') {
+      setDeliveries((d) => ({ ...d, [ev.name]: deliveryFrom(ev.delivered ?? 0, !!ev.buffered) }));
+    } else if (ev.type === 'outbox_flushed' && Array.isArray(ev.names)) {
+      const at = Date.now();
+      setDeliveries((d) => {
+        const next = { ...d };
+        for (const name of ev.names) {
+          next[name] = { state: 'delivered', count: Math.max(1, ev.delivered ?? 1), flushed: true, at };
+        }
+        return next;
+      });
+    }
+  });
+
+  const save = async (name: string, value: string, type?: string): Promise<void> => {
+    const res = await api.putVar(name, value, type);
+    const saved = res?.var ?? { name, value, type: type ?? 'string' };
+    setVars((list) => merge(list ?? [], [saved], null, null));
+    setDeliveries((d) => ({ ...d, [name]: deliveryFrom(res?.delivered ?? 0, !!res?.buffered) }));
+  };
+
+  const shown = useMemo(() => {
+    const f = filter.trim().toLowerCase();
+    return f && vars ? vars.filter((v) => v.name.toLowerCase().includes(f)) : (vars ?? []);
+  }, [vars, filter]);
+
+  return (
+    <section class="card vars" aria-labelledby="vars-title">
+      <header class="card-head">
+        <h2 id="vars-title">
+          Variables <span class="count">{vars?.length ?? 0}</span>
+        </h2>
+        <div class="head-tools">
+          {(vars?.length ?? 0) > 6 && (
+            <input
+              type="search"
+              class="input small"
+              placeholder="Filter…"
+              aria-label="Filter variables"
+              value={filter}
+              data-testid="var-filter"
+              onInput={(e) => setFilter(e.currentTarget.value)}
+            />
+          )}
+          <button
+            type="button"
+            class="btn small"
+            data-testid="new-var-toggle"
+            aria-expanded={adding}
+            onClick={() => setAdding(!adding)}
+          >
+            {adding ? 'Cancel' : '+ Add'}
+          </button>
+        </div>
+      </header>
+      {adding && (
+        <NewVarForm
+          exists={(n) => !!vars?.some((v) => v.name === n)}
+          onSave={async (n, v, t) => {
+            await save(n, v, t);
+            setAdding(false);
+          }}
+        />
+      )}
+      {loadError && <p class="form-error">Could not load variables: {loadError}</p>}
+      {vars === null ? (
+        <p class="empty muted">Loading…</p>
+      ) : vars.length === 0 ? (
+        <div class="empty" data-testid="vars-empty">
+          <strong>No variables yet</strong>
+          <span class="muted">
+            They appear as soon as your game sends them with the SDK's <code>setVar(…)</code>; you can also add one here.
+          </span>
+        </div>
+      ) : (
+        <div class="table-wrap">
+          <table class="table vars-table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Type</th>
+                <th>Value</th>
+                <th>Last change</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((v) => (
+                <VarRow key={v.name} v={v} now={now} delivery={deliveries[v.name]} onSave={(n, val) => save(n, val)} />
+              ))}
+              {shown.length === 0 && (
+                <tr>
+                  <td colSpan={4} class="muted center">
+                    No variable matches “{filter}”.
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function NewVarForm(props: { exists: (name: string) => boolean; onSave: (n: string, v: string, t: string) => Promise<void> }) {
+  const [name, setName] = useState('');
+  const [type, setType] = useState('integer');
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    const n = name.trim();
+    if (!n) return setError('Give the variable a name');
+    if (/[\s:]/.test(n)) return setError('Names cannot contain spaces or colons');
+    if (props.exists(n)) return setError(`${n} already exists; edit it in the table`);
+    const v = type === 'boolean' ? (value === 'true' ? 'true' : 'false') : value;
+    const invalid = validateValue(type, v);
+    if (invalid) return setError(invalid);
+    setBusy(true);
+    setError(null);
+    try {
+      await props.onSave(n, normalize(type, v), type);
+      toast(`Added ${n}`, 'success');
+    } catch (err) {
+      setError(err instanceof Error ? err.message : 'Could not add the variable');
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="new-var" onSubmit={submit} data-testid="new-var-form">
+      <input
+        class="input"
+        placeholder="name"
+        aria-label="New variable name"
+        value={name}
+        data-testid="new-var-name"
+        onInput={(e) => setName(e.currentTarget.value)}
+      />
+      <select
+        class="input"
+        aria-label="New variable type"
+        value={type}
+        data-testid="new-var-type"
+        onChange={(e) => {
+          setType(e.currentTarget.value);
+          setValue(e.currentTarget.value === 'boolean' ? 'false' : '');
+        }}
+      >
+        {TYPES.map((t) => (
+          <option key={t} value={t}>
+            {t}
+          </option>
+        ))}
+      </select>
+      {type === 'boolean' ? (
+        <select
+          class="input"
+          aria-label="New variable value"
+          value={value}
+          data-testid="new-var-value"
+          onChange={(e) => setValue(e.currentTarget.value)}
+        >
+          <option value="false">false</option>
+          <option value="true">true</option>
+        </select>
+      ) : (
+        <input
+          class="input"
+          placeholder="value"
+          aria-label="New variable value"
+          value={value}
+          data-testid="new-var-value"
+          onInput={(e) => setValue(e.currentTarget.value)}
+        />
+      )}
+      <button type="submit" class="btn small primary" disabled={busy} data-testid="new-var-submit">
+        Add
+      </button>
+      {error && (
+        <span class="field-error full" data-testid="new-var-error">
+          {error}
+        </span>
+      )}
+    </form>
+  );
+}
