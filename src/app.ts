@@ -11,7 +11,7 @@ import { backendChildSpec, HealthBoard } from './backends.js';
 import type { SocketEntry } from './clients/client.js';
 import { Clients, clientsChildSpec } from './clients/clients-supervisor.js';
 import type { Config } from './config.js';
-import { Gateway } from './gateway/gateway.js';
+import { Gateway, type DeviceInfo } from './gateway/gateway.js';
 import type { HttpContext, RouteModule } from './http/context.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
@@ -92,10 +92,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   let httpPort = config.httpPort;
   const probeMs = opts.probeMs ?? 5000;
 
-  const onVerified = (conn: { id: string; verified: { apiKey: string; deviceId: string | null } | null; write(line: string): boolean }, self: ActorRef<ConnectionMsg>): void => {
+  const onVerified = (
+    conn: { id: string; verified: { apiKey: string; deviceId: string | null } | null; write(line: string): boolean; device(nodeId: string): DeviceInfo },
+    self: ActorRef<ConnectionMsg>,
+  ): void => {
     const v = conn.verified;
     if (!v) return;
-    sockets.register(v.apiKey, self, { connId: conn.id, deviceId: v.deviceId, write: (line) => conn.write(line) });
+    sockets.register(v.apiKey, self, { connId: conn.id, deviceId: v.deviceId, write: (line) => conn.write(line), device: () => conn.device(nodeId) });
     self.monitor(() => clients.notify(v.apiKey, { kind: 'socket_down' }));
     clients.ensure(v.apiKey).then(
       (ref) => ref.send({ kind: 'socket_up', connId: conn.id }),
@@ -151,6 +154,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   runtime = started;
   started.events.on('crash', (e: { supervisor: string }) => metrics.crashes.inc({ supervisor: e.supervisor }));
   started.events.on('restart', (e: { supervisor: string }) => metrics.restarts.inc({ supervisor: e.supervisor }));
+  metrics.readFromAtScrape({ logsDropped: () => batcher.stats().dropped });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -173,3 +177,4 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
   };
 }
+

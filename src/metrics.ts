@@ -5,6 +5,12 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Values the daemon already keeps, read when /metrics is scraped instead of tracked twice. */
+export interface ScrapeSources {
+  /** Logs the batcher dropped since it started. */
+  logsDropped?: () => number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly connections = new Gauge({ name: 'observerio_tcp_connections', help: 'Open SDK TCP connections', registers: [this.registry] });
@@ -17,7 +23,19 @@ export class Metrics {
   readonly varChangesSent = new Counter({ name: 'observerio_var_changes_sent_total', help: 'v: lines written to device sockets', registers: [this.registry] });
   readonly logsReceived = new Counter({ name: 'observerio_logs_received_total', help: 'Log entries received from devices', registers: [this.registry] });
   readonly logsIndexed = new Counter({ name: 'observerio_logs_indexed_total', help: 'Log entries accepted by the log index', registers: [this.registry] });
-  readonly logsDropped = new Counter({ name: 'observerio_logs_dropped_total', help: 'Log entries dropped because the index fell too far behind', registers: [this.registry] });
+  readonly logsDropped = new Counter({
+    name: 'observerio_logs_dropped_total',
+    help: 'Log entries dropped because the index fell too far behind',
+    registers: [this.registry],
+    // The batcher counts its drops; the counter catches up with it when scraped.
+    collect: () => {
+      const total = this.sources.logsDropped?.();
+      if (total !== undefined && total > this.droppedSeen) {
+        this.logsDropped.inc(total - this.droppedSeen);
+        this.droppedSeen = total;
+      }
+    },
+  });
   readonly indexBatchSize = new Histogram({
     name: 'observerio_log_index_batch_size',
     help: 'Documents per log index write',
@@ -30,7 +48,23 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  readonly outboxLength = new Gauge({ name: 'observerio_outbox_vars', help: 'Variable changes waiting for a device (last seen per key, summed)', registers: [this.registry] });
+  readonly outboxLength = new Gauge({
+    name: 'observerio_outbox_vars',
+    help: 'Variable changes waiting for a device, per the outbox lengths this node last wrote or read',
+    registers: [this.registry],
+    collect: () => {
+      let total = 0;
+      for (const n of this.outboxByKey.values()) total += n;
+      this.outboxLength.set(total);
+    },
+  });
+  private readonly outboxByKey = new Map<string, number>();
+
+  /** Records a key's outbox length as this node just saw it (after a push or a take). */
+  setOutbox(apiKey: string, length: number): void {
+    if (length > 0) this.outboxByKey.set(apiKey, length);
+    else this.outboxByKey.delete(apiKey);
+  }
   readonly wsClients = new Gauge({ name: 'observerio_ws_clients', help: 'Open dashboard WebSockets', registers: [this.registry] });
   readonly messagesPublished = new Counter({ name: 'observerio_pubsub_messages_published_total', help: 'Messages published on pubsub, by kind', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly restarts = new Counter({ name: 'observerio_actor_restarts_total', help: 'Actor restarts, by supervisor', labelNames: ['supervisor'] as const, registers: [this.registry] });
@@ -39,11 +73,18 @@ export class Metrics {
   readonly eventLoopLag = new Gauge({ name: 'observerio_event_loop_lag_seconds', help: 'Event loop delay, p99 over the last scrape interval', registers: [this.registry] });
   readonly httpRequests = new Counter({ name: 'observerio_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
   private readonly loop: IntervalHistogram;
+  private sources: ScrapeSources = {};
+  private droppedSeen = 0;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'observerio_process_' });
     this.loop = monitorEventLoopDelay({ resolution: 10 });
     this.loop.enable();
+  }
+
+  /** Where the values read at scrape time come from (set once the daemon's parts exist). */
+  readFromAtScrape(sources: ScrapeSources): void {
+    this.sources = sources;
   }
 
   /** Prometheus text for /metrics. */

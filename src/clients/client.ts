@@ -6,7 +6,7 @@
  * itself after a grace period without sockets, which ends its subscription.
  */
 import type { Logger } from 'pino';
-import type { Gateway } from '../gateway/gateway.js';
+import type { DeviceInfo, Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
 import type { Var } from '../model.js';
 import { worker, type ActorContext, type ChildSpec, type Registry } from '../otp/index.js';
@@ -19,6 +19,8 @@ export interface SocketEntry {
   connId: string;
   deviceId: string | null;
   write(line: string): boolean;
+  /** The socket's current device info (counters move), for GET /api/devices. */
+  device(): DeviceInfo;
 }
 
 /** A variable change on its way to devices, as published on `<apiKey>:vars:callback`. */
@@ -29,17 +31,17 @@ export interface VarChange {
   replyTo?: string;
 }
 
-/** Each node's answer to a change, published on the `replyTo` channel. */
+/** Each node's answer to a change, published on the `replyTo` channel: how many of its sockets got it. */
 export interface DeliveryAck {
   requestId: string;
   delivered: number;
-  buffered: boolean;
 }
 
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
   | { kind: 'socket_up'; connId: string }
   | { kind: 'socket_down' }
+  | { kind: 'outbox_length'; length: number }
   | { kind: 'idle_check' };
 
 export interface ClientDeps {
@@ -60,7 +62,6 @@ interface State {
   unsubscribe: Unsubscribe | null;
   idleTimer: NodeJS.Timeout | null;
   delivered: number;
-  buffered: number;
   outboxLength: number;
 }
 
@@ -84,35 +85,32 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     state.idleTimer.unref();
   };
 
+  /**
+   * Writes a change to this node's sockets of the key and tells the sender how many got it. It never
+   * buffers: only the sender knows whether a socket on another node got the change, so only the
+   * sender puts it in the outbox when none did (clients/var-changes.ts).
+   */
   const deliver = async (state: State, change: VarChange): Promise<void> => {
     const names = change.vars.map((v) => v.name);
-    let delivered = writeAll(packVars(apiKey, change.vars));
-    let buffered = false;
-    if (delivered === 0) {
-      state.outboxLength = await store.outboxPush(apiKey, change.vars);
-      buffered = true;
-      // A device may have verified while we wrote to the outbox: hand it over now.
-      if (sockets.countKey(apiKey) > 0) delivered = await flushOutbox(state);
-      state.buffered += change.vars.length;
-    } else {
-      state.delivered += change.vars.length;
-    }
+    const delivered = writeAll(packVars(apiKey, change.vars));
+    if (delivered > 0) state.delivered += change.vars.length;
     if (change.requestId && change.replyTo) {
-      const ack: DeliveryAck = { requestId: change.requestId, delivered, buffered: buffered && delivered === 0 };
+      const ack: DeliveryAck = { requestId: change.requestId, delivered };
       await pubsub.publish(change.replyTo, ack);
     }
-    const first = names[0] ?? '';
-    deps.gateway.publish(channels.vars(apiKey), { type: 'var_delivery', name: first, names, delivered, buffered: buffered && delivered === 0, node: deps.nodeId }, 'var_delivery');
+    if (delivered > 0) deps.gateway.publish(channels.vars(apiKey), { type: 'var_delivery', name: names[0] ?? '', names, delivered, buffered: false, node: deps.nodeId }, 'var_delivery');
   };
 
   const flushOutbox = async (state: State): Promise<number> => {
     const waiting = await store.outboxTake(apiKey);
     state.outboxLength = 0;
+    metrics.setOutbox(apiKey, 0);
     if (waiting.length === 0) return 0;
     const delivered = writeAll(packVars(apiKey, waiting));
     if (delivered === 0) {
       // Every socket went away meanwhile: put the changes back, oldest first.
       state.outboxLength = await store.outboxPush(apiKey, waiting);
+      metrics.setOutbox(apiKey, state.outboxLength);
       return 0;
     }
     state.delivered += waiting.length;
@@ -125,11 +123,11 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const unsubscribe = await pubsub.subscribe(channels.varsCallback(apiKey), (message) => {
         ctx.self.send({ kind: 'change', change: message as VarChange });
       });
-      const state: State = { unsubscribe, idleTimer: null, delivered: 0, buffered: 0, outboxLength: 0 };
+      const state: State = { unsubscribe, idleTimer: null, delivered: 0, outboxLength: 0 };
       deps.clients.register(apiKey, ctx.self, null);
       // Changes that waited while no actor existed (or while this one restarted) go out now.
       if (sockets.countKey(apiKey) > 0) await flushOutbox(state);
-      else state.outboxLength = await store.outboxLength(apiKey);
+      else metrics.setOutbox(apiKey, (state.outboxLength = await store.outboxLength(apiKey)));
       armIdle(state, ctx);
       return state;
     },
@@ -147,6 +145,9 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         case 'socket_down':
           armIdle(state, ctx);
           break;
+        case 'outbox_length':
+          state.outboxLength = msg.length;
+          break;
         case 'idle_check':
           state.idleTimer = null;
           if (sockets.countKey(apiKey) === 0) ctx.stop('normal');
@@ -160,7 +161,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     },
 
     info(state) {
-      return { apiKey, sockets: sockets.countKey(apiKey), outboxLength: state.outboxLength, delivered: state.delivered, buffered: state.buffered };
+      return { apiKey, sockets: sockets.countKey(apiKey), outboxLength: state.outboxLength, delivered: state.delivered };
     },
   });
 }

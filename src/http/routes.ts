@@ -4,6 +4,11 @@
  */
 import type { RouteModule } from './context.js';
 import { healthRoutes } from './health.js';
+import { adminRoutes } from './admin.js';
+import { metricsRoutes } from './metrics-route.js';
 import { userRoutes } from './api/users.js';
+import { apiRoutes } from './api/index.js';
+import { wsRoutes } from './ws.js';
+import { dashboardRoutes } from './dashboard.js';
 
-export const routeModules: RouteModule[] = [healthRoutes, userRoutes];
+export const routeModules: RouteModule[] = [healthRoutes, adminRoutes, metricsRoutes, userRoutes, apiRoutes, wsRoutes, dashboardRoutes];

@@ -42,24 +42,33 @@ export function uwsIsNative(): boolean {
 }
 
 export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
-  let boundPort = opts.port;
+  // The app and its listen socket belong to the spec, like a connection's socket: a restart of this
+  // worker keeps serving on the same port (open keep-alive connections and WebSockets would stop
+  // the port from being bound again), and only the end of the worker closes them.
+  let held: State | null = null;
+  const listen = async (): Promise<State> => {
+    const app = uWS.App();
+    for (const m of [...routeModules, ...(opts.modules ?? [])]) m(app, ctx);
+    app.any('/*', (res) => new Reply(res).error('not_found', 'no such route'));
+    const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+      app.listen(opts.host, opts.port, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on http://${opts.host}:${opts.port}`))));
+    });
+    const port = uWS.us_socket_local_port(listenSocket);
+    opts.onListening?.(port);
+    ctx.logger.info({ host: opts.host, port, native: uwsIsNative() }, 'http listening');
+    return { app, listenSocket, port };
+  };
   return {
     id: 'http',
     shutdown: 5000,
     start: worker<State, never>({
       async init() {
-        const app = uWS.App();
-        for (const m of [...routeModules, ...(opts.modules ?? [])]) m(app, ctx);
-        app.any('/*', (res) => new Reply(res).error('not_found', 'no such route'));
-        const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-          app.listen(opts.host, boundPort, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on http://${opts.host}:${boundPort}`))));
-        });
-        boundPort = uWS.us_socket_local_port(listenSocket);
-        opts.onListening?.(boundPort);
-        ctx.logger.info({ host: opts.host, port: boundPort, native: uwsIsNative() }, 'http listening');
-        return { app, listenSocket, port: boundPort };
+        held ??= await listen();
+        return held;
       },
-      terminate(state) {
+      terminate(state, _reason, restarting) {
+        if (restarting) return;
+        held = null;
         uWS.us_listen_socket_close(state.listenSocket);
         const open = socketsOf(ctx);
         for (const ws of [...open]) {

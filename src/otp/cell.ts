@@ -68,16 +68,25 @@ export abstract class Cell {
   /** Restart in place: terminate, then a fresh start; a failed start is another crash. */
   async restart(reason: string): Promise<void> {
     await this.terminateForRestart(reason);
-    await this.reinitOrCrash();
+    await this.reinitOrCrash(reason);
   }
 
-  /** Second half of a restart, reporting a failed start to the parent as a crash. */
-  async reinitOrCrash(): Promise<void> {
+  /**
+   * Second half of a restart, reporting a failed start to the parent as a crash. `reason` is why this
+   * child restarts: its own crash, or a sibling's under one_for_all / rest_for_one.
+   */
+  async reinitOrCrash(reason = 'restart'): Promise<void> {
     if (this.status === 'stopped') return;
     try {
       await this.reinit();
       this.restarts += 1;
-      this.rt.events.emit('restart', { path: this.path, supervisor: this.parent.path, restarts: this.restarts });
+      // The crash report said what the supervisor decided; this one says it worked (OTP's progress
+      // report), so a log reader sees every restart completed, with the count the tree shows.
+      this.rt.logger.info(
+        { errorContext: 'child_restarted', supervisor: this.parent.path, child: this.path, reason, restarts: this.restarts },
+        `${this.path} restarted (${this.restarts} in all): ${reason}`,
+      );
+      this.rt.events.emit('restart', { path: this.path, supervisor: this.parent.path, reason, restarts: this.restarts });
     } catch (err) {
       await this.parent.childCrashed(this, err);
     }

@@ -36,7 +36,16 @@ export abstract class SupervisorBase extends Cell implements ParentCell {
     const text = formatReason(reason);
     child.lastCrash = { reason: text, at: this.rt.now() };
     this.log.error(
-      { errorContext: 'child_terminated', supervisor: this.path, offender: child.path, reason: text, restarts: child.restarts, action, err: reason instanceof Error ? reason : undefined },
+      {
+        errorContext: 'child_terminated',
+        supervisor: this.path,
+        child: child.path,
+        offender: child.path,
+        reason: text,
+        restarts: child.restarts,
+        action,
+        err: reason instanceof Error ? reason : undefined,
+      },
       `${child.path} crashed: ${text}; ${action}`,
     );
     this.rt.events.emit('crash', { path: child.path, supervisor: this.path, reason: text, action });
@@ -131,10 +140,11 @@ export class SupervisorCell extends SupervisorBase {
     const affected = this.affectedBy(child);
     this.report(child, reason, `restarting ${affected.length === 1 ? 'it' : affected.map((c) => c.name).join(', ')} (${this.def.flags.strategy})`);
     // OTP order: terminate the affected children last-started first, then start them in order.
-    for (const c of [...affected].reverse()) await c.terminateForRestart(c === child ? formatReason(reason) : 'shutdown');
+    const why = formatReason(reason);
+    for (const c of [...affected].reverse()) await c.terminateForRestart(c === child ? why : 'shutdown');
     for (const c of affected) {
       if (this.status !== 'running') return;
-      await c.reinitOrCrash();
+      await c.reinitOrCrash(c === child ? why : `${this.def.flags.strategy}: sibling ${child.name} crashed: ${why}`);
     }
   }
 

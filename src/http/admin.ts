@@ -1,0 +1,151 @@
+/**
+ * The operator's window on the actor tree, like Erlang's observer: GET /admin/tree serves the
+ * supervision tree (paged, so 10,000 connections stay one small answer) and POST /admin/kill crashes
+ * one actor so its supervisor applies its strategy. Both need `Authorization: Bearer <adminToken>`;
+ * with no token configured they answer 404, as if they did not exist.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ObserverioError } from '../errors.js';
+import { NoSuchActor, type Cell, type Runtime, type TreeNode, type TreeOptions } from '../otp/index.js';
+import { route, type HttpContext, type RouteModule } from './context.js';
+import { bearer, readJson, type Reply, type RequestInfo } from './respond.js';
+
+export const TREE_LIMIT_DEFAULT = 50;
+export const TREE_LIMIT_MAX = 1000;
+/** Deeper than any tree this daemon builds; a bound so `depth` stays a small number. */
+const DEPTH_MAX = 64;
+/** A killed supervisor is shown with its direct children only: the answer is about the kill. */
+const KILL_VIEW: TreeOptions = { limit: TREE_LIMIT_DEFAULT, depth: 1 };
+const PATH_MAX = 1024;
+
+const killSchema = z
+  .object({
+    path: z
+      .string({ error: 'path must be a string' })
+      .min(1, 'path must not be empty')
+      .max(PATH_MAX, `path is longer than ${PATH_MAX} characters`)
+      .regex(/^\/[^\s]*$/, 'path must be an actor path such as /observerio/tcp/listener'),
+    reason: z.string({ error: 'reason must be a string' }).min(1, 'reason must not be empty').max(200, 'reason is longer than 200 characters').optional(),
+  })
+  .strict();
+
+const TREE_PARAMS = ['limit', 'offset', 'expand', 'depth'] as const;
+
+function bad(message: string): never {
+  throw new ObserverioError('bad_request', message);
+}
+
+function intParam(params: URLSearchParams, name: string, max: number): number | undefined {
+  const raw = params.get(name);
+  if (raw === null) return undefined;
+  if (!/^\d{1,9}$/.test(raw)) bad(`${name} must be a whole number between 0 and ${max}, got ${JSON.stringify(raw.slice(0, 40))}`);
+  const n = Number(raw);
+  if (n > max) bad(`${name} must be at most ${max}, got ${n}`);
+  return n;
+}
+
+/** Reads and checks /admin/tree's query: limit, depth, and expand with offset to page one supervisor. */
+export function parseTreeQuery(query: string): TreeOptions {
+  const params = new URLSearchParams(query);
+  const seen = new Set<string>();
+  for (const key of params.keys()) {
+    if (!(TREE_PARAMS as readonly string[]).includes(key)) bad(`unknown query parameter ${JSON.stringify(key.slice(0, 40))}; expected ${TREE_PARAMS.join(', ')}`);
+    if (seen.has(key)) bad(`query parameter ${key} is given more than once`);
+    seen.add(key);
+  }
+  const opts: TreeOptions = { limit: intParam(params, 'limit', TREE_LIMIT_MAX) ?? TREE_LIMIT_DEFAULT };
+  const depth = intParam(params, 'depth', DEPTH_MAX);
+  if (depth !== undefined) opts.depth = depth;
+  const expand = params.get('expand');
+  if (expand !== null) {
+    if (!expand.startsWith('/') || expand.length > PATH_MAX) bad('expand must be an actor path such as /observerio/tcp/conns');
+    opts.expand = expand;
+  }
+  const offset = intParam(params, 'offset', 999_999_999);
+  if (offset !== undefined) {
+    if (opts.expand === undefined) bad('offset pages the children of one supervisor: give expand=<path> with it');
+    opts.offset = offset;
+  }
+  return opts;
+}
+
+/** SHA-256 first, so the comparison is constant-time whatever the length of what was sent. */
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+function authorizer(token: string): (info: RequestInfo) => boolean {
+  const expected = digest(token);
+  return (info) => {
+    const given = bearer(info);
+    return given !== null && timingSafeEqual(digest(given), expected);
+  };
+}
+
+const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer realm="observerio-admin"' };
+
+/** A node without its subtree: enough to show what happened to a killed actor's supervisor. */
+function summary(n: TreeNode): TreeNode {
+  const { children: _children, truncated: _truncated, ...rest } = n;
+  return rest;
+}
+
+function afterKill(rt: Runtime, path: string, killed: Cell): { node: TreeNode; supervisor: TreeNode | null } {
+  // When the kill escalated, the supervisor above restarted and built new cells: show those.
+  const now = rt.find(path) ?? killed;
+  const sup = rt.find(path.slice(0, path.lastIndexOf('/')));
+  return { node: now.node(KILL_VIEW, 0), supervisor: sup ? summary(sup.node({ limit: 0, depth: 0 }, 0)) : null };
+}
+
+export const adminRoutes: RouteModule = (app, ctx: HttpContext) => {
+  const token = ctx.config.adminToken;
+  const authorized = token === null ? () => false : authorizer(token);
+  const log = ctx.logger.child({ component: 'admin' });
+
+  /** Runs `handler` only for an authorised operator; disabled admin answers like an unknown route. */
+  const guarded = (name: string, handler: (reply: Reply, info: RequestInfo) => void | Promise<void>) =>
+    route(ctx, name, (reply, info) => {
+      if (token === null) return reply.error('not_found', 'no such route');
+      if (!authorized(info)) return reply.error('unauthorized', 'admin routes need Authorization: Bearer <admin token>', UNAUTHORIZED_HEADERS);
+      return handler(reply, info);
+    });
+
+  app.get(
+    '/admin/tree',
+    guarded('admin_tree', (reply, info) => {
+      const opts = parseTreeQuery(info.query);
+      try {
+        reply.json(200, ctx.runtime().tree(opts));
+      } catch (err) {
+        if (err instanceof NoSuchActor) throw new ObserverioError('not_found', err.message);
+        throw err;
+      }
+    }),
+  );
+
+  app.post(
+    '/admin/kill',
+    guarded('admin_kill', async (reply, info) => {
+      const body = await readJson(reply, info, ctx.config.http.maxBodyBytes, killSchema);
+      const rt = ctx.runtime();
+      const path = body.path.replace(/\/+$/, '') || '/';
+      if (path === rt.root.path || path === '/') bad('the root supervisor cannot be killed; stop the daemon instead');
+      // Logged before acting, so the crash reports that follow have their cause above them.
+      log.warn({ path, by: info.remoteAddress, reason: body.reason ?? null }, `operator kills ${path}`);
+      let killed: Cell;
+      try {
+        killed = await rt.kill(path, body.reason ?? 'killed by operator');
+      } catch (err) {
+        if (err instanceof NoSuchActor) throw new ObserverioError('not_found', err.message);
+        throw err;
+      }
+      reply.json(200, afterKill(rt, path, killed));
+    }),
+  );
+
+  // Anything else under /admin (another method, another path) is an API mistake, never a page, even
+  // if a catch-all route serves the dashboard; disabled or not, it answers like an unknown route.
+  app.any(
+    '/admin/*',
+    route(ctx, 'admin_unknown', (reply) => reply.error('not_found', 'no such route')),
+  );
+};

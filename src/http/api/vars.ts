@@ -1,0 +1,62 @@
+/**
+ * The signed-in user's variables: `GET /api/vars` → {vars: [{name,type,value}]} in first-seen order;
+ * `PUT /api/vars/:name {value, type?}` → {var, delivered, buffered}: stored, then sent to the key's
+ * devices or left waiting in the outbox (clients/var-changes.ts).
+ */
+import { z } from 'zod';
+import { ObserverioError } from '../../errors.js';
+import { checkVarName } from '../../clients/var-changes.js';
+import { MAX_VAR_TYPE } from '../../tcp/protocol.js';
+import { requireSession } from '../auth.js';
+import { route, type RouteModule } from '../context.js';
+import { readJson } from '../respond.js';
+import { varChangesOf } from '../var-changes-of.js';
+
+export const varValueSchema = z.union([z.string(), z.number().finite(), z.boolean()], { error: 'value must be a string, number or boolean' });
+export const varTypeSchema = z.string({ error: 'type must be a string' }).min(1, 'type must not be empty').max(MAX_VAR_TYPE, `type is longer than ${MAX_VAR_TYPE} characters`);
+
+const putVarSchema = z.object({ value: varValueSchema, type: varTypeSchema.optional() }).strict();
+
+/** The route's `:name`, percent-decoded, checked as the protocol checks names. */
+function varNameParam(raw: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    throw new ObserverioError('bad_request', 'variable name is not valid percent-encoding');
+  }
+  const problem = checkVarName(name);
+  if (problem) throw new ObserverioError('bad_request', problem);
+  return name;
+}
+
+export const varRoutes: RouteModule = (app, ctx) => {
+  app.get(
+    '/api/vars',
+    route(ctx, 'get_vars', async (reply, info) => {
+      const session = await requireSession(ctx, info);
+      const vars = await ctx.store.getVars(session.apiKey);
+      reply.json(200, { vars });
+    }),
+  );
+
+  app.put(
+    '/api/vars/:name',
+    route(
+      ctx,
+      'put_var',
+      async (reply, info) => {
+        // uWS wants onData registered before the first await; the session is checked first anyway,
+        // so a stranger learns nothing from how a body is judged.
+        const bodyP = readJson(reply, info, ctx.config.http.maxBodyBytes, putVarSchema);
+        bodyP.catch(() => undefined);
+        const session = await requireSession(ctx, info);
+        const body = await bodyP;
+        const name = varNameParam(info.params[0] ?? '');
+        const result = await varChangesOf(ctx).change(session.apiKey, { name, value: body.value, type: body.type });
+        reply.json(200, result);
+      },
+      1,
+    ),
+  );
+};

@@ -1,0 +1,337 @@
+/**
+ * The dashboard's live channel, `GET /ws?token=<session token>` on uWebSockets.js. Authenticated at
+ * upgrade (401 before upgrading otherwise). One uWS topic per API key: this node subscribes to the
+ * key's pubsub channels (`vars`, `logs`, `devices`) while at least one of that key's sockets is open
+ * here and fans each event out with `app.publish`, so a socket only ever sees its own key's events.
+ * The only client frame is `{"type":"set_var","name","value","varType"?,"id"?}`, which does what
+ * `PUT /api/vars/:name` does and is answered `{"type":"var_delivery",...}` or `{"type":"error",...}`.
+ */
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ERRORS, ObserverioError, type ErrorCode } from '../errors.js';
+import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
+import { sessionOf, TOKEN_RE } from './auth.js';
+import type { HttpContext, RouteModule } from './context.js';
+import { varTypeSchema, varValueSchema } from './api/vars.js';
+import { Reply, requestInfo } from './respond.js';
+import { socketsOf } from './server.js';
+import { varChangesOf } from './var-changes-of.js';
+
+/** What each socket carries from its upgrade. */
+export interface WsUser {
+  apiKey: string;
+  email: string;
+  token: string;
+  expiresAt: number;
+  remoteAddress: string;
+  closed: boolean;
+  expiryTimer: NodeJS.Timeout | null;
+  feed: FeedHandle | null;
+  /** set_var frames run one after another, so a socket's changes reach devices in the order sent. */
+  queue: Promise<void>;
+  pending: number;
+}
+
+/** Close codes the dashboard reads as "sign in again" (4401) or "server going away" (1001). */
+export const WS_CLOSE_SESSION_ENDED = 4401;
+/** Subprotocol a browser may offer next to `bearer.<token>`, echoed back when offered. */
+export const WS_PROTOCOL = 'observerio';
+const BEARER_PROTOCOL_PREFIX = 'bearer.';
+/** set_var frames a socket may have waiting; past this it is told to slow down. */
+const MAX_PENDING_FRAMES = 64;
+/** setTimeout's ceiling; longer sessions are re-checked at that point instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const idSchema = z.union([z.string().max(64), z.number().int().safe()]);
+
+const clientFrameSchema = z
+  .object({
+    type: z.literal('set_var'),
+    name: z.string({ error: 'name must be a string' }),
+    value: varValueSchema,
+    varType: varTypeSchema.optional(),
+    /** Echoed in the answer so a client can match it to its request. */
+    id: idSchema.optional(),
+  })
+  .strict();
+
+export const topicOf = (apiKey: string): string => `key:${apiKey}`;
+
+/** One socket's share of its key's feed; `release` is idempotent. */
+export interface FeedHandle {
+  /** Resolves once the key's events flow to this node. */
+  ready: Promise<void>;
+  release(): void;
+}
+
+/**
+ * Reference-counted pubsub subscriptions per API key: subscribed when the key's first socket opens on
+ * this node, unsubscribed when its last one closes. A handler only forwards while its feed is the
+ * key's current one, so a quick close-then-reopen never delivers an event twice, and a handle only
+ * ever releases the feed it acquired (a failed feed is replaced, not shared).
+ */
+export class KeyFeeds {
+  private readonly feeds = new Map<string, Feed>();
+
+  constructor(
+    private readonly pubsub: PubSub,
+    private readonly forward: (apiKey: string, event: unknown) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  acquire(apiKey: string): FeedHandle {
+    let feed = this.feeds.get(apiKey);
+    if (!feed) {
+      const f: Feed = { count: 0, ready: Promise.resolve([]) };
+      f.ready = this.subscribe(apiKey, f);
+      // A failed subscription is forgotten so the next socket of the key tries again.
+      f.ready.catch(() => {
+        if (this.feeds.get(apiKey) === f) this.feeds.delete(apiKey);
+      });
+      this.feeds.set(apiKey, f);
+      feed = f;
+    }
+    const mine = feed;
+    mine.count += 1;
+    let released = false;
+    return {
+      ready: mine.ready.then(() => undefined),
+      release: () => {
+        if (released) return;
+        released = true;
+        mine.count -= 1;
+        if (mine.count > 0 || this.feeds.get(apiKey) !== mine) return;
+        this.feeds.delete(apiKey);
+        mine.ready
+          .then(
+            (unsubs) => Promise.all(unsubs.map((u) => u())),
+            () => undefined,
+          )
+          .catch((err: unknown) => this.logger.warn({ err, apiKey }, 'cannot unsubscribe a dashboard feed'));
+      },
+    };
+  }
+
+  /** Keys with an open dashboard on this node. */
+  get size(): number {
+    return this.feeds.size;
+  }
+
+  private async subscribe(apiKey: string, feed: Feed): Promise<Unsubscribe[]> {
+    const handler = (event: unknown): void => {
+      if (this.feeds.get(apiKey) === feed) this.forward(apiKey, event);
+    };
+    const results = await Promise.allSettled([channels.vars(apiKey), channels.logs(apiKey), channels.devices(apiKey)].map((ch) => this.pubsub.subscribe(ch, handler)));
+    const unsubs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.allSettled(unsubs.map((u) => u()));
+      throw failed.reason;
+    }
+    return unsubs;
+  }
+}
+
+interface Feed {
+  count: number;
+  ready: Promise<Unsubscribe[]>;
+}
+
+const bySession = new WeakMap<HttpContext, Map<string, Set<WebSocket<WsUser>>>>();
+
+function sessionSockets(ctx: HttpContext): Map<string, Set<WebSocket<WsUser>>> {
+  let m = bySession.get(ctx);
+  if (!m) bySession.set(ctx, (m = new Map()));
+  return m;
+}
+
+/** Closes this node's WebSockets of a session (sign-out); other nodes close theirs at expiry. */
+export function closeSessionSockets(ctx: HttpContext, token: string): void {
+  const set = sessionSockets(ctx).get(token);
+  if (!set) return;
+  for (const ws of [...set]) endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'signed out');
+}
+
+function endQuietly(ws: WebSocket<WsUser>, code: number, reason: string): void {
+  if (ws.getUserData().closed) return;
+  try {
+    ws.end(code, reason);
+  } catch {
+    // Closed by the peer in the meantime.
+  }
+}
+
+/** Sends a JSON frame unless the socket is gone; a frame dropped for backpressure ends the socket. */
+function sendJson(ws: WebSocket<WsUser>, frame: object): void {
+  if (ws.getUserData().closed) return;
+  // 0 = queued behind backpressure (drains by itself), 1 = sent, 2 = dropped: the dashboard would
+  // silently miss an answer, so it is closed and reconnects to a fresh snapshot.
+  // Corked: answers are sent from promise callbacks, outside uWS's own corked handlers.
+  let status = 1;
+  ws.cork(() => {
+    status = ws.send(JSON.stringify(frame), false);
+  });
+  if (status === 2) endQuietly(ws, 1013, 'too far behind; reconnect');
+}
+
+function sendError(ws: WebSocket<WsUser>, code: ErrorCode, message: string, id?: string | number): void {
+  sendJson(ws, id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
+}
+
+/** The token from `?token=` or, for clients that prefer headers, a `bearer.<token>` subprotocol. */
+function tokenOf(query: string, protocols: string): { token: string | null; protocol: string } {
+  const offered = protocols
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const fromQuery = new URLSearchParams(query).get('token');
+  const fromProtocol = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))?.slice(BEARER_PROTOCOL_PREFIX.length) ?? null;
+  // The bearer entry is never echoed: the answer must name a protocol the client offered, and the
+  // token should not travel back in a response header.
+  return { token: fromQuery ?? fromProtocol, protocol: offered.includes(WS_PROTOCOL) ? WS_PROTOCOL : '' };
+}
+
+export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
+  const { metrics, logger } = ctx;
+  const log = logger.child({ component: 'ws' });
+  const feeds = new KeyFeeds(ctx.pubsub, (apiKey, event) => app.publish(topicOf(apiKey), JSON.stringify(event), false), log);
+  const open = socketsOf(ctx);
+  const tokens = sessionSockets(ctx);
+  const changes = varChangesOf(ctx);
+
+  const armExpiry = (ws: WebSocket<WsUser>): void => {
+    const user = ws.getUserData();
+    const left = user.expiresAt - Date.now();
+    user.expiryTimer = setTimeout(
+      () => {
+        user.expiryTimer = null;
+        if (left > MAX_TIMER_MS) armExpiry(ws);
+        else endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'session expired');
+      },
+      Math.max(0, Math.min(left, MAX_TIMER_MS)),
+    );
+    user.expiryTimer.unref();
+  };
+
+  const setVar = async (ws: WebSocket<WsUser>, frame: z.infer<typeof clientFrameSchema>): Promise<void> => {
+    const user = ws.getUserData();
+    try {
+      // Signed out on another node, or expired: this socket may no longer steer devices.
+      await sessionOf(ctx, user.token);
+    } catch (err) {
+      const code: ErrorCode = err instanceof ObserverioError ? err.code : 'internal';
+      sendError(ws, code, err instanceof Error ? err.message : ERRORS[code].message, frame.id);
+      if (code === 'unauthorized') endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'session ended');
+      return;
+    }
+    try {
+      const r = await changes.change(user.apiKey, { name: frame.name, value: frame.value, type: frame.varType });
+      sendJson(ws, { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r });
+    } catch (err) {
+      if (err instanceof ObserverioError) sendError(ws, err.code, err.message, frame.id);
+      else {
+        log.error({ err }, 'set_var failed');
+        sendError(ws, 'internal', ERRORS.internal.message, frame.id);
+      }
+    }
+  };
+
+  app.ws<WsUser>('/ws', {
+    maxPayloadLength: ctx.config.http.wsMaxPayloadBytes,
+    maxBackpressure: ctx.config.http.wsMaxBackpressureBytes,
+    // A dashboard that cannot keep up is closed (it reconnects and re-reads its snapshot) rather
+    // than silently missing events.
+    closeOnBackpressureLimit: 1,
+    idleTimeout: ctx.config.http.wsIdleTimeoutS,
+    sendPingsAutomatically: true,
+
+    upgrade: (res, req, context) => {
+      const info = requestInfo(res, req);
+      const reply = new Reply(res);
+      const key = info.headers['sec-websocket-key'] ?? '';
+      const extensions = info.headers['sec-websocket-extensions'] ?? '';
+      const { token, protocol } = tokenOf(info.query, info.headers['sec-websocket-protocol'] ?? '');
+      const refuse = (code: ErrorCode, message: string): void => {
+        reply.error(code, message);
+        metrics.httpRequests.inc({ route: 'ws_upgrade', status: String(reply.status || 499) });
+      };
+      if (!token || !TOKEN_RE.test(token)) return refuse('unauthorized', token ? 'invalid or expired session token' : 'missing ?token=<session token>');
+      sessionOf(ctx, token).then(
+        (session) => {
+          if (reply.aborted) return;
+          const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, queue: Promise.resolve(), pending: 0 };
+          reply.done = true;
+          res.cork(() => res.upgrade(user, key, protocol, extensions, context));
+          metrics.httpRequests.inc({ route: 'ws_upgrade', status: '101' });
+        },
+        (err: unknown) => {
+          if (err instanceof ObserverioError) refuse(err.code, err.message);
+          else refuse('internal', ERRORS.internal.message);
+        },
+      );
+    },
+
+    open: (ws) => {
+      const user = ws.getUserData();
+      open.add(ws);
+      let set = tokens.get(user.token);
+      if (!set) tokens.set(user.token, (set = new Set()));
+      set.add(ws);
+      metrics.wsClients.inc();
+      ws.subscribe(topicOf(user.apiKey));
+      armExpiry(ws);
+      // Events published before `ready` may be missed; the dashboard reads its REST snapshot after it.
+      user.feed = feeds.acquire(user.apiKey);
+      user.feed.ready.then(
+        () => sendJson(ws, { type: 'ready', apiKey: user.apiKey, email: user.email }),
+        (err: unknown) => {
+          log.error({ err, apiKey: user.apiKey }, 'cannot subscribe a dashboard to its key');
+          endQuietly(ws, 1011, 'live events unavailable; retry');
+        },
+      );
+    },
+
+    message: (ws, message, isBinary) => {
+      // The ArrayBuffer dies when this callback returns: decode it now.
+      const text = Buffer.from(message).toString('utf8');
+      if (isBinary) return sendError(ws, 'bad_request', 'frames must be text (JSON)');
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        return sendError(ws, 'bad_json', 'frame is not valid JSON');
+      }
+      const idRaw = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
+      const id = idSchema.safeParse(idRaw).success ? (idRaw as string | number) : undefined;
+      const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
+      if (type !== 'set_var') return sendError(ws, 'bad_request', typeof type === 'string' ? `unknown frame type ${JSON.stringify(type.slice(0, 32))}; expected set_var` : 'frame must be a JSON object with a "type"', id);
+      const parsed = clientFrameSchema.safeParse(value);
+      if (!parsed.success) {
+        const msg = parsed.error.issues
+          .slice(0, 5)
+          .map((i) => `${i.path.length ? i.path.join('.') : 'frame'}: ${i.message}`)
+          .join('; ');
+        return sendError(ws, 'bad_request', msg, id);
+      }
+      const user = ws.getUserData();
+      if (user.pending >= MAX_PENDING_FRAMES) return sendError(ws, 'too_many_requests', `more than ${MAX_PENDING_FRAMES} set_var frames waiting; slow down`, id);
+      user.pending += 1;
+      user.queue = user.queue.then(() => setVar(ws, parsed.data)).finally(() => (user.pending -= 1));
+    },
+
+    close: (ws) => {
+      const user = ws.getUserData();
+      user.closed = true;
+      if (user.expiryTimer) clearTimeout(user.expiryTimer);
+      open.delete(ws);
+      const set = tokens.get(user.token);
+      if (set) {
+        set.delete(ws);
+        if (set.size === 0) tokens.delete(user.token);
+      }
+      metrics.wsClients.dec();
+      user.feed?.release();
+    },
+  });
+};
