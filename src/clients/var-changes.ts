@@ -208,7 +208,7 @@ export class VarChanges {
     const v = resolveVar(edit, existing);
     await backend(store.setVars(apiKey, [v]), 'store', logger);
     // Every dashboard of the key shows the new value, whichever one made the change.
-    gateway.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId: null, vars: [v] }, 'vars');
+    gateway.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId: null, vars: [v], source: 'dashboard' }, 'vars');
     await backend(this.start(), 'pubsub', logger);
 
     const requestId = randomBytes(9).toString('base64url');

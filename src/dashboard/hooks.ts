@@ -54,14 +54,18 @@ export function useSocketState(socket: LiveSocket): SocketState {
   return state;
 }
 
-/** Changes each time the socket (re)opens: use it as an effect dependency to refetch a snapshot. */
-export function useSocketOpens(socket: LiveSocket): number {
-  const [opens, setOpens] = useState(socket.opens);
+/**
+ * Changes each time the server says live events flow again (after every (re)connect): use it as an
+ * effect dependency to refetch a snapshot. Reading on socket open instead would miss what is
+ * published between the open and the server's subscription.
+ */
+export function useSocketReady(socket: LiveSocket): number {
+  const [readies, setReadies] = useState(socket.readies);
   useEffect(() => {
-    setOpens(socket.opens);
-    return socket.onState((s) => {
-      if (s.kind === 'open') setOpens(socket.opens);
+    setReadies(socket.readies);
+    return socket.onEvent((e) => {
+      if (e.type === 'ready') setReadies(socket.readies);
     });
   }, [socket]);
-  return opens;
+  return readies;
 }

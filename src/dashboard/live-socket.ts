@@ -40,8 +40,13 @@ function parseEvent(data: unknown): LiveEvent | null {
 
 export class LiveSocket {
   state: SocketState = { kind: 'stopped' };
-  /** How many times the socket has opened; views refetch their snapshot when it changes. */
+  /** How many times the socket has opened. */
   opens = 0;
+  /**
+   * How many times the server said the key's live events are flowing ({"type":"ready"}); views
+   * refetch their snapshot when it changes, so nothing published before it is missed.
+   */
+  readies = 0;
   private ws: WebSocket | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private attempt = 0;
@@ -125,6 +130,7 @@ export class LiveSocket {
       if (this.ws !== ws) return;
       const ev = parseEvent(msg.data);
       if (!ev) return;
+      if (ev.type === 'ready') this.readies += 1;
       for (const fn of this.eventListeners) fn(ev);
     };
     ws.onclose = (e: CloseEvent) => {

@@ -1,27 +1,11 @@
 /**
  * The shapes the dashboard exchanges with the daemon (HTTP API, /ws events, /admin tree), as the
- * browser sees them. Mirrors src/model.ts without importing it: the dashboard is a separate bundle.
+ * browser sees them. Variables and logs are the daemon's own shapes (type-only imports: nothing of
+ * the daemon ends up in the bundle).
  */
+import type { LogEntry, Var } from '../model.js';
 
-export interface Var {
-  name: string;
-  /** e.g. integer, float, boolean, string; anything else is edited as text. */
-  type: string;
-  /** Always a string on the wire, whatever the type. */
-  value: string;
-}
-
-export interface LogEntry {
-  id: string;
-  apiKey: string;
-  deviceId: string | null;
-  level: string;
-  message: string;
-  timestamp: number | null;
-  /** Milliseconds since the epoch when the daemon received the line. */
-  receivedAt: number;
-  fields: Record<string, unknown>;
-}
+export type { LogEntry, Var };
 
 /** A time the server may send as epoch milliseconds or as an ISO string. */
 export type Instant = number | string | null;
@@ -49,12 +33,13 @@ export interface LogSearch {
 }
 
 export type LiveEvent =
-  | { type: 'vars'; apiKey: string; deviceId: string | null; vars: Var[] }
+  | { type: 'vars'; apiKey: string; deviceId: string | null; vars: Var[]; source?: 'dashboard' }
   | { type: 'logs'; apiKey: string; deviceId: string | null; logs: LogEntry[] }
   | { type: 'device'; event: 'connected' | 'disconnected'; device: Device }
   | { type: 'var_delivery'; name: string; delivered: number; buffered: boolean }
   | { type: 'outbox_flushed'; names: string[]; delivered: number }
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  | { type: 'ready'; apiKey: string; email: string };
 
 export type NodeStatus = 'running' | 'restarting' | 'stopped';
 

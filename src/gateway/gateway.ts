@@ -39,7 +39,7 @@ export interface GatewayDeps {
 
 /** Dashboard events published on the key's channels (DESIGN.md §4). */
 export type DashboardEvent =
-  | { type: 'vars'; apiKey: string; deviceId: string | null; vars: Var[] }
+  | { type: 'vars'; apiKey: string; deviceId: string | null; vars: Var[]; source?: 'dashboard' }
   | { type: 'logs'; apiKey: string; deviceId: string | null; logs: LogEntry[] }
   | { type: 'device'; event: 'connected' | 'disconnected'; device: DeviceInfo }
   | { type: 'var_delivery'; name: string; names: string[]; delivered: number; buffered: boolean; node: string }
@@ -47,11 +47,23 @@ export type DashboardEvent =
 
 const NO_DEVICE = '\u0000';
 
+/** Pending per API key, then per device (NO_DEVICE for none): no key string is built per line. */
+type ByKeyAndDevice<T> = Map<string, Map<string, T>>;
+
+function slot<T>(m: ByKeyAndDevice<T>, apiKey: string, deviceId: string | null, create: () => T): T {
+  let forKey = m.get(apiKey);
+  if (!forKey) m.set(apiKey, (forKey = new Map()));
+  const device = deviceId ?? NO_DEVICE;
+  let v = forKey.get(device);
+  if (v === undefined) forKey.set(device, (v = create()));
+  return v;
+}
+
 export class Gateway {
   private readonly verified = new Map<string, number>();
   private pendingVars = new Map<string, Map<string, Var>>();
-  private pendingVarEvents = new Map<string, Map<string, Var>>();
-  private pendingLogEvents = new Map<string, LogEntry[]>();
+  private pendingVarEvents: ByKeyAndDevice<Map<string, Var>> = new Map();
+  private pendingLogEvents: ByKeyAndDevice<LogEntry[]> = new Map();
   private scheduled = false;
   private inFlight = new Set<Promise<unknown>>();
   private seq = 0;
@@ -75,9 +87,7 @@ export class Gateway {
     if (vars.length === 0) return;
     let forKey = this.pendingVars.get(apiKey);
     if (!forKey) this.pendingVars.set(apiKey, (forKey = new Map()));
-    const eventKey = `${apiKey}:${deviceId ?? NO_DEVICE}`;
-    let forEvent = this.pendingVarEvents.get(eventKey);
-    if (!forEvent) this.pendingVarEvents.set(eventKey, (forEvent = new Map()));
+    const forEvent = slot(this.pendingVarEvents, apiKey, deviceId, () => new Map<string, Var>());
     for (const v of vars) {
       // Re-inserting moves nothing: a Map keeps first-seen order, which the store's layout wants.
       forKey.set(v.name, v);
@@ -105,10 +115,8 @@ export class Gateway {
     }
     this.deps.metrics.logsReceived.inc(entries.length);
     this.deps.logs.append(entries);
-    const eventKey = `${apiKey}:${deviceId ?? NO_DEVICE}`;
-    const pending = this.pendingLogEvents.get(eventKey);
-    if (pending) for (const e of entries) pending.push(e);
-    else this.pendingLogEvents.set(eventKey, entries);
+    const pending = slot(this.pendingLogEvents, apiKey, deviceId, () => entries);
+    if (pending !== entries) for (const e of entries) pending.push(e);
     this.schedule();
   }
 
@@ -140,13 +148,15 @@ export class Gateway {
       this.deps.metrics.varsWritten.inc(list.length);
       this.track(this.deps.store.setVars(apiKey, list));
     }
-    for (const [key, byName] of varEvents) {
-      const { apiKey, deviceId } = splitEventKey(key);
-      this.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId, vars: [...byName.values()] }, 'vars');
+    for (const [apiKey, byDevice] of varEvents) {
+      for (const [device, byName] of byDevice) {
+        this.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId: device === NO_DEVICE ? null : device, vars: [...byName.values()] }, 'vars');
+      }
     }
-    for (const [key, logs] of logEvents) {
-      const { apiKey, deviceId } = splitEventKey(key);
-      this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId, logs }, 'logs');
+    for (const [apiKey, byDevice] of logEvents) {
+      for (const [device, logs] of byDevice) {
+        this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId: device === NO_DEVICE ? null : device, logs }, 'logs');
+      }
     }
   }
 
@@ -166,10 +176,4 @@ export class Gateway {
     if (this.scheduled) this.flushTick();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
-}
-
-function splitEventKey(key: string): { apiKey: string; deviceId: string | null } {
-  const apiKey = key.slice(0, 12);
-  const device = key.slice(13);
-  return { apiKey, deviceId: device === NO_DEVICE ? null : device };
 }

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Api } from '../api';
 import { ago, duration, fullTime, shortDateTime, toMs } from '../format';
-import { useLiveEvents, useNow, useSocketOpens } from '../hooks';
+import { useLiveEvents, useNow, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
 import type { Device } from '../types';
 
@@ -20,10 +20,12 @@ export function DevicesPanel(props: { api: Api; socket: LiveSocket }) {
   const { api, socket } = props;
   const [devices, setDevices] = useState<Device[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const opens = useSocketOpens(socket);
+  const readies = useSocketReady(socket);
   const now = useNow(1000);
   /** Lines seen per device name since the last tick, applied once a second rather than per event. */
   const activity = useRef(new Map<string | null, { at: number; n: number }>());
+  /** When each device last arrived by a live event: a snapshot read meanwhile must not drop it. */
+  const arrived = useRef(new Map<string, number>());
 
   useEffect(() => {
     if (activity.current.size === 0) return;
@@ -40,10 +42,15 @@ export function DevicesPanel(props: { api: Api; socket: LiveSocket }) {
   useEffect(() => {
     let alive = true;
     const load = (): void => {
+      const started = Date.now();
       api.devices().then(
         (list) => {
           if (!alive) return;
-          setDevices([...list].sort(byConnectedAt));
+          const ids = new Set(list.map((d) => d.id));
+          setDevices((prev) => {
+            const newer = (prev ?? []).filter((d) => !ids.has(d.id) && (arrived.current.get(d.id) ?? 0) >= started);
+            return [...list, ...newer].sort(byConnectedAt);
+          });
           setError(null);
         },
         (err: Error) => alive && setError(err.message),
@@ -55,12 +62,14 @@ export function DevicesPanel(props: { api: Api; socket: LiveSocket }) {
       alive = false;
       clearInterval(t);
     };
-  }, [api, opens]);
+  }, [api, readies]);
 
   useLiveEvents(socket, (ev) => {
     if (ev.type === 'device') {
       const d = ev.device;
       if (!d || typeof d.id !== 'string') return;
+      if (ev.event === 'connected') arrived.current.set(d.id, Date.now());
+      else arrived.current.delete(d.id);
       setDevices((list) => {
         const rest = (list ?? []).filter((x) => x.id !== d.id);
         return ev.event === 'connected' ? [...rest, d].sort(byConnectedAt) : rest;

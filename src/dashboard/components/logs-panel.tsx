@@ -6,7 +6,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Api } from '../api';
 import { clockTime, compact, fullTime, plural } from '../format';
-import { useDebounced, useLiveEvents, useSocketOpens } from '../hooks';
+import { useDebounced, useLiveEvents, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
 import type { LogEntry } from '../types';
 
@@ -59,7 +59,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
   const inbox = useRef<LogEntry[]>([]);
   const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const lastResults = useRef<LogEntry[]>([]);
-  const opens = useSocketOpens(socket);
+  const readies = useSocketReady(socket);
   const q = useDebounced(query.trim(), SEARCH_DEBOUNCE_MS);
 
   const note = (entries: LogEntry[]): void => {
@@ -104,7 +104,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
     return () => {
       alive = false;
     };
-  }, [api, opens]);
+  }, [api, readies]);
 
   const flush = (): void => {
     flushTimer.current = null;

@@ -4,7 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Api } from '../api';
-import { useLiveEvents, useNow, useSocketOpens } from '../hooks';
+import { useLiveEvents, useNow, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
 import type { Var } from '../types';
 import { toast } from './toasts';
@@ -47,22 +47,28 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
   const [loadError, setLoadError] = useState<string | null>(null);
   const [filter, setFilter] = useState('');
   const [adding, setAdding] = useState(false);
-  const opens = useSocketOpens(socket);
+  const readies = useSocketReady(socket);
   const now = useNow(1000);
 
   useEffect(() => {
     let alive = true;
+    const started = Date.now();
     api.vars().then(
       (list) => {
         if (!alive) return;
-        // A snapshot replaces values but keeps what we know about recent updates.
+        // A snapshot replaces values but keeps what we know about recent updates, and keeps what
+        // live events brought while it was being read.
         setVars((prev) => {
           const known = merge([], list, null, null);
           const old = new Map((prev ?? []).map((v) => [v.name, v]));
-          return known.map((v) => {
+          const names = new Set(known.map((v) => v.name));
+          const merged = known.map((v) => {
             const o = old.get(v.name);
+            if (o && o.updatedAt !== null && o.updatedAt >= started) return o;
             return o ? { ...v, rev: o.rev, updatedAt: o.updatedAt, updatedBy: o.updatedBy } : v;
           });
+          for (const o of old.values()) if (!names.has(o.name) && o.updatedAt !== null && o.updatedAt >= started) merged.push(o);
+          return merged;
         });
         setLoadError(null);
       },
@@ -71,12 +77,12 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
     return () => {
       alive = false;
     };
-  }, [api, opens]);
+  }, [api, readies]);
 
   useLiveEvents(socket, (ev) => {
     if (ev.type === 'vars' && Array.isArray(ev.vars)) {
       const at = Date.now();
-      setVars((list) => merge(list ?? [], ev.vars, ev.deviceId ?? null, at));
+      setVars((list) => merge(list ?? [], ev.vars, ev.source === 'dashboard' ? 'dashboard' : ev.deviceId ?? null, at));
     } else if (ev.type === 'var_delivery' && typeof ev.name === 'string') {
       setDeliveries((d) => ({ ...d, [ev.name]: deliveryFrom(ev.delivered ?? 0, !!ev.buffered) }));
     } else if (ev.type === 'outbox_flushed' && Array.isArray(ev.names)) {
