@@ -1,9 +1,9 @@
 /**
  * Regression test for a dashboard race: live events that arrive while a REST snapshot is in flight
- * must survive the snapshot. The panels read `GET /api/devices` and `GET /api/vars` when the live socket opens and replace their
- * list with the answer. A `device`/`vars` event that arrives between the moment the server computed
- * that answer and the moment the page applies it is overwritten: the device row disappears until the
- * next 15 s re-read, the variable until the next socket reconnect. Here the answers are held back
+ * must survive the snapshot. The panels once replaced their lists with the `GET /api/devices` and
+ * `GET /api/vars` answers, so a `device`/`vars` event arriving between the moment the server computed
+ * that answer and the moment the page applied it was lost: the device row vanished until the next
+ * 15 s re-read, the variable until the next reconnect. Here the answers are held back
  * (Playwright routes: fetched from the daemon first, delivered to the page later) so the window is
  * wide open instead of a few milliseconds.
  */
