@@ -5,7 +5,14 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
+import { registerAccount } from './account.js';
+import { registerAdmin } from './admin.js';
+import { registerDevices } from './devices.js';
+import { processIo } from './io.js';
+import { registerLogs } from './logs.js';
 import { registerServe } from './serve.js';
+import { registerSimulate } from './simulate.js';
+import { registerVars } from './vars.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,6 +23,13 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerServe(program);
+  const io = processIo();
+  registerSimulate(program, io);
+  registerAccount(program, io);
+  registerVars(program, io);
+  registerLogs(program, io);
+  registerDevices(program, io);
+  registerAdmin(program, io);
   return program;
 }
 

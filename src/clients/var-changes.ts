@@ -43,7 +43,7 @@ export interface VarChangesDeps {
   pubsub: PubSub;
   gateway: Gateway;
   sockets: Registry<SocketEntry>;
-  clients: { notify(apiKey: string, msg: ClientMsg): void };
+  clients: { notify(apiKey: string, msg: ClientMsg): void; ensure(apiKey: string): Promise<{ send(msg: ClientMsg): void }> };
   logger: Logger;
   nodeId: string;
   /** How long to wait for the nodes' delivery acks (default 1 s). */
@@ -197,9 +197,15 @@ export class VarChanges {
     this.deps.metrics.setOutbox(apiKey, length);
     this.deps.clients.notify(apiKey, { kind: 'outbox_length', length });
     gateway.publish(channels.vars(apiKey), { type: 'var_delivery', name: v.name, names: [v.name], delivered: 0, buffered: true, node: this.deps.nodeId }, 'var_delivery');
-    // A device verifying here right now may have had its client actor flush the outbox between our
-    // publish and our push: have it flush again so the change does not wait for the next verify.
-    if (this.deps.sockets.countKey(apiKey) > 0) this.deps.clients.notify(apiKey, { kind: 'socket_up', connId: 'outbox-recheck' });
+    // Sockets of the key on this node mean a device verified between our publish and our push (or
+    // its client actor is missing): a key with sockets must have a client actor, and it flushes the
+    // outbox now instead of at the next verify.
+    if (this.deps.sockets.countKey(apiKey) > 0) {
+      this.deps.clients.ensure(apiKey).then(
+        (ref) => ref.send({ kind: 'socket_up', connId: 'outbox-recheck' }),
+        (err: unknown) => logger.error({ err, apiKey }, 'cannot start the client actor to flush the outbox'),
+      );
+    }
   }
 
   private async send(apiKey: string, edit: VarEdit): Promise<{ delivery: VarDelivery } | { var: Var; nodes: number; requestId: string; acks: Promise<AckTotals> }> {

@@ -55,7 +55,7 @@ describe('VarChanges', () => {
       pubsub,
       gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
       sockets: new Registry('sockets', 'duplicate'),
-      clients: { notify: (k) => notified.push(k) },
+      clients: { notify: (k) => notified.push(k), ensure: async (k) => ({ send: () => void notified.push(k) }) },
       logger: pino({ level: 'silent' }),
       nodeId: 'node-1',
       ackTimeoutMs: 100,
