@@ -3,16 +3,10 @@ import type { Command } from 'commander';
 import { ago, cell, count, json, table } from './format.js';
 import { apiFor, sessionToken, withSession, type Api, type SessionFlags } from './http-client.js';
 import type { CliIo } from './io.js';
+import type { DeviceInfo } from '../gateway/gateway.js';
 
-export interface Device {
-  id: string;
-  deviceId: string | null;
-  remoteAddress: string;
-  connectedAt: number;
-  lastLineAt: number | null;
-  linesIn: number;
-  node: string;
-}
+/** A device as `GET /api/devices` lists it: the daemon's DeviceInfo without the key the session implies. */
+export type Device = Omit<DeviceInfo, 'apiKey'>;
 
 export async function listDevices(api: Api, token: string, io: CliIo, asJson = false): Promise<Device[]> {
   const { devices } = await api.request<{ devices: Device[] }>('GET', '/api/devices', { token });

@@ -8,31 +8,14 @@ import { cell, count, json } from './format.js';
 import { apiFor, HttpError, sessionToken, withSession, type Api, type SessionFlags } from './http-client.js';
 import { sleep, interruptSignal, type CliIo } from './io.js';
 import { intArg, numberArg, timeArg } from './options.js';
+import type { LogQuery, LogSearchResult } from '../log-index/log-index.js';
+import type { LogEntry } from '../model.js';
 
-export interface LogHit {
-  id: string;
-  apiKey: string;
-  deviceId: string | null;
-  level: string;
-  message: string;
-  timestamp: number | null;
-  receivedAt: number;
-  fields: Record<string, unknown>;
-}
-
-export interface LogSearch {
-  hits: LogHit[];
-  total: number;
-}
-
-export interface LogFilter {
-  q?: string;
-  level?: string;
-  device?: string;
-  from?: number;
-  to?: number;
-  limit?: number;
-}
+/** A log as `GET /api/logs` returns it: the daemon's own shape. */
+export type LogHit = LogEntry;
+export type LogSearch = LogSearchResult;
+/** The search's filters: the daemon's query without the API key, which the session implies. */
+export type LogFilter = Omit<LogQuery, 'apiKey'>;
 
 /** The daemon's largest page. */
 const MAX_LIMIT = 1000;
