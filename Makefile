@@ -50,7 +50,8 @@ integration: system-deps build
 e2e: system-deps build
 	NODE_ENV=test npx mocha 'test/e2e/**/*.test.ts'
 
-# Benchmarks (not part of `make test`); QUICK=1 runs each scenario for a few seconds.
+# Benchmarks (not part of `make test`): private Redis and Meilisearch, the daemon and load generators
+# in their own processes; reports in bench/results/. QUICK=1 runs each scenario once, for a few seconds.
 bench: system-deps build
 	QUICK=$(QUICK) node --import tsx test/bench/run.ts
 

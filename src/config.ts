@@ -63,6 +63,11 @@ export const configSchema = z
       })
       .strict(),
     shutdownTimeoutMs: positiveInt.describe('longest a graceful shutdown may take before the process exits anyway'),
+    faultInjectionPrefix: z
+      .string()
+      .min(1)
+      .nullable()
+      .describe('tests and benchmarks only: lines starting with this crash their connection actor on purpose; null (the default) = off'),
   })
   .strict();
 
@@ -87,6 +92,8 @@ const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
   OBSERVERIO_ADMIN_TOKEN: (c, v) => (c.adminToken = v || null),
   OBSERVERIO_DATA_DIR: (c, v) => (c.dataDir = v),
   LOG_LEVEL: (c, v) => (c.logLevel = v),
+  // Tests and benchmarks only (fault injection for a daemon in its own process); never set in production.
+  OBSERVERIO_FAULT_INJECTION_PREFIX: (c, v) => (c.faultInjectionPrefix = v || null),
 };
 
 function parsePort(name: string, v: string): number {

@@ -4,7 +4,6 @@
  * connections, flush pending logs, close backends — exiting 0, or 1 if that took too long.
  */
 import type { Command } from 'commander';
-import { startApp } from '../app.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 
@@ -46,10 +45,13 @@ export function registerServe(program: Command): void {
       set('dataDir', flags.dataDir);
       set('logLevel', flags.logLevel);
       const config = loadConfig({ overrides });
+      // Loaded here, not at the top: the other commands should not pay for the whole daemon.
+      const { startApp } = await import('../app.js');
       const logger = createLogger({ level: config.logLevel });
       let exiting = false;
       const app = await startApp(config, {
         logger,
+        crashPrefix: config.faultInjectionPrefix,
         onFatal: () => {
           if (exiting) return;
           exiting = true;
@@ -63,6 +65,7 @@ export function registerServe(program: Command): void {
         { tcp: `${config.host}:${app.tcpPort}`, http: `http://${config.host}:${app.httpPort}/`, store: app.ctx.store.kind, logs: app.ctx.logIndex.kind, pubsub: app.ctx.pubsub.kind, node: app.nodeId },
         `observerio ready: SDK on ${config.host}:${app.tcpPort}, dashboard on http://${config.host}:${app.httpPort}/`,
       );
+      if (config.faultInjectionPrefix !== null) logger.warn({ prefix: config.faultInjectionPrefix }, 'fault injection is on: lines starting with this prefix crash their connection actor (tests and benchmarks only)');
       const shutdown = (signal: string): void => {
         if (exiting) {
           logger.warn({ signal }, 'second signal: exiting now');

@@ -173,6 +173,10 @@ export class RedisStore implements Store {
       // (a TCP line, an HTTP request) would rather get an error they can report.
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => (this.started ? Math.min(times * 200, 2000) : null),
+      // Every command issued in one tick leaves in one write: a write to a socket costs more than
+      // most of these commands do in Redis, and a busy tick issues many (one setVars per key, an
+      // outbox check per verified socket). Order is kept.
+      enableAutoPipelining: true,
     });
     // Without a listener ioredis's 'error' would be an unhandled EventEmitter error and kill the process.
     this.redis.on('error', (err: Error) => {

@@ -54,8 +54,6 @@ function listenerBehaviour(opts: ListenerOptions) {
 
   const accept = (socket: Socket): void => {
     metrics.connectionsAccepted.inc();
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
     const conns = opts.conns();
     if (conns.size >= tcp.maxConnections) {
       metrics.connectionsRefused.inc();
@@ -86,7 +84,11 @@ function listenerBehaviour(opts: ListenerOptions) {
 
   return worker<ListenerState, never>({
     async init() {
-      const server = createServer({ noDelay: true, keepAlive: true }, accept);
+      // No delay is set on each accepted socket by the server itself (setting it again per socket
+      // cost another system call per connection in a reconnect storm). No TCP keep-alive: the idle
+      // timeout closes a silent connection long before Linux's keep-alive probes (60 s, then 9 × 75 s)
+      // would have declared it dead, and each option is a system call per accepted socket.
+      const server = createServer({ noDelay: true }, accept);
       server.maxConnections = tcp.maxConnections + 100;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

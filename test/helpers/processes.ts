@@ -14,6 +14,8 @@ import { freePort } from './free-port.js';
 export interface RedisServer {
   url: string;
   port: number;
+  /** The server's process id (benchmarks read its CPU). */
+  pid: number | undefined;
   /** A fresh client; the caller quits it. */
   client(): Redis;
   stop(): Promise<void>;
@@ -22,6 +24,8 @@ export interface RedisServer {
 export interface MeiliServer {
   url: string;
   masterKey: string;
+  /** The server's process id (benchmarks read its CPU). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -77,6 +81,7 @@ export async function startRedisServer(): Promise<RedisServer> {
   return {
     url,
     port,
+    pid: child.pid,
     client: () => new Redis(url),
     stop: async () => {
       child.kill('SIGTERM');
@@ -112,6 +117,7 @@ export async function startMeiliServer(): Promise<MeiliServer> {
   return {
     url,
     masterKey,
+    pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await waitExit(child, 5000);

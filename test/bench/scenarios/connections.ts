@@ -1,0 +1,111 @@
+/**
+ * Scenario 5, connections: 15,000 SDK connections opened and verified as fast as several generator
+ * processes can (each from its own loopback source address, so ephemeral ports never run out), then
+ * held. Figures: connections verified per second, and the daemon's resident memory per connection
+ * (RSS with every connection open minus RSS before, over the count).
+ */
+import type { BenchContext, ScenarioReport } from '../lib/context.js';
+import { CpuMeter, fdCount, rssBytes } from '../lib/proc.js';
+import { median, sleep } from '../lib/stats.js';
+import type { ConnectionsConfig, ConnectionsResult } from '../gen/connections.js';
+import { medianCpu } from './ingest.js';
+
+const TARGET_BYTES = 10 * 1024;
+const TARGET_RATE = 5000;
+
+interface ConnectionsRun {
+  connections: number;
+  perSecond: number;
+  rssBefore: number;
+  rssAfter: number;
+  bytesPerConnection: number;
+  heapPerConnection: number | null;
+  /** Daemon CPU per connection accepted and verified, µs (robust to other load, unlike the rate). */
+  daemonCpuUsPerConnection: number | null;
+  cpu: Record<string, number>;
+}
+
+export async function connectionsScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
+  const total = ctx.quick ? 6000 : 15_000;
+  const procs = 3;
+  const runs: ConnectionsRun[] = [];
+  for (let r = 0; r < ctx.runs; r++) {
+    // A fresh daemon per run, so "before" is a daemon that has never held these connections.
+    const daemon = await ctx.daemon(`connections${r}`);
+    const users = await daemon.users('conn', 10);
+    // Warm-up: a few hundred connections through every code path, then closed again.
+    const warm = ctx.child<ConnectionsResult>('connections-warmup', 'gen/connections.ts', {
+      port: daemon.tcpPort,
+      count: 500,
+      apiKeys: users.map((u) => u.apiKey),
+      devicePrefix: `w${r}-`,
+      localAddress: `127.0.1.${r + 1}`,
+      concurrency: 100,
+    } satisfies ConnectionsConfig);
+    await warm.ready();
+    warm.go();
+    await warm.result(60_000);
+    await warm.close();
+    await sleep(1500);
+    const heap0 = await daemon.metric('observerio_process_nodejs_heap_size_used_bytes');
+    const rssBefore = rssBytes(daemon.pid) ?? 0;
+    const per = Math.ceil(total / procs);
+    const gens = Array.from({ length: procs }, (_, g) =>
+      ctx.child<ConnectionsResult>(`connections-${g}`, 'gen/connections.ts', {
+        port: daemon.tcpPort,
+        count: Math.min(per, total - g * per),
+        apiKeys: users.map((u) => u.apiKey),
+        devicePrefix: `r${r}g${g}-`,
+        // 127.0.0.2, .3, ... (a new address per run and process: no TIME_WAIT left from the last run)
+        localAddress: `127.0.${2 + r}.${2 + g}`,
+        concurrency: 200,
+      } satisfies ConnectionsConfig),
+    );
+    await Promise.all(gens.map((g) => g.ready()));
+    const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
+    meter.begin();
+    const t0 = Date.now();
+    for (const g of gens) g.go();
+    const results = await Promise.all(gens.map((g) => g.result(120_000)));
+    const cpu = meter.end();
+    results.forEach((x, i) => (cpu[`generator ${i + 1}`] = x.cpuPct));
+    const verified = results.reduce((a, x) => a + x.result.verified, 0);
+    const failed = results.reduce((a, x) => a + x.result.failed, 0);
+    if (failed > 0) throw new Error(`${failed} connections failed, first: ${results.find((x) => x.result.firstError)?.result.firstError}`);
+    const doneAt = Math.max(...results.map((x) => x.result.doneAt));
+    // Let the daemon settle (client actors, device events) before reading its memory.
+    await sleep(2000);
+    const rssAfter = rssBytes(daemon.pid) ?? 0;
+    const heap1 = await daemon.metric('observerio_process_nodejs_heap_size_used_bytes');
+    const fds = fdCount(daemon.pid);
+    const run: ConnectionsRun = {
+      connections: verified,
+      perSecond: Math.round((verified / (doneAt - t0)) * 1000),
+      rssBefore,
+      rssAfter,
+      bytesPerConnection: Math.round((rssAfter - rssBefore) / verified),
+      heapPerConnection: heap0 !== null && heap1 !== null ? Math.round((heap1 - heap0) / verified) : null,
+      daemonCpuUsPerConnection: cpu.daemon === undefined ? null : Math.round(((cpu.daemon / 100) * (doneAt - t0) * 1000) / verified),
+      cpu,
+    };
+    ctx.log(
+      `  run ${r + 1}: ${verified.toLocaleString()} verified in ${doneAt - t0} ms = ${run.perSecond.toLocaleString()}/s (daemon ${run.daemonCpuUsPerConnection} µs CPU each); RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB = ${run.bytesPerConnection.toLocaleString()} B/connection (JS heap ${run.heapPerConnection?.toLocaleString() ?? '?'} B), ${fds} fds, cpu ${JSON.stringify(cpu)}`,
+    );
+    runs.push(run);
+    await Promise.all(gens.map((g) => g.close(10_000)));
+    await daemon.stop();
+  }
+  const rate = median(runs.map((r) => r.perSecond));
+  const bytes = median(runs.map((r) => r.bytesPerConnection));
+  return {
+    id: 'connections',
+    title: `Connections: ${total.toLocaleString()} concurrent verified SDK connections from ${procs} generator processes`,
+    rows: [
+      { metric: 'daemon memory (RSS) per connection', figure: bytes / 1024, unit: 'KB', target: '≤ 10 KB', baseline: null, pass: bytes <= TARGET_BYTES, digits: 1 },
+      { metric: `connections verified/s (all ${total.toLocaleString()})`, figure: rate, unit: 'conn/s', target: `≥ ${TARGET_RATE.toLocaleString()}`, baseline: null, pass: rate >= TARGET_RATE },
+    ],
+    cpu: medianCpu(runs),
+    runs,
+    notes: [],
+  };
+}
