@@ -2,6 +2,7 @@
  * The daemon's HTTP API as typed functions. Every failure becomes an ApiError carrying the server's
  * stable error code, so views can word their messages per case (wrong password, email taken, ...).
  */
+import type { LogQuery as DaemonLogQuery } from '../log-index/log-index.js';
 import { debug } from './debug';
 import type { Device, LogSearch, PutVarResult, Var } from './types';
 
@@ -84,14 +85,8 @@ export function signIn(email: string, password: string): Promise<{ token: string
   return request('POST', '/api/sessions', { body: { email, password } });
 }
 
-export interface LogQuery {
-  q?: string;
-  level?: string;
-  device?: string;
-  from?: number;
-  to?: number;
-  limit?: number;
-}
+/** The log search's filters: the daemon's query without the API key, which the session implies. */
+export type LogQuery = Omit<DaemonLogQuery, 'apiKey'>;
 
 /** The calls that need a signed-in user; `onUnauthorized` fires when the session is no longer valid. */
 export class Api {
