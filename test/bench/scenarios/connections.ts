@@ -29,6 +29,9 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
   const total = ctx.quick ? 6000 : 15_000;
   const procs = 3;
   const runs: ConnectionsRun[] = [];
+  // Source addresses 127.<net>.<run>.<process>, <net> drawn per benchmark: a port still in TIME_WAIT
+  // from an earlier run (60 s) makes binding to the same address slow, for the generators and the kernel.
+  const net = 10 + Math.floor(Math.random() * 240);
   for (let r = 0; r < ctx.runs; r++) {
     // A fresh daemon per run, so "before" is a daemon that has never held these connections.
     const daemon = await ctx.daemon(`connections${r}`);
@@ -39,7 +42,7 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
       count: 500,
       apiKeys: users.map((u) => u.apiKey),
       devicePrefix: `w${r}-`,
-      localAddress: `127.0.1.${r + 1}`,
+      localAddress: `127.${net}.250.${r + 1}`,
       concurrency: 100,
     } satisfies ConnectionsConfig);
     await warm.ready();
@@ -56,8 +59,7 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
         count: Math.min(per, total - g * per),
         apiKeys: users.map((u) => u.apiKey),
         devicePrefix: `r${r}g${g}-`,
-        // 127.0.0.2, .3, ... (a new address per run and process: no TIME_WAIT left from the last run)
-        localAddress: `127.0.${2 + r}.${2 + g}`,
+        localAddress: `127.${net}.${r}.${2 + g}`,
         concurrency: 200,
       } satisfies ConnectionsConfig),
     );
