@@ -12,7 +12,7 @@ import type { SocketEntry } from './clients/client.js';
 import { Clients, clientsChildSpec } from './clients/clients-supervisor.js';
 import type { Config } from './config.js';
 import { Gateway, type DeviceInfo } from './gateway/gateway.js';
-import type { HttpContext, RouteModule } from './http/context.js';
+import type { HttpContext } from './http/context.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
 import { LogBatcher } from './log-index/batcher.js';
@@ -26,8 +26,6 @@ import { tcpChildSpec } from './tcp/listener.js';
 
 export interface AppOptions {
   logger?: Logger;
-  /** Extra HTTP route modules (tests). */
-  modules?: RouteModule[];
   /** Called if the root supervisor gives up (the CLI exits non-zero). */
   onFatal?: (reason: string) => void;
   /** Lines starting with this crash their connection actor (fault injection for tests/benchmarks). */
@@ -140,7 +138,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         onListening: (p) => (tcpPort = p),
         connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => onVerified(conn, c.self) },
       }),
-      httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p), modules: opts.modules }),
+      httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),
   };
 

@@ -50,7 +50,7 @@ export const INITIAL_VARS: ReadonlyArray<{ name: string; value: VarValue; type: 
 ];
 
 /** mulberry32: a tiny seeded generator, so each device's stream of events is varied but repeatable. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -6,7 +6,7 @@
 import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { worker, type ChildSpec } from '../otp/index.js';
-import type { HttpContext, RouteModule } from './context.js';
+import type { HttpContext } from './context.js';
 import { routeModules } from './routes.js';
 import { Reply } from './respond.js';
 
@@ -14,8 +14,6 @@ export interface HttpOptions {
   host: string;
   port: number;
   onListening?: (port: number) => void;
-  /** Route modules added by other parts (dashboard, admin, ...), registered in order. */
-  modules?: RouteModule[];
 }
 
 interface State {
@@ -48,7 +46,7 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
   let held: State | null = null;
   const listen = async (): Promise<State> => {
     const app = uWS.App();
-    for (const m of [...routeModules, ...(opts.modules ?? [])]) m(app, ctx);
+    for (const m of routeModules) m(app, ctx);
     app.any('/*', (res) => new Reply(res).error('not_found', 'no such route'));
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       app.listen(opts.host, opts.port, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on http://${opts.host}:${opts.port}`))));

@@ -8,7 +8,7 @@ export { Runtime, NoSuchActor } from './runtime.js';
 export type { RuntimeOptions } from './runtime.js';
 export { DynamicSupervisorCell, MaxChildrenError } from './dynamic-supervisor.js';
 export { SupervisorCell, StartError } from './supervisor.js';
-export { WorkerCell, Killed, CallTimeout, KillMessage } from './worker-cell.js';
+export { WorkerCell, Killed, CallTimeout } from './worker-cell.js';
 export { Registry, AlreadyRegistered } from './registry.js';
 export type { Entry } from './registry.js';
 export { RestartIntensity } from './restart-intensity.js';

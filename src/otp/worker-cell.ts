@@ -85,7 +85,6 @@ export class WorkerCell extends Cell {
     const inc = this.incarnation;
     this.handlingIncarnation = inc;
     this.messagesHandled += 1;
-    if (msg instanceof KillMessage) throw msg.error;
     const handle = this.behaviour.handle;
     if (!handle) return undefined;
     const next = handle.call(this.behaviour, this.state, msg, this.ctx);
@@ -225,9 +224,4 @@ export class WorkerCell extends Cell {
       },
     };
   }
-}
-
-/** Internal message that makes the actor throw (used by tests and kill-after-mailbox). */
-export class KillMessage {
-  constructor(readonly error: Error) {}
 }

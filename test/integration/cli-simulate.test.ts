@@ -4,26 +4,14 @@
  * the dashboard during the run reaches and is applied by every device, and bad use exits 2.
  */
 import { expect } from 'chai';
+import type { SimulateSummary } from '../../src/cli/simulate.js';
 import { call, signedInUser } from '../helpers/api.js';
 import { expectUsageError, requireBuiltCli, runCli, startCli } from '../helpers/cli.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/free-port.js';
 
-interface Summary {
-  target: string;
-  devices: { requested: number; connected: number; failed: number; notAttempted: number; reconnects: number; disconnects: number };
-  linesSent: number;
-  logsSent: number;
-  varLinesSent: number;
-  logsDropped: number;
-  changesReceived: number;
-  errors: Record<string, number>;
-  connectMs: number;
-  durationMs: number;
-  interrupted: boolean;
-  problem: string | null;
-}
+type Summary = SimulateSummary;
 
 describe('observerio simulate (built CLI against a real daemon)', function () {
   this.timeout(60_000);

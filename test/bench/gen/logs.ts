@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { logsLine, openVerified } from '../lib/lines.js';
 import { summarise, type LatencySummary } from '../lib/stats.js';
 import { runWorker } from '../lib/worker.js';
+import { prng } from '../../../src/cli/simulated-device.js';
 
 export interface LogsConfig {
   port: number;
@@ -56,17 +57,6 @@ function message(rnd: () => number): string {
   return parts.join(' ');
 }
 
-/** A small deterministic PRNG (mulberry32), so runs send the same text. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
   const sockets: Socket[] = await Promise.all(cfg.conns.map((c) => openVerified({ port: cfg.port, apiKey: c.apiKey, deviceId: c.deviceId })));
