@@ -1,25 +1,28 @@
 /**
- * One SDK connection: the socket and what outlives a crash of its actor (verification, counters,
+ * One SDK connection: its transport and what outlives a crash of its actor (verification, counters,
  * error budget), and the ConnectionActor that frames lines and runs the protocol. The actor owns the
- * socket through its spec's arguments, so a restart gets a fresh parser on the same socket.
+ * transport through its spec's arguments, so a restart gets a fresh parser on the same transport.
  */
-import type { Socket } from 'node:net';
 import type { ErrorCode } from '../errors.js';
 import type { Gateway, DeviceInfo } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
-import type { ActorContext, ChildSpec } from '../otp/index.js';
-import { worker } from '../otp/index.js';
+import type { ActorContext, ActorRef, ChildSpec } from '../otp/index.js';
+import { RestartIntensity, worker } from '../otp/index.js';
 import type { TcpConfig } from '../config.js';
 import { LineFramer, type FrameEvent } from './line-framer.js';
 import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
+import type { LineTransport } from './transport.js';
+
+/** The part of the gateway a connection drives. */
+export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'vars' | 'logs' | 'device'>;
 
 /** What the connection needs from the rest of the daemon. */
 export interface ConnectionDeps {
   tcp: TcpConfig;
-  gateway: Gateway;
+  gateway: ConnectionGateway;
   metrics: Metrics;
   nodeId: string;
-  /** Called once verified (and again after a restart): register the socket, start the key's client actor. */
+  /** Called once verified (and again after a restart): register the connection, start the key's client actor. */
   onVerified(conn: Connection, ctx: ActorContext<ConnectionMsg>): void;
   /** Lines starting with this crash the handler on purpose (fault injection for tests and benchmarks); null = off. */
   crashPrefix: string | null;
@@ -46,27 +49,53 @@ export class Connection {
    */
   backlog: FrameEvent[] = [];
   backlogAt = 0;
-  private errors: number[] = [];
+  /** Protocol errors in a sliding window: the same bookkeeping as a supervisor's restart intensity. */
+  private readonly errors: RestartIntensity;
   private verifyTimer: NodeJS.Timeout | undefined;
+  private listening = false;
 
+  /** `now` is the error window's clock (tests move it). */
   constructor(
     readonly id: string,
-    readonly socket: Socket,
+    readonly transport: LineTransport,
     readonly tcp: TcpConfig,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.errors = new RestartIntensity(tcp.maxErrors, tcp.errorWindowMs, now);
+  }
 
   get remoteAddress(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+    return this.transport.remoteAddress;
+  }
+
+  /**
+   * Once, at the first start of the actor: the transport's events go to its mailbox (the ref
+   * outlives restarts), and the verify and idle timers start.
+   */
+  listen(self: ActorRef<ConnectionMsg>, metrics: Metrics): void {
+    if (this.listening) return;
+    this.listening = true;
+    metrics.connections.inc();
+    this.transport.listen({
+      data: (chunk) => self.send({ kind: 'data', chunk }),
+      // Not through the mailbox: the gauge must drop even when the actor has already stopped.
+      closed: (reason) => {
+        metrics.connections.dec();
+        self.send({ kind: 'closed', reason: this.closeReason ?? reason });
+      },
+    });
+    this.transport.setIdleTimeout(this.tcp.idleTimeoutMs, () => this.close('idle timeout'));
+    this.armVerifyTimeout(metrics);
   }
 
   /** Writes one or more complete lines; false (and the connection closes) when the reader is too slow. */
   write(text: string): boolean {
     if (this.closed) return false;
-    if (this.socket.writableLength > MAX_WRITE_BACKLOG) {
+    if (this.transport.buffered > MAX_WRITE_BACKLOG) {
       this.close('slow reader: write backlog over 8 MiB');
       return false;
     }
-    this.socket.write(text);
+    this.transport.write(text);
     this.linesOut += 1;
     this.bytesOut += text.length;
     return true;
@@ -76,18 +105,14 @@ export class Connection {
   error(code: ErrorCode, message: string, metrics: Metrics): void {
     metrics.protocolErrors.inc({ code });
     this.write(errorReply({ code, message }));
-    const now = Date.now();
-    const horizon = now - this.tcp.errorWindowMs;
-    this.errors.push(now);
-    while (this.errors.length > 0 && (this.errors[0] as number) <= horizon) this.errors.shift();
-    if (this.errors.length > this.tcp.maxErrors) {
+    if (!this.errors.add()) {
       metrics.protocolErrors.inc({ code: 'too_many_errors' });
       this.write(errorReply({ code: 'too_many_errors', message: `more than ${this.tcp.maxErrors} errors in ${this.tcp.errorWindowMs} ms; closing` }));
       this.close('too many protocol errors');
     }
   }
 
-  armVerifyTimeout(metrics: Metrics): void {
+  private armVerifyTimeout(metrics: Metrics): void {
     this.verifyTimer = setTimeout(() => {
       if (this.verified || this.closed) return;
       metrics.protocolErrors.inc({ code: 'verify_timeout' });
@@ -109,9 +134,9 @@ export class Connection {
     this.closed = true;
     this.closeReason = reason;
     clearTimeout(this.verifyTimer);
-    this.socket.end();
+    this.transport.end();
     // A peer that never reads would keep a half-closed socket forever.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    setTimeout(() => this.transport.destroy(), 2000).unref();
   }
 
   device(nodeId: string): DeviceInfo {
@@ -134,18 +159,18 @@ interface State {
 
 const NO_EVENTS: FrameEvent[] = [];
 
-function uncork(socket: Socket): void {
-  socket.uncork();
+function uncork(transport: LineTransport): void {
+  transport.uncork();
 }
 
 /**
- * The connection actor's behaviour: one message per TCP chunk, however many lines it carries. A
+ * The connection actor's behaviour: one message per chunk of the transport, however many lines it carries. A
  * class rather than closures: a daemon holds one per connection, and prototype methods cost nothing
  * per instance.
  */
 class ConnectionActor {
   private readonly metrics: Metrics;
-  private readonly gateway: Gateway;
+  private readonly gateway: ConnectionGateway;
   // Lines per command, added to the labelled counter once per chunk: prom-client hashes the labels
   // on every inc(), which per line cost as much as parsing the line's header.
   private verifyLines = 0;
@@ -163,7 +188,8 @@ class ConnectionActor {
 
   init(ctx: ActorContext<ConnectionMsg>): State {
     const { conn } = this;
-    // A restart keeps the socket and its verification; only the parser state is fresh.
+    conn.listen(ctx.self, this.metrics);
+    // A restart keeps the transport and its verification; only the parser state is fresh.
     if (conn.verified) this.deps.onVerified(conn, ctx);
     if (conn.backlogAt < conn.backlog.length) ctx.self.send({ kind: 'resume' });
     return { framer: new LineFramer(conn.tcp.maxLineBytes) };
@@ -176,7 +202,7 @@ class ConnectionActor {
       return;
     }
     if (conn.closed) return;
-    conn.socket.cork();
+    conn.transport.cork();
     try {
       // Lines left over by a crashed incarnation come first, so order is kept.
       if (conn.backlogAt < conn.backlog.length) {
@@ -185,13 +211,13 @@ class ConnectionActor {
       }
       if (msg.kind === 'data') return this.handleChunk(state, msg.chunk, ctx);
     } finally {
-      process.nextTick(uncork, conn.socket);
+      process.nextTick(uncork, conn.transport);
     }
   }
 
   terminate(_state: State, reason: string, restarting: boolean): void {
     const { conn } = this;
-    // The socket belongs to the spec's arguments: a restart takes it over, only the end closes it.
+    // The transport belongs to the spec's arguments: a restart takes it over, only the end closes it.
     if (restarting) return;
     conn.close(reason);
     if (conn.verified) this.gateway.device('disconnected', conn.device(this.deps.nodeId));

@@ -10,6 +10,7 @@ import { errorReply } from './protocol.js';
 import type { Metrics } from '../metrics.js';
 import { dynamicSupervisor, supervisor, worker, type ChildSpec, type DynamicSupervisorCell } from '../otp/index.js';
 import { Connection, connectionChildSpec, newConnectionId, type ConnectionDeps, type ConnectionMsg } from './connection.js';
+import { NetTransport } from './net-transport.js';
 
 export interface ListenerOptions {
   host: string;
@@ -61,25 +62,13 @@ function listenerBehaviour(opts: ListenerOptions) {
       socket.on('error', () => undefined);
       return;
     }
-    const conn = new Connection(newConnectionId(), socket, tcp);
-    // Errors before the actor exists must not crash the daemon; 'close' follows and cleans up.
-    socket.on('error', () => undefined);
-    conns.startChild<ConnectionMsg>(connectionChildSpec(conn, deps)).then(
-      (ref) => {
-        metrics.connections.inc();
-        socket.on('data', (chunk: Buffer) => ref.send({ kind: 'data', chunk }));
-        socket.once('close', () => {
-          metrics.connections.dec();
-          ref.send({ kind: 'closed', reason: conn.closeReason ?? 'peer closed' });
-        });
-        socket.setTimeout(tcp.idleTimeoutMs, () => conn.close('idle timeout'));
-        conn.armVerifyTimeout(metrics);
-      },
-      (err: unknown) => {
-        opts.logger.warn({ err }, 'cannot start a connection actor');
-        socket.destroy();
-      },
-    );
+    // The transport handles the socket's errors from here on; the actor listens to it once started.
+    const transport = new NetTransport(socket);
+    const conn = new Connection(newConnectionId(), transport, tcp);
+    conns.startChild<ConnectionMsg>(connectionChildSpec(conn, deps)).catch((err: unknown) => {
+      opts.logger.warn({ err }, 'cannot start a connection actor');
+      transport.destroy();
+    });
   };
 
   return worker<ListenerState, never>({
