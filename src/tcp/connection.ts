@@ -164,9 +164,9 @@ function uncork(transport: LineTransport): void {
 }
 
 /**
- * The connection actor's behaviour: one message per chunk of the transport, however many lines it carries. A
- * class rather than closures: a daemon holds one per connection, and prototype methods cost nothing
- * per instance.
+ * The connection actor's behaviour: one message per chunk from the transport, however many lines
+ * it carries. A class rather than closures: a daemon holds one per connection, and prototype methods
+ * cost nothing per instance.
  */
 class ConnectionActor {
   private readonly metrics: Metrics;
