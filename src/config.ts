@@ -37,6 +37,16 @@ export const configSchema = z
         errorWindowMs: positiveInt.describe('window for maxErrors'),
         restartIntensity: z.number().int().min(0).describe('crashes of one connection actor tolerated within restartPeriodMs before its socket is closed'),
         restartPeriodMs: positiveInt.describe('window for restartIntensity'),
+        restartBackoff: z
+          .object({
+            initialMs: positiveInt.describe('delay before the second restart in a row (the first after a stable run is immediate)'),
+            maxMs: positiveInt.describe('longest delay; each crash in a row doubles it (±20% jitter) up to this'),
+            resetAfterMs: positiveInt.describe('a connection actor that runs this long without crashing restarts at once again'),
+          })
+          .strict()
+          .refine((b) => b.maxMs >= b.initialMs, { message: 'must be at least initialMs', path: ['maxMs'] })
+          .nullable()
+          .describe('delays the restarts of a connection actor that keeps crashing (counted by restartIntensity all the same); null = immediate'),
       })
       .strict(),
     logs: z

@@ -77,7 +77,9 @@ export class Metrics {
   private droppedSeen = 0;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'observerio_process_' });
+    // prom-client prepends the prefix to its own names (process_cpu_seconds_total, nodejs_heap_*),
+    // so the prefix is ours alone: observerio_process_cpu_seconds_total, not observerio_process_process_*.
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'observerio_' });
     this.loop = monitorEventLoopDelay({ resolution: 10 });
     this.loop.enable();
   }

@@ -57,6 +57,10 @@ export interface TreeNode {
   lastCrash: { reason: string; at: Instant } | null;
   startedAt?: Instant;
   mailbox?: number;
+  /** The restart delay in force (backoff), in ms; 0 when none. */
+  backoffMs?: number;
+  /** Supervisors: their restart backoff, null when restarts are immediate. */
+  backoff?: { initialMs: number; maxMs: number; resetAfterMs: number } | null;
   info?: Record<string, unknown>;
   children?: TreeNode[];
   /** How many children the node has in all, when only the first ones were sent. */

@@ -5,7 +5,8 @@
 import type { EventEmitter } from 'node:events';
 import type { NormalizedSpec } from './child-spec.js';
 import type { NactRef } from './nact.js';
-import type { CrashInfo, OtpLogger, Status, TreeNode, TreeOptions } from './types.js';
+import type { RestartBackoff } from './restart-backoff.js';
+import type { CrashInfo, OtpLogger, OtpTimers, Status, TreeNode, TreeOptions } from './types.js';
 
 /** What a child needs from whoever supervises it. */
 export interface ParentCell {
@@ -23,6 +24,9 @@ export interface RuntimeCore {
   readonly logger: OtpLogger;
   readonly events: EventEmitter;
   readonly now: () => number;
+  readonly timers: OtpTimers;
+  /** In [0, 1): the jitter of restart delays. */
+  readonly random: () => number;
 }
 
 export abstract class Cell {
@@ -30,8 +34,12 @@ export abstract class Cell {
   restarts = 0;
   lastCrash: CrashInfo | null = null;
   startedAt = 0;
+  /** This child's restart backoff, made by its supervisor at its first crash when it has one. */
+  backoff: RestartBackoff | null = null;
   readonly path: string;
   private logger: OtpLogger | undefined;
+  /** Set while the child waits out a restart delay; `wake` ends the wait early. */
+  private pause: { ms: number; wake: () => void } | null = null;
 
   constructor(
     readonly spec: NormalizedSpec,
@@ -65,10 +73,49 @@ export abstract class Cell {
   abstract mailbox(): number;
   abstract node(opts: TreeOptions, depth: number): TreeNode;
 
-  /** Restart in place: terminate, then a fresh start; a failed start is another crash. */
-  async restart(reason: string): Promise<void> {
+  /**
+   * Restart in place: terminate, wait out `delayMs` (backoff) with messages held, then a fresh
+   * start; a failed start is another crash.
+   */
+  async restart(reason: string, delayMs = 0): Promise<void> {
     await this.terminateForRestart(reason);
+    await this.waitBeforeRestart(delayMs);
     await this.reinitOrCrash(reason);
+  }
+
+  /** True while waiting out a restart delay: no incarnation runs, so there is nothing to crash. */
+  get waitingToRestart(): boolean {
+    return this.pause !== null;
+  }
+
+  /**
+   * Waits `ms` between the two halves of a restart (status stays 'restarting', messages stay
+   * queued). Stopping the child ends the wait at once, so a shutdown never waits for a backoff.
+   */
+  async waitBeforeRestart(ms: number): Promise<void> {
+    if (!(ms > 0) || this.status === 'stopped') return;
+    this.pause?.wake();
+    await new Promise<void>((resolve) => {
+      const { timers } = this.rt;
+      const done = (): void => {
+        if (this.pause === pause) this.pause = null;
+        resolve();
+      };
+      const handle = timers.setTimeout(done, ms);
+      const pause = {
+        ms,
+        wake: () => {
+          timers.clearTimeout(handle);
+          done();
+        },
+      };
+      this.pause = pause;
+    });
+  }
+
+  /** Ends a restart wait now; every stop() calls it first. */
+  protected endRestartWait(): void {
+    this.pause?.wake();
   }
 
   /**
@@ -103,6 +150,7 @@ export abstract class Cell {
       lastCrash: this.lastCrash,
       startedAt: this.startedAt,
       mailbox: this.mailbox(),
+      backoffMs: this.pause?.ms ?? this.backoff?.current() ?? 0,
     };
   }
 }

@@ -2,7 +2,7 @@
  * Child specs as plain data, with every default in one place and one validation at start that names
  * the offending child precisely (OTP's check_childspecs).
  */
-import type { Behaviour, DynamicSupervisorFlags, Restart, SupervisorFlags } from './types.js';
+import type { BackoffFlags, Behaviour, DynamicSupervisorFlags, Restart, SupervisorFlags } from './types.js';
 
 /** What a child runs: a worker's behaviour, or a static or dynamic supervisor. */
 export type Startable = WorkerDef | SupervisorDef | DynamicSupervisorDef;
@@ -14,16 +14,19 @@ export interface WorkerDef {
   readonly behaviour: Behaviour<any, any>;
 }
 
+/** A backoff with its default filled in, or null for immediate restarts. */
+export type NormalizedBackoff = Required<BackoffFlags> | null;
+
 export interface SupervisorDef {
   readonly kind: 'supervisor';
-  readonly flags: Required<SupervisorFlags>;
+  readonly flags: Required<Omit<SupervisorFlags, 'backoff'>> & { backoff: NormalizedBackoff };
   readonly children: readonly ChildSpec[];
 }
 
 export interface DynamicSupervisorDef {
   readonly kind: 'dynamic';
-  readonly flags: Required<Omit<DynamicSupervisorFlags, 'childIntensity' | 'childPeriod' | 'maxChildren'>> &
-    Pick<DynamicSupervisorFlags, 'childIntensity' | 'childPeriod'> & { maxChildren: number | null };
+  readonly flags: Required<Omit<DynamicSupervisorFlags, 'childIntensity' | 'childPeriod' | 'maxChildren' | 'backoff'>> &
+    Pick<DynamicSupervisorFlags, 'childIntensity' | 'childPeriod'> & { maxChildren: number | null; backoff: NormalizedBackoff };
 }
 
 export interface ChildSpec {
@@ -49,6 +52,11 @@ export const DEFAULTS = {
   shutdown: 5000,
   intensity: 3,
   period: 5000,
+  /**
+   * A child that ran twice the longest delay without crashing has left its crash loop; shorter
+   * would let a child crashing just slower than maxMs restart at once every time.
+   */
+  backoffResetAfter: (maxMs: number): number => 2 * maxMs,
 };
 
 export class ChildSpecError extends Error {
@@ -65,7 +73,12 @@ export function worker<S, M>(behaviour: Behaviour<S, M>): WorkerDef {
 export function supervisor(flags: SupervisorFlags, children: readonly ChildSpec[]): SupervisorDef {
   return {
     kind: 'supervisor',
-    flags: { strategy: flags.strategy, intensity: flags.intensity ?? DEFAULTS.intensity, period: flags.period ?? DEFAULTS.period },
+    flags: {
+      strategy: flags.strategy,
+      intensity: flags.intensity ?? DEFAULTS.intensity,
+      period: flags.period ?? DEFAULTS.period,
+      backoff: backoffDefaults(flags.backoff),
+    },
     children,
   };
 }
@@ -79,8 +92,31 @@ export function dynamicSupervisor(flags: DynamicSupervisorFlags = {}): DynamicSu
       period: flags.period ?? DEFAULTS.period,
       childIntensity: flags.childIntensity,
       childPeriod: flags.childPeriod,
+      backoff: backoffDefaults(flags.backoff),
     },
   };
+}
+
+/** Fills resetAfterMs; anything that is not an object is kept as is for normalizeSpec to reject. */
+function backoffDefaults(b: BackoffFlags | null | undefined): NormalizedBackoff {
+  if (b === undefined || b === null) return null;
+  if (typeof b !== 'object' || Array.isArray(b)) return b as NormalizedBackoff;
+  return { ...b, resetAfterMs: b.resetAfterMs ?? DEFAULTS.backoffResetAfter(b.maxMs) };
+}
+
+const BACKOFF_KEYS = ['initialMs', 'maxMs', 'resetAfterMs'];
+const positiveMs = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+/** Why a backoff is invalid, or null when it is fine. */
+function backoffProblem(b: unknown): string | null {
+  if (b === null) return null;
+  if (typeof b !== 'object' || Array.isArray(b)) return 'backoff must be null or an object {initialMs, maxMs, resetAfterMs?}';
+  const o = b as Record<string, unknown>;
+  const unknown = Object.keys(o).find((k) => !BACKOFF_KEYS.includes(k));
+  if (unknown !== undefined) return `backoff: unknown key ${JSON.stringify(unknown)}; expected ${BACKOFF_KEYS.join(', ')}`;
+  for (const k of BACKOFF_KEYS) if (!positiveMs(o[k])) return `backoff.${k} must be a positive finite number of milliseconds, got ${JSON.stringify(o[k]) ?? String(o[k])}`;
+  if ((o.maxMs as number) < (o.initialMs as number)) return `backoff.maxMs (${String(o.maxMs)}) must be at least backoff.initialMs (${String(o.initialMs)})`;
+  return null;
 }
 
 /** Fills defaults and checks a spec; throws ChildSpecError naming the child and the bad field. */
@@ -103,6 +139,8 @@ export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
     const { intensity, period } = start.flags;
     if (!Number.isInteger(intensity) || intensity < 0) bad('intensity must be an integer >= 0');
     if (!(period > 0)) bad('period must be a positive number of milliseconds');
+    const problem = backoffProblem(start.flags.backoff);
+    if (problem !== null) bad(problem);
   }
   if (start.kind === 'supervisor') {
     if (!['one_for_one', 'one_for_all', 'rest_for_one'].includes(start.flags.strategy)) bad('strategy must be one_for_one, one_for_all or rest_for_one');

@@ -6,7 +6,7 @@
  */
 import type { Cell, ParentCell } from './cell.js';
 import { formatReason } from './cell.js';
-import { normalizeSpec, type ChildSpec, type DynamicSupervisorDef, type NormalizedSpec } from './child-spec.js';
+import { normalizeSpec, type ChildSpec, type DynamicSupervisorDef, type NormalizedBackoff, type NormalizedSpec } from './child-spec.js';
 import { renderChildren } from './introspect.js';
 import { makeCell } from './make-cell.js';
 import { stopActor } from './nact.js';
@@ -24,10 +24,12 @@ export class DynamicSupervisorCell extends SupervisorBase {
   private readonly kids = new Map<string, Cell>();
   private readonly budgets = new Map<Cell, RestartIntensity>();
   protected readonly intensity: RestartIntensity;
+  protected readonly backoffFlags: NormalizedBackoff;
 
   constructor(spec: NormalizedSpec, parent: ParentCell) {
     super(spec, parent);
     this.def = spec.start as DynamicSupervisorDef;
+    this.backoffFlags = this.def.flags.backoff;
     this.intensity = new RestartIntensity(this.def.flags.intensity, this.def.flags.period, parent.rt.now);
   }
 
@@ -75,7 +77,8 @@ export class DynamicSupervisorCell extends SupervisorBase {
   }
 
   async childCrashed(child: Cell, reason: unknown): Promise<void> {
-    if (this.status !== 'running' || this.kids.get(child.name) !== child || child.status === 'stopped') return;
+    // A child waiting out a restart delay runs nothing; a kill then has nothing to crash.
+    if (this.status !== 'running' || this.kids.get(child.name) !== child || child.status === 'stopped' || child.waitingToRestart) return;
     const why = formatReason(reason);
     if (child.spec.restart === 'temporary') {
       this.report(child, reason, 'not restarted (temporary)');
@@ -98,8 +101,9 @@ export class DynamicSupervisorCell extends SupervisorBase {
       await this.fail(reason);
       return;
     }
-    this.report(child, reason, 'restarting it');
-    await child.restart(why);
+    const delay = this.restartDelay(child);
+    this.report(child, reason, delay > 0 ? `restarting it in ${delay} ms (backoff)` : 'restarting it');
+    await child.restart(why, delay);
   }
 
   async childExited(child: Cell, reason: string): Promise<void> {
@@ -128,6 +132,7 @@ export class DynamicSupervisorCell extends SupervisorBase {
 
   async stop(reason: string): Promise<void> {
     if (this.status === 'stopped') return;
+    this.endRestartWait();
     this.status = 'stopped';
     await this.stopAll(reason);
     if (this.nact) stopActor(this.nact);
@@ -154,6 +159,7 @@ export class DynamicSupervisorCell extends SupervisorBase {
     n.intensity = this.def.flags.childIntensity ?? this.def.flags.intensity;
     n.period = this.def.flags.childPeriod ?? this.def.flags.period;
     n.maxChildren = this.def.flags.maxChildren;
+    n.backoff = this.def.flags.backoff;
     return renderChildren(n, this.kids.values(), opts, depth, this.kids.size);
   }
 }

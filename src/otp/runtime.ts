@@ -10,7 +10,7 @@ import { DynamicSupervisorCell } from './dynamic-supervisor.js';
 import { registerCellKind } from './make-cell.js';
 import { startSystem, stopActor, type NactRef } from './nact.js';
 import { SupervisorBase, SupervisorCell } from './supervisor.js';
-import type { ActorRef, OtpLogger, TreeNode, TreeOptions } from './types.js';
+import type { ActorRef, OtpLogger, OtpTimers, TreeNode, TreeOptions } from './types.js';
 import { Killed, WorkerCell } from './worker-cell.js';
 
 registerCellKind('worker', (spec, parent) => new WorkerCell(spec, parent));
@@ -22,7 +22,16 @@ export interface RuntimeOptions {
   /** Called once if the root supervisor exceeds its restart intensity. */
   onRootFailure?: (reason: string) => void;
   now?: () => number;
+  /** What restart delays wait with (default: the global timers); a fake clock's in tests. */
+  timers?: OtpTimers;
+  /** Jitter source in [0, 1) for restart delays (default Math.random). */
+  random?: () => number;
 }
+
+const globalTimers: OtpTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export class NoSuchActor extends Error {
   override name = 'NoSuchActor';
@@ -35,6 +44,8 @@ export class Runtime implements ParentCell, RuntimeCore {
   readonly events = new EventEmitter();
   readonly logger: OtpLogger;
   readonly now: () => number;
+  readonly timers: OtpTimers;
+  readonly random: () => number;
   readonly nactRef: NactRef;
   private rootCell: Cell | undefined;
   private failed = false;
@@ -42,6 +53,8 @@ export class Runtime implements ParentCell, RuntimeCore {
   private constructor(private readonly opts: RuntimeOptions) {
     this.logger = opts.logger;
     this.now = opts.now ?? Date.now;
+    this.timers = opts.timers ?? globalTimers;
+    this.random = opts.random ?? Math.random;
     this.nactRef = startSystem(`otp-${process.pid}-${++systems}`);
     this.events.setMaxListeners(100);
   }
@@ -122,7 +135,9 @@ export class Runtime implements ParentCell, RuntimeCore {
 
   /**
    * Crashes the actor at `path` as if it had thrown, so its supervisor applies its strategy; resolves
-   * once the supervisor has acted. The root cannot be killed (that is stopping the daemon).
+   * once the supervisor has acted, after any restart delay (backoff). An actor already waiting out a
+   * restart delay runs nothing, so the kill changes nothing then. The root cannot be killed (that is
+   * stopping the daemon).
    */
   async kill(path: string, reason = 'killed by operator'): Promise<Cell> {
     const cell = this.find(path);

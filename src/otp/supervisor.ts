@@ -4,8 +4,9 @@
  * intensity; one restart too many and it fails to its own parent, as in OTP.
  */
 import { Cell, formatReason, type ParentCell } from './cell.js';
-import { normalizeSpec, type NormalizedSpec, type SupervisorDef } from './child-spec.js';
+import { normalizeSpec, type NormalizedBackoff, type NormalizedSpec, type SupervisorDef } from './child-spec.js';
 import { spawnActor, stopActor, type NactRef } from './nact.js';
+import { RestartBackoff } from './restart-backoff.js';
 import { RestartIntensity } from './restart-intensity.js';
 import { renderChildren } from './introspect.js';
 import { makeCell } from './make-cell.js';
@@ -19,6 +20,7 @@ export class StartError extends Error {
 export abstract class SupervisorBase extends Cell implements ParentCell {
   protected nact: NactRef | undefined;
   protected abstract readonly intensity: RestartIntensity;
+  protected abstract readonly backoffFlags: NormalizedBackoff;
 
   get nactRef(): NactRef {
     if (!this.nact) throw new Error(`${this.path} has no actor`);
@@ -30,6 +32,13 @@ export abstract class SupervisorBase extends Cell implements ParentCell {
       // A supervisor handles no messages of its own; crashes of its children reach it through us.
       onCrash: (_m, _e, ctx) => ctx.resume,
     });
+  }
+
+  /** The delay before restarting `child` after this crash: its backoff's next step, 0 without one. */
+  protected restartDelay(child: Cell): number {
+    if (!this.backoffFlags) return 0;
+    child.backoff ??= new RestartBackoff(this.backoffFlags, this.rt.now, this.rt.random);
+    return child.backoff.next();
   }
 
   protected report(child: Cell, reason: unknown, action: string): void {
@@ -72,10 +81,12 @@ export class SupervisorCell extends SupervisorBase {
   private readonly def: SupervisorDef;
   private kids: Cell[] = [];
   protected readonly intensity: RestartIntensity;
+  protected readonly backoffFlags: NormalizedBackoff;
 
   constructor(spec: NormalizedSpec, parent: ParentCell) {
     super(spec, parent);
     this.def = spec.start as SupervisorDef;
+    this.backoffFlags = this.def.flags.backoff;
     this.intensity = new RestartIntensity(this.def.flags.intensity, this.def.flags.period, parent.rt.now);
   }
 
@@ -85,6 +96,7 @@ export class SupervisorCell extends SupervisorBase {
   }
 
   private async startChildren(): Promise<void> {
+    // Fresh cells, so a restarted supervisor also starts with fresh backoffs.
     this.kids = [];
     for (const spec of this.def.children) {
       const cell = makeCell(normalizeSpec(spec, this.path), this);
@@ -120,13 +132,15 @@ export class SupervisorCell extends SupervisorBase {
 
   async stop(reason: string): Promise<void> {
     if (this.status === 'stopped') return;
+    this.endRestartWait();
     this.status = 'stopped';
     await this.stopChildren(reason);
     if (this.nact) stopActor(this.nact);
   }
 
   async childCrashed(child: Cell, reason: unknown): Promise<void> {
-    if (this.status !== 'running' || !this.kids.includes(child) || child.status === 'stopped') return;
+    // A child waiting out a restart delay runs nothing; a kill then has nothing to crash.
+    if (this.status !== 'running' || !this.kids.includes(child) || child.status === 'stopped' || child.waitingToRestart) return;
     if (child.spec.restart === 'temporary') {
       this.report(child, reason, 'not restarted (temporary)');
       await child.stop(formatReason(reason));
@@ -137,11 +151,15 @@ export class SupervisorCell extends SupervisorBase {
       await this.fail(reason);
       return;
     }
+    const delay = this.restartDelay(child);
     const affected = this.affectedBy(child);
-    this.report(child, reason, `restarting ${affected.length === 1 ? 'it' : affected.map((c) => c.name).join(', ')} (${this.def.flags.strategy})`);
+    const who = affected.length === 1 ? 'it' : affected.map((c) => c.name).join(', ');
+    this.report(child, reason, `restarting ${who} (${this.def.flags.strategy})${delay > 0 ? ` in ${delay} ms (backoff)` : ''}`);
     // OTP order: terminate the affected children last-started first, then start them in order.
     const why = formatReason(reason);
     for (const c of [...affected].reverse()) await c.terminateForRestart(c === child ? why : 'shutdown');
+    // The whole group waits out the crashing child's delay: its siblings restart with it.
+    if (delay > 0) await Promise.all(affected.map((c) => c.waitBeforeRestart(delay)));
     for (const c of affected) {
       if (this.status !== 'running') return;
       await c.reinitOrCrash(c === child ? why : `${this.def.flags.strategy}: sibling ${child.name} crashed: ${why}`);
@@ -183,6 +201,7 @@ export class SupervisorCell extends SupervisorBase {
     n.strategy = this.def.flags.strategy;
     n.intensity = this.def.flags.intensity;
     n.period = this.def.flags.period;
+    n.backoff = this.def.flags.backoff;
     return renderChildren(n, this.kids, opts, depth);
   }
 }

@@ -59,11 +59,32 @@ export interface Behaviour<S, M> {
   info?(state: S): Record<string, unknown>;
 }
 
+/**
+ * Restart backoff (what OTP lacks): a child that keeps crashing waits before it is restarted. The
+ * first crash after a stable run restarts at once; each following crash waits initialMs, then twice
+ * as long each time (±20% jitter), at most maxMs. The child is stable again once it has run
+ * resetAfterMs (default 2 × maxMs) since its latest restart without crashing. Every restart still
+ * counts in the intensity window.
+ */
+export interface BackoffFlags {
+  initialMs: number;
+  maxMs: number;
+  resetAfterMs?: number;
+}
+
+/** The timers the runtime waits with: injected so tests can drive restart delays with a fake clock. */
+export interface OtpTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
 export interface SupervisorFlags {
   strategy: Strategy;
   /** Restarts tolerated within `period` ms; one more and this supervisor fails to its parent. */
   intensity?: number;
   period?: number;
+  /** Delays the restarts of a child that keeps crashing; null or absent: restarts are immediate. */
+  backoff?: BackoffFlags | null;
 }
 
 export interface DynamicSupervisorFlags {
@@ -76,6 +97,8 @@ export interface DynamicSupervisorFlags {
    */
   childIntensity?: number;
   childPeriod?: number;
+  /** Per child: delays the restarts of a child that keeps crashing; null or absent: immediate. */
+  backoff?: BackoffFlags | null;
 }
 
 export interface CrashInfo {
@@ -94,9 +117,16 @@ export interface TreeNode {
   lastCrash: CrashInfo | null;
   startedAt: number;
   mailbox: number;
+  /**
+   * The restart delay in force, in ms: while `restarting`, the delay being waited out; once running,
+   * the delay of its latest restart until it has been stable for the backoff's resetAfterMs; 0 when none.
+   */
+  backoffMs: number;
   strategy?: Strategy | 'simple_one_for_one';
   intensity?: number;
   period?: number;
+  /** Supervisors: their restart backoff, null when restarts are immediate. */
+  backoff?: Required<BackoffFlags> | null;
   maxChildren?: number | null;
   info?: Record<string, unknown>;
   children?: TreeNode[];

@@ -131,6 +131,7 @@ export class WorkerCell extends Cell {
 
   async stop(reason: string): Promise<void> {
     if (this.status === 'stopped') return;
+    this.endRestartWait();
     if (reason === 'shutdown' && this.status === 'running') await this.drain(this.spec.shutdown);
     const old = this.state;
     const wasRunning = this.status === 'running';

@@ -40,6 +40,7 @@ export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
           maxChildren: opts.tcp.maxConnections,
           childIntensity: opts.tcp.restartIntensity,
           childPeriod: opts.tcp.restartPeriodMs,
+          backoff: opts.tcp.restartBackoff,
         }),
         shutdown: 10_000,
       },

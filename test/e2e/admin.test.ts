@@ -1,7 +1,8 @@
 /**
  * The admin view (`#/admin`) in a real browser against a daemon on embedded backends with an admin
  * token: sign in with the token, the supervision tree, a device's connection actor, and killing the
- * TCP listener from the page (cancel first, then for real) with the restart visible afterwards.
+ * TCP listener from the page (cancel first, then for real) with the restart visible afterwards, and
+ * a connection actor killed twice in a row waiting out its restart backoff.
  */
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -16,6 +17,8 @@ const TOP_LEVEL = ['store', 'pubsub', 'logs', 'registry', 'clients', 'tcp', 'htt
 const LISTENER = '/observerio/tcp/listener';
 const CONNS = '/observerio/tcp/conns';
 const DEVICE_ID = 'e2e-admin-device';
+// Delays longer than the page's 1.5 s poll, so a wait is seen in the page; a short stable period.
+const BACKOFF = { initialMs: 4000, maxMs: 8000, resetAfterMs: 3000 };
 
 describe('admin view in Chromium', function () {
   this.timeout(60_000);
@@ -34,7 +37,7 @@ describe('admin view in Chromium', function () {
   before(async function () {
     this.timeout(60_000);
     requireBuiltDashboard();
-    daemon = await startDaemon({ overrides: { adminToken: ADMIN_TOKEN } });
+    daemon = await startDaemon({ overrides: { adminToken: ADMIN_TOKEN, tcp: { restartBackoff: BACKOFF } } });
     admin = new AdminClient(daemon);
     apiKey = await daemon.register();
     browser = await launchBrowser();
@@ -168,6 +171,33 @@ describe('admin view in Chromium', function () {
     await page.getByTestId('tree-expand-all').click();
     await visible(page.getByTestId(`tree-node-${connectionOf(daemon, `${DEVICE_ID}-2`).path}`));
     await page.screenshot({ path: screenshotPath('admin'), fullPage: true });
+    expect(errors, 'uncaught errors in the page').to.deep.equal([]);
+  });
+
+  it("shows a connection actor's restart backoff: the wait while restarting, then the delay in force until stable", async () => {
+    await expectText(page.getByTestId(`tree-node-${CONNS}`).locator('.tree-main'), /simple_one_for_one · max 5 restarts \/ 10s · backoff 4s–8s/);
+    const conn = connectionOf(daemon, DEVICE_ID);
+    const badge = page.getByTestId(`tree-backoff-${conn.path}`);
+    // The first kill after a stable run restarts at once: no badge.
+    expect((await admin.kill200(conn.path)).node).to.include({ status: 'running', backoffMs: 0 });
+    await expectAttr(page.getByTestId(`tree-node-${conn.path}`), 'data-restarts', '1');
+    expect(await badge.count()).to.equal(0);
+
+    // The second in a row waits initialMs ± 20%, shown while it lasts.
+    const second = admin.kill200(conn.path);
+    await expectAttr(page.getByTestId(`tree-node-${conn.path}`), 'data-status', 'restarting');
+    const waiting = await expectText(badge, /^restart in \d+ ms$/);
+    const ms = Number(/\d+/.exec(waiting)![0]);
+    expect(ms).to.be.within(3200, 4800);
+    const { node } = await second;
+    expect(node).to.include({ status: 'running', restarts: 2, backoffMs: ms });
+    await expectAttr(page.getByTestId(`tree-node-${conn.path}`), 'data-status', 'running', 10_000);
+    await expectText(badge, `backoff ${ms} ms`);
+    await page.screenshot({ path: screenshotPath('admin-backoff'), fullPage: true });
+
+    // Stable for resetAfterMs: the badge goes.
+    await hidden(badge, 10_000);
+    expect(nodeAt(await admin.tree200(`?expand=${encodeURIComponent(conn.path)}`), conn.path).backoffMs).to.equal(0);
     expect(errors, 'uncaught errors in the page').to.deep.equal([]);
   });
 });

@@ -264,6 +264,84 @@ describe('admin endpoints', () => {
     });
   });
 
+  describe('restart backoff of a connection actor', () => {
+    // Delays long enough to see the wait over HTTP, a stable period short enough to wait for.
+    const backoff = { initialMs: 300, maxMs: 1000, resetAfterMs: 1500 };
+    let daemon: Daemon;
+    let adm: AdminClient;
+    let apiKey: string;
+    let dev: LineClient | undefined;
+    before(async () => {
+      daemon = await startDaemon({ overrides: { adminToken: ADMIN_TOKEN, tcp: { restartBackoff: backoff } } });
+      adm = new AdminClient(daemon);
+      apiKey = await daemon.register();
+    });
+    after(async () => {
+      dev?.close();
+      await daemon.stop();
+    });
+
+    it('is on by default for tcp/conns, and shown on every supervisor and child', async () => {
+      const other = await startDaemon({ overrides: { adminToken: ADMIN_TOKEN } });
+      try {
+        const root = await new AdminClient(other).tree200();
+        expect(nodeAt(root, '/observerio/tcp/conns').backoff).to.deep.equal({ initialMs: 10, maxMs: 1000, resetAfterMs: 2000 });
+        expect(nodeAt(root, '/observerio/tcp').backoff).to.equal(null);
+        expect(root.backoff).to.equal(null);
+        const visit = (n: TreeNode): void => {
+          expect(n.backoffMs, n.path).to.equal(0);
+          if (n.kind === 'supervisor') expect(n, n.path).to.have.property('backoff');
+          n.children?.forEach(visit);
+        };
+        visit(root);
+      } finally {
+        await other.stop();
+      }
+    });
+
+    it('makes a connection killed three times in a row wait before its restart, keeps its socket and lines, then forgets once stable', async function () {
+      this.timeout(20_000);
+      dev = await device(daemon, apiKey, 'crashy');
+      const path = connectionOf(daemon, 'crashy').path;
+      expect(nodeAt(await adm.tree200(), '/observerio/tcp/conns').backoff).to.deep.equal(backoff);
+
+      // First kill after a stable run: restarted at once.
+      expect((await adm.kill200(path)).node).to.include({ status: 'running', restarts: 1, backoffMs: 0 });
+      // Second in a row: initialMs ± 20%, and the kill answers once the delayed restart is done.
+      const t0 = performance.now();
+      const second = (await adm.kill200(path)).node;
+      expect(second).to.include({ status: 'running', restarts: 2 });
+      expect(second.backoffMs).to.be.within(240, 360);
+      expect(performance.now() - t0).to.be.at.least(second.backoffMs - 5);
+
+      // Third: twice that. While it waits the tree says so, and the device's lines wait for it.
+      const third = adm.kill200(path);
+      const waiting = await eventually(async () => {
+        const n = nodeAt(await adm.tree200(`?expand=${encodeURIComponent(path)}`), path);
+        expect(n.status).to.equal('restarting');
+        return n;
+      });
+      expect(waiting.backoffMs).to.be.within(480, 720);
+      dev.line(`i:${apiKey}:${b64([{ name: 'during', type: 'string', value: 'wait' }])}`);
+      await eventually(async () => {
+        const n = nodeAt(await adm.tree200(`?expand=${encodeURIComponent(path)}`), path);
+        expect(n.status).to.equal('restarting');
+        expect(n.mailbox, 'the line is queued for the next incarnation').to.be.at.least(1);
+      });
+      const after = (await third).node;
+      expect(after).to.include({ status: 'running', restarts: 3, backoffMs: waiting.backoffMs });
+      await eventually(async () => expect(await daemon.ctx.store.getVars(apiKey)).to.deep.equal([{ name: 'during', type: 'string', value: 'wait' }]));
+      expect(nodeAt(await adm.tree200(`?expand=${encodeURIComponent(path)}`), path)).to.deep.include({ backoffMs: waiting.backoffMs, lastCrash: after.lastCrash });
+      expect(dev.closed).to.equal(false);
+
+      // Stable for resetAfterMs: the delay is no longer in force, and the next kill restarts at once.
+      await eventually(async () => expect(nodeAt(await adm.tree200(`?expand=${encodeURIComponent(path)}`), path).backoffMs).to.equal(0), { timeoutMs: 5000, intervalMs: 100 });
+      expect((await adm.kill200(path)).node).to.include({ status: 'running', restarts: 4, backoffMs: 0 });
+      expect(dev.closed).to.equal(false);
+      expect(daemon.runtime.find('/observerio/tcp/conns')!.restarts).to.equal(0);
+    });
+  });
+
   describe('the tree with a few thousand connections', () => {
     const N = 2000;
     let daemon: Daemon;

@@ -60,6 +60,16 @@ describe('GET /metrics', () => {
     expect(metric(text, 'observerio_ws_clients')).to.equal(0);
   });
 
+  it("names prom-client's default metrics with one prefix: observerio_process_*, observerio_nodejs_*", async () => {
+    const text = await (await fetch(`${daemon.http}/metrics`)).text();
+    const types = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1] as string);
+    for (const name of ['observerio_process_cpu_user_seconds_total', 'observerio_process_start_time_seconds', 'observerio_process_resident_memory_bytes', 'observerio_nodejs_heap_size_used_bytes', 'observerio_nodejs_eventloop_lag_seconds']) {
+      expect(types, name).to.include(name);
+    }
+    expect(types.filter((n) => /observerio_process_(process|nodejs)_|observerio_observerio_/.test(n))).to.deep.equal([]);
+    expect(text).to.not.contain('process_process_');
+  });
+
   it('moves with real traffic: connections, lines, errors, vars, logs, index batches, publishes, outbox, restarts', async () => {
     const before = await scrape(daemon);
     const delta = (text: string, name: string, labels: Record<string, string> = {}): number => (metric(text, name, labels) ?? 0) - (metric(before, name, labels) ?? 0);

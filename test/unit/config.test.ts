@@ -21,6 +21,20 @@ describe('config', () => {
       expect(c).to.include({ tcpPort: 5050, httpPort: 6060, redisUrl: 'redis://127.0.0.1:6390', logLevel: 'debug', adminToken: 'x'.repeat(32) });
       expect(c.logs.flushDelayMs).to.equal(20);
     });
+    it('gives connection actors a small restart backoff, which may be turned off, and rejects a bad one', () => {
+      expect(loadConfig({ env: {} }).tcp.restartBackoff).to.deep.equal({ initialMs: 10, maxMs: 1000, resetAfterMs: 2000 });
+      expect(loadConfig({ env: {}, overrides: { tcp: { restartBackoff: null } } }).tcp.restartBackoff).to.equal(null);
+      const bad: Array<[unknown, RegExp]> = [
+        [{ initialMs: 100, maxMs: 50 }, /tcp\.restartBackoff\.maxMs: must be at least initialMs/],
+        [{ initialMs: 0 }, /tcp\.restartBackoff\.initialMs/],
+        [{ maxMS: 5 }, /tcp\.restartBackoff: Unrecognized key/i],
+        [{ resetAfterMs: 1.5 }, /tcp\.restartBackoff\.resetAfterMs/],
+        [5, /tcp\.restartBackoff/],
+      ];
+      for (const [restartBackoff, message] of bad) {
+        expect(() => loadConfig({ env: {}, overrides: { tcp: { restartBackoff } } }), JSON.stringify(restartBackoff)).to.throw(ConfigError, message);
+      }
+    });
     it('rejects malformed environment values with the variable named', () => {
       expect(() => loadConfig({ env: { OBSERVERIO_TCP_PORT: '80a' } })).to.throw(ConfigError, /OBSERVERIO_TCP_PORT/);
       expect(() => loadConfig({ env: { OBSERVERIO_HTTP_PORT: '70000' } })).to.throw(ConfigError, /httpPort/);

@@ -11,14 +11,38 @@ export interface TreeUi {
   loadingMore: ReadonlySet<string>;
 }
 
+const msText = (ms: number): string => (ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`);
+
 function strategyText(n: TreeNode): string | null {
   if (n.kind !== 'supervisor') return null;
   const parts: string[] = [];
   if (n.strategy) parts.push(n.strategy);
   if (n.intensity !== undefined && n.period !== undefined) {
-    parts.push(`max ${n.intensity} restarts / ${n.period >= 1000 ? `${n.period / 1000}s` : `${n.period}ms`}`);
+    parts.push(`max ${n.intensity} restarts / ${msText(n.period)}`);
   }
+  if (n.backoff) parts.push(`backoff ${msText(n.backoff.initialMs)}–${msText(n.backoff.maxMs)}`);
   return parts.join(' · ') || null;
+}
+
+/** The backoff badge: the wait being served while restarting, else the delay still in force. */
+function BackoffBadge(props: { node: TreeNode }) {
+  const { node: n } = props;
+  const ms = n.backoffMs ?? 0;
+  if (ms <= 0 || n.status === 'stopped') return null;
+  const waiting = n.status === 'restarting';
+  return (
+    <span
+      class={`backoff-chip${waiting ? ' waiting' : ''}`}
+      data-testid={`tree-backoff-${n.path}`}
+      title={
+        waiting
+          ? `crashed again soon after its last restart: its supervisor waits ${ms} ms before restarting it`
+          : `its latest restart waited ${ms} ms; a crash now would wait longer, until it has run long enough without crashing`
+      }
+    >
+      {waiting ? `restart in ${ms} ms` : `backoff ${ms} ms`}
+    </span>
+  );
 }
 
 export function TreeNodeView(props: { node: TreeNode; depth: number; ui: TreeUi }) {
@@ -65,6 +89,7 @@ export function TreeNodeView(props: { node: TreeNode; depth: number; ui: TreeUi 
           {hasChildren && <span class="muted small">{plural(total, 'child', 'children')}</span>}
           {!!n.counts?.restarting && <span class="count-chip restarting">{n.counts.restarting} restarting</span>}
           {!!n.counts?.stopped && <span class="count-chip stopped">{n.counts.stopped} stopped</span>}
+          <BackoffBadge node={n} />
           {info.length > 0 && (
             <span class="facts" data-testid={`tree-info-${n.path}`}>
               {info.map(([k, v]) => (

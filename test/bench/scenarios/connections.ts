@@ -50,7 +50,7 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
     await warm.result(60_000);
     await warm.close();
     await sleep(1500);
-    const heap0 = await daemon.metric('observerio_process_nodejs_heap_size_used_bytes');
+    const heap0 = await daemon.metric('observerio_nodejs_heap_size_used_bytes');
     const rssBefore = rssBytes(daemon.pid) ?? 0;
     const per = Math.ceil(total / procs);
     const gens = Array.from({ length: procs }, (_, g) =>
@@ -78,7 +78,7 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
     // Let the daemon settle (client actors, device events) before reading its memory.
     await sleep(2000);
     const rssAfter = rssBytes(daemon.pid) ?? 0;
-    const heap1 = await daemon.metric('observerio_process_nodejs_heap_size_used_bytes');
+    const heap1 = await daemon.metric('observerio_nodejs_heap_size_used_bytes');
     const fds = fdCount(daemon.pid);
     const run: ConnectionsRun = {
       connections: verified,
