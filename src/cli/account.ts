@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { json } from './format.js';
 import { apiFor, pick, usage, withUrl, type Api, type UrlFlags } from './http-client.js';
 import type { CliIo } from './io.js';
+import type { CreateUserAnswer, Credentials, SessionAnswer } from '../wire.js';
 
 interface CredentialFlags extends UrlFlags {
   email?: string;
@@ -14,10 +15,7 @@ interface CredentialFlags extends UrlFlags {
   json?: boolean;
 }
 
-export interface Credentials {
-  email: string;
-  password: string;
-}
+export type { Credentials };
 
 /** The first line of stdin, without its line ending (`echo "$PW" | observerio login --password-stdin`). */
 async function firstLine(stdin: NodeJS.ReadableStream): Promise<string> {
@@ -37,15 +35,15 @@ async function credentials(cmd: Command, flags: CredentialFlags, io: CliIo): Pro
   return { email, password };
 }
 
-export async function createUser(api: Api, creds: Credentials, io: CliIo, asJson = false): Promise<{ apiKey: string; email: string }> {
-  const res = await api.request<{ apiKey: string; email?: string }>('POST', '/api/users', { body: creds });
-  const out = { apiKey: res.apiKey, email: res.email ?? creds.email };
+export async function createUser(api: Api, creds: Credentials, io: CliIo, asJson = false): Promise<CreateUserAnswer> {
+  const res = await api.request<CreateUserAnswer>('POST', '/api/users', { body: creds });
+  const out: CreateUserAnswer = { apiKey: res.apiKey, email: res.email };
   io.stdout.write(asJson ? json(out, io.stdout.isTTY) : `${out.apiKey}\n`);
   return out;
 }
 
-export async function login(api: Api, creds: Credentials, io: CliIo, asJson = false): Promise<{ token: string; apiKey: string }> {
-  const res = await api.request<{ token: string; apiKey: string }>('POST', '/api/sessions', { body: creds });
+export async function login(api: Api, creds: Credentials, io: CliIo, asJson = false): Promise<SessionAnswer> {
+  const res = await api.request<SessionAnswer>('POST', '/api/sessions', { body: creds });
   io.stdout.write(asJson ? json({ token: res.token, apiKey: res.apiKey }, io.stdout.isTTY) : `${res.token}\n`);
   if (!asJson && io.stdout.isTTY) io.stderr.write(`(export OBSERVERIO_TOKEN=${res.token} to use it with the other commands)\n`);
   return res;

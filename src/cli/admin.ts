@@ -8,32 +8,15 @@ import { ago, cell, count, json } from './format.js';
 import { adminToken, apiFor, usage, withUrl, type Api, type UrlFlags } from './http-client.js';
 import type { CliIo } from './io.js';
 import { intArg } from './options.js';
+import type { KillAnswer as WireKillAnswer, KillBody, TreeNode as WireTreeNode, TreeQuery } from '../wire.js';
 
 /** A node of GET /admin/tree, as much of it as the CLI reads; `--json` prints the answer as it came. */
-export interface TreeNode {
-  name: string;
-  path: string;
-  kind: string;
-  status: string;
-  restarts: number;
-  lastCrash: { reason: string; at: number } | null;
-  startedAt?: number;
-  strategy?: string;
-  childCount?: number;
-  offset?: number;
-  truncated?: boolean;
-  counts?: Record<string, number>;
-  children?: TreeNode[];
-}
+export type TreeNode = Pick<WireTreeNode, 'name' | 'path' | 'kind' | 'status' | 'restarts' | 'lastCrash'> &
+  Partial<Pick<WireTreeNode, 'startedAt' | 'strategy' | 'childCount' | 'offset' | 'truncated' | 'counts'>> & { children?: TreeNode[] };
 
 const DEFAULT_LIMIT = 50;
 
-export interface TreeOptions {
-  expand?: string;
-  offset?: number;
-  limit?: number;
-  depth?: number;
-}
+export type TreeOptions = TreeQuery;
 
 function describe(n: TreeNode, label: string, now: number): string {
   const parts = [label, n.strategy ? `${n.kind} ${n.strategy}` : n.kind, n.status, `restarts ${n.restarts}`];
@@ -82,13 +65,10 @@ export async function showTree(api: Api, token: string, opts: TreeOptions, io: C
   return tree;
 }
 
-export interface KillAnswer {
-  node: TreeNode;
-  supervisor: TreeNode | null;
-}
+export type KillAnswer = WireKillAnswer;
 
 export async function killActor(api: Api, token: string, path: string, reason: string | undefined, io: CliIo, asJson = false): Promise<KillAnswer> {
-  const body: { path: string; reason?: string } = { path };
+  const body: KillBody = { path };
   if (reason !== undefined) body.reason = reason;
   const res = await api.request<KillAnswer>('POST', '/admin/kill', { token, body });
   if (asJson) {

@@ -3,13 +3,12 @@ import type { Command } from 'commander';
 import { ago, cell, count, json, table } from './format.js';
 import { apiFor, sessionToken, withSession, type Api, type SessionFlags } from './http-client.js';
 import type { CliIo } from './io.js';
-import type { DeviceInfo } from '../gateway/gateway.js';
+import type { Device, DevicesAnswer } from '../wire.js';
 
-/** A device as `GET /api/devices` lists it: the daemon's DeviceInfo without the key the session implies. */
-export type Device = Omit<DeviceInfo, 'apiKey'>;
+export type { Device };
 
 export async function listDevices(api: Api, token: string, io: CliIo, asJson = false): Promise<Device[]> {
-  const { devices } = await api.request<{ devices: Device[] }>('GET', '/api/devices', { token });
+  const { devices } = await api.request<DevicesAnswer>('GET', '/api/devices', { token });
   if (asJson) {
     io.stdout.write(json({ devices }, io.stdout.isTTY));
     return devices;

@@ -6,6 +6,7 @@
 import { Option, type Command } from 'commander';
 import { CliFailure, type CliIo } from './io.js';
 import { urlArg } from './options.js';
+import type { Credentials, SessionAnswer } from '../wire.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:4000';
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -181,7 +182,7 @@ export async function sessionToken(cmd: Command, api: Api, flags: SessionFlags, 
   if (token) return token;
   const email = pick(flags.email, io, 'OBSERVERIO_EMAIL');
   const password = pick(flags.password, io, 'OBSERVERIO_PASSWORD');
-  if (email && password) return (await api.request<{ token: string }>('POST', '/api/sessions', { body: { email, password } })).token;
+  if (email && password) return (await api.request<SessionAnswer>('POST', '/api/sessions', { body: { email, password } satisfies Credentials })).token;
   if (email) usage(cmd, 'a password is needed with --email: pass --password or set OBSERVERIO_PASSWORD');
   return usage(cmd, 'not signed in: set OBSERVERIO_TOKEN (see `observerio login`), or OBSERVERIO_EMAIL and OBSERVERIO_PASSWORD, or pass --token');
 }

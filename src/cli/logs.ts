@@ -8,14 +8,13 @@ import { cell, count, json } from './format.js';
 import { apiFor, HttpError, sessionToken, withSession, type Api, type SessionFlags } from './http-client.js';
 import { sleep, interruptSignal, type CliIo } from './io.js';
 import { intArg, numberArg, timeArg } from './options.js';
-import type { LogQuery, LogSearchResult } from '../log-index/log-index.js';
-import type { LogEntry } from '../model.js';
+import type { LogEntry, LogSearchQuery, LogSearchResult } from '../wire.js';
 
 /** A log as `GET /api/logs` returns it: the daemon's own shape. */
 export type LogHit = LogEntry;
 export type LogSearch = LogSearchResult;
 /** The search's filters: the daemon's query without the API key, which the session implies. */
-export type LogFilter = Omit<LogQuery, 'apiKey'>;
+export type LogFilter = LogSearchQuery;
 
 /** The daemon's largest page. */
 const MAX_LIMIT = 1000;

@@ -6,26 +6,14 @@ import type { Command } from 'commander';
 import { cell, count, json, table } from './format.js';
 import { apiFor, sessionToken, withSession, type Api, type SessionFlags } from './http-client.js';
 import type { CliIo } from './io.js';
-
-export interface WireVar {
-  name: string;
-  type: string;
-  value: string;
-}
-
-export interface VarDelivery {
-  var: WireVar;
-  delivered: number;
-  buffered: boolean;
-  unconfirmed?: number;
-}
+import type { PutVarBody, Var, VarDelivery, VarsAnswer } from '../wire.js';
 
 interface JsonFlag {
   json?: boolean;
 }
 
-export async function listVars(api: Api, token: string, io: CliIo, asJson = false): Promise<WireVar[]> {
-  const { vars } = await api.request<{ vars: WireVar[] }>('GET', '/api/vars', { token });
+export async function listVars(api: Api, token: string, io: CliIo, asJson = false): Promise<Var[]> {
+  const { vars } = await api.request<VarsAnswer>('GET', '/api/vars', { token });
   if (asJson) io.stdout.write(json({ vars }, io.stdout.isTTY));
   else if (vars.length === 0) io.stdout.write('no variables yet: they appear once a device sends them\n');
   else io.stdout.write(table(['NAME', 'TYPE', 'VALUE'], vars.map((v) => [cell(v.name), cell(v.type), cell(v.value)])));
@@ -33,7 +21,7 @@ export async function listVars(api: Api, token: string, io: CliIo, asJson = fals
 }
 
 export async function setVar(api: Api, token: string, name: string, value: string, type: string | undefined, io: CliIo, asJson = false): Promise<VarDelivery> {
-  const body: { value: string; type?: string } = { value };
+  const body: PutVarBody = { value };
   if (type !== undefined) body.type = type;
   const res = await api.request<VarDelivery>('PUT', `/api/vars/${encodeURIComponent(name)}`, { token, body });
   if (asJson) {

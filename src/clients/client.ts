@@ -98,7 +98,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const ack: DeliveryAck = { requestId: change.requestId, delivered };
       await pubsub.publish(change.replyTo, ack);
     }
-    if (delivered > 0) deps.gateway.publish(channels.vars(apiKey), { type: 'var_delivery', name: names[0] ?? '', names, delivered, buffered: false, node: deps.nodeId }, 'var_delivery');
+    if (delivered > 0) deps.gateway.publish(channels.vars(apiKey), { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: false, node: deps.nodeId }, 'delivery');
   };
 
   const flushOutbox = async (state: State): Promise<number> => {

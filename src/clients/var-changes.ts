@@ -14,27 +14,20 @@ import type { Registry } from '../otp/index.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { MAX_VAR_NAME, MAX_VAR_TYPE } from '../tcp/protocol.js';
+import type { VarDelivery, VarValue } from '../wire.js';
 import type { ClientMsg, DeliveryAck, SocketEntry, VarChange } from './client.js';
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
-export type VarValue = string | number | boolean;
+// The answer and the value's JSON type are declared in wire.ts with the other shapes that leave the process.
+export type { VarDelivery, VarValue };
 
 /** A change as a dashboard asks for it: the value in its JSON type, the var's type optional. */
 export interface VarEdit {
   name: string;
   value: VarValue;
   type?: string | undefined;
-}
-
-/** What the dashboard is told: how many sockets got the change now, and whether it waits in the outbox. */
-export interface VarDelivery {
-  var: Var;
-  delivered: number;
-  buffered: boolean;
-  /** Nodes that were sent the change but did not answer within the ack timeout (absent when all did). */
-  unconfirmed?: number;
 }
 
 export interface VarChangesDeps {
@@ -196,7 +189,7 @@ export class VarChanges {
     const length = await backend(store.outboxPush(apiKey, [v]), 'store', logger);
     this.deps.metrics.setOutbox(apiKey, length);
     this.deps.clients.notify(apiKey, { kind: 'outbox_length', length });
-    gateway.publish(channels.vars(apiKey), { type: 'var_delivery', name: v.name, names: [v.name], delivered: 0, buffered: true, node: this.deps.nodeId }, 'var_delivery');
+    gateway.publish(channels.vars(apiKey), { type: 'delivery', name: v.name, names: [v.name], delivered: 0, buffered: true, node: this.deps.nodeId }, 'delivery');
     // Sockets of the key on this node mean a device verified between our publish and our push (or
     // its client actor is missing): a key with sockets must have a client actor, and it flushes the
     // outbox now instead of at the next verify.

@@ -2,9 +2,8 @@
  * The daemon's HTTP API as typed functions. Every failure becomes an ApiError carrying the server's
  * stable error code, so views can word their messages per case (wrong password, email taken, ...).
  */
-import type { LogQuery as DaemonLogQuery } from '../log-index/log-index.js';
+import type { CreateUserAnswer, Device, DevicesAnswer, LogSearchQuery, LogSearchResult, PutVarBody, SessionAnswer, Var, VarDelivery, VarsAnswer } from '../wire.js';
 import { debug } from './debug';
-import type { Device, LogSearch, PutVarResult, Var } from './types';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -77,16 +76,13 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
   return data as T;
 }
 
-export function signUp(email: string, password: string): Promise<{ apiKey: string }> {
+export function signUp(email: string, password: string): Promise<CreateUserAnswer> {
   return request('POST', '/api/users', { body: { email, password } });
 }
 
-export function signIn(email: string, password: string): Promise<{ token: string; apiKey: string }> {
+export function signIn(email: string, password: string): Promise<SessionAnswer> {
   return request('POST', '/api/sessions', { body: { email, password } });
 }
-
-/** The log search's filters: the daemon's query without the API key, which the session implies. */
-export type LogQuery = Omit<DaemonLogQuery, 'apiKey'>;
 
 /** The calls that need a signed-in user; `onUnauthorized` fires when the session is no longer valid. */
 export class Api {
@@ -105,29 +101,29 @@ export class Api {
   }
 
   async vars(): Promise<Var[]> {
-    const res = await this.call<{ vars?: Var[] }>('GET', '/api/vars');
+    const res = await this.call<Partial<VarsAnswer>>('GET', '/api/vars');
     return Array.isArray(res?.vars) ? res.vars : [];
   }
 
-  putVar(name: string, value: string, type?: string): Promise<PutVarResult> {
-    const body: { value: string; type?: string } = { value };
+  putVar(name: string, value: string, type?: string): Promise<VarDelivery> {
+    const body: PutVarBody = { value };
     if (type) body.type = type;
     return this.call('PUT', `/api/vars/${encodeURIComponent(name)}`, body);
   }
 
-  async logs(query: LogQuery, signal?: AbortSignal): Promise<LogSearch> {
+  async logs(query: LogSearchQuery, signal?: AbortSignal): Promise<LogSearchResult> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) {
       if (v !== undefined && v !== '') params.set(k, String(v));
     }
     const qs = params.toString();
-    const res = await this.call<Partial<LogSearch>>('GET', `/api/logs${qs ? '?' + qs : ''}`, undefined, signal);
+    const res = await this.call<Partial<LogSearchResult>>('GET', `/api/logs${qs ? '?' + qs : ''}`, undefined, signal);
     const hits = Array.isArray(res?.hits) ? res.hits : [];
     return { hits, total: typeof res?.total === 'number' ? res.total : hits.length };
   }
 
   async devices(): Promise<Device[]> {
-    const res = await this.call<{ devices?: Device[] }>('GET', '/api/devices');
+    const res = await this.call<Partial<DevicesAnswer>>('GET', '/api/devices');
     return Array.isArray(res?.devices) ? res.devices : [];
   }
 

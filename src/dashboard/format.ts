@@ -1,5 +1,7 @@
 /** Formatting for times, durations and counts, in the dashboard's compact style. */
-import type { Instant } from './types';
+
+/** A time as the server may send it: epoch milliseconds, an ISO string, or none. */
+export type Instant = number | string | null;
 
 export function toMs(t: Instant | undefined): number | null {
   if (t === null || t === undefined || t === '') return null;

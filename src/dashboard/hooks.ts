@@ -1,7 +1,7 @@
 /** Small Preact hooks shared by the views: clocks, hash routing, debouncing and the live socket. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LiveSocket, SocketState } from './live-socket';
-import type { LiveEvent } from './types';
+import type { WsServerFrame as LiveEvent } from '../wire.js';
 
 /** The current time, re-read every `intervalMs`, for "3 s ago" labels. */
 export function useNow(intervalMs = 1000): number {

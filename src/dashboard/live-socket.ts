@@ -5,7 +5,7 @@
  * down are lost.
  */
 import { debug } from './debug';
-import type { LiveEvent } from './types';
+import type { WsServerFrame as LiveEvent } from '../wire.js';
 
 export type SocketState =
   | { kind: 'connecting'; attempt: number }

@@ -9,21 +9,14 @@ import type { LogEntry, Var } from '../model.js';
 import { channels, type PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { ClientLog } from '../tcp/protocol.js';
+import type { DashboardEvent, DeviceInfo } from '../wire.js';
+
+// Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
+export type { DashboardEvent, DeviceInfo };
 
 /** Where logs go: the batching writer in front of the log index. */
 export interface LogSink {
   append(entries: LogEntry[]): void;
-}
-
-export interface DeviceInfo {
-  id: string;
-  apiKey: string;
-  deviceId: string | null;
-  remoteAddress: string;
-  connectedAt: number;
-  lastLineAt: number | null;
-  linesIn: number;
-  node: string;
 }
 
 export interface GatewayDeps {
@@ -36,14 +29,6 @@ export interface GatewayDeps {
   /** How long a verified key is trusted without asking the store again. */
   keyCacheMs?: number;
 }
-
-/** Dashboard events published on the key's channels (DESIGN.md §4). */
-export type DashboardEvent =
-  | { type: 'vars'; apiKey: string; deviceId: string | null; vars: Var[]; source?: 'dashboard' }
-  | { type: 'logs'; apiKey: string; deviceId: string | null; logs: LogEntry[] }
-  | { type: 'device'; event: 'connected' | 'disconnected'; device: DeviceInfo }
-  | { type: 'var_delivery'; name: string; names: string[]; delivered: number; buffered: boolean; node: string }
-  | { type: 'outbox_flushed'; names: string[]; delivered: number };
 
 const NO_DEVICE = '\u0000';
 

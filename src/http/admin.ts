@@ -10,6 +10,7 @@ import { ObserverioError } from '../errors.js';
 import { NoSuchActor, type Cell, type Runtime, type TreeNode, type TreeOptions } from '../otp/index.js';
 import { route, type HttpContext, type RouteModule } from './context.js';
 import { bearer, readJson, type Reply, type RequestInfo } from './respond.js';
+import type { KillAnswer, KillBody, TreeNode as WireTreeNode } from '../wire.js';
 
 export const TREE_LIMIT_DEFAULT = 50;
 export const TREE_LIMIT_MAX = 1000;
@@ -89,7 +90,7 @@ function summary(n: TreeNode): TreeNode {
   return rest;
 }
 
-function afterKill(rt: Runtime, path: string, killed: Cell): { node: TreeNode; supervisor: TreeNode | null } {
+function afterKill(rt: Runtime, path: string, killed: Cell): KillAnswer {
   // When the kill escalated, the supervisor above restarted and built new cells: show those.
   const now = rt.find(path) ?? killed;
   const sup = rt.find(path.slice(0, path.lastIndexOf('/')));
@@ -114,7 +115,7 @@ export const adminRoutes: RouteModule = (app, ctx: HttpContext) => {
     guarded('admin_tree', (reply, info) => {
       const opts = parseTreeQuery(info.query);
       try {
-        reply.json(200, ctx.runtime().tree(opts));
+        reply.json(200, ctx.runtime().tree(opts) satisfies WireTreeNode);
       } catch (err) {
         if (err instanceof NoSuchActor) throw new ObserverioError('not_found', err.message);
         throw err;
@@ -125,7 +126,7 @@ export const adminRoutes: RouteModule = (app, ctx: HttpContext) => {
   app.post(
     '/admin/kill',
     guarded('admin_kill', async (reply, info) => {
-      const body = await readJson(reply, info, ctx.config.http.maxBodyBytes, killSchema);
+      const body: KillBody = await readJson(reply, info, ctx.config.http.maxBodyBytes, killSchema);
       const rt = ctx.runtime();
       const path = body.path.replace(/\/+$/, '') || '/';
       if (path === rt.root.path || path === '/') bad('the root supervisor cannot be killed; stop the daemon instead');

@@ -4,6 +4,7 @@
  */
 import type { RouteModule } from './context.js';
 import { route } from './context.js';
+import type { HealthAnswer, ReadyAnswer } from '../wire.js';
 
 export const healthRoutes: RouteModule = (app, ctx) => {
   app.get(
@@ -11,7 +12,7 @@ export const healthRoutes: RouteModule = (app, ctx) => {
     route(ctx, 'healthz', (reply) => {
       const backends = ctx.health.all();
       const ok = Object.values(backends).every((b) => b.ok);
-      reply.json(200, { status: ok ? 'ok' : 'degraded', node: ctx.nodeId, uptimeS: Math.round(process.uptime()), backends });
+      reply.json(200, { status: ok ? 'ok' : 'degraded', node: ctx.nodeId, uptimeS: Math.round(process.uptime()), backends } satisfies HealthAnswer);
     }),
   );
 
@@ -30,7 +31,7 @@ export const healthRoutes: RouteModule = (app, ctx) => {
         }),
       );
       const ready = entries.every(([, h]) => h.ok);
-      reply.json(ready ? 200 : 503, { ready, backends: Object.fromEntries(entries) });
+      reply.json(ready ? 200 : 503, { ready, backends: Object.fromEntries(entries) } satisfies ReadyAnswer);
     }),
   );
 };

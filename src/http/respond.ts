@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { z } from 'zod';
 import { ERRORS, ObserverioError, type ErrorCode } from '../errors.js';
+import type { ErrorAnswer } from '../wire.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
@@ -62,7 +63,7 @@ export class Reply {
   }
 
   error(code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
-    this.json(ERRORS[code].status, { error: { code, message: message ?? ERRORS[code].message } }, headers);
+    this.json(ERRORS[code].status, { error: { code, message: message ?? ERRORS[code].message } } satisfies ErrorAnswer, headers);
   }
 
   /** Answers an error thrown by a handler: catalogued ones as such, anything else as a 500. */

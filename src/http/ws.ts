@@ -5,6 +5,8 @@
  * here and fans each event out with `app.publish`, so a socket only ever sees its own key's events.
  * The only client frame is `{"type":"set_var","name","value","varType"?,"id"?}`, which does what
  * `PUT /api/vars/:name` does and is answered `{"type":"var_delivery",...}` or `{"type":"error",...}`.
+ * Every frame's shape is in wire.ts. A `delivery` event also goes out as `var_delivery`, its tag before
+ * that one named only the set_var answer, for clients written against the old tag.
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
@@ -17,6 +19,7 @@ import { varTypeSchema, varValueSchema } from './api/vars.js';
 import { Reply, requestInfo } from './respond.js';
 import { socketsOf } from './server.js';
 import { varChangesOf } from './var-changes-of.js';
+import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
 
 /** What each socket carries from its upgrade. */
 export interface WsUser {
@@ -163,7 +166,7 @@ function endQuietly(ws: WebSocket<WsUser>, code: number, reason: string): void {
 }
 
 /** Sends a JSON frame unless the socket is gone; a frame dropped for backpressure ends the socket. */
-function sendJson(ws: WebSocket<WsUser>, frame: object): void {
+function sendJson(ws: WebSocket<WsUser>, frame: WsServerFrame): void {
   if (ws.getUserData().closed) return;
   // 0 = queued behind backpressure (drains by itself), 1 = sent, 2 = dropped: the dashboard would
   // silently miss an answer, so it is closed and reconnects to a fresh snapshot.
@@ -192,10 +195,19 @@ function tokenOf(query: string, protocols: string): { token: string | null; prot
   return { token: fromQuery ?? fromProtocol, protocol: offered.includes(WS_PROTOCOL) ? WS_PROTOCOL : '' };
 }
 
+/** A key's event to its sockets here; a `delivery` goes out a second time under its old tag. */
+function fanOut(app: TemplatedApp, topic: string, event: unknown): void {
+  app.publish(topic, JSON.stringify(event), false);
+  if (typeof event === 'object' && event !== null && (event as { type?: unknown }).type === 'delivery') {
+    const legacy: LegacyDeliveryEvent = { ...(event as Omit<LegacyDeliveryEvent, 'type'>), type: 'var_delivery' };
+    app.publish(topic, JSON.stringify(legacy), false);
+  }
+}
+
 export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const { metrics, logger } = ctx;
   const log = logger.child({ component: 'ws' });
-  const feeds = new KeyFeeds(ctx.pubsub, (apiKey, event) => app.publish(topicOf(apiKey), JSON.stringify(event), false), log);
+  const feeds = new KeyFeeds(ctx.pubsub, (apiKey, event) => fanOut(app, topicOf(apiKey), event), log);
   const open = socketsOf(ctx);
   const tokens = sessionSockets(ctx);
   const changes = varChangesOf(ctx);
@@ -214,7 +226,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
     user.expiryTimer.unref();
   };
 
-  const setVar = async (ws: WebSocket<WsUser>, frame: z.infer<typeof clientFrameSchema>): Promise<void> => {
+  const setVar = async (ws: WebSocket<WsUser>, frame: SetVarFrame): Promise<void> => {
     const user = ws.getUserData();
     try {
       // Signed out on another node, or expired: this socket may no longer steer devices.
@@ -227,7 +239,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
     }
     try {
       const r = await changes.change(user.apiKey, { name: frame.name, value: frame.value, type: frame.varType });
-      sendJson(ws, { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r });
+      sendJson(ws, { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r } satisfies SetVarAnswer);
     } catch (err) {
       if (err instanceof ObserverioError) sendError(ws, err.code, err.message, frame.id);
       else {

@@ -1,17 +1,17 @@
 /**
  * The SDK's side of the wire protocol (docs/PROTOCOL.md): builds the lines a game sends and decodes
  * the lines the daemon sends back. Kept apart from the daemon's parser on purpose: it runs inside
- * games, so it depends on nothing but Node's Buffer and the shared shapes in model.ts.
+ * games, so it depends on nothing but Node's Buffer, the key formats in model.ts and the shapes in wire.ts.
  */
-import { API_KEY_RE, DEVICE_ID_RE, type Var } from '../model.js';
+import { API_KEY_RE, DEVICE_ID_RE } from '../model.js';
+import type { Var, VarValue } from '../wire.js';
 import { SdkError, type SdkErrorCode } from './errors.js';
 
-export type { Var };
+/** A variable as the wire carries it, and a value as a game sees it: the daemon's own shapes. */
+export type { Var, VarValue };
 
 /** The types the SDK infers; the wire accepts any 1-32 character type string. */
 export type VarType = 'integer' | 'float' | 'boolean' | 'string';
-/** A variable's value as a game sees it. */
-export type VarValue = number | boolean | string;
 
 /** One variable to set; `type` is inferred from `value` when omitted. */
 export interface VarInput {

@@ -252,6 +252,32 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
     await expectText(status, /delivered to 1 device/);
   });
 
+  it('shows a second tab of the account where a change made in the first one went', async () => {
+    const second = await contextA.newPage();
+    try {
+      const watch = new PageWatch(second);
+      const errors = collectPageErrors(second);
+      const mark = watch.mark();
+      await second.goto(`${daemon.http}/`);
+      await watch.waitLive(mark);
+      const dev = device as LineClient;
+      const from = dev.lines.length;
+
+      await A.page.getByTestId('var-editor-gravity').fill('3.5');
+      await A.page.getByTestId('var-save-gravity').click();
+      const { line } = await waitForLine(dev, from, (l) => l.startsWith('v:'));
+      expect(decodeVarsLine(line, A.apiKey)).to.deep.equal([{ name: 'gravity', type: 'float', value: '3.5' }]);
+      // The second tab made no request: what it shows comes from the key's `vars` and `delivery` events.
+      await expectAttr(second.getByTestId('var-row-gravity'), 'data-value', '3.5');
+      const status = second.getByTestId('var-status-gravity');
+      await expectAttr(status, 'data-state', 'delivered');
+      await expectText(status, /delivered to 1 device/);
+      expect(errors, 'uncaught errors in the second tab').to.deep.equal([]);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('finds a log by a unique word with the search box, and only that log', async () => {
     const { page } = A;
     await waitIndexed(daemon.http, await sessionToken(page), unique);

@@ -3,7 +3,7 @@
  * and never shared with the user session.
  */
 import { request } from '../api';
-import type { TreeNode } from '../types';
+import type { TreeNode } from '../../wire.js';
 
 const KEY = 'observerio.adminToken';
 

@@ -7,7 +7,7 @@ import { ApiError } from '../api';
 import { toast } from '../components/toasts';
 import { plural } from '../format';
 import { useNow } from '../hooks';
-import type { NodeStatus, TreeNode } from '../types';
+import type { NodeStatus, TreeNode } from '../../wire.js';
 import { fetchChildren, fetchTree, killNode, loadAdminToken, saveAdminToken, walk, withChildren } from './admin-api';
 import { ConfirmDialog } from './confirm-dialog';
 import { type TreeUi, TreeNodeView } from './tree-node';
@@ -185,7 +185,7 @@ function AdminTree(props: { token: string; initial: TreeNode | null; onRejected:
   }, [token]);
 
   const stats = useMemo(() => {
-    const s: Record<NodeStatus, number> = { running: 0, restarting: 0, stopped: 0 };
+    const s: Record<NodeStatus, number> = { starting: 0, running: 0, restarting: 0, stopped: 0 };
     let restarts = 0;
     let nodes = 0;
     if (tree) {

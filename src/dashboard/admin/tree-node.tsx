@@ -1,6 +1,6 @@
 /** One node of the supervision tree and, when expanded, its children (recursively). */
 import { compact, ago, duration, fullTime, plural, toMs } from '../format';
-import type { TreeNode } from '../types';
+import type { TreeNode } from '../../wire.js';
 
 export interface TreeUi {
   now: number;

@@ -7,7 +7,7 @@ import type { Api } from '../api';
 import { ago, duration, fullTime, shortDateTime, toMs } from '../format';
 import { useLiveEvents, useNow, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
-import type { Device } from '../types';
+import type { Device } from '../../wire.js';
 
 /** linesIn is only counted by the server; re-read it now and then so the column does not drift. */
 const RESYNC_MS = 15_000;

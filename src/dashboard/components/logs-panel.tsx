@@ -8,7 +8,7 @@ import type { Api } from '../api';
 import { clockTime, compact, fullTime, plural } from '../format';
 import { useDebounced, useLiveEvents, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
-import type { LogEntry } from '../types';
+import type { LogEntry } from '../../wire.js';
 
 const TAIL_MAX = 500;
 const PENDING_MAX = 5000;

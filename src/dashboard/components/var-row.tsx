@@ -1,7 +1,7 @@
 /** One variable: a type-aware inline editor, its save button and where the last change went. */
 import { useState } from 'preact/hooks';
 import { ago, plural } from '../format';
-import type { Var } from '../types';
+import type { Var } from '../../wire.js';
 import { editorKind, formatBoolean, isTrue, normalize, validateValue } from './var-value';
 
 export type Delivery =

@@ -1,12 +1,13 @@
 /**
  * The key's variables: a REST snapshot on every socket (re)open, live values from `vars` events,
- * and for each change made here where it went (`PUT` answer, then `var_delivery` / `outbox_flushed`).
+ * and for each change made here or in another tab where it went (`PUT` answer, then `delivery` /
+ * `outbox_flushed` events).
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Api } from '../api';
 import { useLiveEvents, useNow, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
-import type { Var } from '../types';
+import type { Var } from '../../wire.js';
 import { toast } from './toasts';
 import { type Delivery, deliveryFrom, VarRow, type VarView } from './var-row';
 import { normalize, validateValue } from './var-value';
@@ -83,7 +84,8 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
     if (ev.type === 'vars' && Array.isArray(ev.vars)) {
       const at = Date.now();
       setVars((list) => merge(list ?? [], ev.vars, ev.source === 'dashboard' ? 'dashboard' : ev.deviceId ?? null, at));
-    } else if (ev.type === 'var_delivery' && typeof ev.name === 'string') {
+    } else if ((ev.type === 'delivery' || ev.type === 'var_delivery') && typeof ev.name === 'string') {
+      // `var_delivery` too: the old tag of `delivery`, still sent beside it and by older daemon nodes.
       setDeliveries((d) => ({ ...d, [ev.name]: deliveryFrom(ev.delivered ?? 0, !!ev.buffered) }));
     } else if (ev.type === 'outbox_flushed' && Array.isArray(ev.names)) {
       const at = Date.now();

@@ -5,6 +5,7 @@
  */
 import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
+import type { Device, DevicesAnswer } from '../../wire.js';
 
 export const deviceRoutes: RouteModule = (app, ctx) => {
   app.get(
@@ -15,10 +16,10 @@ export const deviceRoutes: RouteModule = (app, ctx) => {
         .lookup(session.apiKey)
         .map(({ value }) => {
           const d = value.device();
-          return { id: d.id, deviceId: d.deviceId, remoteAddress: d.remoteAddress, connectedAt: d.connectedAt, lastLineAt: d.lastLineAt, linesIn: d.linesIn, node: d.node };
+          return { id: d.id, deviceId: d.deviceId, remoteAddress: d.remoteAddress, connectedAt: d.connectedAt, lastLineAt: d.lastLineAt, linesIn: d.linesIn, node: d.node } satisfies Device;
         })
         .sort((a, b) => a.connectedAt - b.connectedAt || a.id.localeCompare(b.id, 'en', { numeric: true }));
-      reply.json(200, { devices });
+      reply.json(200, { devices } satisfies DevicesAnswer);
     }),
   );
 };

@@ -8,6 +8,7 @@ import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT } from '../../log-index/log-inde
 import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { validate } from '../respond.js';
+import type { LogSearchResult } from '../../wire.js';
 
 const millis = (name: string) =>
   z
@@ -57,7 +58,7 @@ export const logRoutes: RouteModule = (app, ctx) => {
         to: p.to,
         limit: p.limit ?? DEFAULT_SEARCH_LIMIT,
       });
-      reply.json(200, { hits: result.hits, total: result.total });
+      reply.json(200, { hits: result.hits, total: result.total } satisfies LogSearchResult);
     }),
   );
 };

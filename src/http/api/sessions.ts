@@ -11,6 +11,7 @@ import { loginLimiterOf, requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
 import { closeSessionSockets } from '../ws.js';
+import type { Credentials, SessionAnswer } from '../../wire.js';
 
 // Looser than sign-up on purpose: a login must not reveal the password policy or which check failed.
 const loginSchema = z
@@ -26,7 +27,7 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
   app.post(
     '/api/sessions',
     route(ctx, 'create_session', async (reply, info) => {
-      const body = await readJson(reply, info, ctx.config.http.maxBodyBytes, loginSchema);
+      const body: Credentials = await readJson(reply, info, ctx.config.http.maxBodyBytes, loginSchema);
       const key = emailKey(body.email);
       const waitMs = limiter.begin(key);
       if (waitMs !== null) {
@@ -47,7 +48,7 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
       }
       limiter.succeed(key);
       const session = await ctx.store.createSession(user, ctx.config.store.sessionTtlMs);
-      reply.json(200, { token: session.token, apiKey: session.apiKey, email: session.email, expiresAt: session.expiresAt });
+      reply.json(200, { token: session.token, apiKey: session.apiKey, email: session.email, expiresAt: session.expiresAt } satisfies SessionAnswer);
     }),
   );
 

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
+import type { CreateUserAnswer, Credentials } from '../../wire.js';
 
 export const credentialsSchema = z
   .object({
@@ -19,10 +20,10 @@ export const userRoutes: RouteModule = (app, ctx) => {
   app.post(
     '/api/users',
     route(ctx, 'create_user', async (reply, info) => {
-      const body = await readJson(reply, info, ctx.config.http.maxBodyBytes, credentialsSchema);
+      const body: Credentials = await readJson(reply, info, ctx.config.http.maxBodyBytes, credentialsSchema);
       const user = await ctx.store.createUser(body.email, body.password);
       ctx.logger.info({ email: user.email }, 'user registered');
-      reply.json(201, { apiKey: user.apiKey, email: user.email });
+      reply.json(201, { apiKey: user.apiKey, email: user.email } satisfies CreateUserAnswer);
     }),
   );
 };

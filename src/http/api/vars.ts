@@ -11,6 +11,7 @@ import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
 import { varChangesOf } from '../var-changes-of.js';
+import type { PutVarBody, VarDelivery, VarsAnswer } from '../../wire.js';
 
 export const varValueSchema = z.union([z.string(), z.number().finite(), z.boolean()], { error: 'value must be a string, number or boolean' });
 export const varTypeSchema = z.string({ error: 'type must be a string' }).min(1, 'type must not be empty').max(MAX_VAR_TYPE, `type is longer than ${MAX_VAR_TYPE} characters`);
@@ -36,7 +37,7 @@ export const varRoutes: RouteModule = (app, ctx) => {
     route(ctx, 'get_vars', async (reply, info) => {
       const session = await requireSession(ctx, info);
       const vars = await ctx.store.getVars(session.apiKey);
-      reply.json(200, { vars });
+      reply.json(200, { vars } satisfies VarsAnswer);
     }),
   );
 
@@ -51,10 +52,10 @@ export const varRoutes: RouteModule = (app, ctx) => {
         const bodyP = readJson(reply, info, ctx.config.http.maxBodyBytes, putVarSchema);
         bodyP.catch(() => undefined);
         const session = await requireSession(ctx, info);
-        const body = await bodyP;
+        const body: PutVarBody = await bodyP;
         const name = varNameParam(info.params[0] ?? '');
         const result = await varChangesOf(ctx).change(session.apiKey, { name, value: body.value, type: body.type });
-        reply.json(200, result);
+        reply.json(200, result satisfies VarDelivery);
       },
       1,
     ),

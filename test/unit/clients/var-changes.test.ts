@@ -88,7 +88,7 @@ describe('VarChanges', () => {
     expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 0, buffered: true });
     expect(await store.getVars(API_KEY)).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
     expect(await store.outboxTake(API_KEY)).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
-    expect(events.map((e) => e.type)).to.deep.equal(['vars', 'var_delivery']);
+    expect(events.map((e) => e.type)).to.deep.equal(['vars', 'delivery']);
   });
 
   it('sums the acks of the nodes it reached', async () => {

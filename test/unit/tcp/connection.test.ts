@@ -30,6 +30,7 @@ const TCP: TcpConfig = {
   errorWindowMs: 1000,
   restartIntensity: 2,
   restartPeriodMs: 60_000,
+  restartBackoff: null,
 };
 
 const varsLine = (key: string, value: string): string => `i:${key}:${b64([{ name: 'v', type: 'string', value }])}\n`;

@@ -1,0 +1,243 @@
+/**
+ * Every JSON shape that crosses a process boundary: HTTP bodies and answers, /ws events and client
+ * frames, /admin answers, and the variables an SDK sees. One declaration each: the daemon's producers
+ * declare their outputs with these types (so a drift is a compile error) and the dashboard, the CLI
+ * and the SDK read them from here. Type-only on purpose: importing it pulls nothing of the daemon
+ * into the dashboard bundle or the SDK.
+ */
+import type { ErrorCode } from './errors.js';
+import type { LogQuery, LogSearchResult } from './log-index/log-index.js';
+import type { BackendHealth, LogEntry, Var } from './model.js';
+import type { Status, TreeNode as RuntimeTreeNode, TreeOptions } from './otp/types.js';
+
+export type { BackendHealth, ErrorCode, LogEntry, LogSearchResult, Var };
+
+// --- errors --------------------------------------------------------------------------------------
+
+/** Every HTTP error answer, whatever the route (http/respond.ts). */
+export interface ErrorAnswer {
+  error: { code: ErrorCode; message: string };
+}
+
+// --- accounts and sessions -----------------------------------------------------------------------
+
+/** `POST /api/users` and `POST /api/sessions` bodies. */
+export interface Credentials {
+  email: string;
+  password: string;
+}
+
+/** `POST /api/users` → 201. */
+export interface CreateUserAnswer {
+  apiKey: string;
+  email: string;
+}
+
+/** `POST /api/sessions` → 200. */
+export interface SessionAnswer {
+  token: string;
+  apiKey: string;
+  email: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+// --- variables -----------------------------------------------------------------------------------
+
+/** A variable's value as a dashboard sends it and a game sets it; the wire then carries it as a string. */
+export type VarValue = string | number | boolean;
+
+/** `GET /api/vars` → 200, in first-seen order. */
+export interface VarsAnswer {
+  vars: Var[];
+}
+
+/** `PUT /api/vars/:name` body. */
+export interface PutVarBody {
+  value: VarValue;
+  /** The var's type; else its current one, else inferred from the value. */
+  type?: string | undefined;
+}
+
+/** `PUT /api/vars/:name` → 200: how many sockets got the change now, and whether it waits in the outbox. */
+export interface VarDelivery {
+  var: Var;
+  delivered: number;
+  buffered: boolean;
+  /** Nodes that were sent the change but did not answer within the ack timeout (absent when all did). */
+  unconfirmed?: number;
+}
+
+// --- logs ----------------------------------------------------------------------------------------
+
+/** `GET /api/logs` query: the index's query without the API key, which the session implies. */
+export type LogSearchQuery = Omit<LogQuery, 'apiKey'>;
+
+// --- devices -------------------------------------------------------------------------------------
+
+/** One verified socket, as the `device` event carries it. */
+export interface DeviceInfo {
+  /** Connection id: unique per socket. */
+  id: string;
+  apiKey: string;
+  /** The name the SDK gave (`v:<apiKey>:<deviceId>`), or null for the original SDK. */
+  deviceId: string | null;
+  remoteAddress: string;
+  /** Milliseconds since the epoch. */
+  connectedAt: number;
+  lastLineAt: number | null;
+  linesIn: number;
+  /** The daemon node holding the socket. */
+  node: string;
+}
+
+/** A device as `GET /api/devices` lists it: without the key the session implies. */
+export type Device = Omit<DeviceInfo, 'apiKey'>;
+
+/** `GET /api/devices` → 200, oldest connection first. */
+export interface DevicesAnswer {
+  devices: Device[];
+}
+
+// --- health --------------------------------------------------------------------------------------
+
+/** `GET /healthz` → 200. */
+export interface HealthAnswer {
+  status: 'ok' | 'degraded';
+  node: string;
+  uptimeS: number;
+  backends: Record<string, BackendHealth>;
+}
+
+/** `GET /readyz` → 200 or 503. */
+export interface ReadyAnswer {
+  ready: boolean;
+  backends: Record<string, BackendHealth>;
+}
+
+// --- /ws: events published on a key's channels and fanned out to its sockets ---------------------
+
+/** Variables a device reported, or one a dashboard changed (`source: 'dashboard'`). */
+export interface VarsEvent {
+  type: 'vars';
+  apiKey: string;
+  deviceId: string | null;
+  vars: Var[];
+  source?: 'dashboard';
+}
+
+export interface LogsEvent {
+  type: 'logs';
+  apiKey: string;
+  deviceId: string | null;
+  logs: LogEntry[];
+}
+
+export interface DeviceEvent {
+  type: 'device';
+  event: 'connected' | 'disconnected';
+  device: DeviceInfo;
+}
+
+/**
+ * Where a dashboard change went on one node: written to `delivered` of its sockets there, or put in
+ * the outbox (`buffered`) because no node had a socket of the key.
+ */
+export interface DeliveryEvent {
+  type: 'delivery';
+  /** The first of `names`, for a change of one variable. */
+  name: string;
+  names: string[];
+  delivered: number;
+  buffered: boolean;
+  node: string;
+}
+
+/** The outbox was written to sockets that came back. */
+export interface OutboxFlushedEvent {
+  type: 'outbox_flushed';
+  names: string[];
+  delivered: number;
+}
+
+/** What the daemon publishes on a key's pubsub channels (DESIGN.md §4). */
+export type DashboardEvent = VarsEvent | LogsEvent | DeviceEvent | DeliveryEvent | OutboxFlushedEvent;
+
+/**
+ * A `delivery` event under the tag it had before it got its own. /ws still sends it next to every
+ * `delivery` for clients written against the old tag, and a node not yet upgraded still publishes it.
+ * @deprecated read `delivery`; `var_delivery` now only names the answer to `set_var`.
+ */
+export interface LegacyDeliveryEvent extends Omit<DeliveryEvent, 'type'> {
+  type: 'var_delivery';
+}
+
+// --- /ws: frames between one socket and the daemon -----------------------------------------------
+
+/** Echoed in the answer so a client can match it to its request. */
+export type FrameId = string | number;
+
+/** The only frame a /ws client sends: what `PUT /api/vars/:name` does. */
+export interface SetVarFrame {
+  type: 'set_var';
+  name: string;
+  value: VarValue;
+  varType?: string | undefined;
+  id?: FrameId | undefined;
+}
+
+/** The answer to one `set_var`, to its socket only. */
+export interface SetVarAnswer extends VarDelivery {
+  type: 'var_delivery';
+  id?: FrameId;
+  name: string;
+}
+
+/** Sent once the key's events flow to the socket: read the REST snapshot after it. */
+export interface ReadyFrame {
+  type: 'ready';
+  apiKey: string;
+  email: string;
+}
+
+/** A frame refused or a `set_var` that failed; `id` when the frame had a usable one. */
+export interface ErrorFrame {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  id?: FrameId;
+}
+
+/** Every frame the daemon sends on /ws. */
+export type WsServerFrame = DashboardEvent | LegacyDeliveryEvent | SetVarAnswer | ReadyFrame | ErrorFrame;
+
+/** Every frame a client may send on /ws. */
+export type WsClientFrame = SetVarFrame;
+
+// --- /admin --------------------------------------------------------------------------------------
+
+export type NodeStatus = Status;
+
+/**
+ * One node of `GET /admin/tree`: the runtime's own tree node (src/otp stays free of the domain, so
+ * the shape is declared there and followed here, `backoff` on supervisors and `backoffMs` on every
+ * node included). http/admin.ts checks what it serves against this.
+ */
+export interface TreeNode extends Omit<RuntimeTreeNode, 'children'> {
+  children?: TreeNode[];
+}
+
+/** `GET /admin/tree` query: `limit`, `depth`, and `expand` with `offset` to page one supervisor. */
+export type TreeQuery = TreeOptions;
+
+/** `POST /admin/kill` body. */
+export interface KillBody {
+  path: string;
+  reason?: string | undefined;
+}
+
+/** `POST /admin/kill` → 200: the actor after the kill, and its supervisor without its subtree. */
+export interface KillAnswer {
+  node: TreeNode;
+  supervisor: TreeNode | null;
+}
