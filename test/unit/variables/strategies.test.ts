@@ -11,7 +11,7 @@ const phone: DeviceView = { deviceId: 'p1', labels: { lab: 'a' } };
 const fast: Strategy = { name: 'fast', vars: [v('enemy_speed', '3'), v('spawn_ms', '400')] };
 const slow: Strategy = { name: 'slow', vars: [v('enemy_speed', '1'), v('spawn_ms', '900'), v('fog', 'true', 'boolean')] };
 
-function overridesAfter(...groups: Override[][]): Override[] {
+function overridesAfter(...groups: Override[][]): readonly Override[] {
   return applyOps(EMPTY_STATE, groups.flat().map((override) => ({ kind: 'override.set' as const, override }))).overrides;
 }
 
