@@ -4,6 +4,7 @@
  * §13). Pure and browser-safe (atob and TextDecoder, no Buffer), so the dashboard and SDKs can share it.
  */
 import type { ErrorCode } from '../errors.js';
+import { API_KEY_RE } from '../model.js';
 
 /** A device's labels: keys and values are strings. Always read with Object.hasOwn (see labelOf). */
 export type Labels = Readonly<Record<string, string>>;
@@ -112,6 +113,24 @@ export function parseLabelsPayload(b64: string): LabelsPayload {
     return { kind: 'error', code: 'bad_json', message: 'payload is not valid JSON' };
   }
   return labelsFromJson(json);
+}
+
+/** What a whole `d:` line parses to: the command the daemon's parser should return for it. */
+export type LabelsLine = { kind: 'labels'; apiKey: string; labels: Labels } | { kind: 'error'; code: ErrorCode; message: string };
+
+/**
+ * A whole trimmed line starting with `d:`, checked the way src/tcp/protocol.ts checks `l:` and `i:`:
+ * the API key (bad_api_key), the `:` before the payload (bad_shape), then parseLabelsPayload.
+ * Whether the connection is verified for that key is the connection's business, not the parser's.
+ */
+export function parseLabelsLine(line: string): LabelsLine {
+  if (!line.startsWith('d:')) return { kind: 'error', code: 'unknown_command', message: 'not a d: line' };
+  const sep = line.indexOf(':', 2);
+  const apiKey = sep < 0 ? line.slice(2) : line.slice(2, sep);
+  if (!API_KEY_RE.test(apiKey)) return { kind: 'error', code: 'bad_api_key', message: 'API key must be exactly 12 characters of [A-Za-z0-9]' };
+  if (sep < 0) return { kind: 'error', code: 'bad_shape', message: 'expected d:<apiKey>:<base64 JSON object of labels>' };
+  const r = parseLabelsPayload(line.slice(sep + 1));
+  return r.kind === 'labels' ? { kind: 'labels', apiKey, labels: r.labels } : r;
 }
 
 /** The SDK → daemon line declaring labels, without its newline; keys in the given order, compact JSON. */
