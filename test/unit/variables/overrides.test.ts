@@ -162,3 +162,20 @@ describe('variables/overrides', () => {
     });
   });
 });
+
+describe('variables/overrides with hostile variable names', () => {
+  it('handles variables named __proto__, constructor and toString like any other', () => {
+    const names = ['__proto__', 'constructor', 'toString'];
+    const overrides = names.map((n, i) => makeOverride(v(n, String(i)), ALL, 'x', 1));
+    const d: DeviceView = { deviceId: 'p1', labels: {} };
+    expect(inEffectVars(d, overrides).map((x) => x.name)).to.deep.equal(names);
+    expect(effective(d, [v('__proto__', '7')], overrides).map((e) => [e.name, e.reported, e.effective])).to.deep.equal([
+      ['__proto__', '7', '0'],
+      ['constructor', null, '1'],
+      ['toString', null, '2'],
+    ]);
+    const r = onReport(d, [], [v('__proto__', '5')], overrides, new Map());
+    expect(r.send).to.deep.equal([v('__proto__', '0')]);
+    expect(({} as Record<string, unknown>).value).to.equal(undefined);
+  });
+});
