@@ -14,9 +14,11 @@ interface Vector {
   expect: { kind: string; code?: string; message?: string; apiKey?: string; deviceId?: string | null; vars?: Var[]; logs?: LogRecord[]; values?: unknown[] };
   note: string;
   canonical?: boolean;
+  /** An extension the SDK does not speak yet (`"devices"`: the d: line, run by test/unit/variables/). */
+  since?: string;
 }
 
-const vectors = JSON.parse(readFileSync(new URL('../../../docs/protocol-vectors.json', import.meta.url), 'utf8')) as Vector[];
+const vectors = (JSON.parse(readFileSync(new URL('../../../docs/protocol-vectors.json', import.meta.url), 'utf8')) as Vector[]).filter((v) => v.since === undefined);
 
 function encode(e: Vector['expect']): string {
   const apiKey = e.apiKey ?? '';

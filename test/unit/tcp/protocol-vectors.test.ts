@@ -14,13 +14,15 @@ interface Vector {
   expect: { kind: string; code?: string; message?: string; apiKey?: string; vars?: Var[]; values?: unknown[]; [k: string]: unknown };
   note: string;
   canonical?: boolean;
+  /** An extension the parser does not speak yet (`"devices"`: the d: line, run by test/unit/variables/). */
+  since?: string;
 }
 
 function loadVectors(): Vector[] {
   return JSON.parse(readFileSync(new URL('../../../docs/protocol-vectors.json', import.meta.url), 'utf8')) as Vector[];
 }
 
-const vectors = loadVectors();
+const vectors = loadVectors().filter((v) => v.since === undefined);
 const PARSE_CODES: ErrorCode[] = ['unknown_command', 'bad_api_key', 'bad_device_id', 'bad_base64', 'bad_json', 'bad_shape'];
 // The codes a TCP client can receive (DESIGN.md §2); the rest of the catalog is HTTP's.
 const TCP_CODES: ErrorCode[] = [

@@ -1,0 +1,122 @@
+/**
+ * The storage contract for DESIGN.md §8 data (devices, reported values per device, overrides,
+ * last-sent per device, strategies, history), as an interface only: the memory and Redis stores
+ * implement it beside the existing Store, and one contract suite runs against both.
+ *
+ * Consistency: overrides, strategies and history change together through `commit`, one atomic step
+ * guarded by the key's state version (optimistic concurrency), so two nodes editing at once resolve
+ * to one winner and the loser recomputes from the fresh state; the history therefore always
+ * explains the state exactly (history.ts rollback relies on it). Strategies carry their own version
+ * as well, so an editor that read version 3 cannot overwrite someone else's version 4 unseen.
+ *
+ * Redis layout (proposal). Every key of one API key K carries the hash tag `{K:vs}`, so all of them
+ * share the slot of the original `K:vs` and one Lua script can touch them all on Redis Cluster:
+ *
+ *   K:vs                                   unchanged: hash `<name>:type`/`<name>:value`, first-seen
+ *                                          order, the latest value any device reported
+ *   observerio:devices:{K:vs}              hash deviceId → JSON {labels, lastSeen, lastAddress, generated}
+ *   observerio:presence:{K:vs}             zset deviceId → presence expiry (ms); online = score > now.
+ *                                          Heartbeats ZADD; a dead node's devices lapse within the TTL
+ *   observerio:reported:{K:vs}:<deviceId>  hash like K:vs, this device's own values
+ *   observerio:sent:{K:vs}:<deviceId>      hash name → JSON {type, value}: what the device was last sent
+ *   observerio:overrides:{K:vs}            hash overrideKey → JSON Override. A 10k-device target makes a
+ *                                          long field; hash it (sha256 of the overrideKey) if that bites,
+ *                                          the JSON value keeps the full target
+ *   observerio:strategies:{K:vs}           hash name → JSON {vars, version, updatedAt, updatedBy}
+ *   observerio:state:{K:vs}                string: the key's state version, INCR by every commit
+ *   observerio:history:{K:vs}              stream: XADD gives increasing ids `<ms>-<seq>` (the entry ids);
+ *                                          field `e` holds the entry's JSON; bounded by XTRIM MAXLEN
+ *                                          and MINID (age); XREVRANGE pages it newest first (`before`)
+ *
+ * `commit` is one Lua script: check the state version (and a strategy's version when given), apply
+ * the ops to `overrides`/`strategies`, XADD the entry, trim, INCR the version.
+ * The per-device keys are deleted together with the device's record when it is forgotten.
+ */
+import type { Var } from '../model.js';
+import type { HistoryBounds, HistoryDraft, HistoryEntry } from './history.js';
+import type { Labels } from './labels.js';
+import type { Override } from './overrides.js';
+import type { Op, Strategy } from './strategies.js';
+
+export interface DeviceRecord {
+  readonly deviceId: string;
+  readonly labels: Labels;
+  /** True while a presence heartbeat for it has not lapsed, on any node. */
+  readonly online: boolean;
+  /** Last verify, report or heartbeat, ms since the epoch. */
+  readonly lastSeen: number;
+  readonly lastAddress: string | null;
+  /** True for a connection without a device id (the id was made up for its lifetime). */
+  readonly generated: boolean;
+}
+
+export interface StrategyRecord extends Strategy {
+  /** 1 on create, +1 on every update. */
+  readonly version: number;
+  readonly updatedAt: number;
+  readonly updatedBy: string;
+}
+
+/** A commit's preconditions: what the caller read its state at. */
+export interface CommitExpect {
+  /** The key's state version the ops were computed from. */
+  readonly stateVersion: number;
+  /** For strategy.update/delete: the strategy's version the editor saw; null: it must not exist. */
+  readonly strategy?: { readonly name: string; readonly version: number | null };
+}
+
+export type CommitResult =
+  | { readonly ok: true; readonly entry: HistoryEntry; readonly stateVersion: number }
+  /** Someone else committed first: re-read, recompute, retry (or tell the editor, for a strategy). */
+  | { readonly ok: false; readonly stateVersion: number; readonly strategyVersion?: number | null };
+
+export interface VariablesStore {
+  // Devices -----------------------------------------------------------------------------------------
+
+  /** A device verified (or heartbeats): record it, refresh its presence for `ttlMs`. Labels stay as they were. */
+  touchDevice(apiKey: string, device: { deviceId: string; address: string | null; generated: boolean }, at: number, ttlMs: number): Promise<void>;
+  /** Many devices of this node at once (the heartbeat); one round trip. */
+  heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void>;
+  /** The labels a `d:` line declared; replaces the previous set. */
+  setLabels(apiKey: string, deviceId: string, labels: Labels): Promise<void>;
+  /** The device's last socket closed: offline now rather than when its presence lapses. */
+  markOffline(apiKey: string, deviceId: string, at: number): Promise<void>;
+  /** Online devices and those seen within `rememberMs`, newest first. */
+  listDevices(apiKey: string, rememberMs: number, now: number): Promise<DeviceRecord[]>;
+  getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null>;
+  /** Forgets offline devices not seen since `before`, with their reported values and last-sent; returns how many. */
+  forgetDevices(apiKey: string, before: number): Promise<number>;
+
+  // Reported values and last-sent, per device --------------------------------------------------------
+
+  /** The device's own values (overrides.ts onReport decides what they are), first-seen order. */
+  setReported(apiKey: string, deviceId: string, vars: readonly Var[]): Promise<void>;
+  getReported(apiKey: string, deviceId: string): Promise<Var[]>;
+  /** What the device was last sent; `replace` drops everything else first (after OK, overrides.ts onVerify). */
+  setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void>;
+  /** Drops variables from last-sent (a report superseded them). */
+  forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void>;
+  getLastSent(apiKey: string, deviceId: string): Promise<Map<string, Var>>;
+
+  // Overrides, strategies, history: read, and change in one step ------------------------------------
+
+  /** The whole state a change is computed from, with its version. */
+  readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }>;
+  listOverrides(apiKey: string): Promise<Override[]>;
+  listStrategies(apiKey: string): Promise<StrategyRecord[]>;
+  getStrategy(apiKey: string, name: string): Promise<StrategyRecord | null>;
+  /**
+   * Applies the ops (history.ts applyOps semantics) and appends the draft (the store assigns its id),
+   * atomically, if `expect` still holds; prunes the history to `bounds` in the same step.
+   */
+  commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult>;
+  /** Records how many devices an entry reached, once delivery is known (the entry's only mutable field). */
+  setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void>;
+  /** Newest first, at most `limit`, only entries older than `before` (an id) when given. */
+  listHistory(apiKey: string, options: { limit: number; before?: string }): Promise<HistoryEntry[]>;
+  getHistoryEntry(apiKey: string, id: string): Promise<HistoryEntry | null>;
+  /** Entries newer than `id` and `id` itself, newest first, what rollback needs; null when `id` is not there. */
+  historySince(apiKey: string, id: string): Promise<HistoryEntry[] | null>;
+  /** Drops what history.ts prune would drop (also done by every commit); returns how many. */
+  pruneHistory(apiKey: string, bounds: HistoryBounds, now: number): Promise<number>;
+}
