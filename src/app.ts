@@ -10,9 +10,12 @@ import type { Logger } from 'pino';
 import { backendChildSpec, HealthBoard } from './backends.js';
 import type { SocketEntry } from './clients/client.js';
 import { Clients, clientsChildSpec } from './clients/clients-supervisor.js';
+import { VarChanges } from './clients/var-changes.js';
 import type { Config } from './config.js';
 import { Gateway, type DeviceInfo } from './gateway/gateway.js';
+import { LoginLimiter } from './http/auth.js';
 import type { HttpContext } from './http/context.js';
+import { DashboardSockets } from './http/dashboard-sockets.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
 import { LogBatcher } from './log-index/batcher.js';
@@ -84,7 +87,25 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, sockets, runtime: rt, metrics, health, logger, nodeId };
+  const varChanges = new VarChanges({ store, metrics, pubsub, gateway, sockets, clients, logger: logger.child({ component: 'var-changes' }), nodeId });
+  const ctx: HttpContext = {
+    config,
+    store,
+    pubsub,
+    logIndex,
+    batcher,
+    gateway,
+    clients,
+    sockets,
+    runtime: rt,
+    metrics,
+    health,
+    logger,
+    nodeId,
+    varChanges,
+    loginLimiter: new LoginLimiter(),
+    dashboardSockets: new DashboardSockets(),
+  };
 
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;

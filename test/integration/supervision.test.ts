@@ -8,7 +8,6 @@
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { varChangesOf } from '../../src/http/var-changes-of.js';
 import { ADMIN_TOKEN, AdminClient, connectionOf, decodeVarsLine, device, nodeAt } from '../helpers/admin.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
@@ -51,7 +50,7 @@ describe('supervision through /admin/kill', () => {
   const varsOf = (key = apiKey) => daemon.ctx.store.getVars(key);
   /** A change made on the dashboard, as it reaches the key's client actor. */
   // The dashboard's own path (REST PUT and the WebSocket's set_var both go through it).
-  const dashboardChange = (name: string, value: string, key = apiKey) => varChangesOf(daemon.ctx).change(key, { name, value, type: 'string' });
+  const dashboardChange = (name: string, value: string, key = apiKey) => daemon.ctx.varChanges.change(key, { name, value, type: 'string' });
   const restartsOf = (path: string): number => daemon.runtime.find(path)!.restarts;
 
   beforeEach(() => start());

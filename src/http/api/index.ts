@@ -3,7 +3,6 @@
  * this node to its delivery-ack channel at startup, so the first variable change does not wait for it.
  */
 import type { RouteModule } from '../context.js';
-import { varChangesOf } from '../var-changes-of.js';
 import { deviceRoutes } from './devices.js';
 import { logRoutes } from './logs.js';
 import { sessionRoutes } from './sessions.js';
@@ -12,7 +11,7 @@ import { varRoutes } from './vars.js';
 export const apiRoutes: RouteModule = (app, ctx) => {
   for (const m of [sessionRoutes, varRoutes, logRoutes, deviceRoutes]) m(app, ctx);
   // A failure is logged and retried by the first change (VarChanges.start is idempotent).
-  varChangesOf(ctx)
+  ctx.varChanges
     .start()
     .catch(() => undefined);
 };

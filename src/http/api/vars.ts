@@ -10,7 +10,6 @@ import { MAX_VAR_TYPE } from '../../tcp/protocol.js';
 import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
-import { varChangesOf } from '../var-changes-of.js';
 
 export const varValueSchema = z.union([z.string(), z.number().finite(), z.boolean()], { error: 'value must be a string, number or boolean' });
 export const varTypeSchema = z.string({ error: 'type must be a string' }).min(1, 'type must not be empty').max(MAX_VAR_TYPE, `type is longer than ${MAX_VAR_TYPE} characters`);
@@ -53,7 +52,7 @@ export const varRoutes: RouteModule = (app, ctx) => {
         const session = await requireSession(ctx, info);
         const body = await bodyP;
         const name = varNameParam(info.params[0] ?? '');
-        const result = await varChangesOf(ctx).change(session.apiKey, { name, value: body.value, type: body.type });
+        const result = await ctx.varChanges.change(session.apiKey, { name, value: body.value, type: body.type });
         reply.json(200, result);
       },
       1,
