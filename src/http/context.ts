@@ -8,7 +8,6 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { HealthBoard } from '../backends.js';
 import type { Clients } from '../clients/clients-supervisor.js';
-import type { VarChanges } from '../clients/var-changes.js';
 import type { SocketEntry } from '../clients/client.js';
 import type { Config } from '../config.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -29,10 +28,9 @@ export interface HttpContext {
   logIndex: LogIndex;
   batcher: LogBatcher;
   gateway: Gateway;
+  /** The client actors and their API, variable changes included. */
   clients: Clients;
   sockets: Registry<SocketEntry>;
-  /** The node's one VarChanges: REST and WebSocket share it, and with it the node's ack subscription. */
-  varChanges: VarChanges;
   /** Failed sign-ins per email. */
   loginLimiter: LoginLimiter;
   /** This node's open dashboard WebSockets. */

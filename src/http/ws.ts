@@ -179,7 +179,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const log = logger.child({ component: 'ws' });
   const feeds = new KeyFeeds(ctx.pubsub, (apiKey, event) => app.publish(topicOf(apiKey), JSON.stringify(event), false), log);
   const open = ctx.dashboardSockets;
-  const changes = ctx.varChanges;
+  const changes = ctx.clients;
 
   const armExpiry = (ws: WebSocket<WsUser>): void => {
     const user = ws.getUserData();

@@ -107,8 +107,8 @@ describe('GET /metrics', () => {
     dev.close();
     await eventually(async () => expect(metric(await scrape(daemon), 'observerio_tcp_connections')).to.equal(1));
     await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(0));
-    await daemon.ctx.varChanges.change(apiKey, { name: 'a', type: 'integer', value: '9' });
-    await daemon.ctx.varChanges.change(apiKey, { name: 'c', type: 'string', value: 'z' });
+    await daemon.ctx.clients.change(apiKey, { name: 'a', type: 'integer', value: '9' });
+    await daemon.ctx.clients.change(apiKey, { name: 'c', type: 'string', value: 'z' });
     await eventually(async () => expect(metric(await scrape(daemon), 'observerio_outbox_vars')).to.equal(2));
     const back = await device(daemon, apiKey, 'metered');
     clients.push(back);

@@ -50,7 +50,7 @@ describe('supervision through /admin/kill', () => {
   const varsOf = (key = apiKey) => daemon.ctx.store.getVars(key);
   /** A change made on the dashboard, as it reaches the key's client actor. */
   // The dashboard's own path (REST PUT and the WebSocket's set_var both go through it).
-  const dashboardChange = (name: string, value: string, key = apiKey) => daemon.ctx.varChanges.change(key, { name, value, type: 'string' });
+  const dashboardChange = (name: string, value: string, key = apiKey) => daemon.ctx.clients.change(key, { name, value, type: 'string' });
   const restartsOf = (path: string): number => daemon.runtime.find(path)!.restarts;
 
   beforeEach(() => start());

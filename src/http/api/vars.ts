@@ -52,7 +52,7 @@ export const varRoutes: RouteModule = (app, ctx) => {
         const session = await requireSession(ctx, info);
         const body = await bodyP;
         const name = varNameParam(info.params[0] ?? '');
-        const result = await ctx.varChanges.change(session.apiKey, { name, value: body.value, type: body.type });
+        const result = await ctx.clients.change(session.apiKey, { name, value: body.value, type: body.type });
         reply.json(200, result);
       },
       1,
