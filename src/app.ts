@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { backendChildSpec, HealthBoard } from './backends.js';
-import type { SocketEntry } from './clients/client.js';
-import { Clients, clientsChildSpec } from './clients/clients-supervisor.js';
+import { ClientActors, clientsChildSpec } from './clients/client-actors.js';
+import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
 import { Gateway } from './gateway/gateway.js';
 import { LoginLimiter } from './http/auth.js';
@@ -31,7 +31,7 @@ export interface AppOptions {
   onFatal?: (reason: string) => void;
   /** Lines starting with this crash their connection actor (fault injection for tests/benchmarks). */
   crashPrefix?: string | null;
-  /** How long a client actor lingers without sockets. */
+  /** How long a client actor lingers without device connections. */
   clientIdleMs?: number;
   /** Backend health probe period. */
   probeMs?: number;
@@ -66,26 +66,26 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
   });
   const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId });
-  const sockets = new Registry<SocketEntry>('sockets', 'duplicate');
-  const clientsRegistry = new Registry<null>('clients', 'unique');
+  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+  const clientActors = new Registry<null>('clientActors', 'unique');
   const health = new HealthBoard();
   let runtime: Runtime | undefined;
   const rt = (): Runtime => {
     if (!runtime) throw new Error('runtime not started');
     return runtime;
   };
-  const clients = new Clients(() => rt().dynamicSupervisor(`${ROOT}/clients`), {
+  const clients = new ClientActors(() => rt().dynamicSupervisor(`${ROOT}/clients`), {
     store,
     pubsub,
-    sockets,
-    clients: clientsRegistry,
+    deviceConns,
+    clientActors,
     gateway,
     metrics,
     logger,
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, sockets, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets() };
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets() };
 
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;

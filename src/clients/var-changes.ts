@@ -13,7 +13,7 @@ import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNamePro
 import type { Registry } from '../otp/index.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
-import type { ClientMsg, DeliveryAck, SocketEntry, VarChange } from './client.js';
+import type { ClientMsg, DeliveryAck, DeviceConnEntry, VarChange } from './client.js';
 
 export type { VarValue };
 
@@ -38,7 +38,8 @@ export interface VarChangesDeps {
   metrics: Metrics;
   pubsub: PubSub;
   gateway: Gateway;
-  sockets: Registry<SocketEntry>;
+  deviceConns: Registry<DeviceConnEntry>;
+  /** The client actors' service (client-actors.ts). */
   clients: { notify(apiKey: string, msg: ClientMsg): void; ensure(apiKey: string): Promise<{ send(msg: ClientMsg): void }> };
   logger: Logger;
   nodeId: string;
@@ -167,12 +168,12 @@ export class VarChanges {
     this.deps.metrics.setOutbox(apiKey, length);
     this.deps.clients.notify(apiKey, { kind: 'outbox_length', length });
     gateway.publish(channels.vars(apiKey), { type: 'var_delivery', name: v.name, names: [v.name], delivered: 0, buffered: true, node: this.deps.nodeId }, 'var_delivery');
-    // Sockets of the key on this node mean a device verified between our publish and our push (or
-    // its client actor is missing): a key with sockets must have a client actor, and it flushes the
+    // Device connections of the key on this node mean a device verified between our publish and our
+    // push (or its client actor is missing): a key with connections must have a client actor, and it flushes the
     // outbox now instead of at the next verify.
-    if (this.deps.sockets.countKey(apiKey) > 0) {
+    if (this.deps.deviceConns.countKey(apiKey) > 0) {
       this.deps.clients.ensure(apiKey).then(
-        (ref) => ref.send({ kind: 'socket_up', connId: 'outbox-recheck' }),
+        (ref) => ref.send({ kind: 'conn_up', connId: 'outbox-recheck' }),
         (err: unknown) => logger.error({ err, apiKey }, 'cannot start the client actor to flush the outbox'),
       );
     }

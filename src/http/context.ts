@@ -7,8 +7,8 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { HealthBoard } from '../backends.js';
-import type { Clients } from '../clients/clients-supervisor.js';
-import type { SocketEntry } from '../clients/client.js';
+import type { ClientActors } from '../clients/client-actors.js';
+import type { DeviceConnEntry } from '../clients/client.js';
 import type { Config } from '../config.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { LogBatcher } from '../log-index/batcher.js';
@@ -29,8 +29,9 @@ export interface HttpContext {
   batcher: LogBatcher;
   gateway: Gateway;
   /** The client actors and their API, variable changes included. */
-  clients: Clients;
-  sockets: Registry<SocketEntry>;
+  clients: ClientActors;
+  /** Verified device connections on this node by API key. */
+  deviceConns: Registry<DeviceConnEntry>;
   /** Failed sign-ins per email. */
   loginLimiter: LoginLimiter;
   /** This node's open dashboard WebSockets. */

@@ -1,7 +1,7 @@
 /**
  * The dashboard's live channel, `GET /ws?token=<session token>` on uWebSockets.js. Authenticated at
  * upgrade (401 before upgrading otherwise). One uWS topic per API key: this node subscribes to the
- * key's pubsub channels (`vars`, `logs`, `devices`) while at least one of that key's sockets is open
+ * key's pubsub channels (`vars`, `logs`, `devices`) while at least one of that key's dashboard sockets is open
  * here and fans each event out with `app.publish`, so a socket only ever sees its own key's events.
  * The only client frame is `{"type":"set_var","name","value","varType"?,"id"?}`, which does what
  * `PUT /api/vars/:name` does and is answered `{"type":"var_delivery",...}` or `{"type":"error",...}`.

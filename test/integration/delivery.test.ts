@@ -96,7 +96,7 @@ for (const mode of ['embedded', 'redis'] as const) {
     it('buffers through the key’s client actor after the last device left, and delivers on reconnect', async () => {
       const first = await device(a.apiKey);
       first.close();
-      await eventually(() => expect(daemon.ctx.sockets.countKey(a.apiKey)).to.equal(0));
+      await eventually(() => expect(daemon.ctx.deviceConns.countKey(a.apiKey)).to.equal(0));
       // The client actor is still there (idle grace period): it answers that it buffered the change.
       const r = await put(daemon, a, 'speed', { value: 8 });
       expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '8' }, delivered: 0, buffered: true });

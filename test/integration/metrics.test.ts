@@ -106,7 +106,7 @@ describe('GET /metrics', () => {
     // A change while the device is away waits in the outbox, and the gauge shows it.
     dev.close();
     await eventually(async () => expect(metric(await scrape(daemon), 'observerio_tcp_connections')).to.equal(1));
-    await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(0));
+    await eventually(() => expect(daemon.ctx.deviceConns.countKey(apiKey)).to.equal(0));
     await daemon.ctx.clients.change(apiKey, { name: 'a', type: 'integer', value: '9' });
     await daemon.ctx.clients.change(apiKey, { name: 'c', type: 'string', value: 'z' });
     await eventually(async () => expect(metric(await scrape(daemon), 'observerio_outbox_vars')).to.equal(2));

@@ -78,7 +78,7 @@ describe('supervision through /admin/kill', () => {
       expect(c.closed).to.equal(false);
       expect(c.lines).to.deep.equal(['OK']);
       // The restarted actor registered the socket again, so a dashboard change reaches the device.
-      await eventually(() => expect(daemon.ctx.sockets.lookup(apiKey).map((e) => e.value.deviceId)).to.deep.equal(['phone']));
+      await eventually(() => expect(daemon.ctx.deviceConns.lookup(apiKey).map((e) => e.value.deviceId)).to.deep.equal(['phone']));
       await dashboardChange('mode', 'hard');
       expect(decodeVarsLine(await c.next(), apiKey)).to.deep.equal([{ name: 'mode', type: 'string', value: 'hard' }]);
       expect(connectionOf(daemon, 'phone')).to.include({ path: conn.path, restarts: 1 });
@@ -109,7 +109,7 @@ describe('supervision through /admin/kill', () => {
       const clientPath = `/observerio/clients/client-${apiKey}`;
       await eventually(() => expect(daemon.runtime.find(clientPath)?.status).to.equal('running'));
       first.close();
-      await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(0));
+      await eventually(() => expect(daemon.ctx.deviceConns.countKey(apiKey)).to.equal(0));
 
       await dashboardChange('speed', '5');
       await dashboardChange('level', 'ice');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import type { SocketEntry } from '../../../src/clients/client.js';
-import { Clients, clientsChildSpec, type VerifiedConn } from '../../../src/clients/clients-supervisor.js';
+import { ClientActors, clientsChildSpec, type VerifiedConn } from '../../../src/clients/client-actors.js';
+import type { DeviceConnEntry } from '../../../src/clients/client.js';
 import { ackChannel } from '../../../src/clients/var-changes.js';
 import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
 import { Metrics } from '../../../src/metrics.js';
@@ -13,13 +13,13 @@ import { eventually } from '../../helpers/eventually.js';
 const API_KEY = 'AbCdEf123456';
 const silent = pino({ level: 'silent' });
 
-describe('Clients (the client actors’ service)', () => {
+describe('ClientActors (the client actors’ service)', () => {
   let pubsub: LocalPubSub;
   let store: MemoryStore;
-  let sockets: Registry<SocketEntry>;
-  let actors: Registry<null>;
+  let deviceConns: Registry<DeviceConnEntry>;
+  let clientActors: Registry<null>;
   let events: DashboardEvent[];
-  let clients: Clients;
+  let clients: ClientActors;
   let rt: Runtime | null;
 
   /** The tree around the service: the registry worker, the clients supervisor and one device connection actor. */
@@ -36,15 +36,15 @@ describe('Clients (the client actors’ service)', () => {
     await pubsub.start();
     store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100 }, { dataDir: null });
     await store.start();
-    sockets = new Registry<SocketEntry>('sockets', 'duplicate');
-    actors = new Registry<null>('clients', 'unique');
+    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+    clientActors = new Registry<null>('clientActors', 'unique');
     events = [];
     rt = null;
-    clients = new Clients(() => (rt as Runtime).dynamicSupervisor('/root/clients'), {
+    clients = new ClientActors(() => (rt as Runtime).dynamicSupervisor('/root/clients'), {
       store,
       pubsub,
-      sockets,
-      clients: actors,
+      deviceConns,
+      clientActors,
       gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
       metrics: new Metrics(),
       logger: silent,
@@ -71,7 +71,7 @@ describe('Clients (the client actors’ service)', () => {
       expect(await ackListeners()).to.equal(0);
     });
 
-    it('counts the sockets, the keys with sockets and the client actors', async () => {
+    it('counts the device connections, the keys with connections and the client actors', async () => {
       const tree = await start();
       expect(tree.tree().children?.find((c) => c.name === 'registry')?.info).to.deep.equal({ sockets: 0, keysWithSockets: 0, clients: 0 });
     });
@@ -91,28 +91,28 @@ describe('Clients (the client actors’ service)', () => {
       await store.outboxPush(API_KEY, [{ name: 'speed', type: 'integer', value: '3' }]);
       const lines: string[] = [];
       clients.deviceVerified(verifiedConn(lines, { apiKey: API_KEY, deviceId: 'phone' }), connRef(tree));
-      expect(sockets.lookup(API_KEY).map((e) => e.value.deviceId)).to.deep.equal(['phone']);
-      expect(sockets.lookup(API_KEY)[0]?.value.device()).to.deep.equal({ id: 'c-1', node: 'node-1' });
+      expect(deviceConns.lookup(API_KEY).map((e) => e.value.deviceId)).to.deep.equal(['phone']);
+      expect(deviceConns.lookup(API_KEY)[0]?.value.device()).to.deep.equal({ id: 'c-1', node: 'node-1' });
       await eventually(() => expect(lines).to.have.length(1));
       expect(lines[0]).to.match(new RegExp(`^v:${API_KEY}:`));
-      expect(actors.whereis(API_KEY)).to.not.equal(undefined);
+      expect(clientActors.whereis(API_KEY)).to.not.equal(undefined);
       expect(await store.outboxLength(API_KEY)).to.equal(0);
     });
 
     it('drops the socket when its connection actor ends, and the idle client actor then stops', async () => {
       const tree = await start();
       clients.deviceVerified(verifiedConn([], { apiKey: API_KEY, deviceId: null }), connRef(tree));
-      await eventually(() => expect(actors.whereis(API_KEY)).to.not.equal(undefined));
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.not.equal(undefined));
       await tree.kill('/root/conn', 'connection gone');
-      expect(sockets.countKey(API_KEY)).to.equal(0);
-      await eventually(() => expect(actors.whereis(API_KEY)).to.equal(undefined));
+      expect(deviceConns.countKey(API_KEY)).to.equal(0);
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.equal(undefined));
     });
 
     it('ignores a connection that is not verified', async () => {
       const tree = await start();
       clients.deviceVerified(verifiedConn([], null), connRef(tree));
-      expect(sockets.size).to.equal(0);
-      expect(actors.size).to.equal(0);
+      expect(deviceConns.size).to.equal(0);
+      expect(clientActors.size).to.equal(0);
     });
   });
 

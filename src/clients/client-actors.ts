@@ -1,8 +1,9 @@
 /**
- * The clients service, the one way into the client actors (Elixir's context module): ensure(apiKey)
- * finds the key's actor in the registry or starts it under the `clients` dynamic supervisor, so
- * concurrent verifies of one key start exactly one; deviceVerified() wires a verified device socket
- * to it; change() is "a dashboard changes a variable" for REST and WebSocket alike (var-changes.ts).
+ * ClientActors, the clients service and the one way into the client actors (Elixir's context
+ * module): ensure(apiKey) finds the key's actor in the registry or starts it under the `clients`
+ * dynamic supervisor, so concurrent verifies of one key start exactly one; deviceVerified() wires a
+ * verified device socket to it; change() is "a dashboard changes a variable" for REST and WebSocket
+ * alike (var-changes.ts).
  */
 import type { DeviceInfo } from '../gateway/gateway.js';
 import { dynamicSupervisor, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
@@ -21,7 +22,7 @@ export interface VerifiedConn {
   device(nodeId: string): DeviceInfo;
 }
 
-export class Clients {
+export class ClientActors {
   private readonly starting = new Map<string, Promise<ActorRef<ClientMsg>>>();
   private readonly changes: VarChanges;
 
@@ -33,7 +34,7 @@ export class Clients {
   }
 
   private get registry(): Registry<null> {
-    return this.deps.clients;
+    return this.deps.clientActors;
   }
 
   /** The key's client actor, started on first use. */
@@ -55,24 +56,24 @@ export class Clients {
     return p;
   }
 
-  /** Tells the key's client actor, if any, that a socket came or went. */
+  /** Tells the key's client actor, if any, that a device connection came or went. */
   notify(apiKey: string, msg: ClientMsg): void {
     const found = this.registry.whereis(apiKey);
     if (found) (found.ref as ActorRef<ClientMsg>).send(msg);
   }
 
   /**
-   * A device socket verified (or its connection actor restarted): it joins the key's sockets for as
+   * A device socket verified (or its connection actor restarted): it joins the key's device connections for as
    * long as that actor incarnation lives, and the key's client actor flushes the outbox to it.
    */
   deviceVerified(conn: VerifiedConn, self: ActorRef<unknown>): void {
     const v = conn.verified;
     if (!v) return;
     const { nodeId, logger } = this.deps;
-    this.deps.sockets.register(v.apiKey, self, { connId: conn.id, deviceId: v.deviceId, write: (line) => conn.write(line), device: () => conn.device(nodeId) });
-    self.monitor(() => this.notify(v.apiKey, { kind: 'socket_down' }));
+    this.deps.deviceConns.register(v.apiKey, self, { connId: conn.id, deviceId: v.deviceId, write: (line) => conn.write(line), device: () => conn.device(nodeId) });
+    self.monitor(() => this.notify(v.apiKey, { kind: 'conn_down' }));
     this.ensure(v.apiKey).then(
-      (ref) => ref.send({ kind: 'socket_up', connId: conn.id }),
+      (ref) => ref.send({ kind: 'conn_up', connId: conn.id }),
       (err: unknown) => logger.error({ err, apiKey: v.apiKey }, 'cannot start client actor'),
     );
   }
@@ -98,7 +99,7 @@ export class Clients {
    * they and the client actors have stopped, while pubsub is still up.
    */
   registryChildSpec(): ChildSpec {
-    const { sockets, clients } = this.deps;
+    const { deviceConns, clientActors } = this.deps;
     return {
       id: 'registry',
       start: worker<null, never>({
@@ -110,7 +111,8 @@ export class Clients {
         terminate: async (_state, _reason, restarting) => {
           if (!restarting) await this.stop();
         },
-        info: () => ({ sockets: sockets.size, keysWithSockets: sockets.keysList().length, clients: clients.size }),
+        // The admin tree's established keys: sockets = device connections, clients = client actors.
+        info: () => ({ sockets: deviceConns.size, keysWithSockets: deviceConns.keysList().length, clients: clientActors.size }),
       }),
     };
   }
