@@ -8,20 +8,21 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { backendChildSpec, HealthBoard } from './backends.js';
-import type { SocketEntry } from './clients/client.js';
-import { Clients, clientsChildSpec } from './clients/clients-supervisor.js';
+import { ClientActors, clientsChildSpec } from './clients/client-actors.js';
+import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
-import { Gateway, type DeviceInfo } from './gateway/gateway.js';
+import { Gateway } from './gateway/gateway.js';
+import { LoginLimiter } from './http/auth.js';
 import type { HttpContext } from './http/context.js';
+import { DashboardSockets } from './http/dashboard-sockets.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
 import { LogBatcher } from './log-index/batcher.js';
 import { resolveLogIndex } from './log-index/index.js';
 import { Metrics } from './metrics.js';
-import { Registry, Runtime, supervisor, worker, type ActorRef } from './otp/index.js';
+import { Registry, Runtime, supervisor } from './otp/index.js';
 import { resolvePubSub } from './pubsub/index.js';
 import { resolveStore } from './store/index.js';
-import type { ConnectionMsg } from './tcp/connection.js';
 import { tcpChildSpec } from './tcp/listener.js';
 
 export interface AppOptions {
@@ -30,7 +31,7 @@ export interface AppOptions {
   onFatal?: (reason: string) => void;
   /** Lines starting with this crash their connection actor (fault injection for tests/benchmarks). */
   crashPrefix?: string | null;
-  /** How long a client actor lingers without sockets. */
+  /** How long a client actor lingers without device connections. */
   clientIdleMs?: number;
   /** Backend health probe period. */
   probeMs?: number;
@@ -65,44 +66,30 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
   });
   const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId });
-  const sockets = new Registry<SocketEntry>('sockets', 'duplicate');
-  const clientsRegistry = new Registry<null>('clients', 'unique');
+  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+  const clientActors = new Registry<null>('clientActors', 'unique');
   const health = new HealthBoard();
   let runtime: Runtime | undefined;
   const rt = (): Runtime => {
     if (!runtime) throw new Error('runtime not started');
     return runtime;
   };
-  const clients = new Clients(() => rt().dynamicSupervisor(`${ROOT}/clients`), {
+  const clients = new ClientActors(() => rt().dynamicSupervisor(`${ROOT}/clients`), {
     store,
     pubsub,
-    sockets,
-    clients: clientsRegistry,
+    deviceConns,
+    clientActors,
     gateway,
     metrics,
     logger,
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, sockets, runtime: rt, metrics, health, logger, nodeId };
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets() };
 
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;
   const probeMs = opts.probeMs ?? 5000;
-
-  const onVerified = (
-    conn: { id: string; verified: { apiKey: string; deviceId: string | null } | null; write(line: string): boolean; device(nodeId: string): DeviceInfo },
-    self: ActorRef<ConnectionMsg>,
-  ): void => {
-    const v = conn.verified;
-    if (!v) return;
-    sockets.register(v.apiKey, self, { connId: conn.id, deviceId: v.deviceId, write: (line) => conn.write(line), device: () => conn.device(nodeId) });
-    self.monitor(() => clients.notify(v.apiKey, { kind: 'socket_down' }));
-    clients.ensure(v.apiKey).then(
-      (ref) => ref.send({ kind: 'socket_up', connId: conn.id }),
-      (err: unknown) => logger.error({ err, apiKey: v.apiKey }, 'cannot start client actor'),
-    );
-  };
 
   const root = {
     id: 'observerio',
@@ -120,13 +107,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         },
         info: () => ({ ...batcher.stats() }),
       }),
-      {
-        id: 'registry',
-        start: worker<null, never>({
-          init: () => null,
-          info: () => ({ sockets: sockets.size, keysWithSockets: sockets.keysList().length, clients: clientsRegistry.size }),
-        }),
-      },
+      clients.registryChildSpec(),
       clientsChildSpec(),
       tcpChildSpec({
         host: config.host,
@@ -136,7 +117,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         logger: logger.child({ component: 'tcp' }),
         conns: () => rt().dynamicSupervisor(`${ROOT}/tcp/conns`),
         onListening: (p) => (tcpPort = p),
-        connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => onVerified(conn, c.self) },
+        connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
       }),
       httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),

@@ -7,10 +7,10 @@
  */
 import type { ErrorCode } from './errors.js';
 import type { LogQuery, LogSearchResult } from './log-index/log-index.js';
-import type { BackendHealth, LogEntry, Var } from './model.js';
+import type { BackendHealth, LogEntry, Var, VarValue } from './model.js';
 import type { Status, TreeNode as RuntimeTreeNode, TreeOptions } from './otp/types.js';
 
-export type { BackendHealth, ErrorCode, LogEntry, LogSearchResult, Var };
+export type { BackendHealth, ErrorCode, LogEntry, LogSearchResult, Var, VarValue };
 
 // --- errors --------------------------------------------------------------------------------------
 
@@ -43,9 +43,6 @@ export interface SessionAnswer {
 }
 
 // --- variables -----------------------------------------------------------------------------------
-
-/** A variable's value as a dashboard sends it and a game sets it; the wire then carries it as a string. */
-export type VarValue = string | number | boolean;
 
 /** `GET /api/vars` → 200, in first-seen order. */
 export interface VarsAnswer {

@@ -3,8 +3,9 @@
  * InvalidArgumentError, which commander reports with the flag's name and main.ts turns into exit 2.
  */
 import { InvalidArgumentError } from 'commander';
+import { API_KEY_RE } from '../model.js';
 
-export const API_KEY_RE = /^[A-Za-z0-9]{12}$/;
+export { API_KEY_RE };
 
 export function apiKeyArg(v: string): string {
   if (!API_KEY_RE.test(v)) throw new InvalidArgumentError('an API key is exactly 12 characters of [A-Za-z0-9].');

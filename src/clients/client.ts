@@ -1,9 +1,9 @@
 /**
  * The ClientActor: one per API key with connected devices on this node (Elixir's Web.Tcp.Client).
  * Subscribed to `<apiKey>:vars:callback`, it packs each change as `v:<apiKey>:<base64 JSON>` and
- * writes it to every verified socket of the key; when none is left it keeps the change in the
+ * writes it to every verified device connection of the key; when none is left it keeps the change in the
  * outbox (in the store) until a device verifies, then flushes right after that device's OK. It stops
- * itself after a grace period without sockets, which ends its subscription.
+ * itself after a grace period without device connections, which ends its subscription.
  */
 import type { Logger } from 'pino';
 import type { DeviceInfo, Gateway } from '../gateway/gateway.js';
@@ -14,8 +14,8 @@ import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { packVars } from '../tcp/protocol.js';
 
-/** What the sockets registry holds for each verified socket. */
-export interface SocketEntry {
+/** What the device-connection registry holds for each verified device socket. */
+export interface DeviceConnEntry {
   connId: string;
   deviceId: string | null;
   write(line: string): boolean;
@@ -39,22 +39,23 @@ export interface DeliveryAck {
 
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
-  | { kind: 'socket_up'; connId: string }
-  | { kind: 'socket_down' }
+  | { kind: 'conn_up'; connId: string }
+  | { kind: 'conn_down' }
   | { kind: 'outbox_length'; length: number }
   | { kind: 'idle_check' };
 
 export interface ClientDeps {
   store: Store;
   pubsub: PubSub;
-  sockets: Registry<SocketEntry>;
+  /** Verified device connections by API key (duplicate keys). */
+  deviceConns: Registry<DeviceConnEntry>;
   /** Client actors by API key (unique); each incarnation registers itself. */
-  clients: Registry<null>;
+  clientActors: Registry<null>;
   gateway: Gateway;
   metrics: Metrics;
   logger: Logger;
   nodeId: string;
-  /** How long a client actor waits without sockets before stopping. */
+  /** How long a client actor waits without device connections before stopping. */
   idleMs: number;
 }
 
@@ -70,17 +71,17 @@ export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
 }
 
 function clientBehaviour(apiKey: string, deps: ClientDeps) {
-  const { store, pubsub, sockets, metrics } = deps;
+  const { store, pubsub, deviceConns, metrics } = deps;
 
   const writeAll = (line: string): number => {
     let n = 0;
-    for (const { value } of sockets.lookup(apiKey)) if (value.write(line)) n += 1;
+    for (const { value } of deviceConns.lookup(apiKey)) if (value.write(line)) n += 1;
     if (n > 0) metrics.varChangesSent.inc(n);
     return n;
   };
 
   const armIdle = (state: State, ctx: ActorContext<ClientMsg>): void => {
-    if (state.idleTimer || sockets.countKey(apiKey) > 0) return;
+    if (state.idleTimer || deviceConns.countKey(apiKey) > 0) return;
     state.idleTimer = setTimeout(() => ctx.self.send({ kind: 'idle_check' }), deps.idleMs);
     state.idleTimer.unref();
   };
@@ -124,9 +125,9 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         ctx.self.send({ kind: 'change', change: message as VarChange });
       });
       const state: State = { unsubscribe, idleTimer: null, delivered: 0, outboxLength: 0 };
-      deps.clients.register(apiKey, ctx.self, null);
+      deps.clientActors.register(apiKey, ctx.self, null);
       // Changes that waited while no actor existed (or while this one restarted) go out now.
-      if (sockets.countKey(apiKey) > 0) await flushOutbox(state);
+      if (deviceConns.countKey(apiKey) > 0) await flushOutbox(state);
       else metrics.setOutbox(apiKey, (state.outboxLength = await store.outboxLength(apiKey)));
       armIdle(state, ctx);
       return state;
@@ -137,12 +138,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         case 'change':
           await deliver(state, msg.change);
           break;
-        case 'socket_up':
+        case 'conn_up':
           if (state.idleTimer) clearTimeout(state.idleTimer);
           state.idleTimer = null;
           await flushOutbox(state);
           break;
-        case 'socket_down':
+        case 'conn_down':
           armIdle(state, ctx);
           break;
         case 'outbox_length':
@@ -150,7 +151,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           break;
         case 'idle_check':
           state.idleTimer = null;
-          if (sockets.countKey(apiKey) === 0) ctx.stop('normal');
+          if (deviceConns.countKey(apiKey) === 0) ctx.stop('normal');
           break;
       }
     },
@@ -161,7 +162,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     },
 
     info(state) {
-      return { apiKey, sockets: sockets.countKey(apiKey), outboxLength: state.outboxLength, delivered: state.delivered };
+      // `sockets` is the admin tree's established key for this count.
+      return { apiKey, sockets: deviceConns.countKey(apiKey), outboxLength: state.outboxLength, delivered: state.delivered };
     },
   });
 }

@@ -9,16 +9,12 @@ import type { Logger } from 'pino';
 import { ObserverioError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
-import type { Var } from '../model.js';
+import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import type { Registry } from '../otp/index.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
-import { MAX_VAR_NAME, MAX_VAR_TYPE } from '../tcp/protocol.js';
-import type { VarDelivery, VarValue } from '../wire.js';
-import type { ClientMsg, DeliveryAck, SocketEntry, VarChange } from './client.js';
-
-// eslint-disable-next-line no-control-regex
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+import type { VarDelivery } from '../wire.js';
+import type { ClientMsg, DeliveryAck, DeviceConnEntry, VarChange } from './client.js';
 
 // The answer and the value's JSON type are declared in wire.ts with the other shapes that leave the process.
 export type { VarDelivery, VarValue };
@@ -35,7 +31,8 @@ export interface VarChangesDeps {
   metrics: Metrics;
   pubsub: PubSub;
   gateway: Gateway;
-  sockets: Registry<SocketEntry>;
+  deviceConns: Registry<DeviceConnEntry>;
+  /** The client actors' service (client-actors.ts). */
   clients: { notify(apiKey: string, msg: ClientMsg): void; ensure(apiKey: string): Promise<{ send(msg: ClientMsg): void }> };
   logger: Logger;
   nodeId: string;
@@ -52,21 +49,11 @@ export function ackChannel(nodeId: string): string {
   return `observerio:acks:${nodeId}`;
 }
 
-/** Same rule as the protocol's `i:` line: 1–128 printable characters. */
+/** The protocol's rule for names (model.ts), worded for the dashboard. */
 export function checkVarName(name: string): string | null {
-  if (name.length === 0 || name.length > MAX_VAR_NAME) return `variable name must be 1-${MAX_VAR_NAME} characters`;
-  if (CONTROL_RE.test(name)) return 'variable name must not contain control characters';
-  return null;
-}
-
-const NUMBER_TYPES = new Set(['float', 'double', 'number']);
-const INTEGER_TYPES = new Set(['integer', 'int']);
-const BOOLEAN_TYPES = new Set(['boolean', 'bool']);
-
-function inferType(value: VarValue): string {
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'float';
-  if (typeof value === 'boolean') return 'boolean';
-  return 'string';
+  const problem = varNameProblem(name);
+  if (problem === 'control') return 'variable name must not contain control characters';
+  return problem ? `variable name must be 1-${MAX_VAR_NAME} characters` : null;
 }
 
 /**
@@ -77,30 +64,14 @@ function inferType(value: VarValue): string {
 export function resolveVar(edit: VarEdit, existing: Var | undefined): Var {
   const nameProblem = checkVarName(edit.name);
   if (nameProblem) throw new ObserverioError('bad_request', nameProblem);
-  const type = edit.type ?? existing?.type ?? inferType(edit.value);
-  if (type.length === 0 || type.length > MAX_VAR_TYPE || CONTROL_RE.test(type))
-    throw new ObserverioError('bad_request', `type must be 1-${MAX_VAR_TYPE} printable characters`);
+  const type = edit.type ?? existing?.type ?? inferVarType(edit.value);
+  if (varTypeProblem(type)) throw new ObserverioError('bad_request', `type must be 1-${MAX_VAR_TYPE} printable characters`);
   const { value } = edit;
   if (typeof value === 'number' && !Number.isFinite(value)) throw new ObserverioError('bad_request', 'value must be a finite number');
-  const kind = type.toLowerCase();
-  const bad = (what: string): never => {
-    throw new ObserverioError('bad_request', `value ${JSON.stringify(value).slice(0, 40)} is not ${what} (variable ${edit.name} has type ${type})`);
-  };
-  if (INTEGER_TYPES.has(kind) || NUMBER_TYPES.has(kind)) {
-    const text = typeof value === 'string' ? value.trim() : value;
-    if (typeof text === 'boolean' || text === '') return bad('a number');
-    const n = Number(text);
-    if (!Number.isFinite(n)) return bad('a number');
-    if (INTEGER_TYPES.has(kind) && !Number.isSafeInteger(n)) return bad('an integer');
-    return { name: edit.name, type, value: String(n) };
-  }
-  if (BOOLEAN_TYPES.has(kind)) {
-    const text = String(value).trim().toLowerCase();
-    if (text === 'true' || text === '1') return { name: edit.name, type, value: 'true' };
-    if (text === 'false' || text === '0') return { name: edit.name, type, value: 'false' };
-    return bad('a boolean');
-  }
-  return { name: edit.name, type, value: String(value) };
+  const canonical = canonicalVarValue(type, value);
+  if ('expected' in canonical)
+    throw new ObserverioError('bad_request', `value ${JSON.stringify(value).slice(0, 40)} is not ${canonical.expected} (variable ${edit.name} has type ${type})`);
+  return { name: edit.name, type, value: canonical.value };
 }
 
 interface AckTotals {
@@ -190,12 +161,12 @@ export class VarChanges {
     this.deps.metrics.setOutbox(apiKey, length);
     this.deps.clients.notify(apiKey, { kind: 'outbox_length', length });
     gateway.publish(channels.vars(apiKey), { type: 'delivery', name: v.name, names: [v.name], delivered: 0, buffered: true, node: this.deps.nodeId }, 'delivery');
-    // Sockets of the key on this node mean a device verified between our publish and our push (or
-    // its client actor is missing): a key with sockets must have a client actor, and it flushes the
+    // Device connections of the key on this node mean a device verified between our publish and our
+    // push (or its client actor is missing): a key with connections must have a client actor, and it flushes the
     // outbox now instead of at the next verify.
-    if (this.deps.sockets.countKey(apiKey) > 0) {
+    if (this.deps.deviceConns.countKey(apiKey) > 0) {
       this.deps.clients.ensure(apiKey).then(
-        (ref) => ref.send({ kind: 'socket_up', connId: 'outbox-recheck' }),
+        (ref) => ref.send({ kind: 'conn_up', connId: 'outbox-recheck' }),
         (err: unknown) => logger.error({ err, apiKey }, 'cannot start the client actor to flush the outbox'),
       );
     }

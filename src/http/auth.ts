@@ -129,12 +129,3 @@ export class LoginLimiter {
     return e;
   }
 }
-
-const limiters = new WeakMap<HttpContext, LoginLimiter>();
-
-/** The daemon's login limiter (one per HTTP context, so daemons in one process do not share it). */
-export function loginLimiterOf(ctx: HttpContext): LoginLimiter {
-  let l = limiters.get(ctx);
-  if (!l) limiters.set(ctx, (l = new LoginLimiter()));
-  return l;
-}

@@ -1,12 +1,14 @@
 /**
  * Everything the HTTP layer (REST, WebSocket, admin, metrics, dashboard) may use, passed in once;
- * and `route()`, which wraps a handler with request copying, error answers and metrics.
+ * and `route()`, which wraps a handler with request copying, error answers and metrics. The services
+ * are built by app.ts (as fastify's `decorate` does), so src/http/ holds no state of its own and two
+ * daemons in one process never share any.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { HealthBoard } from '../backends.js';
-import type { Clients } from '../clients/clients-supervisor.js';
-import type { SocketEntry } from '../clients/client.js';
+import type { ClientActors } from '../clients/client-actors.js';
+import type { DeviceConnEntry } from '../clients/client.js';
 import type { Config } from '../config.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { LogBatcher } from '../log-index/batcher.js';
@@ -15,6 +17,8 @@ import type { Metrics } from '../metrics.js';
 import type { Registry, Runtime } from '../otp/index.js';
 import type { PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
+import type { LoginLimiter } from './auth.js';
+import type { DashboardSockets } from './dashboard-sockets.js';
 import { Reply, requestInfo, type RequestInfo } from './respond.js';
 
 export interface HttpContext {
@@ -24,8 +28,14 @@ export interface HttpContext {
   logIndex: LogIndex;
   batcher: LogBatcher;
   gateway: Gateway;
-  clients: Clients;
-  sockets: Registry<SocketEntry>;
+  /** The client actors and their API, variable changes included. */
+  clients: ClientActors;
+  /** Verified device connections on this node by API key. */
+  deviceConns: Registry<DeviceConnEntry>;
+  /** Failed sign-ins per email. */
+  loginLimiter: LoginLimiter;
+  /** This node's open dashboard WebSockets. */
+  dashboardSockets: DashboardSockets;
   /** The running actor tree (set once the runtime has started). */
   runtime: () => Runtime;
   metrics: Metrics;

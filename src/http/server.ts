@@ -22,18 +22,6 @@ interface State {
   port: number;
 }
 
-/** Open WebSockets are registered here so shutdown can close them. */
-export interface Closable {
-  end(code?: number, reason?: string): void;
-}
-export const openSockets = new WeakMap<HttpContext, Set<Closable>>();
-
-export function socketsOf(ctx: HttpContext): Set<Closable> {
-  let s = openSockets.get(ctx);
-  if (!s) openSockets.set(ctx, (s = new Set()));
-  return s;
-}
-
 /** True when the native uWS binary loaded (not the slow JS fallback). */
 export function uwsIsNative(): boolean {
   return typeof (uWS as unknown as { SSLApp?: unknown }).SSLApp === 'function' && 'DEDICATED_COMPRESSOR_3KB' in uWS;
@@ -68,18 +56,10 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
         if (restarting) return;
         held = null;
         uWS.us_listen_socket_close(state.listenSocket);
-        const open = socketsOf(ctx);
-        for (const ws of [...open]) {
-          try {
-            ws.end(1001, 'server shutting down');
-          } catch {
-            // Already closed by the peer.
-          }
-        }
-        open.clear();
+        ctx.dashboardSockets.closeAll(1001, 'server shutting down');
       },
       info(state) {
-        return { host: opts.host, port: state.port, websockets: socketsOf(ctx).size, native: uwsIsNative() };
+        return { host: opts.host, port: state.port, websockets: ctx.dashboardSockets.size, native: uwsIsNative() };
       },
     }),
   };

@@ -1,7 +1,7 @@
 /**
  * The dashboard's live channel, `GET /ws?token=<session token>` on uWebSockets.js. Authenticated at
  * upgrade (401 before upgrading otherwise). One uWS topic per API key: this node subscribes to the
- * key's pubsub channels (`vars`, `logs`, `devices`) while at least one of that key's sockets is open
+ * key's pubsub channels (`vars`, `logs`, `devices`) while at least one of that key's dashboard sockets is open
  * here and fans each event out with `app.publish`, so a socket only ever sees its own key's events.
  * The only client frame is `{"type":"set_var","name","value","varType"?,"id"?}`, which does what
  * `PUT /api/vars/:name` does and is answered `{"type":"var_delivery",...}` or `{"type":"error",...}`.
@@ -15,10 +15,9 @@ import { ERRORS, ObserverioError, type ErrorCode } from '../errors.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import { sessionOf, TOKEN_RE } from './auth.js';
 import type { HttpContext, RouteModule } from './context.js';
+import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
 import { varTypeSchema, varValueSchema } from './api/vars.js';
 import { Reply, requestInfo } from './respond.js';
-import { socketsOf } from './server.js';
-import { varChangesOf } from './var-changes-of.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
 
 /** What each socket carries from its upgrade. */
@@ -36,8 +35,6 @@ export interface WsUser {
   pending: number;
 }
 
-/** Close codes the dashboard reads as "sign in again" (4401) or "server going away" (1001). */
-export const WS_CLOSE_SESSION_ENDED = 4401;
 /** Subprotocol a browser may offer next to `bearer.<token>`, echoed back when offered. */
 export const WS_PROTOCOL = 'observerio';
 const BEARER_PROTOCOL_PREFIX = 'bearer.';
@@ -141,21 +138,6 @@ interface Feed {
   ready: Promise<Unsubscribe[]>;
 }
 
-const bySession = new WeakMap<HttpContext, Map<string, Set<WebSocket<WsUser>>>>();
-
-function sessionSockets(ctx: HttpContext): Map<string, Set<WebSocket<WsUser>>> {
-  let m = bySession.get(ctx);
-  if (!m) bySession.set(ctx, (m = new Map()));
-  return m;
-}
-
-/** Closes this node's WebSockets of a session (sign-out); other nodes close theirs at expiry. */
-export function closeSessionSockets(ctx: HttpContext, token: string): void {
-  const set = sessionSockets(ctx).get(token);
-  if (!set) return;
-  for (const ws of [...set]) endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'signed out');
-}
-
 function endQuietly(ws: WebSocket<WsUser>, code: number, reason: string): void {
   if (ws.getUserData().closed) return;
   try {
@@ -208,9 +190,8 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const { metrics, logger } = ctx;
   const log = logger.child({ component: 'ws' });
   const feeds = new KeyFeeds(ctx.pubsub, (apiKey, event) => fanOut(app, topicOf(apiKey), event), log);
-  const open = socketsOf(ctx);
-  const tokens = sessionSockets(ctx);
-  const changes = varChangesOf(ctx);
+  const open = ctx.dashboardSockets;
+  const changes = ctx.clients;
 
   const armExpiry = (ws: WebSocket<WsUser>): void => {
     const user = ws.getUserData();
@@ -286,10 +267,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
 
     open: (ws) => {
       const user = ws.getUserData();
-      open.add(ws);
-      let set = tokens.get(user.token);
-      if (!set) tokens.set(user.token, (set = new Set()));
-      set.add(ws);
+      open.add(user.token, ws);
       metrics.wsClients.inc();
       ws.subscribe(topicOf(user.apiKey));
       armExpiry(ws);
@@ -336,12 +314,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       const user = ws.getUserData();
       user.closed = true;
       if (user.expiryTimer) clearTimeout(user.expiryTimer);
-      open.delete(ws);
-      const set = tokens.get(user.token);
-      if (set) {
-        set.delete(ws);
-        if (set.size === 0) tokens.delete(user.token);
-      }
+      open.remove(user.token, ws);
       metrics.wsClients.dec();
       user.feed?.release();
     },

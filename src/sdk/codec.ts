@@ -1,13 +1,11 @@
 /**
  * The SDK's side of the wire protocol (docs/PROTOCOL.md): builds the lines a game sends and decodes
  * the lines the daemon sends back. Kept apart from the daemon's parser on purpose: it runs inside
- * games, so it depends on nothing but Node's Buffer, the key formats in model.ts and the shapes in wire.ts.
+ * games, so it depends on nothing but Node's Buffer and the shared shapes and rules in model.ts.
  */
-import { API_KEY_RE, DEVICE_ID_RE } from '../model.js';
-import type { Var, VarValue } from '../wire.js';
+import { API_KEY_RE, DEVICE_ID_RE, inferVarType, isVarName, isVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varBoolean, varKind, varNumber, wireValue, type Var, type VarValue } from '../model.js';
 import { SdkError, type SdkErrorCode } from './errors.js';
 
-/** A variable as the wire carries it, and a value as a game sees it: the daemon's own shapes. */
 export type { Var, VarValue };
 
 /** The types the SDK infers; the wire accepts any 1-32 character type string. */
@@ -38,9 +36,8 @@ export type ServerLine =
   /** A known line whose payload is broken. */
   | { kind: 'invalid'; reason: string };
 
-// Same limits as the daemon's parser, so a line the SDK builds is never rejected as bad_shape.
-export const MAX_VAR_NAME = 128;
-export const MAX_VAR_TYPE = 32;
+// The daemon's parser checks the same rules (model.ts), so a line the SDK builds is never rejected as bad_shape.
+export { MAX_VAR_NAME, MAX_VAR_TYPE };
 /** The daemon's default `tcp.maxLineBytes`. */
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 /** `l:` or `i:`, the 12-character key and a colon. */
@@ -49,8 +46,6 @@ export const COMMAND_PREFIX_BYTES = 15;
 export const EMPTY_ARRAY_B64 = 'W10=';
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 /** Throws SdkError('bad_api_key') unless the key has the daemon's format. */
 export function checkApiKey(apiKey: unknown): asserts apiKey is string {
@@ -65,9 +60,7 @@ export function checkDeviceId(deviceId: unknown): asserts deviceId is string {
 }
 
 export function inferType(value: VarValue): VarType {
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'float';
-  if (typeof value === 'boolean') return 'boolean';
-  return 'string';
+  return inferVarType(value);
 }
 
 /**
@@ -76,15 +69,15 @@ export function inferType(value: VarValue): VarType {
  */
 export function toWireVar(input: VarInput): Var {
   const { name, value } = input;
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_VAR_NAME || CONTROL_RE.test(name))
-    throw new SdkError('bad_var', `variable name must be 1-${MAX_VAR_NAME} printable characters, got ${JSON.stringify(name)}`);
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new SdkError('bad_var', `variable ${name}: ${value} is not a finite number`);
-  if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string')
+  if (!isVarName(name)) throw new SdkError('bad_var', `variable name must be 1-${MAX_VAR_NAME} printable characters, got ${JSON.stringify(name)}`);
+  const wire = wireValue(value);
+  if (wire === null) {
+    if (typeof value === 'number') throw new SdkError('bad_var', `variable ${name}: ${value} is not a finite number`);
     throw new SdkError('bad_var', `variable ${name}: value must be a number, boolean or string`);
+  }
   const type = input.type ?? inferType(value);
-  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_VAR_TYPE || CONTROL_RE.test(type))
-    throw new SdkError('bad_var', `variable ${name}: type must be 1-${MAX_VAR_TYPE} printable characters`);
-  return { name, type, value: String(value) };
+  if (!isVarType(type)) throw new SdkError('bad_var', `variable ${name}: type must be 1-${MAX_VAR_TYPE} printable characters`);
+  return { name, type, value: wire };
 }
 
 /**
@@ -93,26 +86,10 @@ export function toWireVar(input: VarInput): Var {
  * stays a string rather than becoming NaN, so a typo on the dashboard cannot poison game state.
  */
 export function typedValue(type: string, value: string): VarValue {
-  switch (type.toLowerCase()) {
-    case 'integer':
-    case 'int':
-    case 'float':
-    case 'double':
-    case 'number': {
-      const text = value.trim();
-      const n = text === '' ? NaN : Number(text);
-      return Number.isFinite(n) ? n : value;
-    }
-    case 'boolean':
-    case 'bool': {
-      const text = value.trim().toLowerCase();
-      if (text === 'true' || text === '1') return true;
-      if (text === 'false' || text === '0') return false;
-      return value;
-    }
-    default:
-      return value;
-  }
+  const kind = varKind(type);
+  if (kind === 'integer' || kind === 'float') return varNumber(value) ?? value;
+  if (kind === 'boolean') return varBoolean(value) ?? value;
+  return value;
 }
 
 /** Standard base64 with padding of the text's UTF-8 bytes. */
@@ -186,9 +163,9 @@ export function decodeVarsPayload(b64: string): Var[] | string {
     const { name, type, value: v } = item as Record<string, unknown>;
     if (typeof name !== 'string' || name.length === 0) return 'a variable has no name';
     if (typeof type !== 'string') return `variable ${name} has no type`;
-    if (typeof v === 'string') vars.push({ name, type, value: v });
-    else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') vars.push({ name, type, value: String(v) });
-    else return `variable ${name} has no string, number or boolean value`;
+    const wire = wireValue(v);
+    if (wire === null) return `variable ${name} has no string, number or boolean value`;
+    vars.push({ name, type, value: wire });
   }
   return vars;
 }

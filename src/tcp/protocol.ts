@@ -3,7 +3,7 @@
  * catalogued error, and packs the daemon's `v:` lines. Pure functions: no sockets, no state.
  */
 import { protocolErrorLine, type ErrorCode } from '../errors.js';
-import { API_KEY_RE, DEVICE_ID_RE, type Var } from '../model.js';
+import { API_KEY_RE, DEVICE_ID_RE, isVarName, isVarType, MAX_VAR_NAME, MAX_VAR_TYPE, wireValue, type Var } from '../model.js';
 
 /** A log object as the client sent it (at least a message). */
 export interface ClientLog {
@@ -24,11 +24,7 @@ export interface ProtocolError {
   message: string;
 }
 
-export const MAX_VAR_NAME = 128;
-export const MAX_VAR_TYPE = 32;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 const fail = (code: ErrorCode, message: string): ProtocolError => ({ kind: 'error', code, message });
 
@@ -122,13 +118,11 @@ function toVars(apiKey: string, value: unknown): Command | ProtocolError {
     const item: unknown = value[i];
     if (!isObject(item)) return fail('bad_shape', `vars[${i}] must be an object`);
     const { name, type, value: v } = item;
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_VAR_NAME || CONTROL_RE.test(name))
-      return fail('bad_shape', `vars[${i}].name must be a string of 1-${MAX_VAR_NAME} printable characters`);
-    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_VAR_TYPE || CONTROL_RE.test(type))
-      return fail('bad_shape', `vars[${i}].type must be a string of 1-${MAX_VAR_TYPE} printable characters`);
-    if (typeof v === 'string') vars.push({ name, type, value: v });
-    else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') vars.push({ name, type, value: String(v) });
-    else return fail('bad_shape', `vars[${i}].value must be a string, number or boolean`);
+    if (!isVarName(name)) return fail('bad_shape', `vars[${i}].name must be a string of 1-${MAX_VAR_NAME} printable characters`);
+    if (!isVarType(type)) return fail('bad_shape', `vars[${i}].type must be a string of 1-${MAX_VAR_TYPE} printable characters`);
+    const wire = wireValue(v);
+    if (wire === null) return fail('bad_shape', `vars[${i}].value must be a string, number or boolean`);
+    vars.push({ name, type, value: wire });
   }
   return { kind: 'vars', apiKey, vars };
 }

@@ -129,7 +129,7 @@ describe('observerio commands over the HTTP API (built CLI against a real daemon
       expect(JSON.parse(typed.stdout)).to.deep.equal({ var: { name: 'gravity', type: 'float', value: '9.5' }, delivered: 1, buffered: false });
 
       d.close();
-      await eventually(() => expect(daemon.ctx.sockets.countKey(user.apiKey)).to.equal(0));
+      await eventually(() => expect(daemon.ctx.deviceConns.countKey(user.apiKey)).to.equal(0));
       const offline = await cli(['vars', 'set', 'speed', '8']);
       expect(offline.code, offline.stderr).to.equal(0);
       expect(offline.stdout).to.equal('speed = 8 (integer): no device online: buffered until one connects\n');

@@ -31,7 +31,7 @@ describe('observerio simulate (built CLI against a real daemon)', function () {
     const user = await signedInUser(daemon);
     const rate = 5;
     const sim = startCli(['simulate', '--api-key', user.apiKey, '--devices', '20', '--duration', '2', '--tcp', tcp, '--rate', String(rate), '--var-interval', '0.5', '--json']);
-    await eventually(() => expect(daemon.ctx.sockets.countKey(user.apiKey)).to.equal(20), { timeoutMs: 10_000 });
+    await eventually(() => expect(daemon.ctx.deviceConns.countKey(user.apiKey)).to.equal(20), { timeoutMs: 10_000 });
 
     const put = await call(daemon, 'PUT', '/api/vars/difficulty', { token: user.token, body: { value: 'hard' } });
     expect(put.status).to.equal(200);
@@ -87,7 +87,7 @@ describe('observerio simulate (built CLI against a real daemon)', function () {
     expect(r.stderr).to.contain(`connected 20 of 20 devices to ${tcp}`);
     expect(r.stderr).not.to.contain('\r');
     // Every device closed its connection.
-    await eventually(() => expect(daemon.ctx.sockets.countKey(user.apiKey)).to.equal(0));
+    await eventually(() => expect(daemon.ctx.deviceConns.countKey(user.apiKey)).to.equal(0));
   });
 
   it('prints a readable summary without --json', async () => {
@@ -133,7 +133,7 @@ describe('observerio simulate (built CLI against a real daemon)', function () {
   it('stops early on SIGINT, still closing every device and printing the summary', async () => {
     const apiKey = await daemon.register();
     const sim = startCli(['simulate', '--api-key', apiKey, '--devices', '5', '--duration', '60', '--tcp', tcp, '--json']);
-    await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(5), { timeoutMs: 10_000 });
+    await eventually(() => expect(daemon.ctx.deviceConns.countKey(apiKey)).to.equal(5), { timeoutMs: 10_000 });
     sim.child.kill('SIGINT');
     const r = await sim.exited;
     expect(r.code, r.stderr).to.equal(0);
@@ -141,7 +141,7 @@ describe('observerio simulate (built CLI against a real daemon)', function () {
     expect(s.interrupted).to.equal(true);
     expect(s.devices.connected).to.equal(5);
     expect(s.durationMs).to.be.below(30_000);
-    await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(0));
+    await eventually(() => expect(daemon.ctx.deviceConns.countKey(apiKey)).to.equal(0));
   });
 
   describe('bad use exits 2 with a message', () => {

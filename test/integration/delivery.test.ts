@@ -2,9 +2,11 @@
  * Variable changes reaching devices, end to end over real sockets: every verified socket of the key
  * gets the `v:` line and no other key's socket does; with no device the change waits in the outbox and
  * arrives right after `OK`, collapsed to the latest value per variable; the outbox survives a daemon
- * restart on Redis; two daemons on one Redis deliver to each other's devices.
+ * restart on Redis; two daemons on one Redis deliver to each other's devices; shutdown ends the node's
+ * delivery-ack subscription before pubsub closes.
  */
 import { expect } from 'chai';
+import { ackChannel } from '../../src/clients/var-changes.js';
 import { call, signedInUser, type TestUser } from '../helpers/api.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
@@ -94,7 +96,7 @@ for (const mode of ['embedded', 'redis'] as const) {
     it('buffers through the key’s client actor after the last device left, and delivers on reconnect', async () => {
       const first = await device(a.apiKey);
       first.close();
-      await eventually(() => expect(daemon.ctx.sockets.countKey(a.apiKey)).to.equal(0));
+      await eventually(() => expect(daemon.ctx.deviceConns.countKey(a.apiKey)).to.equal(0));
       // The client actor is still there (idle grace period): it answers that it buffered the change.
       const r = await put(daemon, a, 'speed', { value: 8 });
       expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '8' }, delivered: 0, buffered: true });
@@ -207,3 +209,27 @@ describe('two daemons on one Redis', () => {
     }
   });
 });
+
+for (const mode of ['embedded', 'redis'] as const) {
+  describe(`shutdown ends the delivery-ack subscription (${mode} backends)`, () => {
+    it('nobody listens on the node’s ack channel by the time pubsub stops', async () => {
+      const daemon = await startDaemon({ redis: mode === 'redis' });
+      const u = await signedInUser(daemon);
+      // A change with no device: the change service has subscribed and waited on its ack channel.
+      expect(await put(daemon, u, 'speed', { value: 1 })).to.include({ buffered: true });
+      const { pubsub } = daemon.ctx;
+      const channel = ackChannel(daemon.nodeId);
+      // A foreign request id: the service ignores it, and publish says whether anyone listened.
+      const probe = () => pubsub.publish(channel, { requestId: 'shutdown-probe', delivered: 0 });
+      expect(await probe()).to.equal(1);
+      let listenersAtStop = -1;
+      const stop = pubsub.stop.bind(pubsub);
+      pubsub.stop = async () => {
+        listenersAtStop = await probe();
+        return stop();
+      };
+      await daemon.stop();
+      expect(listenersAtStop).to.equal(0);
+    });
+  });
+}

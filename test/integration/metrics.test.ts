@@ -4,7 +4,6 @@
  * follows a real Redis going away.
  */
 import { expect } from 'chai';
-import { varChangesOf } from '../../src/http/var-changes-of.js';
 import { WebSocket } from 'ws';
 import { channels } from '../../src/pubsub/pubsub.js';
 import { ADMIN_TOKEN, AdminClient, connectionOf, device, metric, scrape } from '../helpers/admin.js';
@@ -117,9 +116,9 @@ describe('GET /metrics', () => {
     // A change while the device is away waits in the outbox, and the gauge shows it.
     dev.close();
     await eventually(async () => expect(metric(await scrape(daemon), 'observerio_tcp_connections')).to.equal(1));
-    await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(0));
-    await varChangesOf(daemon.ctx).change(apiKey, { name: 'a', type: 'integer', value: '9' });
-    await varChangesOf(daemon.ctx).change(apiKey, { name: 'c', type: 'string', value: 'z' });
+    await eventually(() => expect(daemon.ctx.deviceConns.countKey(apiKey)).to.equal(0));
+    await daemon.ctx.clients.change(apiKey, { name: 'a', type: 'integer', value: '9' });
+    await daemon.ctx.clients.change(apiKey, { name: 'c', type: 'string', value: 'z' });
     await eventually(async () => expect(metric(await scrape(daemon), 'observerio_outbox_vars')).to.equal(2));
     const back = await device(daemon, apiKey, 'metered');
     clients.push(back);

@@ -43,7 +43,7 @@ describe('TCP protocol', () => {
     });
     it('accepts a device id (extension)', async () => {
       await verified(apiKey, 'pixel-7.test_1');
-      await eventually(() => expect(daemon.ctx.sockets.lookup(apiKey).some((e) => e.value.deviceId === 'pixel-7.test_1')).to.equal(true));
+      await eventually(() => expect(daemon.ctx.deviceConns.lookup(apiKey).some((e) => e.value.deviceId === 'pixel-7.test_1')).to.equal(true));
     });
     it('answers e:unknown_api_key for a well-formed but unregistered key, and stays up', async () => {
       const c = await open();
@@ -210,7 +210,7 @@ describe('TCP protocol', () => {
       conns.forEach((c, i) => c.send(`v:${key}:d${i}\ni:${key}:${b64([{ name: `c${i}`, type: 'integer', value: String(i) }])}\n`));
       await Promise.all(conns.map(async (c) => expect(await c.next(10_000)).to.equal('OK')));
       await eventually(async () => expect(await vars(key)).to.have.length(n), { timeoutMs: 10_000 });
-      expect(daemon.ctx.sockets.countKey(key)).to.equal(n);
+      expect(daemon.ctx.deviceConns.countKey(key)).to.equal(n);
     });
 
     it('restarts a crashed connection actor on the same socket, still verified', async () => {
@@ -236,7 +236,7 @@ describe('TCP protocol', () => {
       await eventually(async () => expect(await vars(key)).to.deep.equal([{ name: 'alive', type: 'boolean', value: 'true' }]));
       expect(daemon.runtime.find('/observerio/tcp/conns')!.restarts).to.equal(0);
       expect(daemon.runtime.root.status).to.equal('running');
-      await eventually(() => expect(daemon.ctx.sockets.lookup(key).map((e) => e.value.deviceId)).to.deep.equal(['good']));
+      await eventually(() => expect(daemon.ctx.deviceConns.lookup(key).map((e) => e.value.deviceId)).to.deep.equal(['good']));
     });
   });
 });

@@ -8,7 +8,6 @@
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { varChangesOf } from '../../src/http/var-changes-of.js';
 import { ADMIN_TOKEN, AdminClient, connectionOf, decodeVarsLine, device, nodeAt } from '../helpers/admin.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
@@ -51,7 +50,7 @@ describe('supervision through /admin/kill', () => {
   const varsOf = (key = apiKey) => daemon.ctx.store.getVars(key);
   /** A change made on the dashboard, as it reaches the key's client actor. */
   // The dashboard's own path (REST PUT and the WebSocket's set_var both go through it).
-  const dashboardChange = (name: string, value: string, key = apiKey) => varChangesOf(daemon.ctx).change(key, { name, value, type: 'string' });
+  const dashboardChange = (name: string, value: string, key = apiKey) => daemon.ctx.clients.change(key, { name, value, type: 'string' });
   const restartsOf = (path: string): number => daemon.runtime.find(path)!.restarts;
 
   beforeEach(() => start());
@@ -79,7 +78,7 @@ describe('supervision through /admin/kill', () => {
       expect(c.closed).to.equal(false);
       expect(c.lines).to.deep.equal(['OK']);
       // The restarted actor registered the socket again, so a dashboard change reaches the device.
-      await eventually(() => expect(daemon.ctx.sockets.lookup(apiKey).map((e) => e.value.deviceId)).to.deep.equal(['phone']));
+      await eventually(() => expect(daemon.ctx.deviceConns.lookup(apiKey).map((e) => e.value.deviceId)).to.deep.equal(['phone']));
       await dashboardChange('mode', 'hard');
       expect(decodeVarsLine(await c.next(), apiKey)).to.deep.equal([{ name: 'mode', type: 'string', value: 'hard' }]);
       expect(connectionOf(daemon, 'phone')).to.include({ path: conn.path, restarts: 1 });
@@ -110,7 +109,7 @@ describe('supervision through /admin/kill', () => {
       const clientPath = `/observerio/clients/client-${apiKey}`;
       await eventually(() => expect(daemon.runtime.find(clientPath)?.status).to.equal('running'));
       first.close();
-      await eventually(() => expect(daemon.ctx.sockets.countKey(apiKey)).to.equal(0));
+      await eventually(() => expect(daemon.ctx.deviceConns.countKey(apiKey)).to.equal(0));
 
       await dashboardChange('speed', '5');
       await dashboardChange('level', 'ice');

@@ -1,6 +1,6 @@
 /**
  * `GET /api/devices` → {devices: [{id, deviceId, remoteAddress, connectedAt, lastLineAt, linesIn, node}]}:
- * the signed-in user's verified sockets on this node, oldest connection first. Devices on other nodes
+ * the signed-in user's verified device connections on this node, oldest connection first. Devices on other nodes
  * show up live through the WebSocket's `device` events.
  */
 import { requireSession } from '../auth.js';
@@ -12,7 +12,7 @@ export const deviceRoutes: RouteModule = (app, ctx) => {
     '/api/devices',
     route(ctx, 'get_devices', async (reply, info) => {
       const session = await requireSession(ctx, info);
-      const devices = ctx.sockets
+      const devices = ctx.deviceConns
         .lookup(session.apiKey)
         .map(({ value }) => {
           const d = value.device();

@@ -1,9 +1,7 @@
 /**
- * The dashboard's REST API (sessions, vars, logs, devices) as one route module; it also subscribes
- * this node to its delivery-ack channel at startup, so the first variable change does not wait for it.
+ * The dashboard's REST API (sessions, vars, logs, devices) as one route module.
  */
 import type { RouteModule } from '../context.js';
-import { varChangesOf } from '../var-changes-of.js';
 import { deviceRoutes } from './devices.js';
 import { logRoutes } from './logs.js';
 import { sessionRoutes } from './sessions.js';
@@ -11,8 +9,4 @@ import { varRoutes } from './vars.js';
 
 export const apiRoutes: RouteModule = (app, ctx) => {
   for (const m of [sessionRoutes, varRoutes, logRoutes, deviceRoutes]) m(app, ctx);
-  // A failure is logged and retried by the first change (VarChanges.start is idempotent).
-  varChangesOf(ctx)
-    .start()
-    .catch(() => undefined);
 };

@@ -7,10 +7,9 @@ import { z } from 'zod';
 import { ObserverioError } from '../../errors.js';
 import { emailKey } from '../../store/passwords.js';
 import type { User } from '../../model.js';
-import { loginLimiterOf, requireSession } from '../auth.js';
+import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
-import { closeSessionSockets } from '../ws.js';
 import type { Credentials, SessionAnswer } from '../../wire.js';
 
 // Looser than sign-up on purpose: a login must not reveal the password policy or which check failed.
@@ -22,7 +21,7 @@ const loginSchema = z
   .strict();
 
 export const sessionRoutes: RouteModule = (app, ctx) => {
-  const limiter = loginLimiterOf(ctx);
+  const limiter = ctx.loginLimiter;
 
   app.post(
     '/api/sessions',
@@ -57,7 +56,7 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
     route(ctx, 'delete_session', async (reply, info) => {
       const session = await requireSession(ctx, info);
       await ctx.store.deleteSession(session.token);
-      closeSessionSockets(ctx, session.token);
+      ctx.dashboardSockets.closeSession(session.token);
       reply.json(204, null);
     }),
   );

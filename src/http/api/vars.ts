@@ -6,15 +6,17 @@
 import { z } from 'zod';
 import { ObserverioError } from '../../errors.js';
 import { checkVarName } from '../../clients/var-changes.js';
-import { MAX_VAR_TYPE } from '../../tcp/protocol.js';
+import { MAX_VAR_TYPE, varTypeProblem, wireValue, type VarValue } from '../../model.js';
 import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
-import { varChangesOf } from '../var-changes-of.js';
 import type { PutVarBody, VarDelivery, VarsAnswer } from '../../wire.js';
 
-export const varValueSchema = z.union([z.string(), z.number().finite(), z.boolean()], { error: 'value must be a string, number or boolean' });
-export const varTypeSchema = z.string({ error: 'type must be a string' }).min(1, 'type must not be empty').max(MAX_VAR_TYPE, `type is longer than ${MAX_VAR_TYPE} characters`);
+export const varValueSchema = z.custom<VarValue>((v) => wireValue(v) !== null, { error: 'value must be a string, number or boolean' });
+// Control characters are refused by the change itself (resolveVar), with the rule's own message.
+export const varTypeSchema = z.string({ error: 'type must be a string' }).superRefine((type, ctx) => {
+  if (varTypeProblem(type) === 'length') ctx.addIssue({ code: 'custom', message: type.length === 0 ? 'type must not be empty' : `type is longer than ${MAX_VAR_TYPE} characters` });
+});
 
 const putVarSchema = z.object({ value: varValueSchema, type: varTypeSchema.optional() }).strict();
 
@@ -54,7 +56,7 @@ export const varRoutes: RouteModule = (app, ctx) => {
         const session = await requireSession(ctx, info);
         const body: PutVarBody = await bodyP;
         const name = varNameParam(info.params[0] ?? '');
-        const result = await varChangesOf(ctx).change(session.apiKey, { name, value: body.value, type: body.type });
+        const result = await ctx.clients.change(session.apiKey, { name, value: body.value, type: body.type });
         reply.json(200, result satisfies VarDelivery);
       },
       1,

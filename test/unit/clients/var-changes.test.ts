@@ -54,7 +54,7 @@ describe('VarChanges', () => {
       metrics: new Metrics(),
       pubsub,
       gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
-      sockets: new Registry('sockets', 'duplicate'),
+      deviceConns: new Registry('deviceConns', 'duplicate'),
       clients: { notify: (k) => notified.push(k), ensure: async (k) => ({ send: () => void notified.push(k) }) },
       logger: pino({ level: 'silent' }),
       nodeId: 'node-1',

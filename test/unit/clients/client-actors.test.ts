@@ -1,0 +1,126 @@
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { ClientActors, clientsChildSpec, type VerifiedConn } from '../../../src/clients/client-actors.js';
+import type { DeviceConnEntry } from '../../../src/clients/client.js';
+import { ackChannel } from '../../../src/clients/var-changes.js';
+import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
+import { Metrics } from '../../../src/metrics.js';
+import { Registry, Runtime, supervisor, worker, type ActorRef } from '../../../src/otp/index.js';
+import { LocalPubSub } from '../../../src/pubsub/local-pubsub.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import { eventually } from '../../helpers/eventually.js';
+
+const API_KEY = 'AbCdEf123456';
+const silent = pino({ level: 'silent' });
+
+describe('ClientActors (the client actors’ service)', () => {
+  let pubsub: LocalPubSub;
+  let store: MemoryStore;
+  let deviceConns: Registry<DeviceConnEntry>;
+  let clientActors: Registry<null>;
+  let events: DashboardEvent[];
+  let clients: ClientActors;
+  let rt: Runtime | null;
+
+  /** The tree around the service: the registry worker, the clients supervisor and one device connection actor. */
+  const start = async () => {
+    const conn = { id: 'conn', start: worker<null, never>({ init: () => null }) };
+    rt = await Runtime.start({ id: 'root', start: supervisor({ strategy: 'one_for_one' }, [clients.registryChildSpec(), clientsChildSpec(), conn]) }, { logger: silent });
+    return rt;
+  };
+  /** Whether anyone listens on the node's ack channel (publish counts the nodes with a subscriber). */
+  const ackListeners = () => pubsub.publish(ackChannel('node-1'), { requestId: 'probe', delivered: 0 });
+
+  beforeEach(async () => {
+    pubsub = new LocalPubSub();
+    await pubsub.start();
+    store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100 }, { dataDir: null });
+    await store.start();
+    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+    clientActors = new Registry<null>('clientActors', 'unique');
+    events = [];
+    rt = null;
+    clients = new ClientActors(() => (rt as Runtime).dynamicSupervisor('/root/clients'), {
+      store,
+      pubsub,
+      deviceConns,
+      clientActors,
+      gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
+      metrics: new Metrics(),
+      logger: silent,
+      nodeId: 'node-1',
+      idleMs: 50,
+      ackTimeoutMs: 100,
+    });
+  });
+  afterEach(async () => {
+    await rt?.stop();
+    await store.stop();
+    await pubsub.stop();
+  });
+
+  describe('registryChildSpec', () => {
+    it('subscribes to the ack channel at start, keeps it across a restart of the worker, ends it at shutdown', async () => {
+      const tree = await start();
+      await eventually(async () => expect(await ackListeners()).to.equal(1));
+      await tree.kill('/root/registry', 'drill');
+      await eventually(() => expect(tree.find('/root/registry')?.status).to.equal('running'));
+      expect(await ackListeners()).to.equal(1);
+      await tree.stop();
+      rt = null;
+      expect(await ackListeners()).to.equal(0);
+    });
+
+    it('counts the device connections, the keys with connections and the client actors', async () => {
+      const tree = await start();
+      expect(tree.tree().children?.find((c) => c.name === 'registry')?.info).to.deep.equal({ sockets: 0, keysWithSockets: 0, clients: 0 });
+    });
+  });
+
+  describe('deviceVerified', () => {
+    const verifiedConn = (lines: string[], verified: VerifiedConn['verified']): VerifiedConn => ({
+      id: 'c-1',
+      verified,
+      write: (line) => lines.push(line) > 0,
+      device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo,
+    });
+    const connRef = (tree: Runtime) => (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref;
+
+    it('registers the socket, starts the key’s client actor, which flushes the outbox to it', async () => {
+      const tree = await start();
+      await store.outboxPush(API_KEY, [{ name: 'speed', type: 'integer', value: '3' }]);
+      const lines: string[] = [];
+      clients.deviceVerified(verifiedConn(lines, { apiKey: API_KEY, deviceId: 'phone' }), connRef(tree));
+      expect(deviceConns.lookup(API_KEY).map((e) => e.value.deviceId)).to.deep.equal(['phone']);
+      expect(deviceConns.lookup(API_KEY)[0]?.value.device()).to.deep.equal({ id: 'c-1', node: 'node-1' });
+      await eventually(() => expect(lines).to.have.length(1));
+      expect(lines[0]).to.match(new RegExp(`^v:${API_KEY}:`));
+      expect(clientActors.whereis(API_KEY)).to.not.equal(undefined);
+      expect(await store.outboxLength(API_KEY)).to.equal(0);
+    });
+
+    it('drops the socket when its connection actor ends, and the idle client actor then stops', async () => {
+      const tree = await start();
+      clients.deviceVerified(verifiedConn([], { apiKey: API_KEY, deviceId: null }), connRef(tree));
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.not.equal(undefined));
+      await tree.kill('/root/conn', 'connection gone');
+      expect(deviceConns.countKey(API_KEY)).to.equal(0);
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.equal(undefined));
+    });
+
+    it('ignores a connection that is not verified', async () => {
+      const tree = await start();
+      clients.deviceVerified(verifiedConn([], null), connRef(tree));
+      expect(deviceConns.size).to.equal(0);
+      expect(clientActors.size).to.equal(0);
+    });
+  });
+
+  describe('change', () => {
+    it('is the variable-change flow: stored, and with no device kept in the outbox', async () => {
+      await start();
+      expect(await clients.change(API_KEY, { name: 'speed', value: 4 })).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 0, buffered: true });
+      expect(await store.outboxTake(API_KEY)).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
+    });
+  });
+});
