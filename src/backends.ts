@@ -170,7 +170,16 @@ export function backendChild<B extends Backend>(id: string, backend: B, board: H
     shutdown: 10_000,
     start: worker<State, Msg>({
       async init(ctx) {
-        await backend.start();
+        try {
+          await backend.start();
+        } catch (err) {
+          // The first start fails the daemon's start: a wrong URL is reported at boot. A restart that
+          // cannot reach the backend must not crash again at once, or an outage would use up the
+          // supervisor's intensity in milliseconds and stop the daemon; it runs degraded instead, and
+          // its probes crash it again (another start) after maxFailures.
+          if (incarnations === 0) throw err;
+          ctx.log.warn({ err }, `${id} backend did not start again; running degraded until a restart succeeds`);
+        }
         incarnations += 1;
         gate.open();
         const last = await probe();
