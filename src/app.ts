@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { backendChildSpec, HealthBoard } from './backends.js';
+import { backendChild, HealthBoard } from './backends.js';
 import { ClientActors, clientsChildSpec } from './clients/client-actors.js';
 import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
@@ -17,10 +17,9 @@ import type { HttpContext } from './http/context.js';
 import { DashboardSockets } from './http/dashboard-sockets.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
-import { LogBatcher } from './log-index/batcher.js';
-import { resolveLogIndex } from './log-index/index.js';
+import { logsChild, resolveLogIndex } from './log-index/index.js';
 import { Metrics } from './metrics.js';
-import { Registry, Runtime, supervisor } from './otp/index.js';
+import { dynamicSupervisorHandle, Registry, Runtime, supervisor } from './otp/index.js';
 import { resolvePubSub } from './pubsub/index.js';
 import { resolveStore } from './store/index.js';
 import { tcpChildSpec } from './tcp/listener.js';
@@ -53,28 +52,42 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const nodeId = `${hostname().slice(0, 24)}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const metrics = new Metrics({ defaultMetrics: true });
-  const store = resolveStore(config, logger);
-  const pubsub = resolvePubSub(config, logger);
-  const logIndex = resolveLogIndex(config, logger);
-  const batcher = new LogBatcher(logIndex, {
-    ...config.logs,
-    logger: logger.child({ component: 'log-batcher' }),
-    onBatch: (size, ms) => {
-      metrics.logsIndexed.inc(size);
-      metrics.indexBatchSize.observe(size);
-      metrics.indexBatchSeconds.observe(ms / 1000);
+  const health = new HealthBoard();
+  const probeMs = opts.probeMs ?? 5000;
+  // Each child of the tree is made beside its spec and handed out as a handle: the store, pubsub and
+  // logs handles are the backends the daemon holds, whose resources their workers open and close.
+  const storeChild = backendChild('store', resolveStore(config, logger), health, { metrics, probeMs });
+  const pubsubChild = backendChild('pubsub', resolvePubSub(config, logger), health, { metrics, probeMs });
+  const logs = logsChild(resolveLogIndex(config, logger), health, {
+    metrics,
+    probeMs,
+    // Runs before the index closes: vars coalesced this tick reach the store, logs reach the batcher.
+    beforeStop: () => gateway.flush(),
+    batcher: {
+      ...config.logs,
+      logger: logger.child({ component: 'log-batcher' }),
+      onBatch: (size, ms) => {
+        metrics.logsIndexed.inc(size);
+        metrics.indexBatchSize.observe(size);
+        metrics.indexBatchSeconds.observe(ms / 1000);
+      },
     },
   });
+  const store = storeChild.handle;
+  const pubsub = pubsubChild.handle;
+  const { index: logIndex, batcher } = logs;
+  // The gateway holds no resource of its own, only writes coalesced per tick: the logs worker (the
+  // last backend to start, the first to stop) flushes it before any backend closes.
   const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId });
   const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
   const clientActors = new Registry<null>('clientActors', 'unique');
-  const health = new HealthBoard();
+  const clientsSup = dynamicSupervisorHandle();
   let runtime: Runtime | undefined;
   const rt = (): Runtime => {
     if (!runtime) throw new Error('runtime not started');
     return runtime;
   };
-  const clients = new ClientActors(() => rt().dynamicSupervisor(`${ROOT}/clients`), {
+  const clients = new ClientActors(() => clientsSup.cell(), {
     store,
     pubsub,
     deviceConns,
@@ -89,33 +102,21 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;
-  const probeMs = opts.probeMs ?? 5000;
 
   const root = {
     id: 'observerio',
     start: supervisor({ strategy: 'one_for_one', intensity: 3, period: 5000 }, [
-      backendChildSpec('store', store, health, { metrics, probeMs }),
-      backendChildSpec('pubsub', pubsub, health, { metrics, probeMs }),
-      backendChildSpec('logs', logIndex, health, {
-        metrics,
-        probeMs,
-        // Before the index closes: vars coalesced this tick reach the store, logs reach the index.
-        beforeStop: async (reason) => {
-          await gateway.flush();
-          if (reason === 'shutdown') await batcher.stop();
-          else await batcher.flush();
-        },
-        info: () => ({ ...batcher.stats() }),
-      }),
+      storeChild.spec,
+      pubsubChild.spec,
+      logs.spec,
       clients.registryChildSpec(),
-      clientsChildSpec(),
+      { ...clientsChildSpec(), handle: clientsSup },
       tcpChildSpec({
         host: config.host,
         port: config.tcpPort,
         tcp: config.tcp,
         metrics,
         logger: logger.child({ component: 'tcp' }),
-        conns: () => rt().dynamicSupervisor(`${ROOT}/tcp/conns`),
         onListening: (p) => (tcpPort = p),
         connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
       }),

@@ -96,7 +96,11 @@ export class ClientActors {
   /**
    * The `registry` worker of the tree: its info counts the registries, and it brackets the service's
    * ack subscription, so the subscription starts before TCP and HTTP do and ends at shutdown after
-   * they and the client actors have stopped, while pubsub is still up.
+   * they and the client actors have stopped, while pubsub is still up. Its restart keeps the
+   * registries' entries on purpose: in OTP a Registry is linked to the processes registered in it, so
+   * its crash kills them and they register again; here an entry belongs to its actor's monitor (it
+   * goes when that incarnation ends), so the entries are still exactly the live actors, and dropping
+   * them would only cut every device off from dashboard changes until it reconnects.
    */
   registryChildSpec(): ChildSpec {
     const { deviceConns, clientActors } = this.deps;

@@ -2,6 +2,7 @@
  * Child specs as plain data, with every default in one place and one validation at start that names
  * the offending child precisely (OTP's check_childspecs).
  */
+import type { Attachable } from './handle.js';
 import type { BackoffFlags, Behaviour, DynamicSupervisorFlags, Restart, SupervisorFlags } from './types.js';
 
 /** What a child runs: a worker's behaviour, or a static or dynamic supervisor. */
@@ -37,6 +38,8 @@ export interface ChildSpec {
   type?: 'worker' | 'supervisor';
   /** Milliseconds to wait for terminate() during shutdown (default 5000). */
   shutdown?: number;
+  /** Follows whichever cell runs this spec (handle.ts), so nobody looks the child up by path. */
+  handle?: Attachable;
 }
 
 export interface NormalizedSpec {
@@ -45,6 +48,7 @@ export interface NormalizedSpec {
   restart: Restart;
   type: 'worker' | 'supervisor';
   shutdown: number;
+  handle?: Attachable;
 }
 
 export const DEFAULTS = {
@@ -135,6 +139,7 @@ export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
   if ((type === 'worker') !== (start.kind === 'worker')) bad(`type ${type} does not match a ${start.kind} start`);
   const shutdown = spec.shutdown ?? DEFAULTS.shutdown;
   if (!(shutdown > 0)) bad('shutdown must be a positive number of milliseconds');
+  if (spec.handle !== undefined && spec.handle?.follows !== start.kind) bad(`handle follows a ${String(spec.handle?.follows)} child, not a ${start.kind}`);
   if (start.kind !== 'worker') {
     const { intensity, period } = start.flags;
     if (!Number.isInteger(intensity) || intensity < 0) bad('intensity must be an integer >= 0');
@@ -156,5 +161,5 @@ export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
     if (childIntensity !== undefined && (!Number.isInteger(childIntensity) || childIntensity < 0)) bad('childIntensity must be an integer >= 0');
     if (childIntensity !== undefined && !((childPeriod ?? 0) > 0)) bad('childPeriod must be set with childIntensity');
   }
-  return { id: spec.id, start, restart, type, shutdown };
+  return spec.handle ? { id: spec.id, start, restart, type, shutdown, handle: spec.handle } : { id: spec.id, start, restart, type, shutdown };
 }

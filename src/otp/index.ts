@@ -10,6 +10,8 @@ export { DynamicSupervisorCell, MaxChildrenError } from './dynamic-supervisor.js
 export { SupervisorCell, StartError } from './supervisor.js';
 export { WorkerCell, Killed, CallTimeout } from './worker-cell.js';
 export { Registry, AlreadyRegistered } from './registry.js';
+export { ChildHandle, WorkerHandle, ChildNotRunning, dynamicSupervisorHandle, workerHandle } from './handle.js';
+export type { Attachable } from './handle.js';
 export type { Entry } from './registry.js';
 export { RestartIntensity } from './restart-intensity.js';
 export { RestartBackoff } from './restart-backoff.js';

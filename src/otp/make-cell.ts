@@ -12,5 +12,7 @@ export function registerCellKind(kind: NormalizedSpec['start']['kind'], f: CellF
 export function makeCell(spec: NormalizedSpec, parent: ParentCell): Cell {
   const f = factories[spec.start.kind];
   if (!f) throw new Error(`no cell kind ${spec.start.kind}`);
-  return f(spec, parent);
+  const cell = f(spec, parent);
+  spec.handle?.attach(cell);
+  return cell;
 }

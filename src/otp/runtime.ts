@@ -71,6 +71,7 @@ export class Runtime implements ParentCell, RuntimeCore {
       rt,
     );
     rt.rootCell = cell;
+    cell.spec.handle?.attach(cell);
     try {
       await cell.start();
     } catch (err) {

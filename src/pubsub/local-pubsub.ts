@@ -36,11 +36,13 @@ export class LocalPubSub implements PubSub {
     this.stopped = false;
   }
 
+  /**
+   * Refuses new publishes and subscriptions until the next start(). Subscribers and messages already
+   * published are kept: a restart of the pubsub worker must lose neither (there is no connection here
+   * to close).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.subscribers.clear();
-    this.queue = [];
-    this.head = 0;
   }
 
   async health(): Promise<BackendHealth> {

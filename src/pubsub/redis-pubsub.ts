@@ -5,7 +5,8 @@
  *
  * Redis pub/sub is at-most-once: a message published while this node's subscriber connection is
  * down is lost for this node. ioredis re-subscribes every channel when the connection comes back
- * (`autoResubscribe`, on by default and verified by the Redis-only tests).
+ * (`autoResubscribe`, on by default and verified by the Redis-only tests); when the pubsub worker
+ * restarts, stop() closes both connections and start() opens new ones and subscribes again itself.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
@@ -32,41 +33,71 @@ const QUIT_TIMEOUT_MS = 1000;
 export class RedisPubSub implements PubSub {
   readonly kind = 'redis' as const;
   private readonly logger: Logger | undefined;
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  private pub: Redis;
+  private sub: Redis;
+  /** The local handlers: kept across stop() and start(), which restores their SUBSCRIBEs. */
   private readonly subscribers = new Subscribers();
+  /** SUBSCRIBE state on the current subscriber connection; starts empty with each connection. */
   private readonly channels = new Map<string, ChannelState>();
   private stopped = false;
+  /** Set by stop(): the next start() opens new connections. */
+  private closed = false;
+  private everStarted = false;
 
-  constructor(opts: RedisPubSubOptions) {
+  constructor(private readonly opts: RedisPubSubOptions) {
     this.logger = opts.logger;
+    [this.pub, this.sub] = this.connections();
+  }
+
+  /** A fresh publisher and subscriber, not yet connected: one pair per incarnation of the pubsub worker. */
+  private connections(): [Redis, Redis] {
     // lazyConnect: nothing touches the network before start(), as a child spec's start should.
     const common: RedisOptions = { lazyConnect: true, autoResubscribe: true };
     // Auto-pipelining sends every PUBLISH issued in one tick as one write; order is kept.
-    this.pub = new Redis(opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true });
-    this.sub = new Redis(opts.url, { ...common, connectionName: 'observerio:pubsub:sub' });
-    this.watch(this.pub, 'publisher');
-    this.watch(this.sub, 'subscriber');
-    this.sub.on('message', (channel: string, text: string) => {
+    const pub = new Redis(this.opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true });
+    const sub = new Redis(this.opts.url, { ...common, connectionName: 'observerio:pubsub:sub' });
+    this.watch(pub, 'publisher');
+    this.watch(sub, 'subscriber');
+    sub.on('message', (channel: string, text: string) => {
       deliver(this.subscribers.of(channel), channel, text, this.logger);
     });
+    return [pub, sub];
   }
 
+  /**
+   * Connects, and subscribes again every channel that has local handlers (a restart of the pubsub
+   * worker keeps its subscribers), before resolving. The first start fails fast when Redis is
+   * unreachable; a later one still rejects, but leaves ioredis reconnecting, with the SUBSCRIBEs
+   * queued, so a restart during an outage recovers by itself.
+   */
   async start(): Promise<void> {
+    if (this.closed) {
+      [this.pub, this.sub] = this.connections();
+      this.closed = false;
+    }
     this.stopped = false;
+    const connecting = Promise.all([connect(this.pub), connect(this.sub)]);
+    // Issued while connecting, so they wait in ioredis's queue and leave as soon as the connection is up.
+    const resubscribed = this.subscribers.channels().map((channel) => this.reconcile(channel));
     try {
-      await Promise.all([connect(this.pub), connect(this.sub)]);
+      await connecting;
     } catch (err) {
-      // Without this, ioredis would keep retrying in the background of a start that failed.
-      this.pub.disconnect();
-      this.sub.disconnect();
+      for (const r of resubscribed) r.catch(() => undefined);
+      // Without this, ioredis would keep retrying in the background of a first start that failed.
+      if (!this.everStarted) {
+        this.pub.disconnect();
+        this.sub.disconnect();
+      }
       throw new Error(`pubsub: cannot connect to Redis: ${(err as Error).message}`, { cause: err });
     }
+    await Promise.all(resubscribed);
+    this.everStarted = true;
   }
 
+  /** Closes this incarnation's connections; the local handlers stay for the next start(). */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.subscribers.clear();
+    this.closed = true;
     this.channels.clear();
     await Promise.all([close(this.pub), close(this.sub)]);
   }

@@ -89,7 +89,9 @@ export class MemoryStore implements Store {
     if (this.sweepTimer) return;
     if (this.dataDir && this.file) {
       await mkdir(this.dataDir, { recursive: true });
-      await this.load(this.file);
+      // A restart of the store's worker (stop, then start) keeps the data in memory, which is newer
+      // than the snapshot: only the first start loads it.
+      if (!this.loaded) await this.load(this.file);
       this.loaded = true;
       if (this.cfg.snapshotIntervalMs > 0) {
         this.snapshotTimer = setInterval(() => void this.snapshotIfChanged(), this.cfg.snapshotIntervalMs);

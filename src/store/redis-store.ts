@@ -141,12 +141,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  private readonly redis: Redis;
+  private redis: Redis;
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly where: string;
   /** Until start() succeeds a failed connection is final, so start() can report it; afterwards ioredis reconnects. */
   private started = false;
+  /** Set once a start() has succeeded: later starts (worker restarts) keep retrying in the background. */
+  private everStarted = false;
+  /** Set by stop(): the next start() opens a new connection. */
+  private closed = false;
   private lastError: string | undefined;
 
   private readonly key = {
@@ -161,14 +165,21 @@ export class RedisStore implements Store {
 
   constructor(
     private readonly cfg: StoreConfig,
-    opts: RedisStoreOptions,
+    private readonly opts: RedisStoreOptions,
   ) {
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.prefix = opts.keyPrefix ?? 'observerio:';
     this.where = redact(opts.url);
-    this.redis = new Redis(opts.url, {
+    this.redis = this.connection();
+  }
+
+  /** A fresh, not yet connected client: one per incarnation of the store's worker. */
+  private connection(): Redis {
+    const redis = new Redis(this.opts.url, {
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
+      // Named so an operator (and the supervision tests) can tell this connection in CLIENT LIST.
+      connectionName: 'observerio:store',
       // Fail a command after a couple of reconnects instead of queueing it for a minute: callers
       // (a TCP line, an HTTP request) would rather get an error they can report.
       maxRetriesPerRequest: 2,
@@ -179,36 +190,52 @@ export class RedisStore implements Store {
       enableAutoPipelining: true,
     });
     // Without a listener ioredis's 'error' would be an unhandled EventEmitter error and kill the process.
-    this.redis.on('error', (err: Error) => {
+    redis.on('error', (err: Error) => {
       if (err.message === this.lastError) return;
       this.lastError = err.message;
       this.log.warn({ err, redis: this.where }, 'redis connection error');
     });
-    this.redis.on('ready', () => {
+    redis.on('ready', () => {
       if (this.lastError !== undefined) this.log.info({ redis: this.where }, 'redis connection restored');
       this.lastError = undefined;
     });
+    return redis;
   }
 
+  /**
+   * Connects. After a stop() (the store's worker restarting) it opens a new connection. The first
+   * start fails fast when Redis is unreachable, so a wrong URL is reported at boot; a later one
+   * still rejects, but leaves ioredis reconnecting in the background, so a restart during an outage
+   * recovers by itself once Redis is back.
+   */
   async start(): Promise<void> {
+    if (this.closed) {
+      this.redis = this.connection();
+      this.closed = false;
+    }
     if (this.redis.status === 'ready') return;
+    this.started = this.everStarted;
     try {
       await this.redis.connect();
     } catch (err) {
-      this.redis.disconnect();
+      if (!this.everStarted) this.redis.disconnect();
       throw new Error(`cannot connect to Redis at ${this.where}: ${this.lastError ?? (err as Error).message}`);
     }
     this.started = true;
+    this.everStarted = true;
   }
 
+  /** Closes this incarnation's connection (commands in flight get their replies first). */
   async stop(): Promise<void> {
     this.started = false;
-    if (this.redis.status === 'end') return;
-    if (this.redis.status !== 'ready') {
-      this.redis.disconnect();
+    this.closed = true;
+    const redis = this.redis;
+    if (redis.status === 'end') return;
+    if (redis.status !== 'ready') {
+      redis.disconnect();
       return;
     }
-    await withTimeout(this.redis.quit(), CONNECT_TIMEOUT_MS, 'redis QUIT').catch(() => this.redis.disconnect());
+    await withTimeout(redis.quit(), CONNECT_TIMEOUT_MS, 'redis QUIT').catch(() => redis.disconnect());
   }
 
   async health(): Promise<BackendHealth> {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { TcpConfig } from '../config.js';
 import { errorReply } from './protocol.js';
 import type { Metrics } from '../metrics.js';
-import { dynamicSupervisor, supervisor, worker, type ChildSpec, type DynamicSupervisorCell } from '../otp/index.js';
+import { dynamicSupervisor, dynamicSupervisorHandle, supervisor, worker, type ChildHandle, type ChildSpec, type DynamicSupervisorCell } from '../otp/index.js';
 import { Connection, connectionChildSpec, newConnectionId, type ConnectionDeps, type ConnectionMsg } from './connection.js';
 import { NetTransport } from './net-transport.js';
 
@@ -19,8 +19,6 @@ export interface ListenerOptions {
   metrics: Metrics;
   logger: Logger;
   connection: Omit<ConnectionDeps, 'tcp' | 'metrics'>;
-  /** Finds the conns supervisor once the tree runs. */
-  conns: () => DynamicSupervisorCell;
   /** Told the bound port (0 in config picks a free one). */
   onListening?: (port: number) => void;
 }
@@ -31,6 +29,8 @@ interface ListenerState {
 }
 
 export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
+  // The listener finds its sibling through this handle, whichever incarnation of `conns` runs.
+  const conns = dynamicSupervisorHandle();
   return {
     id: 'tcp',
     start: supervisor({ strategy: 'rest_for_one', intensity: 3, period: 5000 }, [
@@ -43,20 +43,29 @@ export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
           backoff: opts.tcp.restartBackoff,
         }),
         shutdown: 10_000,
+        handle: conns,
       },
-      { id: 'listener', start: listenerBehaviour(opts) },
+      { id: 'listener', start: listenerBehaviour(opts, conns) },
     ]),
   };
 }
 
-function listenerBehaviour(opts: ListenerOptions) {
+function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>) {
   const deps: ConnectionDeps = { ...opts.connection, tcp: opts.tcp, metrics: opts.metrics };
   const { metrics, tcp } = opts;
   let boundPort = opts.port;
 
   const accept = (socket: Socket): void => {
     metrics.connectionsAccepted.inc();
-    const conns = opts.conns();
+    let conns: DynamicSupervisorCell;
+    try {
+      conns = connsHandle.cell();
+    } catch (err) {
+      // Only while the tree stops: the listener closes before `conns` does.
+      opts.logger.warn({ err }, 'no conns supervisor for an accepted socket');
+      socket.destroy();
+      return;
+    }
     if (conns.size >= tcp.maxConnections) {
       metrics.connectionsRefused.inc();
       socket.end(errorReply({ code: 'server_busy', message: `connection limit of ${tcp.maxConnections} reached; retry later` }));
@@ -103,7 +112,7 @@ function listenerBehaviour(opts: ListenerOptions) {
       });
     },
     info(state) {
-      return { host: opts.host, port: state.port, connections: opts.conns().size };
+      return { host: opts.host, port: state.port, connections: connsHandle.cell().size };
     },
   });
 }

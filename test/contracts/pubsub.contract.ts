@@ -292,6 +292,25 @@ export function pubsubContract(name: string, factory: PubSubFactory): void {
       });
     });
 
+    describe('stop, then start again (a restart of the pubsub worker)', () => {
+      it('keeps the subscriptions: messages published after start() reach the handlers subscribed before stop()', async () => {
+        const ch = freshChannel();
+        const other = freshChannel('logs');
+        const got: unknown[] = [];
+        await ps.subscribe(ch, (m) => got.push(['a', m]));
+        const unsubscribe = await ps.subscribe(other, (m) => got.push(['gone', m]));
+        await ps.stop();
+        // Unsubscribing while stopped holds: that handler is not subscribed again.
+        await unsubscribe();
+        await ps.start();
+        expect((await ps.health()).ok).to.equal(true);
+        await ps.subscribe(ch, (m) => got.push(['b', m]));
+        expect(await ps.publish(ch, 1)).to.equal(1);
+        expect(await ps.publish(other, 2)).to.equal(0);
+        await eventually(() => expect(got).to.deep.equal([['a', 1], ['b', 1]]));
+      });
+    });
+
     describe('stop', () => {
       it('refuses publish and subscribe once stopped', async () => {
         const ch = freshChannel();

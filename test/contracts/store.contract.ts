@@ -66,6 +66,25 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       });
     });
 
+    describe('stop, then start again (a restart of the store worker)', () => {
+      it('keeps every record and serves again', async () => {
+        const u = await store.createUser(freshEmail('restart'), 'correct horse');
+        const session = await store.createSession(u, 60_000);
+        await store.setVars(u.apiKey, [v('a', '1'), v('b', '2')]);
+        await store.outboxPush(u.apiKey, [v('c', '3')]);
+        await store.stop();
+        await store.start();
+        expect((await store.health()).ok).to.equal(true);
+        expect(await store.verifyApiKey(u.apiKey)).to.equal(true);
+        expect(await store.getSession(session.token)).to.deep.equal(session);
+        expect(await store.getVars(u.apiKey)).to.deep.equal([v('a', '1'), v('b', '2')]);
+        // Written after the restart, then read back: the store is fully usable, not only readable.
+        await store.setVars(u.apiKey, [v('a', '9')]);
+        expect(await store.getVars(u.apiKey)).to.deep.equal([v('a', '9'), v('b', '2')]);
+        expect(await store.outboxTake(u.apiKey)).to.deep.equal([v('c', '3')]);
+      });
+    });
+
     describe('createUser', () => {
       it('returns the user with a fresh 12-character API key', async () => {
         const email = freshEmail();

@@ -7,11 +7,15 @@
  */
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { ADMIN_TOKEN, AdminClient, connectionOf, decodeVarsLine, device, nodeAt } from '../helpers/admin.js';
+import { call, signedInUser, type TestUser } from '../helpers/api.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
+import { startRedisServer, type RedisServer } from '../helpers/processes.js';
 import { b64, LineClient } from '../helpers/tcp-client.js';
+import { WsClient } from '../helpers/ws-client.js';
 
 type LogLine = Record<string, unknown> & { msg: string; level: number };
 
@@ -318,5 +322,143 @@ describe('fault injection (crashPrefix)', () => {
     expect(nodeAt(tree, '/observerio/tcp/conns')).to.include({ status: 'running', restarts: 0, childCount: 1 });
     expect(nodeAt(tree, '/observerio/tcp')).to.include({ restarts: 0 });
     expect(connectionOf(daemon, 'steady').restarts).to.equal(0);
+  });
+});
+
+describe('backend workers own their resources: a kill reconnects', () => {
+  let redis: RedisServer;
+  let admin: Redis;
+  let daemon: Daemon;
+  let adm: AdminClient;
+  let user: TestUser;
+  const clients: LineClient[] = [];
+  const sockets: WsClient[] = [];
+
+  /** The ids of the Redis connections named `name` (CLIENT SETNAME), as CLIENT LIST shows them. */
+  const connectionIds = async (name: string): Promise<string[]> => {
+    const list = (await admin.client('LIST')) as string;
+    return list
+      .split('\n')
+      .map((line) => Object.fromEntries(line.split(' ').map((kv) => kv.split('=', 2) as [string, string])))
+      .filter((c) => c.name === name)
+      .map((c) => c.id!);
+  };
+  /** Waits until exactly one connection named `name` is open, and returns its id. */
+  const theConnection = (name: string): Promise<string> =>
+    eventually(async () => {
+      const ids = await connectionIds(name);
+      expect(ids, name).to.have.length(1);
+      return ids[0]!;
+    });
+  const open = async (deviceId: string, key = user.apiKey): Promise<LineClient> => {
+    const c = await device(daemon, key, deviceId);
+    clients.push(c);
+    return c;
+  };
+  const setVar = (c: LineClient, name: string, value: string): void => c.line(`i:${user.apiKey}:${b64([{ name, type: 'string', value }])}`);
+  const varsOf = () => daemon.ctx.store.getVars(user.apiKey);
+
+  before(async () => {
+    redis = await startRedisServer();
+    admin = redis.client();
+  });
+  after(async () => {
+    admin.disconnect();
+    await redis.stop();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    for (const s of sockets.splice(0)) s.close();
+    await daemon.stop();
+  });
+
+  describe('on Redis', () => {
+    beforeEach(async () => {
+      daemon = await startDaemon({ clientIdleMs: 60_000, overrides: { adminToken: ADMIN_TOKEN, redisUrl: redis.url } });
+      adm = new AdminClient(daemon);
+      user = await signedInUser(daemon);
+    });
+
+    it('killing the store closes its Redis connection and opens a new one; TCP and HTTP carry on, data stays', async () => {
+      const c = await open('console');
+      setVar(c, 'before', 'kill');
+      await eventually(async () => expect(await varsOf()).to.have.length(1));
+      const old = await theConnection('observerio:store');
+
+      const { node } = await adm.kill200('/observerio/store');
+      expect(node).to.include({ status: 'running', restarts: 1 });
+      expect(node.info).to.include({ kind: 'redis', ok: true, incarnations: 2 });
+      const fresh = await theConnection('observerio:store');
+      expect(fresh).to.not.equal(old);
+
+      // The same socket goes on (i:), a new one verifies (v:), and HTTP reaches the store.
+      setVar(c, 'after', 'kill');
+      await eventually(async () => expect((await varsOf()).map((v) => v.name)).to.deep.equal(['before', 'after']));
+      const other = await signedInUser(daemon);
+      await open('newcomer', other.apiKey);
+      const vars = await call<{ vars: unknown[] }>(daemon, 'GET', '/api/vars', { token: user.token });
+      expect(vars.status).to.equal(200);
+      expect(vars.body.vars).to.have.length(2);
+      expect(await connectionIds('observerio:store')).to.deep.equal([fresh]);
+    });
+
+    it('killing pubsub reconnects both connections and restores every subscription: the device and the dashboard still get events', async () => {
+      const c = await open('watch');
+      const ws = await WsClient.open(daemon.httpPort, user.token);
+      sockets.push(ws);
+      const channel = `${user.apiKey}:vars:callback`;
+      await eventually(async () => expect(await admin.pubsub('NUMSUB', channel)).to.deep.equal([channel, 1]));
+      const oldSub = await theConnection('observerio:pubsub:sub');
+      const oldPub = await theConnection('observerio:pubsub:pub');
+
+      const { node } = await adm.kill200('/observerio/pubsub');
+      expect(node).to.include({ status: 'running', restarts: 1 });
+      expect(node.info).to.include({ kind: 'redis', ok: true, incarnations: 2 });
+      const newSub = await theConnection('observerio:pubsub:sub');
+      expect(newSub).to.not.equal(oldSub);
+      expect(await theConnection('observerio:pubsub:pub')).to.not.equal(oldPub);
+      // Subscribed again on the new connection, before the kill was answered.
+      expect(await admin.pubsub('NUMSUB', channel)).to.deep.equal([channel, 1]);
+      expect(await admin.pubsub('NUMSUB', `${user.apiKey}:vars`)).to.deep.equal([`${user.apiKey}:vars`, 1]);
+
+      // A change made on the dashboard reaches the device through the client actor's subscription.
+      await daemon.ctx.clients.change(user.apiKey, { name: 'mode', value: 'hard', type: 'string' });
+      // (change() resolves once delivered, so the line may be in before we wait for it.)
+      expect(decodeVarsLine((await c.waitLines(2))[1]!, user.apiKey)).to.deep.equal([{ name: 'mode', type: 'string', value: 'hard' }]);
+      // The dashboard's /ws still gets what the device sends.
+      setVar(c, 'speed', '9');
+      await ws.waitFor((f) => f.type === 'vars' && JSON.stringify(f).includes('"speed"'));
+    });
+  });
+
+  describe('on Meilisearch', () => {
+    beforeEach(async () => {
+      daemon = await startDaemon({ meili: true, overrides: { adminToken: ADMIN_TOKEN } });
+      adm = new AdminClient(daemon);
+      user = await signedInUser(daemon);
+    });
+
+    it('killing logs while devices send them loses none: pending logs are flushed, and those sent during the restart wait for it', async () => {
+      const c = await open('chatty');
+      let sent = 0;
+      const burst = (n: number): void => {
+        const logs = Array.from({ length: n }, () => ({ message: `line ${++sent}` }));
+        c.line(`l:${user.apiKey}:${b64(logs)}`);
+      };
+      for (let round = 0; round < 3; round++) {
+        burst(25);
+        // The kill is under way while the next burst arrives.
+        const killed = adm.kill200('/observerio/logs');
+        burst(25);
+        const { node } = await killed;
+        expect(node).to.include({ status: 'running', restarts: round + 1 });
+        burst(10);
+      }
+      await eventually(async () => expect((await daemon.ctx.logIndex.search({ apiKey: user.apiKey, limit: 1 })).total).to.equal(sent), { timeoutMs: 15_000 });
+      expect(sent).to.equal(180);
+      expect(daemon.ctx.batcher.stats()).to.include({ dropped: 0, pending: 0 });
+      const messages = (await daemon.ctx.logIndex.search({ apiKey: user.apiKey, limit: 1000 })).hits.map((h) => h.message);
+      expect(new Set(messages).size).to.equal(180);
+    });
   });
 });
