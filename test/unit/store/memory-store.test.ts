@@ -10,7 +10,7 @@ import { MemoryStore } from '../../../src/store/memory-store.js';
 import { eventually } from '../../helpers/eventually.js';
 import { tempDir } from '../../helpers/processes.js';
 
-const cfg: StoreConfig = { snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100 };
+const cfg: StoreConfig = { snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 };
 const API_KEY = 'AAAAAAAAAAAA';
 
 function capture(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
@@ -118,7 +118,7 @@ describe('MemoryStore', () => {
       const modUrl = new URL('../../../src/store/memory-store.ts', import.meta.url).href;
       const code = `
         import { MemoryStore } from ${JSON.stringify(modUrl)};
-        const s = new MemoryStore({ snapshotIntervalMs: 50, sessionTtlMs: 1000, outboxMaxPerKey: 10 }, { dataDir: ${JSON.stringify(dir.path)} });
+        const s = new MemoryStore({ snapshotIntervalMs: 50, sessionTtlMs: 1000, outboxMaxPerKey: 10, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: ${JSON.stringify(dir.path)} });
         await s.start();
         await s.setVars('AAAAAAAAAAAA', [{ name: 'x', type: 'string', value: '1' }]);`;
       const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
