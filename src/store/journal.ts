@@ -13,7 +13,7 @@
  *   what an operating-system crash or power cut can take. `fsyncMs` 0 makes every append durable.
  */
 import { close as closeFd, closeSync, fsync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -61,12 +61,20 @@ export async function replayJournal<Op>(dir: string, afterSeq: number, parse: (r
   const report: ReplayReport = { applied: 0, skipped: 0, lastSeq: afterSeq, lastGeneration: generations.at(-1) ?? 0, tornTail: false, corrupt: null };
   for (let gi = 0; gi < generations.length; gi++) {
     const file = join(dir, segmentName(generations[gi] as number));
-    const text = await readFile(file, 'utf8');
+    let failedRead: string | null = null;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      // A segment we cannot read is handled like a corrupt one: set aside, not a reason to crash-loop.
+      text = '';
+      failedRead = `cannot read the segment (${(err as Error).message})`;
+    }
     const lines = text.split('\n');
     // The text after the last newline: empty for a clean segment, a torn record after a crash.
     const tail = lines.pop() ?? '';
     const isLast = gi === generations.length - 1;
-    let failure: { line: number; reason: string } | null = null;
+    let failure: { line: number; reason: string } | null = failedRead ? { line: 0, reason: failedRead } : null;
     for (let i = 0; i < lines.length && !failure; i++) {
       const reason = replayLine(lines[i] as string, report, parse, apply);
       if (reason) failure = { line: i + 1, reason };
@@ -74,7 +82,9 @@ export async function replayJournal<Op>(dir: string, afterSeq: number, parse: (r
     if (!failure && tail !== '') {
       if (isLast) {
         report.tornTail = true;
-        logger.warn({ file, line: lines.length + 1, bytes: Buffer.byteLength(tail) }, 'store journal ends with an incomplete record (a write cut short by a crash); ignored');
+        // Cut off, so the segment stays well-formed whatever is appended after it.
+        await truncate(file, Buffer.byteLength(text) - Buffer.byteLength(tail));
+        logger.warn({ file, line: lines.length + 1, bytes: Buffer.byteLength(tail) }, 'store journal ends with an incomplete record (a write cut short by a crash); ignored and truncated');
       } else {
         failure = { line: lines.length + 1, reason: 'incomplete record before the end of the journal' };
       }
@@ -97,6 +107,14 @@ export async function replayJournal<Op>(dir: string, afterSeq: number, parse: (r
     }
   }
   return report;
+}
+
+/** Deletes the segments older than `generation` (a snapshot holds all their records). */
+export async function removeSegmentsBefore(dir: string, generation: number): Promise<void> {
+  for (const f of await readdir(dir)) {
+    const g = SEGMENT_RE.exec(f)?.[1];
+    if (g !== undefined && Number(g) < generation) await unlink(join(dir, f));
+  }
 }
 
 /** Applies one complete line; returns why it cannot be, or null. */
@@ -145,6 +163,14 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
+/** What the journal has done, for tests and inspection. */
+export interface JournalStats {
+  /** write(2) calls: one per batch of records appended in one macrotask. */
+  writes: number;
+  fsyncs: number;
+  records: number;
+}
+
 /** One open segment file: its fsyncs are serialised, and the writes they cover are tracked. */
 class Segment {
   /** Written but not yet covered by a started fsync. */
@@ -161,11 +187,13 @@ class Segment {
     readonly file: string,
     private readonly fd: number,
     private readonly onError: (err: Error) => void,
+    private readonly stats: JournalStats,
   ) {}
 
   write(buf: Buffer, durable: Deferred | null): void {
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    this.stats.writes++;
     this.bytes += buf.length;
     this.dirty = true;
     if (durable) {
@@ -184,6 +212,7 @@ class Segment {
     this.syncing = true;
     this.dirty = false;
     const covered = this.waiting.splice(0);
+    this.stats.fsyncs++;
     fsync(this.fd, (err) => {
       this.syncing = false;
       if (err) {
@@ -210,7 +239,7 @@ class Segment {
   }
 }
 
-function openSegment(dir: string, generation: number, onError: (err: Error) => void): Segment {
+function openSegment(dir: string, generation: number, onError: (err: Error) => void, stats: JournalStats): Segment {
   const file = join(dir, segmentName(generation));
   // 0600: records hold password hashes and session tokens. 'a': a leftover file is appended to, never truncated.
   const fd = openSync(file, 'a', 0o600);
@@ -221,7 +250,7 @@ function openSegment(dir: string, generation: number, onError: (err: Error) => v
   } finally {
     closeSync(dirFd);
   }
-  return new Segment(generation, file, fd, onError);
+  return new Segment(generation, file, fd, onError, stats);
 }
 
 export class Journal {
@@ -235,7 +264,8 @@ export class Journal {
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
-  /** Set when a write or fsync failed; appends reject until a rotate() starts a sound segment. */
+  readonly stats: JournalStats = { writes: 0, fsyncs: 0, records: 0 };
+  /** Set when a write or fsync failed; appends reject until recovered() (after a snapshot holds everything). */
   failure: Error | null = null;
 
   /** Opens a fresh segment after `lastGeneration`; the next record is numbered `lastSeq + 1`. */
@@ -246,7 +276,7 @@ export class Journal {
   ) {
     this.log = settings.logger;
     this.seq = lastSeq;
-    this.segment = openSegment(settings.dir, lastGeneration + 1, this.fail);
+    this.segment = openSegment(settings.dir, lastGeneration + 1, this.fail, this.stats);
     if (settings.fsyncMs > 0) {
       this.timer = setInterval(() => this.segment.sync(), settings.fsyncMs);
       this.timer.unref();
@@ -273,12 +303,13 @@ export class Journal {
 
   /**
    * Numbers and queues a record. The promise resolves once it is written (durable: once fsynced) and
-   * rejects when that fails; the record is numbered either way, so the caller's state and the
-   * numbering agree.
+   * rejects when that fails, or at once while the journal is failed.
    */
   append(op: unknown, durable: boolean): Promise<void> {
-    const seq = ++this.seq;
+    // Refused records take no number: the numbering on disk stays without gaps.
     if (this.failure) return Promise.reject(this.failure);
+    const seq = ++this.seq;
+    this.stats.records++;
     this.pending.push(`${JSON.stringify({ s: seq, op })}\n`);
     this.written ??= deferred();
     if (durable || this.settings.fsyncMs === 0) this.synced ??= deferred();
@@ -321,7 +352,7 @@ export class Journal {
    */
   rotate(): { cutSeq: number; generation: number } {
     this.flush();
-    const next = openSegment(this.settings.dir, this.segment.generation + 1, this.fail);
+    const next = openSegment(this.settings.dir, this.segment.generation + 1, this.fail, this.stats);
     // Nobody waits for the old segment's close: its durable appends wait for their own fsync.
     void this.segment.retire();
     this.segment = next;
@@ -329,11 +360,8 @@ export class Journal {
   }
 
   /** A snapshot at or after every record in them exists: the older segments can go. */
-  async removeBefore(generation: number): Promise<void> {
-    for (const f of await readdir(this.settings.dir)) {
-      const g = SEGMENT_RE.exec(f)?.[1];
-      if (g !== undefined && Number(g) < generation) await unlink(join(this.settings.dir, f));
-    }
+  removeBefore(generation: number): Promise<void> {
+    return removeSegmentsBefore(this.settings.dir, generation);
   }
 
   /** A snapshot succeeded after a failure: the new segment is sound again. */

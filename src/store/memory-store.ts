@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { StoreConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
 import type { BackendHealth, Session, User, Var } from '../model.js';
-import { Journal, replayJournal } from './journal.js';
+import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
 
@@ -151,12 +151,19 @@ export class MemoryStore implements Store {
         const { applied, skipped, tornTail, lastSeq } = report;
         this.log.info({ applied, skipped, tornTail, corrupt: report.corrupt !== null, lastSeq }, 'store journal replayed');
       }
-      this.journal = new Journal({ dir: this.dataDir, fsyncMs: this.cfg.journalFsyncMs, logger: this.log }, report.lastSeq, report.lastGeneration);
       this.loaded = true;
-      // Compacted now, so the replayed records are not replayed again at every start, and a bad
-      // segment set aside is not needed to rebuild this state.
-      if (report.applied > 0 || report.tornTail || report.corrupt) await this.compact();
-      else await this.journal.removeBefore(this.journal.generation);
+      // Compacted before the journal reopens, so the replayed records are not replayed again at every
+      // start and a segment set aside is not needed to rebuild this state. If the snapshot cannot be
+      // written the old segments stay and the daemon runs on: the journal alone keeps it durable.
+      let compacted = true;
+      if (report.applied > 0 || report.tornTail || report.corrupt) {
+        await this.serialised(() => this.writeSnapshot(report.lastSeq)).catch((err: Error) => {
+          compacted = false;
+          this.log.error({ err, file: this.file }, 'store snapshot after replay failed; keeping the journal');
+        });
+      }
+      if (compacted) await removeSegmentsBefore(this.dataDir, report.lastGeneration + 1);
+      this.journal = new Journal({ dir: this.dataDir, fsyncMs: this.cfg.journalFsyncMs, logger: this.log }, report.lastSeq, report.lastGeneration);
       if (this.cfg.snapshotIntervalMs > 0) {
         this.snapshotTimer = setInterval(() => void this.snapshotIfChanged(), this.cfg.snapshotIntervalMs);
         this.snapshotTimer.unref();
