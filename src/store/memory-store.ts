@@ -61,7 +61,7 @@ export type StoreOp = z.infer<typeof storeOpSchema>;
 /**
  * Which operations are fsynced before their method resolves. Durable: what a person waits for and
  * cannot easily redo (registration, login, logout, a change buffered for an offline device) — rare,
- * and one fsync costs well under a millisecond on an SSD. The others are device telemetry (i: values
+ * and one fsync cost about 0.2 ms where this was measured. The others are device telemetry (i: values
  * a device re-sends when it reconnects) and outbox takes (losing one means delivering a change
  * again): they are in the kernel before the method resolves and fsynced within journalFsyncMs.
  */
