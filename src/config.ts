@@ -62,6 +62,12 @@ export const configSchema = z
         snapshotIntervalMs: z.number().int().min(0).describe('embedded store: snapshot period (0 = only on shutdown)'),
         sessionTtlMs: positiveInt.describe('dashboard session lifetime'),
         outboxMaxPerKey: positiveInt.describe('distinct variables buffered per API key while no device is connected'),
+        journalFsyncMs: z
+          .number()
+          .int()
+          .min(0)
+          .describe('embedded store: longest a journaled change waits for its fsync (0 = fsync every change before answering); users, sessions and buffered changes always are'),
+        journalCompactBytes: positiveInt.describe('embedded store: the journal is compacted into the snapshot once it is this big and bigger than the last snapshot'),
       })
       .strict(),
     http: z

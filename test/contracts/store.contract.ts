@@ -16,7 +16,7 @@ export interface StoreFixture {
 }
 
 /** The configuration every factory must build its store with (the cap test relies on outboxMaxPerKey). */
-export const contractStoreConfig: StoreConfig = Object.freeze({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 16 });
+export const contractStoreConfig: StoreConfig = Object.freeze({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 16, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 });
 
 let seq = 0;
 /** An email no other test (or earlier run against a shared Redis) has used. */

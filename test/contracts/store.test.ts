@@ -1,4 +1,7 @@
-/** Runs the Store contract against every implementation: memory (with a snapshot dir) and Redis. */
+/**
+ * Runs the Store contract against every implementation: memory (with a data dir, so every operation
+ * goes through the journal; once more fsyncing every write; and without a data dir) and Redis.
+ */
 import { randomBytes } from 'node:crypto';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
@@ -16,6 +19,25 @@ storeContract('MemoryStore', async () => {
       dir.remove();
     },
   };
+});
+
+storeContract('MemoryStore (journalFsyncMs 0: every write fsynced before it resolves)', async () => {
+  const dir = tempDir('observerio-store-');
+  const store = new MemoryStore({ ...contractStoreConfig, journalFsyncMs: 0 }, { dataDir: dir.path });
+  await store.start();
+  return {
+    store,
+    cleanup: async () => {
+      await store.stop();
+      dir.remove();
+    },
+  };
+});
+
+storeContract('MemoryStore (no dataDir)', async () => {
+  const store = new MemoryStore(contractStoreConfig, { dataDir: null });
+  await store.start();
+  return { store, cleanup: () => store.stop() };
 });
 
 // Isolated by a fresh key prefix per store and fresh API keys per test, so the shared Redis needs no FLUSHDB.

@@ -34,7 +34,7 @@ describe('ClientActors (the client actors’ service)', () => {
   beforeEach(async () => {
     pubsub = new LocalPubSub();
     await pubsub.start();
-    store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100 }, { dataDir: null });
+    store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: null });
     await store.start();
     deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
     clientActors = new Registry<null>('clientActors', 'unique');

@@ -72,7 +72,7 @@ describe('VarChanges', () => {
   beforeEach(async () => {
     pubsub = new LocalPubSub();
     await pubsub.start();
-    store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100 }, { dataDir: null });
+    store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: null });
     await store.start();
     events = [];
     changes = make();

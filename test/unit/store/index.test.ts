@@ -5,7 +5,7 @@ import { resolveStore } from '../../../src/store/index.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { RedisStore } from '../../../src/store/redis-store.js';
 
-const store = { snapshotIntervalMs: 0, sessionTtlMs: 1000, outboxMaxPerKey: 10 };
+const store = { snapshotIntervalMs: 0, sessionTtlMs: 1000, outboxMaxPerKey: 10, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 };
 const logger = pino({ level: 'silent' });
 
 describe('resolveStore', () => {

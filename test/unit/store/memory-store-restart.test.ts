@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { tempDir } from '../../helpers/processes.js';
 
-const cfg = { snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 16 };
+const cfg = { snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 16, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 };
 
 describe('MemoryStore across a restart of its worker', () => {
   it('does not load its snapshot again over newer data (a held write can land between stop and start)', async () => {
