@@ -238,3 +238,143 @@ export interface KillAnswer {
   node: TreeNode;
   supervisor: TreeNode | null;
 }
+
+// --- devices, overrides, strategies, history (DESIGN.md §8, §4) -----------------------------------
+// The contract the daemon's routes, the dashboard and the CLI share for §8. Targets, overrides,
+// strategies and history entries are the domain's own shapes (src/variables, type-only imports).
+
+export type { Target } from './variables/target.js';
+export type { Override, EffectiveVar } from './variables/overrides.js';
+export type { Strategy } from './variables/strategies.js';
+export type { HistoryEntry, HistoryAction, OverrideChange, StrategyChange, OverrideValue } from './variables/history.js';
+export type { Labels } from './variables/labels.js';
+import type { Target } from './variables/target.js';
+import type { Override, EffectiveVar } from './variables/overrides.js';
+import type { HistoryEntry } from './variables/history.js';
+import type { Labels } from './variables/labels.js';
+
+/** One device of `GET /api/devices` (cluster-wide: online on any node, or seen within the remember window). */
+export interface DeviceSummary {
+  deviceId: string;
+  labels: Labels;
+  online: boolean;
+  /** Milliseconds since the epoch: last verify, report or heartbeat. */
+  lastSeen: number;
+  lastAddress: string | null;
+  /** True when the connection named no device and the id was made up for its lifetime. */
+  generated: boolean;
+  /** The strategy it runs: a name, "mixed" once edited, or null. */
+  strategy: string | null;
+  /** How many changes wait for it (derived from the overrides in effect and what it was last sent). */
+  pendingCount: number;
+}
+
+/** `GET /api/devices` → 200, newest seen first. (`Device` above is the per-connection shape of the events.) */
+export interface DeviceListAnswer {
+  devices: DeviceSummary[];
+}
+
+/** `GET /api/devices/:deviceId` → 200; 404 when unknown. */
+export interface DeviceAnswer extends DeviceSummary {
+  vars: EffectiveVar[];
+  pending: Array<{ name: string; value: string; type: string }>;
+}
+
+/** `PUT /api/vars/:name` body. */
+export interface SetOverrideBody {
+  value: VarValue;
+  type?: string;
+  /** Absent: every device. A selector string is accepted as `{"labels": "platform=android,build=1.4.*"}`. */
+  target?: Target | { labels: string };
+}
+
+/** `PUT /api/vars/:name` → 200 (and the WebSocket's `set_var` answer's body). */
+export interface SetOverrideAnswer {
+  var: Var;
+  target: Target;
+  /** Online devices the change reached now. */
+  delivered: number;
+  /** Devices in the target that it waits for (offline, or not yet sent). */
+  pending: number;
+  /** Kept for older dashboards: true when no device got it now. */
+  buffered: boolean;
+  historyId: string;
+}
+
+/** `DELETE /api/vars/:name/override` body (optional) and answer. */
+export interface ClearOverrideBody {
+  target?: Target | { labels: string };
+}
+export interface ClearOverrideAnswer {
+  name: string;
+  target: Target;
+  delivered: number;
+  pending: number;
+  historyId: string;
+}
+
+/** `GET /api/overrides` → 200. */
+export interface OverridesAnswer {
+  overrides: Override[];
+}
+
+/** A strategy as the API serves it. */
+export interface StrategyAnswer {
+  name: string;
+  vars: Var[];
+  version: number;
+  updatedAt: number;
+  updatedBy: string;
+  /** Devices running it unchanged right now (online or remembered). */
+  devices: number;
+}
+/** `GET /api/strategies` → 200. */
+export interface StrategiesAnswer {
+  strategies: StrategyAnswer[];
+}
+/** `POST /api/strategies` and `PUT /api/strategies/:name` body; `version` (optional on PUT) guards concurrent edits (409 when stale). */
+export interface StrategyBody {
+  name?: string;
+  vars: Array<{ name: string; value: VarValue; type?: string }>;
+  version?: number;
+}
+/** `POST /api/strategies/:name/apply` body and answer. */
+export interface ApplyStrategyBody {
+  target?: Target | { labels: string };
+}
+export interface ApplyStrategyAnswer {
+  strategy: string;
+  target: Target;
+  delivered: number;
+  pending: number;
+  historyId: string;
+}
+
+/** `GET /api/history?limit=&before=` → 200, newest first. */
+export interface HistoryAnswer {
+  entries: HistoryEntry[];
+}
+/** `POST /api/history/:id/revert` and `POST /api/history/rollback {"to": id}` → 200: the new entry. */
+export interface HistoryActionAnswer {
+  entry: HistoryEntry;
+  delivered: number;
+  pending: number;
+}
+
+/** A change as it appears in a device's log timeline (`GET /api/logs?kind=change`; `kind` is "log" on game logs). */
+export interface ChangeTimelineFields {
+  kind: 'change';
+  actor: string;
+  action: string;
+  name: string;
+  before: string | null;
+  after: string | null;
+  historyId: string;
+}
+
+/** /ws events for §8 (beside vars, logs, device, delivery). */
+export type VariablesEvent =
+  | { type: 'overrides'; overrides: Override[] }
+  | { type: 'strategies'; strategies: StrategyAnswer[] }
+  | { type: 'history'; entry: HistoryEntry }
+  | { type: 'device_state'; device: DeviceSummary };
