@@ -6,11 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { backendChildSpec, HealthBoard } from './backends.js';
 import type { SocketEntry } from './clients/client.js';
 import { Clients, clientsChildSpec } from './clients/clients-supervisor.js';
 import type { Config } from './config.js';
+import { protocolErrorLine } from './errors.js';
 import { Gateway, type DeviceInfo } from './gateway/gateway.js';
 import type { HttpContext } from './http/context.js';
 import { httpChildSpec } from './http/server.js';
@@ -55,8 +57,18 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const store = resolveStore(config, logger);
   const pubsub = resolvePubSub(config, logger);
   const logIndex = resolveLogIndex(config, logger);
+  // Declared before the batcher, which tells a refused log's sender through it.
+  const sockets = new Registry<SocketEntry>('sockets', 'duplicate');
   const batcher = new LogBatcher(logIndex, {
     ...config.logs,
+    // The memory index never fails a write: a spool on disk would only replay logs it lost anyway.
+    spoolDir: logIndex.kind === 'meilisearch' && config.logs.spoolDir !== null ? resolve(config.dataDir, config.logs.spoolDir) : null,
+    limits: config.logs,
+    onRejected: (entry, reason) => {
+      metrics.logsRejected.inc({ reason });
+      const line = `${protocolErrorLine('log_rejected', `log ${entry.id} refused by the log index (${reason}); not stored`)}\n`;
+      for (const s of sockets.lookup(entry.apiKey)) if (s.value.deviceId === entry.deviceId) s.value.write(line);
+    },
     logger: logger.child({ component: 'log-batcher' }),
     onBatch: (size, ms) => {
       metrics.logsIndexed.inc(size);
@@ -65,7 +77,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
   });
   const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId });
-  const sockets = new Registry<SocketEntry>('sockets', 'duplicate');
   const clientsRegistry = new Registry<null>('clients', 'unique');
   const health = new HealthBoard();
   let runtime: Runtime | undefined;
@@ -152,7 +163,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   runtime = started;
   started.events.on('crash', (e: { supervisor: string }) => metrics.crashes.inc({ supervisor: e.supervisor }));
   started.events.on('restart', (e: { supervisor: string }) => metrics.restarts.inc({ supervisor: e.supervisor }));
-  metrics.readFromAtScrape({ logsDropped: () => batcher.stats().dropped });
+  metrics.readFromAtScrape({
+    logsDropped: () => batcher.stats().dropped,
+    logsDroppedByReason: () => batcher.stats().droppedByReason,
+    logSpool: () => {
+      const s = batcher.stats();
+      return { pending: s.pending, bytes: s.spool.bytes };
+    },
+  });
 
   let stopping: Promise<void> | undefined;
   return {
