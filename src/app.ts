@@ -6,11 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { backendChild, HealthBoard } from './backends.js';
 import { ClientActors, clientsChildSpec } from './clients/client-actors.js';
 import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
+import { protocolErrorLine } from './errors.js';
 import { Gateway } from './gateway/gateway.js';
 import { LoginLimiter } from './http/auth.js';
 import type { HttpContext } from './http/context.js';
@@ -54,17 +56,28 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const metrics = new Metrics({ defaultMetrics: true });
   const health = new HealthBoard();
   const probeMs = opts.probeMs ?? 5000;
+  // Declared before the log batcher, which tells a refused log's sender through it.
+  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
   // Each child of the tree is made beside its spec and handed out as a handle: the store, pubsub and
   // logs handles are the backends the daemon holds, whose resources their workers open and close.
   const storeChild = backendChild('store', resolveStore(config, logger), health, { metrics, probeMs });
   const pubsubChild = backendChild('pubsub', resolvePubSub(config, logger), health, { metrics, probeMs });
-  const logs = logsChild(resolveLogIndex(config, logger), health, {
+  const logIndexBackend = resolveLogIndex(config, logger);
+  const logs = logsChild(logIndexBackend, health, {
     metrics,
     probeMs,
     // Runs before the index closes: vars coalesced this tick reach the store, logs reach the batcher.
     beforeStop: () => gateway.flush(),
     batcher: {
       ...config.logs,
+      // The memory index never fails a write: a spool on disk would only replay logs it lost anyway.
+      spoolDir: logIndexBackend.kind === 'meilisearch' && config.logs.spoolDir !== null ? resolve(config.dataDir, config.logs.spoolDir) : null,
+      limits: config.logs,
+      onRejected: (entry, reason) => {
+        metrics.logsRejected.inc({ reason });
+        const line = `${protocolErrorLine('log_rejected', `log ${entry.id} refused by the log index (${reason}); not stored`)}\n`;
+        for (const c of deviceConns.lookup(entry.apiKey)) if (c.value.deviceId === entry.deviceId) c.value.write(line);
+      },
       logger: logger.child({ component: 'log-batcher' }),
       onBatch: (size, ms) => {
         metrics.logsIndexed.inc(size);
@@ -79,7 +92,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // The gateway holds no resource of its own, only writes coalesced per tick: the logs worker (the
   // last backend to start, the first to stop) flushes it before any backend closes.
   const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId });
-  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
   const clientActors = new Registry<null>('clientActors', 'unique');
   const clientsSup = dynamicSupervisorHandle();
   let runtime: Runtime | undefined;
@@ -134,7 +146,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   runtime = started;
   started.events.on('crash', (e: { supervisor: string }) => metrics.crashes.inc({ supervisor: e.supervisor }));
   started.events.on('restart', (e: { supervisor: string }) => metrics.restarts.inc({ supervisor: e.supervisor }));
-  metrics.readFromAtScrape({ logsDropped: () => batcher.stats().dropped });
+  metrics.readFromAtScrape({
+    logsDropped: () => batcher.stats().dropped,
+    logsDroppedByReason: () => batcher.stats().droppedByReason,
+    logSpool: () => {
+      const s = batcher.stats();
+      return { pending: s.pending, bytes: s.spool.bytes };
+    },
+  });
 
   let stopping: Promise<void> | undefined;
   return {

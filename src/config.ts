@@ -54,7 +54,18 @@ export const configSchema = z
         indexName: z.string().regex(/^[A-Za-z0-9_-]+$/).describe('the one shared log index'),
         batchSize: positiveInt.describe('documents per index write; a full batch is written at once'),
         flushDelayMs: z.number().int().min(0).describe('longest a log waits before its batch is written'),
-        maxPendingDocs: positiveInt.describe('logs held in memory while the index is slow; beyond this the oldest are dropped and counted'),
+        maxPendingDocs: positiveInt.describe('logs waiting for the index (in the spool) while it is slow or down; beyond this the oldest are dropped and counted'),
+        maxInFlightBatches: positiveInt.describe('batches sent to the index and not yet confirmed stored, at most'),
+        spoolDir: z
+          .string()
+          .min(1)
+          .nullable()
+          .describe('Meilisearch only: where logs waiting for the index are kept on disk, relative to dataDir, so a restart delivers them; null = memory only'),
+        spoolMaxBytes: positiveInt.describe('largest the on-disk spool may grow; beyond this the oldest logs are dropped and counted'),
+        maxMessageChars: positiveInt.describe('a longer log message is cut, ending in …'),
+        maxFieldsDepth: positiveInt.describe('nesting kept in a log\'s fields; deeper values are kept as their JSON text'),
+        maxFields: positiveInt.describe('keys kept in a log\'s fields, at all levels; the rest are kept as JSON text under _overflow'),
+        maxFieldsChars: z.number().int().min(256).describe('largest a log\'s fields may be as JSON; a larger one is kept as cut JSON text under _overflow'),
       })
       .strict(),
     store: z

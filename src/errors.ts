@@ -18,6 +18,7 @@ export const ERRORS = {
   verify_timeout: { status: 408, message: 'no v: line in time; closing' },
   server_busy: { status: 503, message: 'too many connections' },
   internal: { status: 500, message: 'internal error' },
+  log_rejected: { status: 422, message: 'the log index refused this log; it is not stored' },
   // HTTP API
   bad_request: { status: 400, message: 'invalid request' },
   payload_too_large: { status: 413, message: 'request body too large' },

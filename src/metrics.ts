@@ -9,6 +9,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface ScrapeSources {
   /** Logs the batcher dropped since it started. */
   logsDropped?: () => number;
+  /** The same, by reason (spool_full, stopped, stop_timeout); preferred over logsDropped when set. */
+  logsDroppedByReason?: () => Readonly<Record<string, number>>;
+  /** Logs waiting for the index, and the bytes of those kept on disk. */
+  logSpool?: () => { pending: number; bytes: number };
 }
 
 export class Metrics {
@@ -25,15 +29,40 @@ export class Metrics {
   readonly logsIndexed = new Counter({ name: 'observerio_logs_indexed_total', help: 'Log entries accepted by the log index', registers: [this.registry] });
   readonly logsDropped = new Counter({
     name: 'observerio_logs_dropped_total',
-    help: 'Log entries dropped because the index fell too far behind',
+    help: 'Log entries dropped, by reason: spool_full (the index fell too far behind), stopped, stop_timeout',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
     // The batcher counts its drops; the counter catches up with it when scraped.
     collect: () => {
-      const total = this.sources.logsDropped?.();
-      if (total !== undefined && total > this.droppedSeen) {
-        this.logsDropped.inc(total - this.droppedSeen);
-        this.droppedSeen = total;
+      const byReason = this.sources.logsDroppedByReason?.() ?? { spool_full: this.sources.logsDropped?.() ?? 0 };
+      for (const [reason, total] of Object.entries(byReason)) {
+        const seen = this.droppedSeen.get(reason) ?? 0;
+        // Every reason is shown, at 0 too, so a scrape can tell "none dropped" from "not measured".
+        this.logsDropped.inc({ reason }, Math.max(0, total - seen));
+        this.droppedSeen.set(reason, Math.max(seen, total));
       }
+    },
+  });
+  readonly logsRejected = new Counter({
+    name: 'observerio_logs_rejected_total',
+    help: 'Log entries the log index refused for what they hold (after bisecting their batch), by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly logsPending = new Gauge({
+    name: 'observerio_logs_pending',
+    help: 'Log entries waiting for the log index (in the spool or being written)',
+    registers: [this.registry],
+    collect: () => {
+      this.logsPending.set(this.sources.logSpool?.().pending ?? 0);
+    },
+  });
+  readonly logSpoolBytes = new Gauge({
+    name: 'observerio_log_spool_bytes',
+    help: 'Bytes of the log entries kept in the on-disk spool while the log index is unavailable',
+    registers: [this.registry],
+    collect: () => {
+      this.logSpoolBytes.set(this.sources.logSpool?.().bytes ?? 0);
     },
   });
   readonly indexBatchSize = new Histogram({
@@ -74,7 +103,7 @@ export class Metrics {
   readonly httpRequests = new Counter({ name: 'observerio_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'status'] as const, registers: [this.registry] });
   private readonly loop: IntervalHistogram;
   private sources: ScrapeSources = {};
-  private droppedSeen = 0;
+  private readonly droppedSeen = new Map<string, number>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // prom-client prepends the prefix to its own names (process_cpu_seconds_total, nodejs_heap_*),

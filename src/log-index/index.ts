@@ -16,12 +16,13 @@ export type { LogIndex, LogQuery, LogSearchResult } from './log-index.js';
 export { LogBatcher, type LogBatcherOptions, type LogBatcherStats } from './batcher.js';
 export { MeiliLogIndex } from './meili-log-index.js';
 export { MemoryLogIndex } from './memory-log-index.js';
+export { LogWriteRefused } from './log-index.js';
 
 export function resolveLogIndex(cfg: { meiliUrl: string | null; meiliMasterKey: string | null; logs: LogsConfig }, logger: Logger): LogIndex {
   const log = logger.child({ component: 'log-index' });
   return cfg.meiliUrl
-    ? new MeiliLogIndex({ url: cfg.meiliUrl, masterKey: cfg.meiliMasterKey, indexName: cfg.logs.indexName }, log)
-    : new MemoryLogIndex({ logger: log });
+    ? new MeiliLogIndex({ url: cfg.meiliUrl, masterKey: cfg.meiliMasterKey, indexName: cfg.logs.indexName, limits: cfg.logs }, log)
+    : new MemoryLogIndex({ logger: log, limits: cfg.logs });
 }
 
 export interface LogsChildOptions extends BackendWorkerOptions {

@@ -32,7 +32,13 @@ export interface LogIndex {
   start(): Promise<void>;
   stop(): Promise<void>;
   health(): Promise<BackendHealth>;
-  /** Writes one batch; resolves when the backend accepted it (Meilisearch: task enqueued). */
+  /**
+   * Writes one batch, each entry normalised first (normalize.ts) so its content cannot fail the batch.
+   * Resolves once the entries are stored (Meilisearch: their task succeeded). Rejects with
+   * LogWriteRefused when the backend refuses what the batch holds (sending it again unchanged cannot
+   * succeed; the batcher bisects it), with any other error when the backend could not take it now
+   * (down, overloaded, timed out: worth retrying as it is).
+   */
   add(entries: readonly LogEntry[]): Promise<void>;
   /** Resolves once everything accepted so far is searchable (tests and shutdown use it). */
   settle(): Promise<void>;
@@ -41,3 +47,14 @@ export interface LogIndex {
 
 export const MAX_SEARCH_LIMIT = 1000;
 export const DEFAULT_SEARCH_LIMIT = 100;
+
+/** The backend refused a batch for what it holds; `reason` is a short stable code (a metric label). */
+export class LogWriteRefused extends Error {
+  override name = 'LogWriteRefused';
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -7,29 +7,41 @@
  * case-sensitive: filtering on `apiKey = "abcDEF123456"` would also return the logs of
  * `ABCdef123456`. So the key and the device are filtered through hex copies of themselves
  * (`apiKeyHex`, `deviceIdHex`), which keep every distinction and need no quoting.
+ *
+ * Meilisearch counts every attribute name it ever saw in an index against one limit (65,535): stored
+ * as nested objects, the fields of one tenant's logs could use it up and make every later write of
+ * every tenant fail. So `fields` is stored as its JSON text (`fieldsJson`) and searched through the
+ * text of its values (`fieldsText`): a document has the same dozen attributes whatever a device sends.
  */
 import { Meilisearch, MeilisearchApiError, type Index, type Settings, type Task } from 'meilisearch';
 import type { Logger } from 'pino';
 import type { BackendHealth, LogEntry } from '../model.js';
-import type { LogIndex, LogQuery, LogSearchResult } from './log-index.js';
+import { LogWriteRefused, type LogIndex, type LogQuery, type LogSearchResult } from './log-index.js';
 import { idOrderParts } from './log-order.js';
+import { DEFAULT_LOG_LIMITS, normalizeLogEntry, type LogLimits } from './normalize.js';
 import { normaliseQuery } from './query.js';
 
 export interface MeiliLogIndexConfig {
   url: string;
   masterKey: string | null;
   indexName: string;
+  /** How entries are normalised before they are sent (default DEFAULT_LOG_LIMITS). */
+  limits?: LogLimits;
 }
 
-/** What is stored: the LogEntry plus the filter and sort helpers, which `search` strips again. */
-interface LogDocument extends LogEntry {
+/** What is stored: the LogEntry (fields as text) plus the filter and sort helpers, which `search` strips again. */
+interface LogDocument extends Omit<LogEntry, 'fields'> {
+  /** Documents written before fields were stored as text hold them here. */
+  fields?: Record<string, unknown>;
+  fieldsJson: string;
+  fieldsText: string;
   apiKeyHex: string;
   deviceIdHex: string | null;
   sortNode: string;
   sortSeq: number;
 }
 
-const ENTRY_KEYS = ['id', 'apiKey', 'deviceId', 'level', 'message', 'timestamp', 'receivedAt', 'fields'] as const satisfies readonly (keyof LogEntry)[];
+const RETRIEVED = ['id', 'apiKey', 'deviceId', 'level', 'message', 'timestamp', 'receivedAt', 'fieldsJson', 'fields'] as const satisfies readonly (keyof LogDocument)[];
 
 /** Meilisearch's rule for document ids; anything else fails the whole batch's task. */
 const DOCUMENT_ID_RE = /^[A-Za-z0-9_-]{1,511}$/;
@@ -38,7 +50,8 @@ export const MEILI_LOG_SETTINGS: Settings = {
   filterableAttributes: ['apiKeyHex', 'deviceIdHex', 'level', 'receivedAt'],
   // `id` would sort as a string (…-10 before …-9); its numeric parts are stored separately instead.
   sortableAttributes: ['receivedAt', 'sortNode', 'sortSeq'],
-  searchableAttributes: ['message', 'fields'],
+  // 'fields' last: documents written before fieldsText existed stay searchable.
+  searchableAttributes: ['message', 'fieldsText', 'fields'],
   // 'sort' first: a log view is a timeline, so relevance only decides which logs match, not their order.
   rankingRules: ['sort', 'words', 'typo', 'proximity', 'attribute', 'exactness'],
   // Log search is closer to grep than to a shop search: no fuzzy matches of identifiers or codes.
@@ -49,6 +62,8 @@ export const MEILI_LOG_SETTINGS: Settings = {
 };
 
 const SORT = ['receivedAt:desc', 'sortNode:desc', 'sortSeq:desc'];
+/** Invalid-request errors about the index, not the documents: every log would be refused alike. */
+const INDEX_ERRORS = new Set(['index_primary_key_already_exists', 'index_not_found', 'index_already_exists', 'invalid_api_key', 'missing_authorization_header']);
 const SETUP_TASK_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 const TASK_POLL_MS = 50;
@@ -58,8 +73,9 @@ export class MeiliLogIndex implements LogIndex {
   private readonly client: Meilisearch;
   private readonly index: Index<LogDocument>;
   private readonly logger: Logger | undefined;
-  /** Waits on enqueued tasks one after another; Meilisearch runs one index's tasks in order. */
-  private follower: Promise<void> = Promise.resolve();
+  private readonly limits: LogLimits;
+  /** Writes not yet finished, for settle(). */
+  private readonly writing = new Set<Promise<void>>();
   private lastTaskUid: number | null = null;
   private failed = 0;
   private skipped = 0;
@@ -69,11 +85,12 @@ export class MeiliLogIndex implements LogIndex {
     logger?: Logger,
   ) {
     this.logger = logger;
+    this.limits = cfg.limits ?? DEFAULT_LOG_LIMITS;
     this.client = new Meilisearch({ host: cfg.url, apiKey: cfg.masterKey ?? undefined, timeout: REQUEST_TIMEOUT_MS });
     this.index = this.client.index<LogDocument>(cfg.indexName);
   }
 
-  /** Tasks Meilisearch reported as failed (their documents are not in the index). */
+  /** Write tasks Meilisearch reported as failed (each one's add() rejected). */
   get failedTasks(): number {
     return this.failed;
   }
@@ -115,28 +132,17 @@ export class MeiliLogIndex implements LogIndex {
   }
 
   async add(entries: readonly LogEntry[]): Promise<void> {
-    // NDJSON built here, one entry at a time, so one bad entry is skipped instead of failing the batch.
-    const lines: string[] = [];
-    for (const e of entries) {
-      if (!DOCUMENT_ID_RE.test(e.id)) {
-        this.skip(e, new Error('id must be 1-511 characters of [A-Za-z0-9_-]'));
-        continue;
-      }
-      try {
-        lines.push(JSON.stringify(toDocument(e)));
-      } catch (err) {
-        this.skip(e, err);
-      }
+    const write = this.write(entries);
+    this.writing.add(write);
+    try {
+      await write;
+    } finally {
+      this.writing.delete(write);
     }
-    if (lines.length === 0) return;
-    const enqueued = await this.index.addDocumentsFromString(lines.join('\n'), 'application/x-ndjson', { primaryKey: 'id' });
-    const uid = enqueued.taskUid;
-    this.lastTaskUid = uid;
-    this.follower = this.follower.then(() => this.follow(uid, lines.length));
   }
 
   async settle(): Promise<void> {
-    await this.follower;
+    await Promise.allSettled([...this.writing]);
   }
 
   async search(query: LogQuery): Promise<LogSearchResult> {
@@ -152,23 +158,45 @@ export class MeiliLogIndex implements LogIndex {
       limit: q.limit,
       // Every word must match, as in the memory index; the default drops words until something does.
       matchingStrategy: 'all',
-      attributesToRetrieve: [...ENTRY_KEYS],
+      attributesToRetrieve: [...RETRIEVED],
     });
     return { hits: res.hits.map(toEntry), total: res.estimatedTotalHits };
   }
 
-  private async follow(uid: number, docs: number): Promise<void> {
-    let task: Task;
+  private async write(entries: readonly LogEntry[]): Promise<void> {
+    // NDJSON built here, one entry at a time, so one bad entry is skipped instead of failing the batch.
+    const lines: string[] = [];
+    for (const e of entries) {
+      if (!DOCUMENT_ID_RE.test(e.id)) {
+        this.skip(e, new Error('id must be 1-511 characters of [A-Za-z0-9_-]'));
+        continue;
+      }
+      try {
+        lines.push(JSON.stringify(toDocument(normalizeLogEntry(e, this.limits))));
+      } catch (err) {
+        this.skip(e, err);
+      }
+    }
+    if (lines.length === 0) return;
+    let uid: number;
     try {
-      task = await this.client.tasks.waitForTask(uid, { timeout: 0, interval: TASK_POLL_MS });
+      uid = (await this.index.addDocumentsFromString(lines.join('\n'), 'application/x-ndjson', { primaryKey: 'id' })).taskUid;
     } catch (err) {
-      this.logger?.warn({ err, taskUid: uid, docs }, 'cannot confirm a Meilisearch log write; its logs may be missing');
-      return;
+      throw refusalOf(err) ?? err;
     }
-    if (task.status === 'failed' || task.status === 'canceled') {
-      this.failed += 1;
-      this.logger?.error({ taskUid: uid, docs, status: task.status, error: task.error, index: this.cfg.indexName }, 'Meilisearch log write failed; these logs are not indexed');
+    this.lastTaskUid = uid;
+    // Meilisearch tells what it thinks of the documents only once it processed the task; until then
+    // the batch stays with the caller, which sends it again if this cannot be confirmed.
+    const task = await this.client.tasks.waitForTask(uid, { timeout: 0, interval: TASK_POLL_MS });
+    if (task.status === 'succeeded') return;
+    this.failed += 1;
+    this.logger?.warn({ taskUid: uid, docs: lines.length, status: task.status, error: task.error, index: this.cfg.indexName }, 'Meilisearch log write task failed');
+    // A document error is about what was sent; anything else (internal, disk full, canceled, the index
+    // itself misconfigured) is not cured by bisecting, and may pass next time.
+    if (task.status === 'failed' && task.error?.type === 'invalid_request' && !INDEX_ERRORS.has(task.error.code)) {
+      throw new LogWriteRefused(reasonCode(task.error.code), task.error.message);
     }
+    throw new Error(`Meilisearch log write task ${uid} ${task.status}${task.error ? `: ${task.error.code}: ${task.error.message}` : ''}`);
   }
 
   private skip(e: LogEntry, err: unknown): void {
@@ -180,6 +208,31 @@ export class MeiliLogIndex implements LogIndex {
   get lastTask(): number | null {
     return this.lastTaskUid;
   }
+}
+
+/** A 4xx answer to a write that says the payload is at fault; auth, missing index and rate limits are not. */
+function refusalOf(err: unknown): LogWriteRefused | null {
+  if (!(err instanceof MeilisearchApiError)) return null;
+  const status = err.response.status;
+  if (status < 400 || status >= 500 || [401, 403, 404, 408, 429].includes(status)) return null;
+  return new LogWriteRefused(reasonCode(err.cause?.code ?? `http_${status}`), err.message);
+}
+
+/** Meilisearch's error codes are snake_case words; anything else would be a poor metric label. */
+function reasonCode(code: string | undefined): string {
+  return code !== undefined && /^[a-z0-9_]{1,64}$/.test(code) ? code : 'invalid_document';
+}
+
+/** The values of the fields, as the text Meilisearch searches (it searched nested values, not keys, before). */
+function fieldsText(fields: Record<string, unknown>): string {
+  const out: string[] = [];
+  const collect = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (typeof v === 'number' && Number.isFinite(v)) out.push(String(v));
+    else if (typeof v === 'object' && v !== null) for (const x of Array.isArray(v) ? v : Object.values(v)) collect(x);
+  };
+  collect(fields);
+  return out.join('\n');
 }
 
 function toDocument(e: LogEntry): LogDocument {
@@ -194,13 +247,14 @@ function toDocument(e: LogEntry): LogDocument {
     message: e.message,
     timestamp: e.timestamp,
     receivedAt: e.receivedAt,
-    fields: e.fields,
+    fieldsJson: JSON.stringify(e.fields),
+    fieldsText: fieldsText(e.fields),
     sortNode: node,
     sortSeq: seq,
   };
 }
 
-function toEntry(h: Partial<LogEntry>): LogEntry {
+function toEntry(h: Partial<LogDocument>): LogEntry {
   return {
     id: String(h.id),
     apiKey: String(h.apiKey),
@@ -209,8 +263,17 @@ function toEntry(h: Partial<LogEntry>): LogEntry {
     message: h.message ?? '',
     timestamp: h.timestamp ?? null,
     receivedAt: h.receivedAt ?? 0,
-    fields: h.fields ?? {},
+    fields: typeof h.fieldsJson === 'string' ? parseFields(h.fieldsJson) : (h.fields ?? {}),
   };
+}
+
+function parseFields(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 function hex(s: string): string {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { BackendHealth, LogEntry } from '../model.js';
 import type { LogIndex, LogQuery, LogSearchResult } from './log-index.js';
 import { compareOrder, orderKey, type LogOrderKey } from './log-order.js';
+import { DEFAULT_LOG_LIMITS, normalizeLogEntry, type LogLimits } from './normalize.js';
 import { normaliseQuery } from './query.js';
 import { searchText, textMatcher } from './text-match.js';
 
@@ -15,6 +16,8 @@ export const DEFAULT_MAX_PER_KEY = 100_000;
 export interface MemoryLogIndexOptions {
   /** Logs kept per API key; the oldest (by receivedAt) go first. */
   maxPerKey?: number;
+  /** How entries are normalised before they are stored (default DEFAULT_LOG_LIMITS), as on Meilisearch. */
+  limits?: LogLimits;
   logger?: Logger;
 }
 
@@ -73,9 +76,11 @@ export class MemoryLogIndex implements LogIndex {
   private readonly byKey = new Map<string, KeyLog>();
   private evicted = 0;
   private readonly logger: Logger | undefined;
+  private readonly limits: LogLimits;
 
   constructor(opts: MemoryLogIndexOptions = {}) {
     this.logger = opts.logger;
+    this.limits = opts.limits ?? DEFAULT_LOG_LIMITS;
     this.maxPerKey = opts.maxPerKey ?? DEFAULT_MAX_PER_KEY;
     if (!Number.isInteger(this.maxPerKey) || this.maxPerKey < 1) throw new RangeError(`maxPerKey must be a positive integer, got ${this.maxPerKey}`);
   }
@@ -94,7 +99,8 @@ export class MemoryLogIndex implements LogIndex {
   }
 
   async add(entries: readonly LogEntry[]): Promise<void> {
-    for (const e of entries) {
+    for (const raw of entries) {
+      const e = normalizeLogEntry(raw, this.limits);
       let json: string;
       try {
         json = JSON.stringify(e);

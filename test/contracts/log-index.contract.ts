@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { LogIndex } from '../../src/log-index/log-index.js';
+import { normalizeLogEntry, OVERFLOW_KEY } from '../../src/log-index/normalize.js';
 import type { LogEntry } from '../../src/model.js';
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -32,6 +33,13 @@ export function log(apiKey: string, over: Partial<LogEntry> = {}): LogEntry {
     fields: {},
     ...over,
   };
+}
+
+/** `{ a: { a: … leaf … } }`, `levels` objects deep. */
+export function nested(levels: number, leaf: unknown = 1): Record<string, unknown> {
+  let v: unknown = leaf;
+  for (let i = 0; i < levels; i++) v = { a: v };
+  return v as Record<string, unknown>;
 }
 
 export type LogIndexFactory = () => LogIndex | Promise<LogIndex>;
@@ -269,6 +277,58 @@ export function logIndexContract(name: string, factory: LogIndexFactory): void {
         const res = await index.search({ apiKey: key, limit: 0, to: 100_009 });
         expect(res.hits).to.deep.equal([]);
         expect(res.total).to.equal(10);
+      });
+    });
+
+    describe('hostile content (issue 10)', () => {
+      let key: string;
+      let other: string;
+      let hostile: LogEntry[];
+      let healthy: LogEntry[];
+
+      before(async function () {
+        this.timeout(60_000);
+        key = freshKey();
+        other = freshKey();
+        hostile = [
+          log(key, { message: 'deep', fields: { f: nested(200, 'abyssal') } }),
+          log(key, { message: 'lone \ud800 surrogate', level: 'w\udc00rn', fields: { 'k\ud800': 'v\udfff', ok: '🎮' } }),
+          log(key, { message: 'wide', fields: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, `v${i}`])) }),
+          log(key, { message: 'm'.repeat(100_000), fields: { big: 'x'.repeat(200_000) } }),
+          log(key, { message: 'proto', fields: JSON.parse('{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}}}') as Record<string, unknown> }),
+          log(key, { message: 'array', fields: { arr: Array.from({ length: 100_000 }, (_, i) => i) } }),
+        ];
+        healthy = Array.from({ length: 20 }, (_, i) => log(other, { message: `healthy ${i}`, fields: { i } }));
+        // One batch, the hostile logs amid the healthy ones, as a batcher would send them.
+        await addAll([...healthy.slice(0, 10), ...hostile, ...healthy.slice(10)]);
+      });
+
+      const byId = (a: LogEntry, b: LogEntry) => (a.id < b.id ? -1 : 1);
+
+      it('stores every healthy log of the batch as it was', async () => {
+        const res = await index.search({ apiKey: other, limit: 100 });
+        expect(res.total).to.equal(20);
+        expect([...res.hits].sort(byId)).to.deep.equal([...healthy].sort(byId));
+      });
+
+      it('stores each hostile log normalised, the same shape on every backend', async () => {
+        const res = await index.search({ apiKey: key, limit: 100 });
+        expect(res.total).to.equal(hostile.length);
+        expect([...res.hits].sort(byId)).to.deep.equal(hostile.map((e) => normalizeLogEntry(e)).sort(byId));
+        expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+      });
+
+      it('keeps what was too deep or too many as text that is still searchable', async () => {
+        expect((await index.search({ apiKey: key, q: 'abyssal' })).hits.map((h) => h.message)).to.deep.equal(['deep']);
+        expect((await index.search({ apiKey: key, q: 'v1999' })).hits.map((h) => h.message)).to.deep.equal(['wide']);
+        const [wide] = (await index.search({ apiKey: key, q: 'wide' })).hits;
+        expect(wide!.fields[OVERFLOW_KEY]).to.be.a('string');
+      });
+
+      it('finds a log by its message after a lone surrogate was replaced', async () => {
+        const res = await index.search({ apiKey: key, q: 'surrogate' });
+        expect(res.hits.map((h) => h.message)).to.deep.equal(['lone \ufffd surrogate']);
+        expect(res.hits[0]!.level).to.equal('w\ufffdrn');
       });
     });
 

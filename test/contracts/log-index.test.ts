@@ -7,10 +7,12 @@ import { expect } from 'chai';
 import { Meilisearch } from 'meilisearch';
 import { pino } from 'pino';
 import { resolveLogIndex } from '../../src/log-index/index.js';
+import { loadConfig } from '../../src/config.js';
+import { LogWriteRefused } from '../../src/log-index/log-index.js';
 import { MEILI_LOG_SETTINGS, MeiliLogIndex } from '../../src/log-index/meili-log-index.js';
 import { MemoryLogIndex } from '../../src/log-index/memory-log-index.js';
 import { freePort } from '../helpers/free-port.js';
-import { sharedMeili, type MeiliServer } from '../helpers/processes.js';
+import { sharedMeili, startMeiliServer, type MeiliServer } from '../helpers/processes.js';
 import { capturingLogger } from './pubsub.contract.js';
 import { freshKey, log, logIndexContract } from './log-index.contract.js';
 
@@ -73,7 +75,7 @@ describe('MeiliLogIndex (Meilisearch only)', () => {
     const s = await client.index(name).getSettings();
     expect(s.filterableAttributes).to.have.members(MEILI_LOG_SETTINGS.filterableAttributes as string[]);
     expect(s.sortableAttributes).to.have.members(MEILI_LOG_SETTINGS.sortableAttributes as string[]);
-    expect(s.searchableAttributes).to.deep.equal(['message', 'fields']);
+    expect(s.searchableAttributes).to.deep.equal(['message', 'fieldsText', 'fields']);
     expect(s.rankingRules?.[0]).to.equal('sort');
     expect(s.typoTolerance?.enabled).to.equal(false);
     // Why the key is filtered through apiKeyHex: Meilisearch string filters ignore case.
@@ -90,18 +92,76 @@ describe('MeiliLogIndex (Meilisearch only)', () => {
     expect((err as Error).message).to.match(/primary key "other", expected "id"/);
   });
 
-  it('logs and counts a failed write task instead of dropping it silently', async () => {
+  it('rejects, logs and counts a failed write task; one failed for the index, not the documents, is not a refusal', async () => {
     const name = indexName('failing');
     await client.createIndex(name, { primaryKey: 'other' }).waitTask();
     const cap = capturingLogger();
     // Not started (start would refuse this index): the write is accepted, then fails in Meilisearch.
     const index = open(name, cap.logger);
-    await index.add([log(freshKey())]);
+    let err: unknown;
+    await index.add([log(freshKey())]).catch((e: unknown) => (err = e));
+    // Bisecting would refuse every log alike: retried instead, while the spool holds them.
+    expect(err).to.be.instanceOf(Error);
+    expect(err).not.to.be.instanceOf(LogWriteRefused);
+    expect((err as Error).message).to.match(/index_primary_key_already_exists/);
     await index.settle();
     expect(index.failedTasks).to.equal(1);
-    const rec = cap.records.find((r) => r.msg === 'Meilisearch log write failed; these logs are not indexed');
+    const rec = cap.records.find((r) => r.msg === 'Meilisearch log write task failed');
     expect(rec, JSON.stringify(cap.records)).to.not.equal(undefined);
     expect(rec!.taskUid).to.equal(index.lastTask);
+  });
+
+  it('refuses a write Meilisearch answers 4xx for its payload, and rejects an unreachable one as not refused', async () => {
+    // A payload over the server's limit is a 413 on the request itself: private server, small limit.
+    const small = await startMeiliServer(['--http-payload-size-limit', '100KB']);
+    try {
+      const index = new MeiliLogIndex({ url: small.url, masterKey: small.masterKey, indexName: 'small' });
+      await index.start();
+      const key = freshKey();
+      await index.add([log(key, { message: 'fits' })]);
+      let err: unknown;
+      await index.add(Array.from({ length: 40 }, () => log(key, { message: 'x'.repeat(4000) }))).catch((e: unknown) => (err = e));
+      expect(err).to.be.instanceOf(LogWriteRefused);
+      expect((err as LogWriteRefused).reason).to.equal('payload_too_large');
+    } finally {
+      await small.stop();
+    }
+    const down = new MeiliLogIndex({ url: `http://127.0.0.1:${await freePort()}`, masterKey: null, indexName: 'x' });
+    let err: unknown;
+    await down.add([log(freshKey())]).catch((e: unknown) => (err = e));
+    expect(err).to.be.instanceOf(Error);
+    expect(err).not.to.be.instanceOf(LogWriteRefused);
+  });
+
+  it('stores fields as text, so no tenant can use up the index\'s attribute names', async () => {
+    const name = indexName('attrs');
+    const index = open(name);
+    await index.start();
+    const key = freshKey();
+    const wide = log(key, { fields: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, { deep: i }])) });
+    await index.add([wide]);
+    await index.settle();
+    const stats = await client.index(name).getStats();
+    expect(Object.keys(stats.fieldDistribution).sort()).to.deep.equal(
+      ['apiKey', 'apiKeyHex', 'deviceId', 'deviceIdHex', 'fieldsJson', 'fieldsText', 'id', 'level', 'message', 'receivedAt', 'sortNode', 'sortSeq', 'timestamp'].sort(),
+    );
+    expect((await index.search({ apiKey: key })).hits).to.deep.equal([wide]);
+  });
+
+  it('still reads documents written with fields as an object', async () => {
+    const name = indexName('legacy');
+    const index = open(name);
+    await index.start();
+    const key = freshKey();
+    const old = log(key, { fields: { scene: 'crypt' } });
+    const hex = (s: string) => Buffer.from(s).toString('hex');
+    const [node, seq] = [old.id.split('-')[1], Number(old.id.split('-')[2])];
+    await client
+      .index(name)
+      .addDocuments([{ ...old, apiKeyHex: hex(key), deviceIdHex: hex(old.deviceId!), sortNode: node, sortSeq: seq }])
+      .waitTask();
+    expect((await index.search({ apiKey: key })).hits).to.deep.equal([old]);
+    expect((await index.search({ apiKey: key, q: 'crypt' })).total).to.equal(1);
   });
 
   it('skips (and logs) an entry whose id Meilisearch would refuse, indexing the rest of the batch', async () => {
@@ -129,7 +189,7 @@ describe('MeiliLogIndex (Meilisearch only)', () => {
 
 describe('resolveLogIndex', () => {
   const logger = pino({ level: 'silent' });
-  const logs = { indexName: 'observerio-logs', batchSize: 1000, flushDelayMs: 50, maxPendingDocs: 200_000 };
+  const logs = loadConfig({ env: {} }).logs;
   it('is in memory without a Meilisearch URL', () => {
     expect(resolveLogIndex({ meiliUrl: null, meiliMasterKey: null, logs }, logger).kind).to.equal('memory');
   });

@@ -24,9 +24,14 @@ export interface RedisServer {
 export interface MeiliServer {
   url: string;
   masterKey: string;
+  port: number;
+  /** Its data directory (pass it back to startMeiliServer to restart on the same data). */
+  dir: string;
   /** The server's process id (benchmarks read its CPU). */
   pid: number | undefined;
   stop(): Promise<void>;
+  /** Kills it with SIGKILL, keeping its data (fault tests restart it on the same dir and port). */
+  kill(): Promise<void>;
 }
 
 function waitExit(child: ChildProcess, ms: number): Promise<void> {
@@ -100,13 +105,13 @@ export function meiliBinary(): string {
   return bin;
 }
 
-export async function startMeiliServer(): Promise<MeiliServer> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'observerio-meili-'));
+export async function startMeiliServer(extraArgs: string[] = [], at?: { dir: string; port: number }): Promise<MeiliServer> {
+  const port = at?.port ?? (await freePort());
+  const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'observerio-meili-'));
   const masterKey = 'observerio-test-master-key-0123456789';
   const child = spawn(
     meiliBinary(),
-    ['--http-addr', `127.0.0.1:${port}`, '--db-path', join(dir, 'data.ms'), '--dump-dir', join(dir, 'dumps'), '--no-analytics', '--master-key', masterKey, '--env', 'development', '--log-level', 'WARN'],
+    ['--http-addr', `127.0.0.1:${port}`, '--db-path', join(dir, 'data.ms'), '--dump-dir', join(dir, 'dumps'), '--no-analytics', '--master-key', masterKey, '--env', 'development', '--log-level', 'WARN', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir },
   );
   let out = '';
@@ -117,11 +122,17 @@ export async function startMeiliServer(): Promise<MeiliServer> {
   return {
     url,
     masterKey,
+    port,
+    dir,
     pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await waitExit(child, 5000);
       rmSync(dir, { recursive: true, force: true });
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await waitExit(child, 5000);
     },
   };
 }

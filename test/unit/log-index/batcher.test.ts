@@ -319,7 +319,21 @@ describe('LogBatcher', () => {
       index.release();
       await settle();
       expect(seen).to.deep.equal([[2, 30]]);
-      expect(b.stats()).to.deep.equal({ written: 2, dropped: 0, batches: 1, failures: 0, pending: 0, lastBatchSize: 2, lastBatchMs: 30 });
+      expect(b.stats()).to.deep.equal({
+        written: 2,
+        dropped: 0,
+        droppedByReason: { spool_full: 0, stopped: 0, stop_timeout: 0 },
+        rejected: 0,
+        rejectedByReason: {},
+        batches: 1,
+        failures: 0,
+        pending: 0,
+        lastBatchSize: 2,
+        lastBatchMs: 30,
+        retrying: false,
+        lastError: null,
+        spool: { kind: 'memory', dir: null, files: 0, bytes: 0 },
+      });
     });
 
     it('logs a throwing onBatch and keeps writing', async () => {
