@@ -173,6 +173,14 @@ export class MemoryStore implements Store {
     return m ? toVars(m) : [];
   }
 
+  async deleteVar(apiKey: string, name: string): Promise<boolean> {
+    const m = this.vars.get(apiKey);
+    if (!m?.delete(name)) return false;
+    if (m.size === 0) this.vars.delete(apiKey);
+    this.changes++;
+    return true;
+  }
+
   async outboxPush(apiKey: string, vars: readonly Var[]): Promise<number> {
     let m = this.outbox.get(apiKey);
     if (!m) {
