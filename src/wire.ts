@@ -150,6 +150,14 @@ export interface DeliveryEvent {
   node: string;
 }
 
+/** A dashboard deleted a variable (`DELETE /api/vars/:name`): gone from the key's store. */
+export interface VarDeletedEvent {
+  type: 'var_deleted';
+  apiKey: string;
+  name: string;
+  source: 'dashboard';
+}
+
 /** The outbox was written to sockets that came back. */
 export interface OutboxFlushedEvent {
   type: 'outbox_flushed';
@@ -158,7 +166,7 @@ export interface OutboxFlushedEvent {
 }
 
 /** What the daemon publishes on a key's pubsub channels (DESIGN.md §4). */
-export type DashboardEvent = VarsEvent | LogsEvent | DeviceEvent | DeliveryEvent | OutboxFlushedEvent;
+export type DashboardEvent = VarsEvent | LogsEvent | DeviceEvent | DeliveryEvent | OutboxFlushedEvent | VarDeletedEvent;
 
 /**
  * A `delivery` event under the tag it had before it got its own. /ws still sends it next to every

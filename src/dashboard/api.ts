@@ -111,6 +111,11 @@ export class Api {
     return this.call('PUT', `/api/vars/${encodeURIComponent(name)}`, body);
   }
 
+  /** Removes the variable from the key's store (404 when it is already gone). */
+  async deleteVar(name: string): Promise<void> {
+    await this.call('DELETE', `/api/vars/${encodeURIComponent(name)}`);
+  }
+
   async logs(query: LogSearchQuery, signal?: AbortSignal): Promise<LogSearchResult> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) {

@@ -1,5 +1,10 @@
-/** The shell: top bar, hash routes (`#/` dashboard, `#/admin`) and the user's session lifecycle. */
+/**
+ * The shell: top bar, hash routes (`#/` dashboard, `#/admin`) and the user's session lifecycle. The
+ * Admin tab is for the daemon's operator: it shows only once an admin token was accepted in this tab;
+ * anyone else reaches the token prompt through `#/admin` or the small link at the foot of the page.
+ */
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { loadAdminToken, onAdminTokenChange } from './admin/admin-api';
 import { AdminView } from './admin/admin-view';
 import { Api } from './api';
 import { AuthView, Logo } from './components/auth-view';
@@ -17,8 +22,10 @@ export function App() {
   const route = useHashRoute();
   const [session, setSession] = useState<Session | null>(loadSession);
   const [notice, setNotice] = useState<string | null>(null);
+  const [operator, setOperator] = useState(() => loadAdminToken() !== null);
 
   useEffect(() => onSessionChange(setSession), []);
+  useEffect(() => onAdminTokenChange(setOperator), []);
 
   const live = useMemo(() => {
     if (!session) return null;
@@ -62,9 +69,11 @@ export function App() {
           <a href="#/" class={route === 'dashboard' ? 'active' : ''} data-testid="nav-dashboard">
             Dashboard
           </a>
-          <a href="#/admin" class={route === 'admin' ? 'active' : ''} data-testid="nav-admin">
-            Admin
-          </a>
+          {operator && (
+            <a href="#/admin" class={route === 'admin' ? 'active' : ''} data-testid="nav-admin">
+              Admin
+            </a>
+          )}
         </nav>
         <div class="topbar-right">
           {route === 'dashboard' && live && <ConnectionBadge socket={live.socket} />}
@@ -89,6 +98,14 @@ export function App() {
         route === 'dashboard' && <AuthView notice={notice} onSignedIn={signedIn} />
       )}
       {route === 'admin' && <AdminView />}
+      {route === 'dashboard' && !operator && (
+        <footer class="footer muted small">
+          Running this daemon?{' '}
+          <a href="#/admin" data-testid="operator-link">
+            Operator view
+          </a>
+        </footer>
+      )}
       <Toasts />
     </div>
   );

@@ -257,6 +257,14 @@ export class MemoryStore implements Store {
     return m ? toVars(m) : [];
   }
 
+  async deleteVar(apiKey: string, name: string): Promise<boolean> {
+    const m = this.vars.get(apiKey);
+    if (!m?.delete(name)) return false;
+    if (m.size === 0) this.vars.delete(apiKey);
+    this.changes++;
+    return true;
+  }
+
   async outboxPush(apiKey: string, vars: readonly Var[]): Promise<number> {
     if (vars.length === 0) return this.outbox.get(apiKey)?.size ?? 0;
     const written = this.apply({ t: 'outbox.push', apiKey, vars: plainVars(vars), cap: this.cfg.outboxMaxPerKey });

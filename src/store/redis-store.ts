@@ -84,6 +84,18 @@ end
 return n
 `);
 
+/**
+ * KEYS: <apiKey>:vs, varorder. ARGV: name → hash fields removed. The order is renumbered 0..n-1 after a
+ * removal, because SET_VARS takes ZCARD as the next sequence: a gap would give two names one score.
+ */
+const DELETE_VAR = script(`
+local removed = redis.call('HDEL', KEYS[1], ARGV[1] .. ':type', ARGV[1] .. ':value')
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
+  for i, name in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do redis.call('ZADD', KEYS[2], i - 1, name) end
+end
+return removed
+`);
+
 /** KEYS: outbox hash, outbox-order zset. ARGV: max, then name, json, name, json, ... → names waiting. */
 const OUTBOX_PUSH = script(`
 local top = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
@@ -356,6 +368,10 @@ export class RedisStore implements Store {
       if (v) out.push({ name, ...v });
     }
     return out;
+  }
+
+  async deleteVar(apiKey: string, name: string): Promise<boolean> {
+    return Number(await this.run(DELETE_VAR, [this.key.vars(apiKey), this.key.varOrder(apiKey)], [name])) > 0;
   }
 
   async outboxPush(apiKey: string, vars: readonly Var[]): Promise<number> {

@@ -28,6 +28,11 @@ export interface Store {
   setVars(apiKey: string, vars: readonly Var[]): Promise<void>;
   /** The key's variables in first-seen order. */
   getVars(apiKey: string): Promise<Var[]>;
+  /**
+   * Removes one variable from `<apiKey>:vs` (both its fields, and its place in the first-seen order:
+   * reported again, it goes to the end). True when it existed.
+   */
+  deleteVar(apiKey: string, name: string): Promise<boolean>;
 
   /**
    * Buffers changes for a key with no connected device. A variable already waiting is replaced by

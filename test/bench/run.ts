@@ -16,6 +16,7 @@ import { createContext, type BenchContext, type ScenarioReport } from './lib/con
 import { REPO } from './lib/daemon.js';
 import { machine, writeReports } from './lib/report.js';
 import { fmt } from './lib/stats.js';
+import { dashboardScenario } from './dashboard-longtasks.js';
 import { connectionsScenario } from './scenarios/connections.js';
 import { fanoutScenario } from './scenarios/fanout.js';
 import { ingestScenario } from './scenarios/ingest.js';
@@ -32,6 +33,7 @@ const SCENARIOS: Array<[string, Scenario]> = [
   ['latency', latencyScenario],
   ['connections', connectionsScenario],
   ['supervision', supervisionScenario],
+  ['dashboard', dashboardScenario],
 ];
 
 /** Longest one scenario may take before it is reported as an error. */

@@ -288,6 +288,53 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       });
     });
 
+    describe('deleteVar', () => {
+      it('removes only that variable and keeps the others in first-seen order', async () => {
+        const k = newApiKey();
+        await store.setVars(k, [v('a', '1'), v('b', '2', 'integer'), v('c', '3')]);
+        expect(await store.deleteVar(k, 'b')).to.equal(true);
+        expect(await store.getVars(k)).to.deep.equal([v('a', '1'), v('c', '3')]);
+      });
+
+      it('answers false for a variable or a key that does not exist, changing nothing', async () => {
+        const k = newApiKey();
+        await store.setVars(k, [v('a', '1')]);
+        expect(await store.deleteVar(k, 'nope')).to.equal(false);
+        expect(await store.deleteVar(newApiKey(), 'a')).to.equal(false);
+        expect(await store.getVars(k)).to.deep.equal([v('a', '1')]);
+      });
+
+      it('puts a variable reported again after its deletion at the end', async () => {
+        const k = newApiKey();
+        await store.setVars(k, [v('a', '1'), v('b', '2'), v('c', '3')]);
+        await store.deleteVar(k, 'a');
+        expect(await store.deleteVar(k, 'a'), 'a second delete').to.equal(false);
+        await store.setVars(k, [v('a', '10'), v('d', '4')]);
+        expect(await store.getVars(k)).to.deep.equal([v('b', '2'), v('c', '3'), v('a', '10'), v('d', '4')]);
+      });
+
+      it('deletes the last variable of a key, and keeps keys apart', async () => {
+        const k1 = newApiKey();
+        const k2 = newApiKey();
+        await store.setVars(k1, [v('speed', '1')]);
+        await store.setVars(k2, [v('speed', '2')]);
+        expect(await store.deleteVar(k1, 'speed')).to.equal(true);
+        expect(await store.getVars(k1)).to.deep.equal([]);
+        expect(await store.getVars(k2)).to.deep.equal([v('speed', '2')]);
+      });
+
+      it('takes names verbatim: separators, a name that ends like a field, unicode', async () => {
+        const k = newApiKey();
+        const odd = [v('a:type', '1'), v('a', '2'), v('ünï:cødé:value', '3'), v('with space', '4')];
+        await store.setVars(k, odd);
+        expect(await store.deleteVar(k, 'a')).to.equal(true);
+        expect(await store.getVars(k)).to.deep.equal([odd[0], odd[2], odd[3]]);
+        expect(await store.deleteVar(k, 'ünï:cødé:value')).to.equal(true);
+        expect(await store.deleteVar(k, 'a:type')).to.equal(true);
+        expect(await store.getVars(k)).to.deep.equal([odd[3]]);
+      });
+    });
+
     describe('outboxPush', () => {
       it('returns how many variables are waiting', async () => {
         const k = newApiKey();

@@ -167,3 +167,47 @@ export async function waitForLine(client: LineClient, from: number, pred: (line:
     if (pred(line)) return { line, index: i };
   }
 }
+
+/**
+ * Where an element is on screen, checked as a person would see it: the window is scrolled (vertically
+ * only, so a horizontally scrolled box is not cheated into view) until the element is on screen, then
+ * its box must lie inside the viewport's width and the point at its centre must hit the element itself
+ * (nothing covers it and no overflowing ancestor clips it away).
+ */
+/** The few browser globals the in-page checks use (the tests compile without the DOM library). */
+export interface BrowserGlobals {
+  innerWidth: number;
+  innerHeight: number;
+  scrollX: number;
+  scrollY: number;
+  scrollTo(x: number, y: number): void;
+  document: { documentElement: { scrollWidth: number }; elementFromPoint(x: number, y: number): unknown };
+}
+
+export async function onScreen(loc: Locator): Promise<{ left: number; right: number; width: number; viewport: number; hit: boolean }> {
+  return loc.evaluate((el) => {
+    const w = globalThis as unknown as BrowserGlobals;
+    const r0 = el.getBoundingClientRect();
+    w.scrollTo(w.scrollX, w.scrollY + r0.top - w.innerHeight / 3);
+    const r = el.getBoundingClientRect();
+    const at = w.document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) as typeof el | null;
+    return { left: r.left, right: r.right, width: r.width, viewport: w.innerWidth, hit: !!at && (at === el || el.contains(at)) };
+  });
+}
+
+/** Fails unless `loc` is fully inside the viewport's width and not covered or clipped (see onScreen). */
+export async function expectOnScreen(loc: Locator, what: string): Promise<void> {
+  const box = await onScreen(loc);
+  expect(box.width, `${what}: width`).to.be.greaterThan(0);
+  expect(box.left, `${what}: left edge`).to.be.at.least(0);
+  expect(box.right, `${what}: right edge within the ${box.viewport} px viewport`).to.be.at.most(box.viewport);
+  expect(box.hit, `${what}: visible at its centre (not covered or clipped)`).to.equal(true);
+}
+
+/** The document's width and the viewport's: equal when nothing makes the page scroll sideways. */
+export async function pageWidth(page: Page): Promise<{ scrollWidth: number; innerWidth: number }> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as BrowserGlobals;
+    return { scrollWidth: w.document.documentElement.scrollWidth, innerWidth: w.innerWidth };
+  });
+}

@@ -6,6 +6,13 @@ import { request } from '../api';
 import type { TreeNode } from '../../wire.js';
 
 const KEY = 'observerio.adminToken';
+/** Who wants to know when the token is given or forgotten (the shell shows the Admin tab only then). */
+const tokenListeners = new Set<(hasToken: boolean) => void>();
+
+export function onAdminTokenChange(fn: (hasToken: boolean) => void): () => void {
+  tokenListeners.add(fn);
+  return () => tokenListeners.delete(fn);
+}
 
 export function loadAdminToken(): string | null {
   try {
@@ -22,6 +29,7 @@ export function saveAdminToken(token: string | null): void {
   } catch {
     // storage disabled: the token lasts for this page only
   }
+  for (const fn of tokenListeners) fn(!!token);
 }
 
 export function fetchTree(token: string, signal?: AbortSignal): Promise<TreeNode> {

@@ -1,8 +1,11 @@
 /**
  * The live log tail, newest at the top. Pausing buffers incoming lines (and counts them) until
  * resumed; typing in the search box switches to server-side search (GET /api/logs, debounced).
- * Level and device filters apply to both.
+ * Level and device filters apply to both; the device filter is a search box with suggestions (a
+ * dropdown of every device seen would hold 1,000 options with 1,000 devices). Rows are memoised, so
+ * a flush of new lines renders only the new rows.
  */
+import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Api } from '../api';
 import { clockTime, compact, fullTime, plural } from '../format';
@@ -18,6 +21,8 @@ const SEARCH_DEBOUNCE_MS = 300;
 const BASE_LEVELS = ['error', 'warn', 'info', 'debug'];
 /** Incoming lines are applied in batches: one render per interval however fast devices log. */
 const FLUSH_MS = 250;
+/** Suggestions under the device search box. */
+const DEVICE_SUGGESTIONS = 8;
 
 function newestFirst(a: LogEntry, b: LogEntry): number {
   return b.receivedAt - a.receivedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -47,11 +52,14 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
   const [pending, setPending] = useState<LogEntry[]>([]);
   const [paused, setPaused] = useState(false);
   const [level, setLevel] = useState('');
-  const [device, setDevice] = useState('');
+  const [deviceText, setDeviceText] = useState('');
+  const device = useDebounced(deviceText.trim(), 150);
   const [query, setQuery] = useState('');
   const [search, setSearch] = useState<Search>({ status: 'idle' });
   const [levelsSeen, setLevelsSeen] = useState<string[]>([]);
-  const [devicesSeen, setDevicesSeen] = useState<string[]>([]);
+  /** Every device id seen in a line, for the device box's suggestions; bumped when one is new. */
+  const devicesSeen = useRef(new Set<string>());
+  const [, setDevicesVersion] = useState(0);
   const seen = useRef(new Set<string>());
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
@@ -70,7 +78,13 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
       if (e.deviceId) dv.add(e.deviceId);
     }
     setLevelsSeen((old) => (([...lv].every((l) => old.includes(l))) ? old : [...new Set([...old, ...lv])]));
-    setDevicesSeen((old) => (([...dv].every((d) => old.includes(d))) ? old : [...new Set([...old, ...dv])].sort()));
+    let added = false;
+    for (const d of dv) {
+      if (devicesSeen.current.has(d)) continue;
+      devicesSeen.current.add(d);
+      added = true;
+    }
+    if (added) setDevicesVersion((v) => v + 1);
   };
 
   /** Drops lines already shown (a snapshot after reconnect overlaps the tail). */
@@ -232,20 +246,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
               </option>
             ))}
           </select>
-          <select
-            class="input"
-            aria-label="Device"
-            value={device}
-            data-testid="log-device-filter"
-            onChange={(e) => setDevice(e.currentTarget.value)}
-          >
-            <option value="">All devices</option>
-            {devicesSeen.map((d) => (
-              <option key={d} value={d}>
-                {d}
-              </option>
-            ))}
-          </select>
+          <DeviceSearch value={deviceText} seen={devicesSeen.current} onChange={setDeviceText} />
           <button
             type="button"
             class={paused ? 'btn small primary' : 'btn small'}
@@ -327,11 +328,80 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
   );
 }
 
-function LogRow(props: { e: LogEntry }) {
+/**
+ * The device filter: a search box whose value is a device id (exact), with the seen ids that contain
+ * what is typed offered underneath; Enter takes the first suggestion, Escape clears.
+ */
+function DeviceSearch(props: { value: string; seen: ReadonlySet<string>; onChange: (v: string) => void }) {
+  const [open, setOpen] = useState(false);
+  const typed = props.value.trim().toLowerCase();
+  const suggestions: string[] = [];
+  if (open) {
+    for (const d of props.seen) {
+      if (d.toLowerCase().includes(typed) && d !== props.value) suggestions.push(d);
+      if (suggestions.length >= DEVICE_SUGGESTIONS * 4) break;
+    }
+    suggestions.sort();
+    suggestions.length = Math.min(suggestions.length, DEVICE_SUGGESTIONS);
+  }
+  const pick = (d: string): void => {
+    props.onChange(d);
+    setOpen(false);
+  };
+  return (
+    <div class="device-search">
+      <input
+        type="search"
+        class="input"
+        placeholder="Device…"
+        aria-label="Device"
+        autoComplete="off"
+        spellcheck={false}
+        value={props.value}
+        data-testid="log-device-filter"
+        aria-expanded={open && suggestions.length > 0}
+        onInput={(e) => {
+          props.onChange(e.currentTarget.value);
+          setOpen(true);
+        }}
+        onFocus={() => setOpen(true)}
+        onBlur={() => setTimeout(() => setOpen(false), 150)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') pick('');
+          else if (e.key === 'Enter' && suggestions[0]) pick(suggestions[0]);
+        }}
+      />
+      {open && suggestions.length > 0 && (
+        <ul class="suggestions" role="listbox" data-testid="log-device-suggestions">
+          {suggestions.map((d) => (
+            <li key={d} role="option">
+              <button type="button" class="suggestion mono" onMouseDown={(e) => e.preventDefault()} onClick={() => pick(d)}>
+                {d}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** A line never changes once shown: re-render a row only for another entry. */
+class LogRow extends Component<{ e: LogEntry }> {
+  override shouldComponentUpdate(next: { e: LogEntry }): boolean {
+    return next.e !== this.props.e;
+  }
+
+  override render() {
+    return <LogRowView e={this.props.e} />;
+  }
+}
+
+function LogRowView(props: { e: LogEntry }) {
   const { e } = props;
   const fields = e.fields && typeof e.fields === 'object' ? Object.entries(e.fields) : [];
   return (
-    <div class="log-row" data-testid="log-row" data-log-id={e.id} data-level={e.level}>
+    <div class="log-row" data-testid="log-row" data-log-id={e.id} data-level={e.level} data-device-id={e.deviceId ?? ''}>
       <time class="log-time mono" title={`received ${fullTime(e.receivedAt)}${e.timestamp !== null ? ` · client time ${e.timestamp}` : ''}`}>
         {clockTime(e.receivedAt, true)}
       </time>

@@ -1,4 +1,4 @@
-/** One variable: a type-aware inline editor, its save button and where the last change went. */
+/** One variable: a type-aware inline editor, its save and delete buttons and where the last change went. */
 import { useState } from 'preact/hooks';
 import { ago, plural } from '../format';
 import type { Var } from '../../wire.js';
@@ -33,6 +33,7 @@ export function VarRow(props: {
   delivery: Delivery | undefined;
   now: number;
   onSave: (name: string, value: string) => Promise<void>;
+  onDelete: (name: string) => void;
 }) {
   const { v, delivery, now } = props;
   const kind = editorKind(v.type);
@@ -151,6 +152,17 @@ export function VarRow(props: {
             tabIndex={dirty ? 0 : -1}
           >
             Undo
+          </button>
+          <button
+            type="button"
+            class="btn small danger-ghost icon"
+            title={`Delete ${v.name}`}
+            aria-label={`Delete ${v.name}`}
+            data-testid={`var-delete-${v.name}`}
+            onClick={() => props.onDelete(v.name)}
+            disabled={saving}
+          >
+            ✕
           </button>
         </form>
         {invalid && (

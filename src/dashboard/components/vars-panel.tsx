@@ -1,10 +1,12 @@
 /**
  * The key's variables: a REST snapshot on every socket (re)open, live values from `vars` events,
  * and for each change made here or in another tab where it went (`PUT` answer, then `delivery` /
- * `outbox_flushed` events).
+ * `outbox_flushed` events). A variable can be deleted after a confirmation; every dashboard of the
+ * key drops it on the `var_deleted` event.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { Api } from '../api';
+import { ConfirmDialog } from '../admin/confirm-dialog';
+import { ApiError, type Api } from '../api';
 import { useLiveEvents, useNow, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
 import type { Var } from '../../wire.js';
@@ -48,6 +50,7 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
   const [loadError, setLoadError] = useState<string | null>(null);
   const [filter, setFilter] = useState('');
   const [adding, setAdding] = useState(false);
+  const [deleting, setDeleting] = useState<{ name: string; busy: boolean } | null>(null);
   const readies = useSocketReady(socket);
   const now = useNow(1000);
 
@@ -87,6 +90,8 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
     } else if ((ev.type === 'delivery' || ev.type === 'var_delivery') && typeof ev.name === 'string') {
       // `var_delivery` too: the old tag of `delivery`, still sent beside it and by older daemon nodes.
       setDeliveries((d) => ({ ...d, [ev.name]: deliveryFrom(ev.delivered ?? 0, !!ev.buffered) }));
+    } else if (ev.type === 'var_deleted' && typeof ev.name === 'string') {
+      forget(ev.name);
     } else if (ev.type === 'outbox_flushed' && Array.isArray(ev.names)) {
       const at = Date.now();
       setDeliveries((d) => {
@@ -98,6 +103,31 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
       });
     }
   });
+
+  const forget = (name: string): void => {
+    setVars((list) => (list && list.some((v) => v.name === name) ? list.filter((v) => v.name !== name) : list));
+    setDeliveries((d) => {
+      if (!(name in d)) return d;
+      const next = { ...d };
+      delete next[name];
+      return next;
+    });
+  };
+
+  const doDelete = async (name: string): Promise<void> => {
+    setDeleting({ name, busy: true });
+    try {
+      await api.deleteVar(name);
+      forget(name);
+      toast(`Deleted ${name}`, 'success');
+    } catch (err) {
+      // Already gone (another tab deleted it first) is what was asked for.
+      if (err instanceof ApiError && err.status === 404) forget(name);
+      else toast(`Could not delete ${name}: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    } finally {
+      setDeleting(null);
+    }
+  };
 
   const save = async (name: string, value: string, type?: string): Promise<void> => {
     const res = await api.putVar(name, value, type);
@@ -172,7 +202,14 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
             </thead>
             <tbody>
               {shown.map((v) => (
-                <VarRow key={v.name} v={v} now={now} delivery={deliveries[v.name]} onSave={(n, val) => save(n, val)} />
+                <VarRow
+                  key={v.name}
+                  v={v}
+                  now={now}
+                  delivery={deliveries[v.name]}
+                  onSave={(n, val) => save(n, val)}
+                  onDelete={(n) => setDeleting({ name: n, busy: false })}
+                />
               ))}
               {shown.length === 0 && (
                 <tr>
@@ -184,6 +221,20 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
             </tbody>
           </table>
         </div>
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title={`Delete ${deleting.name}?`}
+          confirmLabel="Delete"
+          busy={deleting.busy}
+          onConfirm={() => void doDelete(deleting.name)}
+          onCancel={() => setDeleting(null)}
+        >
+          <p>
+            <code>{deleting.name}</code> is removed from this key's variables, here and in every open dashboard. Devices
+            keep their value; a game that reports it again brings it back.
+          </p>
+        </ConfirmDialog>
       )}
     </section>
   );

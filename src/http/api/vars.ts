@@ -1,7 +1,9 @@
 /**
  * The signed-in user's variables: `GET /api/vars` → {vars: [{name,type,value}]} in first-seen order;
  * `PUT /api/vars/:name {value, type?}` → {var, delivered, buffered}: stored, then sent to the key's
- * devices or left waiting in the outbox (clients/var-changes.ts).
+ * devices or left waiting in the outbox (clients/var-changes.ts); `DELETE /api/vars/:name` → 204 (404
+ * when the key has no such variable): removed from the store and announced to the key's dashboards
+ * as a `var_deleted` event. Devices are not told: a game that reports the variable again brings it back.
  */
 import { z } from 'zod';
 import { ObserverioError } from '../../errors.js';
@@ -9,6 +11,7 @@ import { checkVarName } from '../../clients/var-changes.js';
 import { MAX_VAR_TYPE, varTypeProblem, wireValue, type VarValue } from '../../model.js';
 import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
+import { channels } from '../../pubsub/pubsub.js';
 import { readJson } from '../respond.js';
 import type { PutVarBody, VarDelivery, VarsAnswer } from '../../wire.js';
 
@@ -58,6 +61,22 @@ export const varRoutes: RouteModule = (app, ctx) => {
         const name = varNameParam(info.params[0] ?? '');
         const result = await ctx.clients.change(session.apiKey, { name, value: body.value, type: body.type });
         reply.json(200, result satisfies VarDelivery);
+      },
+      1,
+    ),
+  );
+
+  app.del(
+    '/api/vars/:name',
+    route(
+      ctx,
+      'delete_var',
+      async (reply, info) => {
+        const session = await requireSession(ctx, info);
+        const name = varNameParam(info.params[0] ?? '');
+        if (!(await ctx.store.deleteVar(session.apiKey, name))) throw new ObserverioError('not_found', `no variable named ${JSON.stringify(name.slice(0, 64))}`);
+        ctx.gateway.publish(channels.vars(session.apiKey), { type: 'var_deleted', apiKey: session.apiKey, name, source: 'dashboard' }, 'var_deleted');
+        reply.json(204, null);
       },
       1,
     ),
