@@ -1422,12 +1422,12 @@ namespace Observerio
             return null;
         }
 
-        /// <summary>Null when a log entry's fixed fields are what the daemon accepts (§3), else why not.</summary>
+        /// <summary>Null when a log entry's fixed fields are what the daemon accepts (§3), else why not. The SDK always sends all three.</summary>
         public static string CheckLog(object message, object level, object timestamp)
         {
             if (!(message is string)) return "message must be a string";
-            if (level != null && !(level is string)) return "level must be a string";
-            if (timestamp != null && !((IsInteger(timestamp) || IsFloating(timestamp)) && IsFinite(timestamp))) return "timestamp must be a finite number";
+            if (!(level is string)) return "level must be a string";
+            if (timestamp == null || !((IsInteger(timestamp) || IsFloating(timestamp)) && IsFinite(timestamp))) return "timestamp must be a finite number";
             return null;
         }
 
@@ -1525,7 +1525,9 @@ namespace Observerio
             if (double.IsInfinity(d)) return d > 0 ? "Infinity" : "-Infinity";
             if (d == 0) return "0";
             string r = null;
-            for (int precision = 15; precision <= 17; precision++)
+            // 15 digits rounded and stripped of trailing zeros are the shortest form whenever 15 suffice,
+            // except for subnormals, whose few significant bits may need fewer digits than that.
+            for (int precision = Math.Abs(d) < 2.2250738585072014E-308 ? 1 : 15; precision <= 17; precision++)
             {
                 r = d.ToString("E" + (precision - 1), CultureInfo.InvariantCulture);
                 double back;
@@ -1540,7 +1542,7 @@ namespace Observerio
             if (float.IsNaN(f) || float.IsInfinity(f)) return FormatNumber(f);
             if (f == 0) return "0";
             string r = null;
-            for (int precision = 6; precision <= 9; precision++)
+            for (int precision = Math.Abs(f) < 1.17549435E-38f ? 1 : 6; precision <= 9; precision++)
             {
                 r = f.ToString("E" + (precision - 1), CultureInfo.InvariantCulture);
                 float back;
