@@ -93,7 +93,8 @@ namespace Observerio.Tests
                 T.Eventually(c, () => seen.Changes.Contains("probe"), "the probe change");
                 T.Equal(0, seen.Errors.FindAll(e => e.Code == "unknown_command").Count, "no unknown_command through OnError");
                 T.Equal(true, c.IsOnline, "still online");
-                Console.WriteLine("# LabelsSupported: " + (c.LabelsSupported.HasValue ? c.LabelsSupported.Value.ToString() : "unknown"));
+                if ((bool)Driver.Call("labelsKnown")) T.True(c.LabelsSupported != false, "a daemon that knows d: is not taken for one without labels");
+                else T.Equal(false, c.LabelsSupported, "LabelsSupported after e:unknown_command to d:");
             });
 
             T.Test("a dashboard change arrives as OnChange through Poll(), on the thread that polls", () =>
@@ -122,7 +123,7 @@ namespace Observerio.Tests
                 T.Eventually(c, () => c.GetString("title", null) == "Boss 2", "title");
                 T.Equal(5, c.GetInt("lives", 0), "an integer");
                 T.Equal(true, c.GetBool("god_mode", false), "a boolean");
-                T.Equal(5L, seen.Values[seen.Changes.LastIndexOf("lives")], "OnChange gives an integer as a long");
+                T.True(seen.Values[seen.Changes.LastIndexOf("lives")] is long, "OnChange gives an integer as a long");
                 T.Equal(true, seen.Threads.TrueForAll(t => t == main), "every handler ran on the polling thread");
             });
 

@@ -386,6 +386,42 @@ namespace Observerio.Tests
                 T.Equal(ServerLineKind.Invalid, Codec.DecodeServerLine("e:").Kind, "an error without a code");
             });
 
+            T.Test("Dispatch = Immediate raises events on the SDK's thread; unknown lines are ignored, daemon errors reported", () =>
+            {
+                var daemon = FakeDaemon.Start(conn => conn == 1
+                    ? new[] { "OK", "x:a future extension", "v:" + Key + ":" + Codec.EncodePayload("[{\"name\":\"speed\",\"type\":\"float\",\"value\":\"2.5\"}]"), "e:bad_shape:vars[0].value must be a string" }
+                    : new[] { "OK" });
+                var c = new ObserverioClient(new ObserverioOptions { Port = daemon.Port, ApiKey = Key, Dispatch = DispatchMode.Immediate });
+                var threads = new List<int>();
+                var errors = new List<ObserverioError>();
+                double speed = 0;
+                c.OnChange += (name, value) => { lock (threads) { threads.Add(Thread.CurrentThread.ManagedThreadId); speed = (double)value; } };
+                c.OnError += e => { lock (threads) errors.Add(e); };
+                c.Start();
+                T.Eventually(null, () => { lock (threads) return errors.Count == 1 && threads.Count == 1; }, "OnChange and OnError without Poll()");
+                T.True(threads[0] != Thread.CurrentThread.ManagedThreadId, "raised on the SDK's thread");
+                T.Equal(2.5, speed, "the value");
+                T.Equal("bad_shape", errors[0].Code, "the daemon's code");
+                T.Equal(true, errors[0].FromDaemon, "FromDaemon");
+                T.Equal(true, c.IsOnline, "still online");
+                c.Close();
+                daemon.Stop();
+            });
+
+            T.Test("a refused v: (e:unknown_api_key) is reported and retried with backoff", () =>
+            {
+                var daemon = FakeDaemon.Start(conn => new[] { "e:unknown_api_key:API key is not registered" });
+                var c = new ObserverioClient(new ObserverioOptions { Port = daemon.Port, ApiKey = Key, ReconnectInitialMs = 20, ReconnectMaxMs = 50 });
+                var errors = new List<string>();
+                c.OnError += e => errors.Add(e.Code);
+                c.Start();
+                T.Eventually(c, () => daemon.Accepted >= 3 && errors.Count >= 2, "three attempts");
+                T.True(errors.TrueForAll(e => e == "unknown_api_key"), "unknown_api_key each time: " + string.Join(",", errors.ToArray()));
+                T.Equal(false, c.IsOnline, "never online");
+                c.Close();
+                daemon.Stop();
+            });
+
             T.Test("the Unity-style example runs its frames without a daemon and without exceptions", () =>
             {
                 var game = new GameLoop { Host = "127.0.0.1", Port = RefusedPort(), ApiKey = Key };
@@ -507,6 +543,65 @@ namespace Observerio.Tests
             var o = new ObserverioOptions { Host = "127.0.0.1", Port = RefusedPort(), ApiKey = Key, Defaults = defaults, ReconnectInitialMs = 50, ReconnectMaxMs = 200 };
             if (more != null) more(o);
             return ObserverioClient.Connect(o);
+        }
+    }
+
+    /// <summary>A scripted daemon on a real socket: answers a connection's v: line with the given lines.</summary>
+    internal sealed class FakeDaemon
+    {
+        readonly TcpListener _listener = new TcpListener(IPAddress.Loopback, 0);
+        readonly Func<int, string[]> _script;
+        readonly List<TcpClient> _clients = new List<TcpClient>();
+        int _accepted;
+
+        FakeDaemon(Func<int, string[]> script) { _script = script; }
+
+        public int Port { get { return ((IPEndPoint)_listener.LocalEndpoint).Port; } }
+        public int Accepted { get { return Volatile.Read(ref _accepted); } }
+
+        public static FakeDaemon Start(Func<int, string[]> script)
+        {
+            var d = new FakeDaemon(script);
+            d._listener.Start();
+            new Thread(d.AcceptLoop) { IsBackground = true }.Start();
+            return d;
+        }
+
+        void AcceptLoop()
+        {
+            try
+            {
+                while (true)
+                {
+                    TcpClient client = _listener.AcceptTcpClient();
+                    int n = Interlocked.Increment(ref _accepted);
+                    lock (_clients) _clients.Add(client);
+                    new Thread(() => Serve(client, n)) { IsBackground = true }.Start();
+                }
+            }
+            catch (Exception) { }
+        }
+
+        void Serve(TcpClient client, int n)
+        {
+            try
+            {
+                var stream = client.GetStream();
+                var reader = new StreamReader(stream, Encoding.UTF8);
+                string first = reader.ReadLine();
+                if (first == null || !first.StartsWith("v:")) return;
+                byte[] reply = Encoding.UTF8.GetBytes(string.Join("\n", _script(n)) + "\n");
+                stream.Write(reply, 0, reply.Length);
+                if (_script(n)[0] != "OK") client.Close();
+                else while (reader.ReadLine() != null) { }
+            }
+            catch (Exception) { }
+        }
+
+        public void Stop()
+        {
+            _listener.Stop();
+            lock (_clients) foreach (var c in _clients) c.Close();
         }
     }
 }
