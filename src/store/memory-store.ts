@@ -53,6 +53,7 @@ export const storeOpSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('session.delete'), token: z.string() }).strict(),
   z.object({ t: z.literal('session.expire'), token: z.string() }).strict(),
   z.object({ t: z.literal('vars.set'), apiKey: z.string(), vars: z.array(varSchema) }).strict(),
+  z.object({ t: z.literal('vars.delete'), apiKey: z.string(), name: z.string() }).strict(),
   z.object({ t: z.literal('outbox.push'), apiKey: z.string(), vars: z.array(varSchema), cap: z.number().int().positive() }).strict(),
   z.object({ t: z.literal('outbox.take'), apiKey: z.string() }).strict(),
 ]);
@@ -71,6 +72,8 @@ const DURABLE: { readonly [T in StoreOp['t']]: boolean } = {
   'session.delete': true,
   'session.expire': false,
   'vars.set': false,
+  // A person deleted it and was told so: a variable that comes back after a crash is a surprise.
+  'vars.delete': true,
   'outbox.push': true,
   'outbox.take': false,
 };
@@ -258,10 +261,8 @@ export class MemoryStore implements Store {
   }
 
   async deleteVar(apiKey: string, name: string): Promise<boolean> {
-    const m = this.vars.get(apiKey);
-    if (!m?.delete(name)) return false;
-    if (m.size === 0) this.vars.delete(apiKey);
-    this.changes++;
+    if (!this.vars.get(apiKey)?.has(name)) return false;
+    await this.apply({ t: 'vars.delete', apiKey, name });
     return true;
   }
 
@@ -323,6 +324,11 @@ export class MemoryStore implements Store {
         let m = this.vars.get(op.apiKey);
         if (!m) this.vars.set(op.apiKey, (m = new Map()));
         for (const v of op.vars) m.set(v.name, { type: v.type, value: v.value });
+        return;
+      }
+      case 'vars.delete': {
+        const m = this.vars.get(op.apiKey);
+        if (m?.delete(op.name) && m.size === 0) this.vars.delete(op.apiKey);
         return;
       }
       case 'outbox.push': {

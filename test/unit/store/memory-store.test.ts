@@ -182,6 +182,18 @@ describe('MemoryStore', () => {
       expect(readdirSync(dir.path)).to.deep.equal(['store.json']);
     });
 
+    it('keeps a deleted variable deleted without a stop', async () => {
+      const a = await crashed();
+      await a.setVars(API_KEY, [
+        { name: 'keep', type: 'string', value: '1' },
+        { name: 'drop', type: 'string', value: '2' },
+      ]);
+      expect(await a.deleteVar(API_KEY, 'drop')).to.equal(true);
+      const b = await started();
+      expect(await b.getVars(API_KEY)).to.deep.equal([{ name: 'keep', type: 'string', value: '1' }]);
+      await b.stop();
+    });
+
     it('journals only plain variables, however a caller built them', async () => {
       const a = await crashed();
       const extra = { name: 'n', type: 'string', value: 'v', secret: 'not for the journal' };
