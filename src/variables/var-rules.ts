@@ -1,49 +1,36 @@
 /**
  * The rules a variable's name, type and value obey when a person sets them (dashboard, CLI, API,
- * strategies): the same as the protocol's `i:` line for names and types, plus typed values in
- * canonical form, so a typo never reaches a game as NaN.
- *
- * These are the rules of `resolveVar` in src/clients/var-changes.ts, restated here because that
- * module pulls in the daemon's runtime (pubsub, store, crypto) and src/variables/ must stay pure.
- * Once the rules move into src/model.ts this file should re-export them from there.
+ * strategies), as messages for people: the rules themselves are model.ts's, the one home the TCP
+ * parser, the change service, the HTTP schemas and the SDK's codec share.
  */
 import { ObserverioError } from '../errors.js';
+import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type VarValue } from '../model.js';
 
-/** Same limits as the protocol's `i:` line (src/tcp/protocol.ts MAX_VAR_NAME / MAX_VAR_TYPE). */
-export const MAX_VAR_NAME = 128;
-export const MAX_VAR_TYPE = 32;
+export { MAX_VAR_NAME, MAX_VAR_TYPE, type VarValue };
 
-// eslint-disable-next-line no-control-regex
-export const CONTROL_RE = /[\u0000-\u001f\u007f]/;
-
-/** A value as a JSON body carries it. */
-export type VarValue = string | number | boolean;
-
-const NUMBER_TYPES = new Set(['float', 'double', 'number']);
-const INTEGER_TYPES = new Set(['integer', 'int']);
-const BOOLEAN_TYPES = new Set(['boolean', 'bool']);
+const isValue = (v: unknown): v is VarValue => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
 /** A problem with a variable name, or null when it is fine. */
 export function checkVarName(name: unknown): string | null {
-  if (typeof name !== 'string') return 'variable name must be a string';
-  if (name.length === 0 || name.length > MAX_VAR_NAME) return `variable name must be 1-${MAX_VAR_NAME} characters`;
-  if (CONTROL_RE.test(name)) return 'variable name must not contain control characters';
-  return null;
+  switch (varNameProblem(name)) {
+    case null:
+      return null;
+    case 'not_string':
+      return 'variable name must be a string';
+    case 'length':
+      return `variable name must be 1-${MAX_VAR_NAME} characters`;
+    case 'control':
+      return 'variable name must not contain control characters';
+  }
 }
 
 /** A problem with a type name, or null when it is fine. */
 export function checkVarType(type: unknown): string | null {
-  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_VAR_TYPE || CONTROL_RE.test(type))
-    return `type must be 1-${MAX_VAR_TYPE} printable characters`;
-  return null;
+  return varTypeProblem(type) === null ? null : `type must be 1-${MAX_VAR_TYPE} printable characters`;
 }
 
 /** The type a JSON value implies when neither the request nor an existing variable names one. */
-export function inferType(value: VarValue): string {
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'float';
-  if (typeof value === 'boolean') return 'boolean';
-  return 'string';
-}
+export const inferType = (value: VarValue): string => inferVarType(value);
 
 /**
  * The value in canonical form for its type, or a problem. Integers and floats must parse as numbers
@@ -52,25 +39,9 @@ export function inferType(value: VarValue): string {
  */
 export function canonicalValue(type: string, value: unknown): { value: string } | { problem: string } {
   if (typeof value === 'number' && !Number.isFinite(value)) return { problem: 'value must be a finite number' };
-  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
-    return { problem: 'value must be a string, number or boolean' };
-  const kind = type.toLowerCase();
-  const shown = JSON.stringify(value).slice(0, 40);
-  if (INTEGER_TYPES.has(kind) || NUMBER_TYPES.has(kind)) {
-    const text = typeof value === 'string' ? value.trim() : value;
-    if (typeof text === 'boolean' || text === '') return { problem: `value ${shown} is not a number` };
-    const n = Number(text);
-    if (!Number.isFinite(n)) return { problem: `value ${shown} is not a number` };
-    if (INTEGER_TYPES.has(kind) && !Number.isSafeInteger(n)) return { problem: `value ${shown} is not an integer` };
-    return { value: String(n) };
-  }
-  if (BOOLEAN_TYPES.has(kind)) {
-    const text = String(value).trim().toLowerCase();
-    if (text === 'true' || text === '1') return { value: 'true' };
-    if (text === 'false' || text === '0') return { value: 'false' };
-    return { problem: `value ${shown} is not a boolean` };
-  }
-  return { value: String(value) };
+  if (!isValue(value)) return { problem: 'value must be a string, number or boolean' };
+  const c = canonicalVarValue(type, value);
+  return 'value' in c ? c : { problem: `value ${JSON.stringify(value).slice(0, 40)} is not ${c.expected}` };
 }
 
 /**
