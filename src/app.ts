@@ -15,6 +15,7 @@ import { Gateway, type DeviceInfo } from './gateway/gateway.js';
 import type { HttpContext } from './http/context.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
+import { tenantLimits } from './limits/index.js';
 import { LogBatcher } from './log-index/batcher.js';
 import { resolveLogIndex } from './log-index/index.js';
 import { Metrics } from './metrics.js';
@@ -136,7 +137,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         logger: logger.child({ component: 'tcp' }),
         conns: () => rt().dynamicSupervisor(`${ROOT}/tcp/conns`),
         onListening: (p) => (tcpPort = p),
-        connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => onVerified(conn, c.self) },
+        connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => onVerified(conn, c.self) },
       }),
       httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),
