@@ -368,10 +368,12 @@ class ConnectionActor {
     const { conn, metrics, deps } = this;
     if (v.accepted.length > 0) this.gateway.vars(apiKey, deviceId, v.accepted);
     if (v.overCap === 0 && v.overRate === 0) return;
+    // The first few names (JSON-quoted: a name may hold colons or spaces), so the developer knows which.
     const names = v.refusedNames.map((n) => JSON.stringify(n)).join(', ');
+    const refused = (n: number): string => `${n} new variable${n === 1 ? '' : 's'} refused (${names})`;
     const { maxVarsPerKey, newVarsPerMinute } = deps.limits.cfg;
-    if (v.overCap > 0) conn.refuse('too_many_vars', `${v.overCap} new variables refused (${names}): the key has ${v.known} of ${maxVarsPerKey}`, metrics);
-    if (v.overRate > 0) conn.refuse('too_many_new_vars', `${v.overRate} new variables refused (${names}): over ${newVarsPerMinute} new variables per minute`, metrics);
+    if (v.overCap > 0) conn.refuse('too_many_vars', `${refused(v.overCap)}: the key has ${v.known} of ${maxVarsPerKey}`, metrics);
+    if (v.overRate > 0) conn.refuse('too_many_new_vars', `${refused(v.overRate)}: over ${newVarsPerMinute} new variables per minute`, metrics);
   }
 
   private verify(cmd: Extract<Command, { kind: 'verify' }>, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {

@@ -417,7 +417,7 @@ describe('tcp/connection', () => {
       clock += 1000;
       transport.send(namesLine(KEY, ['y']));
       await eventually(() => expect(transport.lines).to.have.length(2));
-      expect(transport.lines[1]).to.match(/^e:too_many_vars:1 new variables refused \("y"\)/);
+      expect(transport.lines[1]).to.match(/^e:too_many_vars:1 new variable refused \("y"\)/);
       expect(conn.closed).to.equal(false);
       expect(await count(metrics.protocolErrors, { code: 'too_many_vars' })).to.equal(2);
     });
@@ -427,7 +427,7 @@ describe('tcp/connection', () => {
       const { transport } = await verified();
       transport.send(namesLine(KEY, ['a', 'b', 'c']));
       await eventually(() => expect(transport.lines).to.have.length(1));
-      expect(transport.lines[0]).to.equal('e:too_many_new_vars:1 new variables refused ("c"): over 60 new variables per minute');
+      expect(transport.lines[0]).to.equal('e:too_many_new_vars:1 new variable refused ("c"): over 60 new variables per minute');
       clock += 1000;
       transport.send(namesLine(KEY, ['c', 'a']));
       await eventually(() => expect(gateway.varsSeen).to.have.length(4));
