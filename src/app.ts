@@ -19,6 +19,7 @@ import type { HttpContext } from './http/context.js';
 import { DashboardSockets } from './http/dashboard-sockets.js';
 import { httpChildSpec } from './http/server.js';
 import { createLogger } from './log.js';
+import { tenantLimits } from './limits/index.js';
 import { logsChild, resolveLogIndex } from './log-index/index.js';
 import { Metrics } from './metrics.js';
 import { dynamicSupervisorHandle, Registry, Runtime, supervisor } from './otp/index.js';
@@ -130,7 +131,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         metrics,
         logger: logger.child({ component: 'tcp' }),
         onListening: (p) => (tcpPort = p),
-        connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
+        connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
       }),
       httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),

@@ -49,6 +49,19 @@ export const configSchema = z
           .describe('delays the restarts of a connection actor that keeps crashing (counted by restartIntensity all the same); null = immediate'),
       })
       .strict(),
+    limits: z
+      .object({
+        maxVarsPerKey: positiveInt.describe('variables one API key may have; new names in an i: line past it are dropped with e:too_many_vars (updates are never refused)'),
+        newVarsPerMinute: positiveInt.describe('new variable names per API key per minute (refill of the newVarsBurst bucket); past it, e:too_many_new_vars'),
+        newVarsBurst: positiveInt.describe('new variable names an API key may add at once, e.g. a game registering its variables on first connect'),
+        varsRefreshMs: positiveInt.describe("longest this node trusts its copy of a key's variable names before re-reading them from the store to decide a new name (bounds the overshoot across Redis nodes)"),
+        maxConnectionsPerKey: positiveInt.describe('verified connections per API key on this node; the next v: gets e:too_many_connections and is closed'),
+        maxConnectionsPerAddress: positiveInt.describe('open connections per remote address on this node; the next gets e:too_many_connections before any line and is closed'),
+        logsPerSecond: positiveInt.describe('log entries per API key per second (refill of the logsBurst bucket); entries past it are dropped with e:rate_limited'),
+        logsBurst: positiveInt.describe('log entries an API key may send at once above logsPerSecond'),
+        metricsMaxKeys: positiveInt.describe('API keys with their own label on observerio_limit_refusals_total; refusals of later keys count under apiKey="_other"'),
+      })
+      .strict(),
     logs: z
       .object({
         indexName: z.string().regex(/^[A-Za-z0-9_-]+$/).describe('the one shared log index'),
@@ -101,6 +114,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type TcpConfig = Config['tcp'];
 export type LogsConfig = Config['logs'];
+export type LimitsConfig = Config['limits'];
 export type StoreConfig = Config['store'];
 export type HttpConfig = Config['http'];
 

@@ -17,6 +17,11 @@ export const ERRORS = {
   too_many_errors: { status: 429, message: 'too many protocol errors; closing' },
   verify_timeout: { status: 408, message: 'no v: line in time; closing' },
   server_busy: { status: 503, message: 'too many connections' },
+  // Per-tenant limits (config `limits`): the line or connection is refused, the rest goes on.
+  too_many_vars: { status: 429, message: 'the API key has its maximum number of variables; new variables refused' },
+  too_many_new_vars: { status: 429, message: 'too many new variables for the API key this minute; new variables refused' },
+  too_many_connections: { status: 429, message: 'too many connections for the API key or address; closing' },
+  rate_limited: { status: 429, message: 'too many logs for the API key this second; logs dropped' },
   internal: { status: 500, message: 'internal error' },
   log_rejected: { status: 422, message: 'the log index refused this log; it is not stored' },
   // HTTP API

@@ -21,6 +21,10 @@ export const DAEMON_ERROR_CODES = [
   'server_busy',
   'internal',
   'unavailable',
+  'too_many_vars',
+  'too_many_new_vars',
+  'too_many_connections',
+  'rate_limited',
 ] as const;
 export type DaemonErrorCode = (typeof DAEMON_ERROR_CODES)[number];
 

@@ -5,6 +5,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { Gateway, DeviceInfo } from '../gateway/gateway.js';
+import type { TenantLimits, VarsVerdict } from '../limits/tenant-limits.js';
 import type { Metrics } from '../metrics.js';
 import type { ActorContext, ActorRef, ChildSpec } from '../otp/index.js';
 import { RestartIntensity, worker } from '../otp/index.js';
@@ -20,6 +21,8 @@ export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'vars' | 'logs' | 'd
 export interface ConnectionDeps {
   tcp: TcpConfig;
   gateway: ConnectionGateway;
+  /** The node's per-tenant limits (per key at v:, i: and l:; the listener checks per address). */
+  limits: TenantLimits;
   metrics: Metrics;
   nodeId: string;
   /** Called once verified (and again after a restart): register the connection, start the key's client actor. */
@@ -32,6 +35,8 @@ export type ConnectionMsg = { kind: 'data'; chunk: Buffer } | { kind: 'closed'; 
 
 /** Past this many bytes queued for a slow reader, the connection is dropped rather than buffered. */
 const MAX_WRITE_BACKLOG = 8 * 1024 * 1024;
+/** A limit's refusals are answered at most once per this per connection and code: never amplify a flood. */
+const REFUSAL_REPLY_MS = 1000;
 
 export class Connection {
   verified: { apiKey: string; deviceId: string | null } | null = null;
@@ -53,13 +58,19 @@ export class Connection {
   private readonly errors: RestartIntensity;
   private verifyTimer: NodeJS.Timeout | undefined;
   private listening = false;
+  /** The transport reported its end: nothing may be acquired for this connection any more. */
+  private gone = false;
+  /** Gives back the key's connection slot; set while this connection holds one. */
+  private releaseSlot: (() => void) | null = null;
+  /** When each limit code was last answered (REFUSAL_REPLY_MS). */
+  private refusalRepliedAt: Partial<Record<ErrorCode, number>> | null = null;
 
-  /** `now` is the error window's clock (tests move it). */
+  /** `now` is the error window's and refusal replies' clock (tests move it). */
   constructor(
     readonly id: string,
     readonly transport: LineTransport,
     readonly tcp: TcpConfig,
-    now: () => number = Date.now,
+    private readonly now: () => number = Date.now,
   ) {
     this.errors = new RestartIntensity(tcp.maxErrors, tcp.errorWindowMs, now);
   }
@@ -81,6 +92,9 @@ export class Connection {
       // Not through the mailbox: the gauge must drop even when the actor has already stopped.
       closed: (reason) => {
         metrics.connections.dec();
+        this.gone = true;
+        this.releaseSlot?.();
+        this.releaseSlot = null;
         self.send({ kind: 'closed', reason: this.closeReason ?? reason });
       },
     });
@@ -110,6 +124,32 @@ export class Connection {
       this.write(errorReply({ code: 'too_many_errors', message: `more than ${this.tcp.maxErrors} errors in ${this.tcp.errorWindowMs} ms; closing` }));
       this.close('too many protocol errors');
     }
+  }
+
+  /**
+   * Takes the key's connection slot for as long as the transport lives (a crash of the actor keeps
+   * it: the transport is the same); false when the key is at its limit. A peer already gone takes
+   * no slot (nothing would give it back) and is not refused: its actor stops on the closed message.
+   */
+  holdKeySlot(apiKey: string, limits: TenantLimits): boolean {
+    if (this.gone) return true;
+    if (!limits.acquireKey(apiKey)) return false;
+    this.releaseSlot = () => limits.releaseKey(apiKey);
+    return true;
+  }
+
+  /**
+   * Answers a limit's refusal: not a protocol error of the device, so it costs no error budget, and
+   * at most one line per code per second, however many lines the limit refuses (those are counted).
+   */
+  refuse(code: ErrorCode, message: string, metrics: Metrics): void {
+    const now = this.now();
+    const replied = (this.refusalRepliedAt ??= {});
+    const last = replied[code];
+    if (last !== undefined && now - last < REFUSAL_REPLY_MS && now >= last) return;
+    replied[code] = now;
+    metrics.protocolErrors.inc({ code });
+    this.write(errorReply({ code, message }));
   }
 
   private armVerifyTimeout(metrics: Metrics): void {
@@ -307,8 +347,33 @@ class ConnectionActor {
     if (!verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : 'i:'}`, metrics);
     if (cmd.apiKey !== verified.apiKey) return conn.error('key_mismatch', 'API key differs from the one this connection verified', metrics);
     // The verified key, not the line's equal copy: its hash is computed once, not per line.
-    if (cmd.kind === 'vars') this.gateway.vars(verified.apiKey, verified.deviceId, cmd.vars);
-    else this.gateway.logs(verified.apiKey, verified.deviceId, cmd.logs);
+    const { apiKey, deviceId } = verified;
+    if (cmd.kind === 'vars') {
+      const verdict = deps.limits.admitVars(apiKey, cmd.vars);
+      // Only a key whose names are not loaded (or are stale and a new name came) waits for the store.
+      if ('then' in verdict) return verdict.then((v) => this.applyVars(apiKey, deviceId, v));
+      return this.applyVars(apiKey, deviceId, verdict);
+    }
+    const { logs } = cmd;
+    const allowed = deps.limits.admitLogs(apiKey, logs.length);
+    if (allowed > 0) this.gateway.logs(apiKey, deviceId, allowed === logs.length ? logs : logs.slice(0, allowed));
+    if (allowed < logs.length) {
+      const { logsPerSecond } = deps.limits.cfg;
+      conn.refuse('rate_limited', `${logs.length - allowed} of ${logs.length} logs dropped: the key is over ${logsPerSecond} logs/s`, metrics);
+    }
+  }
+
+  /** Writes what the limits let through and says what they refused. */
+  private applyVars(apiKey: string, deviceId: string | null, v: VarsVerdict): void {
+    const { conn, metrics, deps } = this;
+    if (v.accepted.length > 0) this.gateway.vars(apiKey, deviceId, v.accepted);
+    if (v.overCap === 0 && v.overRate === 0) return;
+    // The first few names (JSON-quoted: a name may hold colons or spaces), so the developer knows which.
+    const names = v.refusedNames.map((n) => JSON.stringify(n)).join(', ');
+    const refused = (n: number): string => `${n} new variable${n === 1 ? '' : 's'} refused (${names})`;
+    const { maxVarsPerKey, newVarsPerMinute } = deps.limits.cfg;
+    if (v.overCap > 0) conn.refuse('too_many_vars', `${refused(v.overCap)}: the key has ${v.known} of ${maxVarsPerKey}`, metrics);
+    if (v.overRate > 0) conn.refuse('too_many_new_vars', `${refused(v.overRate)}: over ${newVarsPerMinute} new variables per minute`, metrics);
   }
 
   private verify(cmd: Extract<Command, { kind: 'verify' }>, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
@@ -321,6 +386,12 @@ class ConnectionActor {
     const done = (ok: boolean): void => {
       if (conn.closed) return;
       if (!ok) return conn.error('unknown_api_key', 'API key is not registered', metrics);
+      if (!conn.holdKeySlot(cmd.apiKey, deps.limits)) {
+        metrics.protocolErrors.inc({ code: 'too_many_connections' });
+        conn.write(errorReply({ code: 'too_many_connections', message: `connection limit of ${deps.limits.cfg.maxConnectionsPerKey} per API key reached; retry later` }));
+        conn.close('too many connections for the API key');
+        return;
+      }
       conn.markVerified(cmd.apiKey, cmd.deviceId);
       conn.write(OK_REPLY);
       deps.onVerified(conn, ctx);

@@ -53,7 +53,14 @@ export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
 function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>) {
   const deps: ConnectionDeps = { ...opts.connection, tcp: opts.tcp, metrics: opts.metrics };
   const { metrics, tcp } = opts;
+  const { limits } = opts.connection;
   let boundPort = opts.port;
+
+  const refuse = (socket: Socket, line: string): void => {
+    metrics.connectionsRefused.inc();
+    socket.end(line);
+    socket.on('error', () => undefined);
+  };
 
   const accept = (socket: Socket): void => {
     metrics.connectionsAccepted.inc();
@@ -67,11 +74,18 @@ function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
       return;
     }
     if (conns.size >= tcp.maxConnections) {
-      metrics.connectionsRefused.inc();
-      socket.end(errorReply({ code: 'server_busy', message: `connection limit of ${tcp.maxConnections} reached; retry later` }));
-      socket.on('error', () => undefined);
+      refuse(socket, errorReply({ code: 'server_busy', message: `connection limit of ${tcp.maxConnections} reached; retry later` }));
       return;
     }
+    // The host alone: every connection from one machine shares its slots, whatever its source port.
+    const address = socket.remoteAddress ?? '?';
+    if (!limits.acquireAddress(address)) {
+      refuse(socket, errorReply({ code: 'too_many_connections', message: `connection limit of ${limits.cfg.maxConnectionsPerAddress} per address reached; retry later` }));
+      return;
+    }
+    // On the socket, not the connection actor: the slot comes back however the socket ends, also if
+    // the actor never starts.
+    socket.once('close', () => limits.releaseAddress(address));
     // The transport handles the socket's errors from here on; the actor listens to it once started.
     const transport = new NetTransport(socket);
     const conn = new Connection(newConnectionId(), transport, tcp);
@@ -112,7 +126,7 @@ function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
       });
     },
     info(state) {
-      return { host: opts.host, port: state.port, connections: connsHandle.cell().size };
+      return { host: opts.host, port: state.port, connections: connsHandle.cell().size, limits: limits.stats() };
     },
   });
 }

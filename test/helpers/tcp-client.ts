@@ -26,9 +26,10 @@ export class LineClient {
     });
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<LineClient> {
+  /** `localAddress` picks the source address (any of 127.0.0.0/8 on loopback), as another machine would. */
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<LineClient> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host }, () => resolve(new LineClient(s)));
+      const s = connect({ port, host, ...(localAddress ? { localAddress } : {}) }, () => resolve(new LineClient(s)));
       s.once('error', reject);
     });
   }

@@ -456,7 +456,8 @@ describe('backend workers own their resources: a kill reconnects', () => {
       }
       await eventually(async () => expect((await daemon.ctx.logIndex.search({ apiKey: user.apiKey, limit: 1 })).total).to.equal(sent), { timeoutMs: 15_000 });
       expect(sent).to.equal(180);
-      expect(daemon.ctx.batcher.stats()).to.include({ dropped: 0, pending: 0 });
+      // Searchable can come a moment before the batcher hears its task succeeded: wait for that too.
+      await eventually(() => expect(daemon.ctx.batcher.stats()).to.include({ dropped: 0, pending: 0 }));
       const messages = (await daemon.ctx.logIndex.search({ apiKey: user.apiKey, limit: 1000 })).hits.map((h) => h.message);
       expect(new Set(messages).size).to.equal(180);
     });

@@ -5,7 +5,8 @@
  */
 import { expect } from 'chai';
 import type { Counter } from 'prom-client';
-import type { TcpConfig } from '../../../src/config.js';
+import type { LimitsConfig, TcpConfig } from '../../../src/config.js';
+import { TenantLimits } from '../../../src/limits/tenant-limits.js';
 import type { DeviceInfo } from '../../../src/gateway/gateway.js';
 import { Metrics } from '../../../src/metrics.js';
 import type { Var } from '../../../src/model.js';
@@ -31,6 +32,19 @@ const TCP: TcpConfig = {
   restartIntensity: 2,
   restartPeriodMs: 60_000,
   restartBackoff: null,
+};
+
+/** Generous: the tests of other behaviour never meet a limit. */
+const LIMITS: LimitsConfig = {
+  maxVarsPerKey: 1000,
+  newVarsPerMinute: 1000,
+  newVarsBurst: 1000,
+  varsRefreshMs: 5000,
+  maxConnectionsPerKey: 100,
+  maxConnectionsPerAddress: 100,
+  logsPerSecond: 1000,
+  logsBurst: 1000,
+  metricsMaxKeys: 10,
 };
 
 const varsLine = (key: string, value: string): string => `i:${key}:${b64([{ name: 'v', type: 'string', value }])}\n`;
@@ -89,6 +103,12 @@ describe('tcp/connection', () => {
   let metrics: Metrics;
   let verifiedCalls: string[];
   let clock: number;
+  let limits: TenantLimits;
+  /** The store's variable names per key, as the limits read them. */
+  let storedNames: Map<string, string[]>;
+  const useLimits = (cfg: Partial<LimitsConfig>): void => {
+    limits = new TenantLimits({ ...LIMITS, ...cfg }, { varNames: async (k) => storedNames.get(k) ?? [], now: () => clock });
+  };
 
   async function start(): Promise<void> {
     const cfg = TCP;
@@ -107,6 +127,7 @@ describe('tcp/connection', () => {
     const deps = {
       tcp: cfg,
       gateway,
+      limits,
       metrics,
       nodeId: 'node-1',
       crashPrefix: CRASH,
@@ -129,6 +150,8 @@ describe('tcp/connection', () => {
     metrics = new Metrics();
     verifiedCalls = [];
     clock = 1_000_000;
+    storedNames = new Map();
+    useLimits({});
     await start();
   });
 
@@ -371,6 +394,120 @@ describe('tcp/connection', () => {
       await eventually(() => expect(ref.alive()).to.equal(false));
       expect(rt.dynamicSupervisor('/root/conns').size).to.equal(0);
       expect((await metrics.connections.get()).values[0]?.value).to.equal(0);
+    });
+  });
+
+  describe('per-tenant limits', () => {
+    const namesLine = (key: string, names: string[]): string => `i:${key}:${b64(names.map((name) => ({ name, type: 'string', value: name })))}\n`;
+    const logsOf = (key: string, n: number, tag: string): string => `l:${key}:${b64(Array.from({ length: n }, (_, i) => ({ message: `${tag}${i}` })))}\n`;
+
+    it('writes the known and allowed variables of a line past maxVarsPerKey, and answers e:too_many_vars at most once a second', async () => {
+      useLimits({ maxVarsPerKey: 3 });
+      storedNames.set(KEY, ['old']);
+      const { transport, conn } = await verified({ maxLineBytes: 4096 });
+      transport.send(namesLine(KEY, ['a', 'old', 'b', 'c', 'd']));
+      await eventually(() => expect(transport.lines).to.have.length(1));
+      expect(gateway.varsSeen).to.deep.equal([`${KEY}/dev-1:a`, `${KEY}/dev-1:old`, `${KEY}/dev-1:b`]);
+      expect(transport.lines[0]).to.equal('e:too_many_vars:2 new variables refused ("c", "d"): the key has 3 of 3');
+      // More refused lines within the second: written what is allowed, answered nothing, not closed
+      // (tcp.maxErrors is 3: a refusal costs no error budget).
+      for (let i = 0; i < 5; i++) transport.send(namesLine(KEY, [`x${i}`, 'a']));
+      await eventually(() => expect(gateway.varsSeen).to.have.length(8));
+      expect(transport.lines).to.have.length(1);
+      clock += 1000;
+      transport.send(namesLine(KEY, ['y']));
+      await eventually(() => expect(transport.lines).to.have.length(2));
+      expect(transport.lines[1]).to.match(/^e:too_many_vars:1 new variable refused \("y"\)/);
+      expect(conn.closed).to.equal(false);
+      expect(await count(metrics.protocolErrors, { code: 'too_many_vars' })).to.equal(2);
+    });
+
+    it('answers e:too_many_new_vars past the new-name budget, and takes new names again once it refills', async () => {
+      useLimits({ newVarsBurst: 2, newVarsPerMinute: 60 });
+      const { transport } = await verified();
+      transport.send(namesLine(KEY, ['a', 'b', 'c']));
+      await eventually(() => expect(transport.lines).to.have.length(1));
+      expect(transport.lines[0]).to.equal('e:too_many_new_vars:1 new variable refused ("c"): over 60 new variables per minute');
+      clock += 1000;
+      transport.send(namesLine(KEY, ['c', 'a']));
+      await eventually(() => expect(gateway.varsSeen).to.have.length(4));
+      expect(gateway.varsSeen.slice(2)).to.deep.equal([`${KEY}/dev-1:c`, `${KEY}/dev-1:a`]);
+      expect(transport.lines).to.have.length(1);
+    });
+
+    it('waits for the store before deciding the first i: line of a key, keeping the order of the lines after it', async () => {
+      useLimits({ maxVarsPerKey: 2 });
+      storedNames.set(KEY, ['s1', 's2']);
+      const { transport } = await open();
+      transport.send(`v:${KEY}:dev-1\n` + namesLine(KEY, ['s2', 'new']) + logsLine(KEY, 'after'));
+      await eventually(() => expect(gateway.logsSeen).to.have.length(1));
+      expect(gateway.varsSeen).to.deep.equal([`${KEY}/dev-1:s2`]);
+      expect(transport.lines.map((l) => l.split(':')[0] === 'e' ? l.split(':')[1] : l)).to.deep.equal(['OK', 'too_many_vars']);
+    });
+
+    it('passes the first entries of an l: line past logsPerSecond and answers e:rate_limited at most once a second', async () => {
+      useLimits({ logsPerSecond: 10, logsBurst: 10 });
+      const { transport } = await verified({ maxLineBytes: 4096 });
+      transport.send(logsOf(KEY, 8, 'a') + logsOf(KEY, 5, 'b') + logsOf(KEY, 5, 'c'));
+      await eventually(() => expect(transport.lines).to.have.length(1));
+      expect(gateway.logsSeen).to.deep.equal([...Array.from({ length: 8 }, (_, i) => `${KEY}/dev-1:a${i}`), `${KEY}/dev-1:b0`, `${KEY}/dev-1:b1`]);
+      expect(transport.lines[0]).to.equal('e:rate_limited:3 of 5 logs dropped: the key is over 10 logs/s');
+      clock += 500;
+      transport.send(logsOf(KEY, 10, 'd') + `l:${KEY}:W10=\n`);
+      await eventually(() => expect(gateway.logsSeen).to.have.length(15));
+      // Nothing more answered within the second, however much was dropped.
+      transport.send(varsLine(KEY, 'sync'));
+      await eventually(() => expect(gateway.varsSeen).to.have.length(1));
+      expect(transport.lines).to.have.length(1);
+      clock += 500;
+      transport.send(logsOf(KEY, 20, 'e'));
+      await eventually(() => expect(transport.lines).to.have.length(2));
+      expect(transport.lines[1]).to.equal('e:rate_limited:15 of 20 logs dropped: the key is over 10 logs/s');
+    });
+
+    it('refuses a v: past maxConnectionsPerKey with e:too_many_connections and closes; a closed connection frees its slot', async () => {
+      useLimits({ maxConnectionsPerKey: 2 });
+      const a = await verified();
+      await verified();
+      const third = await open();
+      third.transport.send(`v:${KEY}\n`);
+      await eventually(() => expect(third.transport.closed).to.equal(true));
+      expect(third.transport.lines).to.deep.equal(['e:too_many_connections:connection limit of 2 per API key reached; retry later']);
+      expect(gateway.devices.filter(([e]) => e === 'connected')).to.have.length(2);
+      const other = await open();
+      other.transport.send(`v:${OTHER}\n`);
+      await eventually(() => expect(other.transport.lines).to.deep.equal(['OK']));
+      a.transport.close();
+      await eventually(() => expect(limits.keyInfo(KEY)?.connections).to.equal(1));
+      await verified();
+      expect(limits.keyInfo(KEY)?.connections).to.equal(2);
+    });
+
+    it('keeps one slot per connection across a crash of the actor and a repeated v:, and gives it back once', async () => {
+      useLimits({ maxConnectionsPerKey: 1 });
+      const o = await verified();
+      o.transport.send(`${CRASH}\nv:${KEY}\n`);
+      await eventually(() => expect(o.transport.lines).to.deep.equal(['OK']));
+      expect(rt.find(o.path)?.restarts).to.equal(1);
+      expect(limits.keyInfo(KEY)?.connections).to.equal(1);
+      o.transport.close();
+      await eventually(() => expect(limits.keyInfo(KEY)?.connections ?? 0).to.equal(0));
+      await verified();
+      expect(limits.keyInfo(KEY)?.connections).to.equal(1);
+    });
+
+    it('takes no slot for a peer gone before its slow v: was answered', async () => {
+      useLimits({ maxConnectionsPerKey: 1 });
+      gateway.slow = true;
+      const o = await open();
+      o.transport.send(`v:${KEY}\n`);
+      await eventually(() => expect(gateway.waiting).to.equal(1));
+      o.transport.close();
+      gateway.answer();
+      gateway.slow = false;
+      await eventually(() => expect(o.ref.alive()).to.equal(false));
+      expect(limits.keyInfo(KEY)?.connections ?? 0).to.equal(0);
+      await verified();
     });
   });
 

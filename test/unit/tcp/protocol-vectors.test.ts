@@ -37,6 +37,11 @@ const TCP_CODES: ErrorCode[] = [
   'internal',
   // The connection answers a v: it cannot check (store down) with the HTTP catalog's code.
   'unavailable',
+  // Per-tenant limits (config `limits`).
+  'too_many_vars',
+  'too_many_new_vars',
+  'too_many_connections',
+  'rate_limited',
 ];
 
 describe('protocol vectors (docs/protocol-vectors.json)', () => {
