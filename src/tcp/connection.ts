@@ -6,6 +6,7 @@
 import type { ErrorCode } from '../errors.js';
 import type { Gateway, DeviceInfo } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
+import type { Var } from '../model.js';
 import type { ActorContext, ActorRef, ChildSpec } from '../otp/index.js';
 import { RestartIntensity, worker } from '../otp/index.js';
 import type { TcpConfig } from '../config.js';
@@ -13,8 +14,13 @@ import { LineFramer, type FrameEvent } from './line-framer.js';
 import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
 import type { LineTransport } from './transport.js';
 
-/** The part of the gateway a connection drives. */
-export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'vars' | 'logs' | 'device'>;
+/** The part of the gateway a connection drives; `vars` answers false when it refuses the changes. */
+export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'logs' | 'device'> & {
+  vars(apiKey: string, deviceId: string | null, vars: readonly Var[]): boolean | void;
+};
+
+/** A refused i: line: not an error of the device's, so it does not count toward its error budget. */
+const UNAVAILABLE_REPLY = errorReply({ code: 'unavailable', message: 'the store is unreachable and this node holds all the changes it can; this i: line was not kept, send it again later' });
 
 /** What the connection needs from the rest of the daemon. */
 export interface ConnectionDeps {
@@ -307,8 +313,9 @@ class ConnectionActor {
     if (!verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : 'i:'}`, metrics);
     if (cmd.apiKey !== verified.apiKey) return conn.error('key_mismatch', 'API key differs from the one this connection verified', metrics);
     // The verified key, not the line's equal copy: its hash is computed once, not per line.
-    if (cmd.kind === 'vars') this.gateway.vars(verified.apiKey, verified.deviceId, cmd.vars);
-    else this.gateway.logs(verified.apiKey, verified.deviceId, cmd.logs);
+    if (cmd.kind === 'vars') {
+      if (this.gateway.vars(verified.apiKey, verified.deviceId, cmd.vars) === false) conn.write(UNAVAILABLE_REPLY);
+    } else this.gateway.logs(verified.apiKey, verified.deviceId, cmd.logs);
   }
 
   private verify(cmd: Extract<Command, { kind: 'verify' }>, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
