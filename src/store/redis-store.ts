@@ -26,8 +26,37 @@
  *                                        higher sequence (moves to the end), and past `outboxMaxPerKey`
  *                                        names the lowest sequences are dropped (ZPOPMIN).
  *
- * Every write that touches more than one key runs as one Lua script, so it is atomic against other
- * daemons and costs one round trip.
+ * DESIGN.md §8 data (store-contract.ts). Every key of API key K carries the hash tag `{K:vs}`, so all
+ * of them hash to the slot of `K:vs` itself and every script and MULTI below is single-slot (Redis
+ * Cluster ready). `K:vs` keeps its layout and meaning: the latest value any device reported.
+ *
+ *   P devices:{K:vs}             hash    deviceId → JSON {lastAddress, generated} (touchDevice).
+ *   P labels:{K:vs}              hash    deviceId → JSON object of labels, replaced whole (setLabels).
+ *   P seen:{K:vs}                zset    deviceId → last seen (ms); the key's devices are its members.
+ *                                        ZADD GT, so a late write never moves it back.
+ *   P presence:{K:vs}            zset    deviceId → presence expiry (ms); online = score > now. Heartbeats
+ *                                        ZADD GT; markOffline ZREMs; a dead node's devices lapse by themselves.
+ *   P reported:{K:vs}:<deviceId> string  JSON [{name, type, value}]: the device's own values, replaced whole
+ *                                        (one string keeps first-seen order at any size).
+ *   P sent:{K:vs}:<deviceId>     hash    name → JSON {name, type, value}: what the device was last sent.
+ *   P overrides:{K:vs}           hash    sha256(overrideKey) → JSON {n, o: Override}; a fixed-size field
+ *                                        whatever the target, `n` the override's place (applyOps order).
+ *   P strategies:{K:vs}          hash    name → JSON {n, s: {name, vars, version, updatedAt, updatedBy}}.
+ *   P state:{K:vs}               string  the state version, INCR by every commit.
+ *   P history:{K:vs}             stream  entry id → field `e`, the entry's JSON without id and with
+ *                                        delivered 0; ids `<ms>-<seq>` chosen by COMMIT (the entry's `at`,
+ *                                        or just after the last id when that is later); trimmed by MINID
+ *                                        (age) and MAXLEN (count); XREVRANGE pages it newest first.
+ *   P delivered:{K:vs}           hash    entry id → devices reached (stream entries cannot change);
+ *                                        fields go with their entries when those are pruned.
+ *
+ * Values are read with HVALS/HMGET/ZSCORE, never HGETALL into an object, so no device id or variable
+ * name (`__proto__`) ever becomes an object key. Per-device keys are deleted with the device record.
+ *
+ * Every write that touches more than one key runs as one Lua script (or a MULTI of one slot), so it is
+ * atomic against other daemons and costs one round trip. `commit` reads the state at the caller's
+ * version, computes the new values in TypeScript (history.ts applyOps, variables-common.ts) and hands
+ * them to COMMIT, which writes them only if the version is still the one read.
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
