@@ -238,6 +238,50 @@ describe('observerio serve --workers (real processes, Redis)', function () {
     }
   });
 
+  it('restarts a worker that keeps dying with growing delays, then gives up: every process ends, exit 1', async () => {
+    const dir = tempDir();
+    const { url } = await sharedRedis();
+    const c = await startCluster(url, dir.path);
+    const seen: number[] = [];
+    try {
+      while (c.cli.child.exitCode === null) {
+        let pid: number | null = null;
+        await eventually(
+          async () => {
+            if (c.cli.child.exitCode !== null) return;
+            const w2 = (await workers(c.http)).workers[1];
+            expect(w2?.status).to.equal('ready');
+            expect(seen).to.not.include(w2?.pid);
+            pid = w2?.pid ?? null;
+          },
+          { timeoutMs: 30_000 },
+        );
+        if (pid === null) break;
+        seen.push(pid);
+        process.kill(pid, 'SIGKILL');
+        await eventually(() => expect(alive(pid as number)).to.equal(false));
+        if (seen.length > 10) throw new Error('the primary never gave up');
+      }
+      const res = await c.cli.exited;
+      expect(res.code, res.stdout).to.equal(1);
+      const delays = res.stdout
+        .split('\n')
+        .filter((l) => l.includes('died; restarting it in'))
+        .map((l) => (JSON.parse(l) as { restartInMs: number }).restartInMs);
+      // Five restarts within the minute, the first at once, each later one about twice as late (±20%).
+      expect(delays).to.have.length(5);
+      expect(delays[0]).to.equal(0);
+      for (let i = 1; i < delays.length; i++) expect(delays[i]).to.be.within(400 * 2 ** (i - 1), 600 * 2 ** (i - 1));
+      expect(seen).to.have.length(6);
+      expect(res.stdout).to.contain('worker 2 died too often; stopping the daemon');
+      const ready = JSON.parse(res.stdout.split('\n').find((l) => l.includes('observerio ready')) as string) as { pids: number[] };
+      await eventually(() => expect([...seen, ...ready.pids].filter(alive)).to.deep.equal([]));
+    } finally {
+      if (c.cli.child.exitCode === null) c.cli.child.kill('SIGKILL');
+      dir.remove();
+    }
+  });
+
   it('refuses --workers without Redis, and bad worker counts, with exit 2 and one line naming the key', async () => {
     const r = await expectUsageError(['serve', '--workers', '2', '--tcp-port', '0', '--http-port', '0'], /workers: 2 worker processes need Redis \(set REDIS_URL or --redis-url\)/);
     expect(r.stderr.trim().split('\n')).to.have.length(1);
