@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { connect, type Client, type VarChange } from '../../src/sdk/index.js';
 import type { WorkersAnswer } from '../../src/cluster/protocol.js';
-import { expectUsageError, requireBuiltCli, startCli, type CliProcess } from '../helpers/cli.js';
+import { expectUsageError, requireBuiltCli, runCli, startCli, type CliProcess } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import { sharedRedis, tempDir } from '../helpers/processes.js';
 
@@ -221,8 +221,22 @@ describe('observerio serve --workers (real processes, Redis)', function () {
         for (const name of acceptedOffline) expect(received.get(name), name).to.equal(`o${name.slice(3)}`);
       });
 
-      // SIGTERM to the primary stops every worker gracefully.
+      // The CLI lists the workers and shows one worker's tree through any worker.
       const now = await workers(c.http);
+      const admin = { env: { OBSERVERIO_URL: c.http, OBSERVERIO_ADMIN_TOKEN: TOKEN } };
+      const listed = await runCli(['admin', 'workers'], admin);
+      expect(listed.code, listed.stderr).to.equal(0);
+      expect(listed.stdout).to.contain(`primary pid ${now.primaryPid}`);
+      expect(listed.stdout).to.match(new RegExp(`worker 1  pid ${now.workers[0]?.pid}  ready  restarts 1  last exit .* ago: pid ${victim} SIGKILL`));
+      expect(listed.stdout).to.contain(`worker 2  pid ${pids[1]}  ready  restarts 0`);
+      const tree2 = await runCli(['admin', 'tree', '--worker', '2', '--expand', '/observerio/tcp/conns', '--limit', '0'], admin);
+      expect(tree2.code, tree2.stderr).to.equal(0);
+      expect(tree2.stdout).to.match(/^\/observerio\/tcp\/conns  supervisor .*running  restarts 0  \d+ child/);
+      const tree9 = await runCli(['admin', 'tree', '--worker', '9'], admin);
+      expect(tree9.code).to.equal(1);
+      expect(tree9.stderr).to.contain('no worker 9; this daemon runs workers 1-2');
+
+      // SIGTERM to the primary stops every worker gracefully.
       const all = now.workers.map((w) => w.pid as number);
       const started = Date.now();
       c.cli.child.kill('SIGTERM');
