@@ -26,6 +26,7 @@ import { dynamicSupervisorHandle, Registry, Runtime, supervisor } from './otp/in
 import { resolvePubSub } from './pubsub/index.js';
 import { resolveStore } from './store/index.js';
 import { tcpChildSpec } from './tcp/listener.js';
+import type { WorkerDirectory } from './cluster/protocol.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -37,6 +38,8 @@ export interface AppOptions {
   clientIdleMs?: number;
   /** Backend health probe period. */
   probeMs?: number;
+  /** The other worker processes of `serve --workers N`, for the admin routes; absent when alone. */
+  workers?: WorkerDirectory;
 }
 
 export interface App {
@@ -111,7 +114,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets() };
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets(), workers: opts.workers ?? null };
 
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { HealthBoard } from '../backends.js';
 import type { ClientActors } from '../clients/client-actors.js';
 import type { DeviceConnEntry } from '../clients/client.js';
+import type { WorkerDirectory } from '../cluster/protocol.js';
 import type { Config } from '../config.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { LogBatcher } from '../log-index/batcher.js';
@@ -42,6 +43,8 @@ export interface HttpContext {
   health: HealthBoard;
   logger: Logger;
   nodeId: string;
+  /** The worker processes of `serve --workers N` (admin routes); null in a single-process daemon. */
+  workers: WorkerDirectory | null;
 }
 
 export type RouteModule = (app: TemplatedApp, ctx: HttpContext) => void;
