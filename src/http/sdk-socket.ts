@@ -25,7 +25,7 @@ interface SdkSocketData {
 export const SDK_WS_PROTOCOL = 'observerio-lines';
 /**
  * Room in a message for more than one line of the maximum length: a message may carry several
- * lines, but not without bound (uWS closes a bigger one with 1009 before it is read).
+ * lines, but not without bound (uWS drops a bigger one before it is read, without a close frame).
  */
 export const SDK_WS_PAYLOAD_SLACK = 64 * 1024;
 /**

@@ -7,7 +7,7 @@
  * messages. Each `write` is one text message (the replies are complete lines, newline included).
  * A binary message is not text of the protocol: the socket is closed with 1003, as a WebSocket
  * says "unsupported data", rather than an `e:` line, like every fault of the WebSocket layer itself
- * (uWS closes a message over `maxPayloadLength` with 1009 before any handler sees it).
+ * (uWS drops a socket whose message is over `maxPayloadLength`, before any handler sees it).
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { LineTransport, LineTransportEvents } from './transport.js';

@@ -167,10 +167,10 @@ describe('GET /sdk: the line protocol over a WebSocket', () => {
       expect(await c.next()).to.equal('OK');
     });
 
-    it('closes a message over tcp.maxLineBytes + 64 KiB with 1009, before any of it is read', async () => {
+    it('drops a socket that sends a message over tcp.maxLineBytes + 64 KiB (1006: uWS sends no close frame), running none of it', async () => {
       const c = await verified();
       c.send(`i:${user.apiKey}:${b64([{ name: 'big', type: 'string', value: 'x'.repeat(MAX_LINE + 64 * 1024) }])}`);
-      expect([1006, 1009]).to.include(await c.waitClosed());
+      expect(await c.waitClosed()).to.equal(1006);
       expect(c.lines).to.deep.equal(['OK']);
       expect(await daemon.ctx.store.getVars(user.apiKey)).to.deep.equal([]);
     });
