@@ -6,7 +6,7 @@
  * device on it is like any other in every view. This module only glues uWS's handlers to the
  * transport and keeps the node's open sockets, which the HTTP worker closes at shutdown with 1001.
  */
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { TemplatedApp } from 'uWebSockets.js';
 import type { TcpConfig } from '../config.js';
 import { WsTransport } from '../tcp/ws-transport.js';
 import type { HttpContext, RouteModule } from './context.js';
@@ -89,7 +89,7 @@ export const sdkSocketRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext
 
     open: (ws) => {
       const data = ws.getUserData();
-      const transport = new WsTransport(ws as WebSocket<unknown>, data.host);
+      const transport = new WsTransport(ws, data.host);
       data.transport = transport;
       sockets.add(transport);
       // A refusal writes its e: line and closes the socket from within this call.

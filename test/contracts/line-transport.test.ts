@@ -78,7 +78,7 @@ async function wsPair(): Promise<WsPair> {
       res.upgrade({ t: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
-      const t = new WsTransport(ws as uWS.WebSocket<unknown>, Buffer.from(ws.getRemoteAddressAsText()).toString());
+      const t = new WsTransport(ws, Buffer.from(ws.getRemoteAddressAsText()).toString());
       ws.getUserData().t = t;
       opened(t);
     },
