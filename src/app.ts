@@ -25,8 +25,9 @@ import { Metrics } from './metrics.js';
 import { dynamicSupervisorHandle, Registry, Runtime, supervisor } from './otp/index.js';
 import { resolvePubSub } from './pubsub/index.js';
 import { resolveStore } from './store/index.js';
-import { tcpChildSpec } from './tcp/listener.js';
 import type { WorkerDirectory } from './cluster/protocol.js';
+import { SdkSockets } from './http/sdk-socket.js';
+import { tcpChild } from './tcp/listener.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -114,10 +115,19 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets(), workers: opts.workers ?? null };
-
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;
+  const tcp = tcpChild({
+    host: config.host,
+    port: config.tcpPort,
+    tcp: config.tcp,
+    metrics,
+    logger: logger.child({ component: 'tcp' }),
+    onListening: (p) => (tcpPort = p),
+    connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
+  });
+  // The TCP listener and GET /sdk start their connections the same way, under the same `tcp/conns`.
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets(), startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null };
 
   const root = {
     id: 'observerio',
@@ -127,15 +137,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       logs.spec,
       clients.registryChildSpec(),
       { ...clientsChildSpec(), handle: clientsSup },
-      tcpChildSpec({
-        host: config.host,
-        port: config.tcpPort,
-        tcp: config.tcp,
-        metrics,
-        logger: logger.child({ component: 'tcp' }),
-        onListening: (p) => (tcpPort = p),
-        connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
-      }),
+      tcp.spec,
       httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),
   };

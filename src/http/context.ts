@@ -19,7 +19,9 @@ import type { Registry, Runtime } from '../otp/index.js';
 import type { PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { LoginLimiter } from './auth.js';
+import type { StartConnection } from '../tcp/listener.js';
 import type { DashboardSockets } from './dashboard-sockets.js';
+import type { SdkSockets } from './sdk-socket.js';
 import { Reply, requestInfo, type RequestInfo } from './respond.js';
 
 export interface HttpContext {
@@ -37,6 +39,10 @@ export interface HttpContext {
   loginLimiter: LoginLimiter;
   /** This node's open dashboard WebSockets. */
   dashboardSockets: DashboardSockets;
+  /** Starts the connection actor of an SDK transport other than the TCP listener's (GET /sdk). */
+  startConnection: StartConnection;
+  /** This node's open SDK WebSockets (GET /sdk). */
+  sdkSockets: SdkSockets;
   /** The running actor tree (set once the runtime has started). */
   runtime: () => Runtime;
   metrics: Metrics;

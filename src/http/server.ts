@@ -57,9 +57,10 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
         held = null;
         uWS.us_listen_socket_close(state.listenSocket);
         ctx.dashboardSockets.closeAll(1001, 'server shutting down');
+        ctx.sdkSockets.closeAll(1001, 'server shutting down');
       },
       info(state) {
-        return { host: opts.host, port: state.port, websockets: ctx.dashboardSockets.size, native: uwsIsNative() };
+        return { host: opts.host, port: state.port, websockets: ctx.dashboardSockets.size, sdkWebsockets: ctx.sdkSockets.size, native: uwsIsNative() };
       },
     }),
   };
