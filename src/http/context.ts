@@ -17,8 +17,9 @@ import type { Metrics } from '../metrics.js';
 import type { Registry, Runtime } from '../otp/index.js';
 import type { PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
-import type { LoginLimiter } from './auth.js';
 import type { DashboardSockets } from './dashboard-sockets.js';
+import type { LoginAttempts } from './login-attempts.js';
+import type { SessionRevocations } from './session-revocations.js';
 import { Reply, requestInfo, type RequestInfo } from './respond.js';
 
 export interface HttpContext {
@@ -32,10 +33,12 @@ export interface HttpContext {
   clients: ClientActors;
   /** Verified device connections on this node by API key. */
   deviceConns: Registry<DeviceConnEntry>;
-  /** Failed sign-ins per email. */
-  loginLimiter: LoginLimiter;
+  /** Failed sign-ins per email, cluster-wide on Redis. */
+  loginLimiter: LoginAttempts;
   /** This node's open dashboard WebSockets. */
   dashboardSockets: DashboardSockets;
+  /** Sign-outs told to every node, which close that session's sockets there. */
+  sessionRevocations: SessionRevocations;
   /** The running actor tree (set once the runtime has started). */
   runtime: () => Runtime;
   metrics: Metrics;
