@@ -1,6 +1,6 @@
 /**
- * The Store contract: users, API keys, dashboard sessions, variables and the outbox of variable
- * changes waiting for a device. Implemented in memory (embedded default) and on Redis; one contract
+ * The Store contract: users, API keys, dashboard sessions, failed sign-ins, variables and the outbox
+ * of variable changes waiting for a device. Implemented in memory (embedded default) and on Redis; one contract
  * suite (test/contracts/store.contract.ts) runs against both.
  */
 import type { BackendHealth, Session, User, Var } from '../model.js';
