@@ -14,10 +14,11 @@ import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
 import { protocolErrorLine } from './errors.js';
 import { Gateway } from './gateway/gateway.js';
-import { LoginLimiter } from './http/auth.js';
 import type { HttpContext } from './http/context.js';
 import { DashboardSockets } from './http/dashboard-sockets.js';
+import { LoginAttempts } from './http/login-attempts.js';
 import { httpChildSpec } from './http/server.js';
+import { SessionRevocations } from './http/session-revocations.js';
 import { createLogger } from './log.js';
 import { tenantLimits } from './limits/index.js';
 import { logsChild, resolveLogIndex } from './log-index/index.js';
@@ -115,6 +116,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
+  const dashboardSockets = new DashboardSockets();
+  const sessionRevocations = new SessionRevocations({ pubsub, sockets: dashboardSockets, logger: logger.child({ component: 'session-revocations' }) });
+  const loginLimiter = new LoginAttempts(store, logger.child({ component: 'login-limiter' }));
+
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;
   const tcp = tcpChild({
@@ -127,7 +132,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
   });
   // The TCP listener and GET /sdk start their connections the same way, under the same `tcp/conns`.
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets(), startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null };
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter, dashboardSockets, sessionRevocations, startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null };
 
   const root = {
     id: 'observerio',
