@@ -12,6 +12,8 @@ import type { TcpConfig } from '../config.js';
 import { LineFramer, type FrameEvent } from './line-framer.js';
 import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
 import type { LineTransport } from './transport.js';
+import type { Var } from '../model.js';
+import type { Labels } from '../variables/labels.js';
 
 /** The part of the gateway a connection drives. */
 export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'vars' | 'logs' | 'device'>;
@@ -24,6 +26,10 @@ export interface ConnectionDeps {
   nodeId: string;
   /** Called once verified (and again after a restart): register the connection, start the key's client actor. */
   onVerified(conn: Connection, ctx: ActorContext<ConnectionMsg>): void;
+  /** A verified device reported variables (`i:`), after the gateway took them: the override rule (§8). */
+  onReport?(conn: Connection, vars: Var[]): void;
+  /** A verified device declared its labels (`d:`, docs/PROTOCOL.md §13). */
+  onLabels?(conn: Connection, labels: Labels): void;
   /** Lines starting with this crash the handler on purpose (fault injection for tests and benchmarks); null = off. */
   crashPrefix: string | null;
 }
@@ -35,6 +41,8 @@ const MAX_WRITE_BACKLOG = 8 * 1024 * 1024;
 
 export class Connection {
   verified: { apiKey: string; deviceId: string | null } | null = null;
+  /** The labels of its last `d:` line; outlives a restart of the actor, as verification does. */
+  labels: Labels = {};
   readonly connectedAt = Date.now();
   lastLineAt: number | null = null;
   linesIn = 0;
@@ -299,16 +307,22 @@ class ConnectionActor {
     }
     if (cmd.kind === 'vars') this.varsLines += 1;
     else if (cmd.kind === 'logs') this.logsLines += 1;
-    else {
+    else if (cmd.kind === 'verify') {
       this.verifyLines += 1;
       return this.verify(cmd, ctx);
     }
     const verified = conn.verified;
-    if (!verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : 'i:'}`, metrics);
+    if (!verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : cmd.kind === 'vars' ? 'i:' : 'd:'}`, metrics);
     if (cmd.apiKey !== verified.apiKey) return conn.error('key_mismatch', 'API key differs from the one this connection verified', metrics);
     // The verified key, not the line's equal copy: its hash is computed once, not per line.
-    if (cmd.kind === 'vars') this.gateway.vars(verified.apiKey, verified.deviceId, cmd.vars);
-    else this.gateway.logs(verified.apiKey, verified.deviceId, cmd.logs);
+    if (cmd.kind === 'vars') {
+      this.gateway.vars(verified.apiKey, verified.deviceId, cmd.vars);
+      deps.onReport?.(conn, cmd.vars);
+    } else if (cmd.kind === 'logs') this.gateway.logs(verified.apiKey, verified.deviceId, cmd.logs);
+    else {
+      conn.labels = cmd.labels;
+      deps.onLabels?.(conn, cmd.labels);
+    }
   }
 
   private verify(cmd: Extract<Command, { kind: 'verify' }>, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
