@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { backendChild, HealthBoard } from './backends.js';
 import { ClientActors, clientsChildSpec } from './clients/client-actors.js';
-import type { DeviceConnEntry } from './clients/client.js';
+import type { DeviceConnEntry, VarStore } from './clients/client.js';
 import type { Config } from './config.js';
 import { Gateway } from './gateway/gateway.js';
 import { LoginLimiter } from './http/auth.js';
@@ -88,7 +88,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     return runtime;
   };
   const clients = new ClientActors(() => clientsSup.cell(), {
-    store,
+    // TODO(merge wt-l): Store implements VariablesStore there; this cast goes.
+    store: store as unknown as VarStore,
+    variables: config.variables,
     pubsub,
     deviceConns,
     clientActors,
@@ -118,7 +120,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         metrics,
         logger: logger.child({ component: 'tcp' }),
         onListening: (p) => (tcpPort = p),
-        connection: { gateway, nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
+        connection: {
+          gateway,
+          nodeId,
+          crashPrefix: opts.crashPrefix ?? null,
+          onVerified: (conn, c) => clients.deviceVerified(conn, c.self),
+          onReport: (conn, vars) => clients.deviceReported(conn, vars),
+          onLabels: (conn, labels) => clients.deviceLabels(conn, labels),
+        },
       }),
       httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),

@@ -1,9 +1,18 @@
 /**
- * The ClientActor: one per API key with connected devices on this node (Elixir's Web.Tcp.Client).
- * Subscribed to `<apiKey>:vars:callback`, it packs each change as `v:<apiKey>:<base64 JSON>` and
- * writes it to every verified device connection of the key; when none is left it keeps the change in the
- * outbox (in the store) until a device verifies, then flushes right after that device's OK. It stops
- * itself after a grace period without device connections, which ends its subscription.
+ * The ClientActor: one per API key with connected devices on this node (Elixir's Web.Tcp.Client),
+ * the owner of what the key's devices here are sent (DESIGN.md §8). It keeps nothing that the store
+ * does not: for each device, what is pending is derived from the overrides in effect for it and what
+ * it was last sent (src/variables/pending.ts), so a restart of the actor or of the node loses nothing.
+ *
+ * - right after a device's `OK`: one `v:` line with every override in effect for it (onVerify);
+ * - on each `i:` report: the report kept as the device's own values, and the override sent again
+ *   where the report disagrees with it (onReport, once per report);
+ * - on a `d:` line: the new labels stored, and whatever the device now has pending sent;
+ * - on a change published on `<apiKey>:vars:callback` (by any node): every device of the key here is
+ *   sent what changed for it, and the sender is told how many devices got a line;
+ * - a heartbeat per interval keeps its devices' presence alive cluster-wide; a device whose last
+ *   socket here closed is marked offline.
+ * It stops itself after a grace period without device connections, which ends its subscription.
  */
 import type { Logger } from 'pino';
 import type { DeviceInfo, Gateway } from '../gateway/gateway.js';
@@ -13,25 +22,40 @@ import { worker, type ActorContext, type ChildSpec, type Registry } from '../otp
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { packVars } from '../tcp/protocol.js';
+import type { VariablesConfig } from '../config.js';
+import { afterSend, inEffect, inEffectVars, onReport, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
+import type { ChangeTimelineFields } from '../wire.js';
+
+/** The store as the client actors use it: the daemon's Store and the §8 contract. */
+export type VarStore = Store & VariablesStore;
 
 /** What the device-connection registry holds for each verified device socket. */
 export interface DeviceConnEntry {
   connId: string;
   deviceId: string | null;
+  /** The device as §8 names it: its id, or one generated for this connection (`generated`). */
+  deviceKey: string;
+  generated: boolean;
+  address: string | null;
+  /** The labels of the connection's last `d:` line. */
+  labels(): Labels;
   write(line: string): boolean;
-  /** The socket's current device info (counters move), for GET /api/devices. */
+  /** The socket's current device info (counters move), for the dashboard's device events. */
   device(): DeviceInfo;
 }
 
-/** A variable change on its way to devices, as published on `<apiKey>:vars:callback`. */
+/** A change committed to the key's overrides, as published on `<apiKey>:vars:callback`. */
 export interface VarChange {
-  vars: Var[];
-  /** Set by the node that made the change so each node can tell it how many sockets got it. */
+  /** The history entry, for the devices' timelines. */
+  historyId: string | null;
+  actor: string | null;
+  action: string | null;
+  /** Set by the node that made the change so each node can tell it how many devices got it. */
   requestId?: string;
   replyTo?: string;
 }
 
-/** Each node's answer to a change, published on the `replyTo` channel: how many of its sockets got it. */
+/** Each node's answer to a change, published on the `replyTo` channel: how many of its devices got a line. */
 export interface DeliveryAck {
   requestId: string;
   delivered: number;
@@ -40,12 +64,14 @@ export interface DeliveryAck {
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
   | { kind: 'conn_up'; connId: string }
-  | { kind: 'conn_down' }
-  | { kind: 'outbox_length'; length: number }
+  | { kind: 'conn_down'; deviceKey: string }
+  | { kind: 'report'; connId: string; vars: Var[] }
+  | { kind: 'labels'; connId: string; labels: Labels }
+  | { kind: 'heartbeat' }
   | { kind: 'idle_check' };
 
 export interface ClientDeps {
-  store: Store;
+  store: VarStore;
   pubsub: PubSub;
   /** Verified device connections by API key (duplicate keys). */
   deviceConns: Registry<DeviceConnEntry>;
@@ -57,13 +83,14 @@ export interface ClientDeps {
   nodeId: string;
   /** How long a client actor waits without device connections before stopping. */
   idleMs: number;
+  variables: VariablesConfig;
 }
 
 interface State {
   unsubscribe: Unsubscribe | null;
   idleTimer: NodeJS.Timeout | null;
+  heartbeat: NodeJS.Timeout | null;
   delivered: number;
-  outboxLength: number;
 }
 
 export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
@@ -71,13 +98,110 @@ export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
 }
 
 function clientBehaviour(apiKey: string, deps: ClientDeps) {
-  const { store, pubsub, deviceConns, metrics } = deps;
+  const { store, pubsub, deviceConns, metrics, gateway } = deps;
 
-  const writeAll = (line: string): number => {
+  /** This node's sockets of the key, grouped by device (one device may hold several sockets). */
+  const devicesHere = (): Map<string, DeviceConnEntry[]> => {
+    const out = new Map<string, DeviceConnEntry[]>();
+    for (const { value } of deviceConns.lookup(apiKey)) {
+      const list = out.get(value.deviceKey);
+      if (list) list.push(value);
+      else out.set(value.deviceKey, [value]);
+    }
+    return out;
+  };
+
+  const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.lookup(apiKey).find((e) => e.value.connId === connId)?.value;
+  const connsOf = (deviceKey: string): DeviceConnEntry[] => deviceConns.lookup(apiKey).flatMap((e) => (e.value.deviceKey === deviceKey ? [e.value] : []));
+  const viewOf = (e: DeviceConnEntry): DeviceView => ({ deviceId: e.deviceKey, labels: e.labels() });
+
+  /** Writes one `v:` line to the device's sockets; true when at least one took it. */
+  const send = (conns: readonly DeviceConnEntry[], vars: readonly Var[]): boolean => {
+    if (vars.length === 0) return false;
+    const line = packVars(apiKey, vars);
     let n = 0;
-    for (const { value } of deviceConns.lookup(apiKey)) if (value.write(line)) n += 1;
+    for (const c of conns) if (c.write(line)) n += 1;
     if (n > 0) metrics.varChangesSent.inc(n);
-    return n;
+    return n > 0;
+  };
+
+  /** The device's log timeline gets one `change` entry per variable it was sent (DESIGN.md §8 Timeline). */
+  const timeline = (deviceId: string, sent: readonly Var[], before: (name: string) => string | null, who: { actor: string; action: string; historyId: string | null } | ((name: string) => { actor: string; action: string; historyId: string | null })) => {
+    const entries: Array<{ message: string; fields: ChangeTimelineFields }> = sent.map((v) => {
+      const w = typeof who === 'function' ? who(v.name) : who;
+      const from = before(v.name);
+      return {
+        message: `${w.actor} changed ${v.name} from ${from ?? '(game value)'} to ${v.value}`,
+        fields: { kind: 'change', actor: w.actor, action: w.action, name: v.name, before: from, after: v.value, historyId: w.historyId },
+      };
+    });
+    gateway.timeline(apiKey, deviceId, entries);
+  };
+
+  /** Sends a device what it has pending; true when it got a line. */
+  const sync = async (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null): Promise<boolean> => {
+    const first = conns[0];
+    if (!first) return false;
+    const view = viewOf(first);
+    const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
+    const todo = pending(inEffectVars(view, overrides), last, reported);
+    if (todo.length === 0) return false;
+    if (!send(conns, todo)) return false;
+    await store.setLastSent(apiKey, first.deviceKey, todo, false);
+    const own = new Map(reported.map((v) => [v.name, v.value]));
+    const winners = inEffect(view, overrides);
+    timeline(
+      first.deviceKey,
+      todo,
+      (name) => last.get(name)?.value ?? own.get(name) ?? null,
+      (name) => ({ actor: cause?.actor ?? winners.get(name)?.setBy ?? 'unknown', action: cause?.action ?? (winners.has(name) ? 'override.set' : 'override.clear'), historyId: cause?.historyId ?? null }),
+    );
+    return true;
+  };
+
+  /** Right after OK: every override in effect, in one line; lastSent becomes exactly that. */
+  const verify = async (e: DeviceConnEntry): Promise<void> => {
+    const now = Date.now();
+    await store.touchDevice(apiKey, { deviceId: e.deviceKey, address: e.address, generated: e.generated }, now, deps.variables.presenceTtlMs);
+    const overrides = await store.listOverrides(apiKey);
+    const view = viewOf(e);
+    const inE = inEffectVars(view, overrides);
+    const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
+    // What it had not been sent before this connection is what reaches it now, for the timeline.
+    const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
+    send([e], inE);
+    await store.setLastSent(apiKey, e.deviceKey, inE, true);
+    if (fresh.length > 0) {
+      const winners = inEffect(view, overrides);
+      const own = new Map(reported.map((v) => [v.name, v.value]));
+      timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
+    }
+  };
+
+  /** An `i:` report: kept as the game's own values; an override it disagrees with is sent again. */
+  const report = async (e: DeviceConnEntry, vars: Var[]): Promise<void> => {
+    const overrides = await store.listOverrides(apiKey);
+    const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
+    const r = onReport(viewOf(e), reported, vars, overrides, last);
+    await store.setReported(apiKey, e.deviceKey, r.reported);
+    const forgotten = [...last.keys()].filter((name) => !r.lastSent.has(name));
+    if (forgotten.length > 0) await store.forgetLastSent(apiKey, e.deviceKey, forgotten);
+    if (r.send.length > 0 && send(connsOf(e.deviceKey), r.send)) await store.setLastSent(apiKey, e.deviceKey, r.send, false);
+  };
+
+  /** A change on any node: each device here gets what changed for it; the sender hears how many did. */
+  const deliver = async (state: State, change: VarChange): Promise<void> => {
+    let delivered = 0;
+    const here = devicesHere();
+    if (here.size > 0) {
+      const overrides = await store.listOverrides(apiKey);
+      for (const conns of here.values()) if (await sync(conns, overrides, change)) delivered += 1;
+    }
+    state.delivered += delivered;
+    if (change.requestId && change.replyTo) {
+      const ack: DeliveryAck = { requestId: change.requestId, delivered };
+      await pubsub.publish(change.replyTo, ack);
+    }
   };
 
   const armIdle = (state: State, ctx: ActorContext<ClientMsg>): void => {
@@ -86,37 +210,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     state.idleTimer.unref();
   };
 
-  /**
-   * Writes a change to this node's sockets of the key and tells the sender how many got it. It never
-   * buffers: only the sender knows whether a socket on another node got the change, so only the
-   * sender puts it in the outbox when none did (clients/var-changes.ts).
-   */
-  const deliver = async (state: State, change: VarChange): Promise<void> => {
-    const names = change.vars.map((v) => v.name);
-    const delivered = writeAll(packVars(apiKey, change.vars));
-    if (delivered > 0) state.delivered += change.vars.length;
-    if (change.requestId && change.replyTo) {
-      const ack: DeliveryAck = { requestId: change.requestId, delivered };
-      await pubsub.publish(change.replyTo, ack);
+  /** Store calls that fail are logged and skipped: one bad moment of a backend must not crash the key's devices off. */
+  const guarded = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      deps.logger.warn({ err, apiKey, what }, 'client actor step failed');
     }
-    if (delivered > 0) deps.gateway.publish(channels.vars(apiKey), { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: false, node: deps.nodeId }, 'delivery');
-  };
-
-  const flushOutbox = async (state: State): Promise<number> => {
-    const waiting = await store.outboxTake(apiKey);
-    state.outboxLength = 0;
-    metrics.setOutbox(apiKey, 0);
-    if (waiting.length === 0) return 0;
-    const delivered = writeAll(packVars(apiKey, waiting));
-    if (delivered === 0) {
-      // Every socket went away meanwhile: put the changes back, oldest first.
-      state.outboxLength = await store.outboxPush(apiKey, waiting);
-      metrics.setOutbox(apiKey, state.outboxLength);
-      return 0;
-    }
-    state.delivered += waiting.length;
-    deps.gateway.publish(channels.vars(apiKey), { type: 'outbox_flushed', names: waiting.map((v) => v.name), delivered }, 'outbox_flushed');
-    return delivered;
   };
 
   return worker<State, ClientMsg>({
@@ -124,11 +224,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const unsubscribe = await pubsub.subscribe(channels.varsCallback(apiKey), (message) => {
         ctx.self.send({ kind: 'change', change: message as VarChange });
       });
-      const state: State = { unsubscribe, idleTimer: null, delivered: 0, outboxLength: 0 };
+      const heartbeat = setInterval(() => ctx.self.send({ kind: 'heartbeat' }), deps.variables.heartbeatMs);
+      heartbeat.unref();
+      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0 };
       deps.clientActors.register(apiKey, ctx.self, null);
-      // Changes that waited while no actor existed (or while this one restarted) go out now.
-      if (deviceConns.countKey(apiKey) > 0) await flushOutbox(state);
-      else metrics.setOutbox(apiKey, (state.outboxLength = await store.outboxLength(apiKey)));
+      // A restarted actor: whatever changed while no actor was here goes out now (pending is derived, nothing was lost).
+      await guarded('resync', () => deliver(state, { historyId: null, actor: null, action: null }));
       armIdle(state, ctx);
       return state;
     },
@@ -136,19 +237,38 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     async handle(state, msg, ctx) {
       switch (msg.kind) {
         case 'change':
-          await deliver(state, msg.change);
+          await guarded('deliver', () => deliver(state, msg.change));
           break;
-        case 'conn_up':
+        case 'conn_up': {
           if (state.idleTimer) clearTimeout(state.idleTimer);
           state.idleTimer = null;
-          await flushOutbox(state);
+          const e = entryOf(msg.connId);
+          if (e) await guarded('verify', () => verify(e));
           break;
+        }
+        case 'report': {
+          const e = entryOf(msg.connId);
+          if (e) await guarded('report', () => report(e, msg.vars));
+          break;
+        }
+        case 'labels': {
+          const e = entryOf(msg.connId);
+          if (!e) break;
+          await guarded('labels', async () => {
+            await store.setLabels(apiKey, e.deviceKey, msg.labels);
+            await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null);
+          });
+          break;
+        }
         case 'conn_down':
+          if (connsOf(msg.deviceKey).length === 0) await guarded('offline', () => store.markOffline(apiKey, msg.deviceKey, Date.now()));
           armIdle(state, ctx);
           break;
-        case 'outbox_length':
-          state.outboxLength = msg.length;
+        case 'heartbeat': {
+          const keys = [...devicesHere().keys()];
+          if (keys.length > 0) await guarded('heartbeat', () => store.heartbeat(apiKey, keys, Date.now(), deps.variables.presenceTtlMs));
           break;
+        }
         case 'idle_check':
           state.idleTimer = null;
           if (deviceConns.countKey(apiKey) === 0) ctx.stop('normal');
@@ -158,12 +278,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
     async terminate(state) {
       if (state.idleTimer) clearTimeout(state.idleTimer);
+      if (state.heartbeat) clearInterval(state.heartbeat);
       await state.unsubscribe?.();
     },
 
     info(state) {
       // `sockets` is the admin tree's established key for this count.
-      return { apiKey, sockets: deviceConns.countKey(apiKey), outboxLength: state.outboxLength, delivered: state.delivered };
+      return { apiKey, sockets: deviceConns.countKey(apiKey), devices: devicesHere().size, delivered: state.delivered };
     },
   });
 }
