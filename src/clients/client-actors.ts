@@ -124,6 +124,7 @@ export class ClientActors {
       generated,
       address: conn.remoteAddress ?? null,
       labels: () => conn.labels ?? {},
+      up: false,
       write: (line) => conn.write(line),
       device: () => conn.device(nodeId),
     });

@@ -39,6 +39,12 @@ export interface DeviceConnEntry {
   address: string | null;
   /** The labels of the connection's last `d:` line. */
   labels(): Labels;
+  /**
+   * Set once the key's actor has sent this socket its overrides after OK. Kept here, not in the
+   * actor, so a restarted actor resyncs exactly the sockets its predecessor had taken on, and leaves
+   * the others to their own `conn_up` (else a socket would get its overrides twice).
+   */
+  up: boolean;
   write(line: string): boolean;
   /** The socket's current device info (counters move), for the dashboard's device events. */
   device(): DeviceInfo;
@@ -104,6 +110,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const devicesHere = (): Map<string, DeviceConnEntry[]> => {
     const out = new Map<string, DeviceConnEntry[]>();
     for (const { value } of deviceConns.lookup(apiKey)) {
+      // A socket whose conn_up is still on its way gets everything then.
+      if (!value.up) continue;
       const list = out.get(value.deviceKey);
       if (list) list.push(value);
       else out.set(value.deviceKey, [value]);
@@ -161,6 +169,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
   /** Right after OK: every override in effect, in one line; lastSent becomes exactly that. */
   const verify = async (e: DeviceConnEntry): Promise<void> => {
+    // From here on the socket takes part in changes, even if a store call below fails.
+    e.up = true;
     const now = Date.now();
     await store.touchDevice(apiKey, { deviceId: e.deviceKey, address: e.address, generated: e.generated }, now, deps.variables.presenceTtlMs);
     const overrides = await store.listOverrides(apiKey);

@@ -77,8 +77,10 @@ export class Variables {
   constructor(private readonly deps: VariablesDeps) {}
 
   private async existingType(apiKey: string): Promise<(name: string) => string | undefined> {
-    const vars = await this.deps.store.getVars(apiKey);
+    // An override's type first (what the dashboard set), else what devices reported in `<apiKey>:vs`.
+    const [vars, overrides] = await Promise.all([this.deps.store.getVars(apiKey), this.deps.store.listOverrides(apiKey)]);
     const m = new Map(vars.map((v) => [v.name, v.type]));
+    for (const o of overrides) m.set(o.name, o.type);
     return (name) => m.get(name);
   }
 
