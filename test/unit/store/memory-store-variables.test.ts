@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { segmentName } from '../../../src/store/journal.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { compareHistoryIds, parseHistoryId } from '../../../src/store/variables-common.js';
 import { commit as describeCommit } from '../../../src/variables/history.js';
@@ -107,6 +108,23 @@ describe('MemoryStore §8 data durability', () => {
     await a.setLabels(KEY, 'd', { platform: 'ios' });
     expect(journal.stats.fsyncs).to.be.greaterThan(mid);
     await a.stop();
+  });
+
+  it('journals only plain values, however a caller built them', async () => {
+    const a = new MemoryStore(cfg, { dataDir: dir.path });
+    await a.start();
+    const extra = { name: 'n', type: 'string', value: 'v', secret: 'not for the journal' };
+    await a.setReported(KEY, 'd', [extra]);
+    await a.setLastSent(KEY, 'd', [extra], true);
+    await a.setLabels(KEY, 'd', Object.assign(Object.create({ inherited: 'not for the journal' }) as object, { platform: 'ios' }));
+    const o = { ...makeOverride(extra, ALL, 'ana', 1), secret: 'not for the journal' };
+    await commitOps(a, [{ kind: 'override.set', override: o }], Date.now());
+    expect(await a.getReported(KEY, 'd')).to.deep.equal([{ name: 'n', type: 'string', value: 'v' }]);
+    expect((await a.getDevice(KEY, 'd', Date.now()))).to.equal(null);
+    expect((await a.listOverrides(KEY))[0]).to.not.have.property('secret');
+    expect(readFileSync(join(dir.path, segmentName(1)), 'utf8')).to.not.include('not for the journal');
+    await a.stop();
+    expect(readFileSync(join(dir.path, 'store.json'), 'utf8')).to.not.include('not for the journal');
   });
 
   it('loads a version 2 snapshot (before §8) with no §8 data, and saves it again as version 3', async () => {
