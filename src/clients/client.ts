@@ -107,11 +107,11 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const { store, pubsub, deviceConns, metrics, gateway } = deps;
 
   /** This node's sockets of the key, grouped by device (one device may hold several sockets). */
-  const devicesHere = (): Map<string, DeviceConnEntry[]> => {
+  const devicesHere = (includeStarting = false): Map<string, DeviceConnEntry[]> => {
     const out = new Map<string, DeviceConnEntry[]>();
     for (const { value } of deviceConns.lookup(apiKey)) {
       // A socket whose conn_up is still on its way gets everything then.
-      if (!value.up) continue;
+      if (!value.up && !includeStarting) continue;
       const list = out.get(value.deviceKey);
       if (list) list.push(value);
       else out.set(value.deviceKey, [value]);
@@ -202,10 +202,21 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   /** A change on any node: each device here gets what changed for it; the sender hears how many did. */
   const deliver = async (state: State, change: VarChange): Promise<void> => {
     let delivered = 0;
-    const here = devicesHere();
+    const here = devicesHere(true);
     if (here.size > 0) {
       const overrides = await store.listOverrides(apiKey);
-      for (const conns of here.values()) if (await sync(conns, overrides, change)) delivered += 1;
+      for (const all of here.values()) {
+        const conns = all.filter((c) => c.up);
+        if (conns.length > 0) {
+          if (await sync(conns, overrides, change)) delivered += 1;
+          continue;
+        }
+        // Verified, its conn_up right behind this message: that sends it every override in effect,
+        // this change included, so it is reached now all the same.
+        const first = all[0] as DeviceConnEntry;
+        const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
+        if (pending(inEffectVars(viewOf(first), overrides), last, reported).length > 0) delivered += 1;
+      }
     }
     state.delivered += delivered;
     if (change.requestId && change.replyTo) {
