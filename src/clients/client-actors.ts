@@ -46,6 +46,8 @@ export class ClientActors {
   private readonly changes: VarChanges;
   /** Messages for a key waiting for its actor to start, so they reach it in the order they were sent. */
   private readonly queues = new Map<string, Promise<void>>();
+  /** Sockets already taken on: a restart of their connection actor registers them again without a new OK. */
+  private readonly seen = new WeakSet<VerifiedConn>();
   /** Every change and view of §8. */
   readonly variables: Variables;
 
@@ -129,7 +131,9 @@ export class ClientActors {
       device: () => conn.device(nodeId),
     });
     self.monitor(() => this.notify(v.apiKey, { kind: 'conn_down', deviceKey }));
-    this.dispatch(v.apiKey, { kind: 'conn_up', connId: conn.id });
+    const resume = this.seen.has(conn);
+    this.seen.add(conn);
+    this.dispatch(v.apiKey, { kind: 'conn_up', connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null, resume });
   }
 
   /** A verified device reported variables (`i:`). */

@@ -23,7 +23,7 @@ import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { packVars } from '../tcp/protocol.js';
 import type { VariablesConfig } from '../config.js';
-import { afterSend, inEffect, inEffectVars, onReport, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
+import { inEffect, matches, type Target, inEffectVars, onReport, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
 import type { ChangeTimelineFields } from '../wire.js';
 
 /** The store as the client actors use it: the daemon's Store and the §8 contract. */
@@ -56,6 +56,8 @@ export interface VarChange {
   historyId: string | null;
   actor: string | null;
   action: string | null;
+  /** The overrides the change set (value and setAt) or cleared (null), to tell a device it already reached. */
+  changes?: Array<{ name: string; target: Target; value: string | null; setAt: number | null }>;
   /** Set by the node that made the change so each node can tell it how many devices got it. */
   requestId?: string;
   replyTo?: string;
@@ -69,7 +71,8 @@ export interface DeliveryAck {
 
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
-  | { kind: 'conn_up'; connId: string }
+  /** `resume`: the socket's connection actor restarted; the device saw no new OK, so it is only sent what it misses. */
+  | { kind: 'conn_up'; connId: string; deviceKey: string; generated: boolean; address: string | null; resume: boolean }
   | { kind: 'conn_down'; deviceKey: string }
   | { kind: 'report'; connId: string; vars: Var[] }
   | { kind: 'labels'; connId: string; labels: Labels }
@@ -97,6 +100,8 @@ interface State {
   idleTimer: NodeJS.Timeout | null;
   heartbeat: NodeJS.Timeout | null;
   delivered: number;
+  /** Distinct variables waiting for the key's offline devices: what the outbox's length used to say. */
+  outboxLength: number;
 }
 
 export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
@@ -146,14 +151,24 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     gateway.timeline(apiKey, deviceId, entries);
   };
 
-  /** Sends a device what it has pending; true when it got a line. */
+  /**
+   * True when the device already holds what the change set for it: its socket verified between the
+   * commit and this message, and the verify sent it the change with every other override.
+   */
+  const alreadyHas = (view: DeviceView, overrides: readonly Override[], last: ReadonlyMap<string, Var>, cause: VarChange | null): boolean => {
+    if (!cause?.changes) return false;
+    const winners = inEffect(view, overrides);
+    return cause.changes.some((c) => c.value !== null && matches(c.target, view) && winners.get(c.name)?.setAt === c.setAt && last.get(c.name)?.value === c.value);
+  };
+
+  /** Sends a device what it has pending; true when it got a line (or already had the change). */
   const sync = async (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null): Promise<boolean> => {
     const first = conns[0];
     if (!first) return false;
     const view = viewOf(first);
     const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
     const todo = pending(inEffectVars(view, overrides), last, reported);
-    if (todo.length === 0) return false;
+    if (todo.length === 0) return alreadyHas(view, overrides, last, cause);
     if (!send(conns, todo)) return false;
     await store.setLastSent(apiKey, first.deviceKey, todo, false);
     const own = new Map(reported.map((v) => [v.name, v.value]));
@@ -171,8 +186,6 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const verify = async (e: DeviceConnEntry): Promise<void> => {
     // From here on the socket takes part in changes, even if a store call below fails.
     e.up = true;
-    const now = Date.now();
-    await store.touchDevice(apiKey, { deviceId: e.deviceKey, address: e.address, generated: e.generated }, now, deps.variables.presenceTtlMs);
     const overrides = await store.listOverrides(apiKey);
     const view = viewOf(e);
     const inE = inEffectVars(view, overrides);
@@ -225,6 +238,25 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     }
   };
 
+  /**
+   * Recounts what waits for the key's offline (remembered) devices, collapsed per variable as the
+   * outbox was, for the admin tree and the `observerio_outbox_vars` gauge. Derived, like pending.
+   */
+  const recount = async (state: State): Promise<void> => {
+    const devices = await store.listDevices(apiKey, deps.variables.deviceRememberMs, Date.now());
+    const offline = devices.filter((d) => !d.online);
+    const names = new Set<string>();
+    if (offline.length > 0) {
+      const overrides = await store.listOverrides(apiKey);
+      for (const d of offline) {
+        const [last, reported] = await Promise.all([store.getLastSent(apiKey, d.deviceId), store.getReported(apiKey, d.deviceId)]);
+        for (const v of pending(inEffectVars(d, overrides), last, reported)) names.add(v.name);
+      }
+    }
+    state.outboxLength = names.size;
+    metrics.setOutbox(apiKey, names.size);
+  };
+
   const armIdle = (state: State, ctx: ActorContext<ClientMsg>): void => {
     if (state.idleTimer || deviceConns.countKey(apiKey) > 0) return;
     state.idleTimer = setTimeout(() => ctx.self.send({ kind: 'idle_check' }), deps.idleMs);
@@ -247,10 +279,11 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       });
       const heartbeat = setInterval(() => ctx.self.send({ kind: 'heartbeat' }), deps.variables.heartbeatMs);
       heartbeat.unref();
-      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0 };
+      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0 };
       deps.clientActors.register(apiKey, ctx.self, null);
       // A restarted actor: whatever changed while no actor was here goes out now (pending is derived, nothing was lost).
       await guarded('resync', () => deliver(state, { historyId: null, actor: null, action: null }));
+      await guarded('recount', () => recount(state));
       armIdle(state, ctx);
       return state;
     },
@@ -259,12 +292,19 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       switch (msg.kind) {
         case 'change':
           await guarded('deliver', () => deliver(state, msg.change));
+          await guarded('recount', () => recount(state));
           break;
         case 'conn_up': {
           if (state.idleTimer) clearTimeout(state.idleTimer);
           state.idleTimer = null;
+          // Recorded even when the socket is already gone again: a device that connected is remembered.
+          await guarded('touch', () => store.touchDevice(apiKey, { deviceId: msg.deviceKey, address: msg.address, generated: msg.generated }, Date.now(), deps.variables.presenceTtlMs));
           const e = entryOf(msg.connId);
-          if (e) await guarded('verify', () => verify(e));
+          if (e && msg.resume) {
+            e.up = true;
+            await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null)));
+          } else if (e) await guarded('verify', () => verify(e));
+          await guarded('recount', () => recount(state));
           break;
         }
         case 'report': {
@@ -283,6 +323,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         }
         case 'conn_down':
           if (connsOf(msg.deviceKey).length === 0) await guarded('offline', () => store.markOffline(apiKey, msg.deviceKey, Date.now()));
+          await guarded('recount', () => recount(state));
           armIdle(state, ctx);
           break;
         case 'heartbeat': {
@@ -305,7 +346,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
     info(state) {
       // `sockets` is the admin tree's established key for this count.
-      return { apiKey, sockets: deviceConns.countKey(apiKey), devices: devicesHere().size, delivered: state.delivered };
+      return { apiKey, sockets: deviceConns.countKey(apiKey), devices: devicesHere().size, outboxLength: state.outboxLength, delivered: state.delivered };
     },
   });
 }

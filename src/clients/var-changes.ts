@@ -187,7 +187,8 @@ export class VarChanges {
       const acks = new Promise<AckTotals>((done) => {
         this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
       });
-      const change: VarChange = { historyId: entry.id, actor: entry.actor, action: entry.action, requestId, replyTo: this.replyTo };
+      const changes = entry.changes.map((c) => ({ name: c.name, target: c.target, value: c.after?.value ?? null, setAt: c.after?.setAt ?? null }));
+      const change: VarChange = { historyId: entry.id, actor: entry.actor, action: entry.action, changes, requestId, replyTo: this.replyTo };
       let nodes: number;
       try {
         nodes = await pubsub.publish(channels.varsCallback(apiKey), change);
@@ -219,6 +220,9 @@ export class VarChanges {
     const ch = channels.vars(apiKey);
     if (overridesChanged) {
       gateway.publish(ch, { type: 'overrides', overrides: [...after.overrides] }, 'overrides');
+      // Dashboards written before overrides show a change through the `vars` event, as they always did.
+      const set = entry.changes.flatMap((c) => (c.after ? [{ name: c.name, type: c.after.type, value: c.after.value }] : []));
+      if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
       const names = [...new Set(entry.changes.map((c) => c.name))];
       gateway.publish(ch, { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: delivered === 0, node: this.deps.nodeId }, 'delivery');
     }

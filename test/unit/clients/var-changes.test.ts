@@ -93,7 +93,7 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await store.listOverrides(API_KEY)).map((o) => [o.name, o.type, o.value])).to.deep.equal([['speed', 'integer', '4']]);
     expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.id)).to.deep.equal([r.entry.id]);
     expect(await store.getVars(API_KEY)).to.deep.equal([]);
-    expect(events.map((e) => e.type)).to.deep.equal(['overrides', 'delivery', 'history']);
+    expect(events.map((e) => e.type)).to.deep.equal(['overrides', 'vars', 'delivery', 'history']);
   });
 
   it('sums the acks of the nodes it reached and records them in the entry', async () => {
