@@ -209,7 +209,17 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     await store.setReported(apiKey, e.deviceKey, r.reported);
     const forgotten = [...last.keys()].filter((name) => !r.lastSent.has(name));
     if (forgotten.length > 0) await store.forgetLastSent(apiKey, e.deviceKey, forgotten);
-    if (r.send.length > 0 && send(connsOf(e.deviceKey), r.send)) await store.setLastSent(apiKey, e.deviceKey, r.send, false);
+    if (r.send.length > 0 && send(connsOf(e.deviceKey), r.send)) {
+      await store.setLastSent(apiKey, e.deviceKey, r.send, false);
+      // An override the device had not been sent before (it was committed while this report was on its
+      // way) reaches it now: that is a change in its timeline; re-sending what it had is not.
+      const fresh = r.send.filter((v) => last.get(v.name)?.value !== v.value);
+      if (fresh.length > 0) {
+        const winners = inEffect(viewOf(e), overrides);
+        const own = new Map(reported.map((v) => [v.name, v.value]));
+        timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
+      }
+    }
   };
 
   /** A change on any node: each device here gets what changed for it; the sender hears how many did. */

@@ -35,7 +35,7 @@ import {
 } from '../variables/index.js';
 import type { ApplyStrategyAnswer, ClearOverrideAnswer, DeviceAnswer, DeviceSummary, HistoryActionAnswer, SetOverrideAnswer, StrategyAnswer } from '../wire.js';
 import type { VarStore } from './client.js';
-import { strategyAnswer, type Applied, type ReadState, type VarChanges } from './var-changes.js';
+import { resolveVar, strategyAnswer, type ReadState, type VarChanges } from './var-changes.js';
 
 export interface VariablesDeps {
   store: VarStore;
@@ -88,6 +88,9 @@ export class Variables {
   async setVar(apiKey: string, actor: string, body: { name: string; value: VarValue; type?: string | undefined; target: unknown }): Promise<SetOverrideAnswer> {
     const target = parseTarget(body.target);
     const typeOf = await this.existingType(apiKey);
+    // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
+    const known = typeOf(body.name);
+    resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });
     const r = await this.deps.changes.act(apiKey, actor, (state) => setOverride(plain(state), body.name, body.value, body.type, target, typeOf(body.name), { actor, at: Date.now() }));
     const c = r.entry.changes[0];
     const o = r.after.overrides.find((x) => x.name === body.name && c !== undefined && c.after !== null && x.setAt === c.after.setAt);
