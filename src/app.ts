@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { backendChild, HealthBoard } from './backends.js';
 import { ClientActors, clientsChildSpec } from './clients/client-actors.js';
-import type { DeviceConnEntry, VarStore } from './clients/client.js';
+import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
 import { Gateway } from './gateway/gateway.js';
 import { LoginLimiter } from './http/auth.js';
@@ -88,8 +88,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     return runtime;
   };
   const clients = new ClientActors(() => clientsSup.cell(), {
-    // TODO(merge wt-l): Store implements VariablesStore there; this cast goes.
-    store: store as unknown as VarStore,
+    store,
     variables: config.variables,
     pubsub,
     deviceConns,
