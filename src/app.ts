@@ -107,6 +107,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   const clients = new ClientActors(() => clientsSup.cell(), {
     store,
+    variables: config.variables,
     pubsub,
     deviceConns,
     clientActors,
@@ -129,7 +130,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     metrics,
     logger: logger.child({ component: 'tcp' }),
     onListening: (p) => (tcpPort = p),
-    connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
+    connection: {
+      gateway,
+      limits: tenantLimits(config.limits, store, metrics),
+      nodeId,
+      crashPrefix: opts.crashPrefix ?? null,
+      onVerified: (conn, c) => clients.deviceVerified(conn, c.self),
+      onReport: (conn, vars) => clients.deviceReported(conn, vars),
+      onLabels: (conn, labels) => clients.deviceLabels(conn, labels),
+    },
   });
   // The TCP listener and GET /sdk start their connections the same way, under the same `tcp/conns`.
   const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter, dashboardSockets, sessionRevocations, startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null };

@@ -119,6 +119,17 @@ export const configSchema = z
         wsIdleTimeoutS: z.number().int().min(0).describe('WebSocket idle timeout in seconds (0 disables)'),
       })
       .strict(),
+    variables: z
+      .object({
+        historyMaxEntries: positiveInt.describe('history entries kept per API key (the newest)'),
+        historyMaxAgeMs: positiveInt.describe('history entries older than this are dropped'),
+        deviceRememberMs: positiveInt.describe('an offline device is still listed (and its reported values kept) this long after it was last seen'),
+        presenceTtlMs: positiveInt.describe('a device whose node stops heartbeating counts as offline after this'),
+        heartbeatMs: positiveInt.describe('how often each node refreshes the presence of its connected devices (well under presenceTtlMs)'),
+        maxCommitRetries: positiveInt.describe('a change recomputed after a concurrent commit won, at most this many times before 503'),
+      })
+      .strict()
+      .refine((v) => v.heartbeatMs < v.presenceTtlMs, { message: 'must be less than presenceTtlMs', path: ['heartbeatMs'] }),
     shutdownTimeoutMs: positiveInt.describe('longest a graceful shutdown may take before the process exits anyway'),
     faultInjectionPrefix: z
       .string()
@@ -135,6 +146,7 @@ export type LimitsConfig = Config['limits'];
 export type StoreConfig = Config['store'];
 export type HttpConfig = Config['http'];
 export type GatewayConfig = Config['gateway'];
+export type VariablesConfig = Config['variables'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

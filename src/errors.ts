@@ -31,6 +31,8 @@ export const ERRORS = {
   forbidden: { status: 403, message: 'forbidden' },
   not_found: { status: 404, message: 'not found' },
   email_taken: { status: 409, message: 'email already registered' },
+  /** A stale edit: someone else changed it first (a strategy's version); re-read and retry. */
+  conflict: { status: 409, message: 'changed by someone else in the meantime; re-read and retry' },
   too_many_requests: { status: 429, message: 'too many attempts; retry later' },
   unavailable: { status: 503, message: 'a backend is unavailable' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -63,6 +63,12 @@ export interface VarDelivery {
   buffered: boolean;
   /** Nodes that were sent the change but did not answer within the ack timeout (absent when all did). */
   unconfirmed?: number;
+  /** §8: who the change is for (absent from daemons before overrides). */
+  target?: Target;
+  /** §8: devices in the target it waits for. */
+  pending?: number;
+  /** §8: the history entry that records it. */
+  historyId?: string;
 }
 
 // --- logs ----------------------------------------------------------------------------------------
@@ -166,7 +172,7 @@ export interface OutboxFlushedEvent {
 }
 
 /** What the daemon publishes on a key's pubsub channels (DESIGN.md §4). */
-export type DashboardEvent = VarsEvent | LogsEvent | DeviceEvent | DeliveryEvent | OutboxFlushedEvent | VarDeletedEvent;
+export type DashboardEvent = VarsEvent | LogsEvent | DeviceEvent | DeliveryEvent | OutboxFlushedEvent | VarDeletedEvent | VariablesEvent;
 
 /**
  * A `delivery` event under the tag it had before it got its own. /ws still sends it next to every
@@ -189,6 +195,8 @@ export interface SetVarFrame {
   value: VarValue;
   varType?: string | undefined;
   id?: FrameId | undefined;
+  /** §8: absent for every device, as `PUT /api/vars/:name`'s body. */
+  target?: Target | { labels: string } | undefined;
 }
 
 /** The answer to one `set_var`, to its socket only. */
@@ -307,6 +315,8 @@ export interface SetOverrideAnswer {
   /** Kept for older dashboards: true when no device got it now. */
   buffered: boolean;
   historyId: string;
+  /** Nodes that did not answer within the ack timeout (absent when all did). */
+  unconfirmed?: number;
 }
 
 /** `DELETE /api/vars/:name/override` body (optional) and answer. */
@@ -377,7 +387,8 @@ export interface ChangeTimelineFields {
   name: string;
   before: string | null;
   after: string | null;
-  historyId: string;
+  /** The entry that made the change; null when a device got an override at connect (it was made while it was away). */
+  historyId: string | null;
 }
 
 /** /ws events for §8 (beside vars, logs, device, delivery). */

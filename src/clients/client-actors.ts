@@ -1,14 +1,20 @@
 /**
  * ClientActors, the clients service and the one way into the client actors (Elixir's context
  * module): ensure(apiKey) finds the key's actor in the registry or starts it under the `clients`
- * dynamic supervisor, so concurrent verifies of one key start exactly one; deviceVerified() wires a
- * verified device socket to it; change() is "a dashboard changes a variable" for REST and WebSocket
- * alike (var-changes.ts).
+ * dynamic supervisor, so concurrent verifies of one key start exactly one; deviceVerified(),
+ * deviceReported() and deviceLabels() hand a device socket's events to it, in the order they
+ * happened; `variables` is every change and view of DESIGN.md §8 for REST and WebSocket alike
+ * (variables.ts over var-changes.ts), and change() the original "a dashboard changes a variable".
  */
+import { createHash } from 'node:crypto';
 import type { DeviceInfo } from '../gateway/gateway.js';
+import type { Var } from '../model.js';
 import { dynamicSupervisor, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
+import type { Labels } from '../variables/labels.js';
+import type { SetOverrideAnswer } from '../wire.js';
 import { clientChildSpec, type ClientDeps, type ClientMsg } from './client.js';
-import { VarChanges, type VarDelivery, type VarEdit } from './var-changes.js';
+import { VarChanges, type VarEdit } from './var-changes.js';
+import { Variables } from './variables.js';
 
 export function clientsChildSpec(): ChildSpec {
   return { id: 'clients', start: dynamicSupervisor({ childIntensity: 5, childPeriod: 10_000 }), shutdown: 10_000 };
@@ -18,19 +24,39 @@ export function clientsChildSpec(): ChildSpec {
 export interface VerifiedConn {
   id: string;
   verified: { apiKey: string; deviceId: string | null } | null;
+  readonly labels?: Labels;
+  readonly remoteAddress?: string;
   write(line: string): boolean;
   device(nodeId: string): DeviceInfo;
+}
+
+/**
+ * The §8 name of a connection's device: its device id, or, for a connection that named none, an id
+ * made up for its lifetime that no other node can make (a short hash of the node id) and that
+ * matches DEVICE_ID_RE (`anon-<8 hex>-conn-<n>`).
+ */
+export function deviceKeyOf(conn: Pick<VerifiedConn, 'id' | 'verified'>, nodeId: string): { deviceKey: string; generated: boolean } {
+  const id = conn.verified?.deviceId;
+  if (id) return { deviceKey: id, generated: false };
+  return { deviceKey: `anon-${createHash('sha256').update(nodeId).digest('hex').slice(0, 8)}-${conn.id}`.slice(0, 64), generated: true };
 }
 
 export class ClientActors {
   private readonly starting = new Map<string, Promise<ActorRef<ClientMsg>>>();
   private readonly changes: VarChanges;
+  /** Messages for a key waiting for its actor to start, so they reach it in the order they were sent. */
+  private readonly queues = new Map<string, Promise<void>>();
+  /** Sockets already taken on: a restart of their connection actor registers them again without a new OK. */
+  private readonly seen = new WeakSet<VerifiedConn>();
+  /** Every change and view of §8. */
+  readonly variables: Variables;
 
   constructor(
     private readonly sup: () => DynamicSupervisorCell,
     private readonly deps: ClientDeps & { ackTimeoutMs?: number },
   ) {
-    this.changes = new VarChanges({ ...deps, clients: this, logger: deps.logger.child({ component: 'var-changes' }) });
+    this.changes = new VarChanges({ ...deps, logger: deps.logger.child({ component: 'var-changes' }) });
+    this.variables = new Variables({ store: deps.store, changes: this.changes, variables: deps.variables, gateway: deps.gateway });
   }
 
   private get registry(): Registry<null> {
@@ -63,24 +89,66 @@ export class ClientActors {
   }
 
   /**
+   * Sends to the key's actor, starting it if needed; messages of one key arrive in the order sent,
+   * even while the actor is starting.
+   */
+  private dispatch(apiKey: string, msg: ClientMsg): void {
+    const queued = this.queues.get(apiKey);
+    if (!queued) {
+      const found = this.registry.whereis(apiKey);
+      if (found) return (found.ref as ActorRef<ClientMsg>).send(msg);
+    }
+    const next = (queued ?? Promise.resolve())
+      .then(() => this.ensure(apiKey))
+      .then(
+        (ref) => ref.send(msg),
+        (err: unknown) => this.deps.logger.error({ err, apiKey }, 'cannot start client actor'),
+      );
+    this.queues.set(apiKey, next);
+    void next.then(() => {
+      if (this.queues.get(apiKey) === next) this.queues.delete(apiKey);
+    });
+  }
+
+  /**
    * A device socket verified (or its connection actor restarted): it joins the key's device connections for as
-   * long as that actor incarnation lives, and the key's client actor flushes the outbox to it.
+   * long as that actor incarnation lives, and the key's client actor sends it every override in effect.
    */
   deviceVerified(conn: VerifiedConn, self: ActorRef<unknown>): void {
     const v = conn.verified;
     if (!v) return;
-    const { nodeId, logger } = this.deps;
-    this.deps.deviceConns.register(v.apiKey, self, { connId: conn.id, deviceId: v.deviceId, write: (line) => conn.write(line), device: () => conn.device(nodeId) });
-    self.monitor(() => this.notify(v.apiKey, { kind: 'conn_down' }));
-    this.ensure(v.apiKey).then(
-      (ref) => ref.send({ kind: 'conn_up', connId: conn.id }),
-      (err: unknown) => logger.error({ err, apiKey: v.apiKey }, 'cannot start client actor'),
-    );
+    const { nodeId } = this.deps;
+    const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
+    this.deps.deviceConns.register(v.apiKey, self, {
+      connId: conn.id,
+      deviceId: v.deviceId,
+      deviceKey,
+      generated,
+      address: conn.remoteAddress ?? null,
+      labels: () => conn.labels ?? {},
+      up: false,
+      write: (line) => conn.write(line),
+      device: () => conn.device(nodeId),
+    });
+    self.monitor(() => this.notify(v.apiKey, { kind: 'conn_down', deviceKey }));
+    const resume = this.seen.has(conn);
+    this.seen.add(conn);
+    this.dispatch(v.apiKey, { kind: 'conn_up', connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null, resume });
   }
 
-  /** A dashboard changes a variable: stored, sent to the key's devices or kept in the outbox. */
-  change(apiKey: string, edit: VarEdit): Promise<VarDelivery> {
-    return this.changes.change(apiKey, edit);
+  /** A verified device reported variables (`i:`). */
+  deviceReported(conn: VerifiedConn, vars: readonly Var[]): void {
+    if (conn.verified && vars.length > 0) this.dispatch(conn.verified.apiKey, { kind: 'report', connId: conn.id, vars });
+  }
+
+  /** A verified device declared its labels (`d:`). */
+  deviceLabels(conn: VerifiedConn, labels: Labels): void {
+    if (conn.verified) this.dispatch(conn.verified.apiKey, { kind: 'labels', connId: conn.id, labels });
+  }
+
+  /** A dashboard changes a variable for every device (the original PUT): an override for all. */
+  change(apiKey: string, edit: VarEdit, actor = 'dashboard'): Promise<SetOverrideAnswer> {
+    return this.variables.setVar(apiKey, actor, { name: edit.name, value: edit.value, type: edit.type, target: undefined });
   }
 
   /** Subscribes to this node's delivery-ack channel (idempotent; a failure is retried by the next change). */

@@ -1,9 +1,18 @@
 /**
- * The ClientActor: one per API key with connected devices on this node (Elixir's Web.Tcp.Client).
- * Subscribed to `<apiKey>:vars:callback`, it packs each change as `v:<apiKey>:<base64 JSON>` and
- * writes it to every verified device connection of the key; when none is left it keeps the change in the
- * outbox (in the store) until a device verifies, then flushes right after that device's OK. It stops
- * itself after a grace period without device connections, which ends its subscription.
+ * The ClientActor: one per API key with connected devices on this node (Elixir's Web.Tcp.Client),
+ * the owner of what the key's devices here are sent (DESIGN.md §8). It keeps nothing that the store
+ * does not: for each device, what is pending is derived from the overrides in effect for it and what
+ * it was last sent (src/variables/pending.ts), so a restart of the actor or of the node loses nothing.
+ *
+ * - right after a device's `OK`: one `v:` line with every override in effect for it (onVerify);
+ * - on each `i:` report: the report kept as the device's own values, and the override sent again
+ *   where the report disagrees with it (onReport, once per report);
+ * - on a `d:` line: the new labels stored, and whatever the device now has pending sent;
+ * - on a change published on `<apiKey>:vars:callback` (by any node): every device of the key here is
+ *   sent what changed for it, and the sender is told how many devices got a line;
+ * - a heartbeat per interval keeps its devices' presence alive cluster-wide; a device whose last
+ *   socket here closed is marked offline.
+ * It stops itself after a grace period without device connections, which ends its subscription.
  */
 import type { Logger } from 'pino';
 import type { DeviceInfo, Gateway } from '../gateway/gateway.js';
@@ -13,25 +22,48 @@ import { worker, type ActorContext, type ChildSpec, type Registry } from '../otp
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { packVars } from '../tcp/protocol.js';
+import type { VariablesConfig } from '../config.js';
+import { inEffect, matches, type Target, inEffectVars, onReport, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
+import type { ChangeTimelineFields } from '../wire.js';
+
+/** The store as the client actors use it: the daemon's Store and the §8 contract. */
+export type VarStore = Store & VariablesStore;
 
 /** What the device-connection registry holds for each verified device socket. */
 export interface DeviceConnEntry {
   connId: string;
   deviceId: string | null;
+  /** The device as §8 names it: its id, or one generated for this connection (`generated`). */
+  deviceKey: string;
+  generated: boolean;
+  address: string | null;
+  /** The labels of the connection's last `d:` line. */
+  labels(): Labels;
+  /**
+   * Set once the key's actor has sent this socket its overrides after OK. Kept here, not in the
+   * actor, so a restarted actor resyncs exactly the sockets its predecessor had taken on, and leaves
+   * the others to their own `conn_up` (else a socket would get its overrides twice).
+   */
+  up: boolean;
   write(line: string): boolean;
-  /** The socket's current device info (counters move), for GET /api/devices. */
+  /** The socket's current device info (counters move), for the dashboard's device events. */
   device(): DeviceInfo;
 }
 
-/** A variable change on its way to devices, as published on `<apiKey>:vars:callback`. */
+/** A change committed to the key's overrides, as published on `<apiKey>:vars:callback`. */
 export interface VarChange {
-  vars: Var[];
-  /** Set by the node that made the change so each node can tell it how many sockets got it. */
+  /** The history entry, for the devices' timelines. */
+  historyId: string | null;
+  actor: string | null;
+  action: string | null;
+  /** The overrides the change set (value and setAt) or cleared (null), to tell a device it already reached. */
+  changes?: Array<{ name: string; target: Target; value: string | null; setAt: number | null }>;
+  /** Set by the node that made the change so each node can tell it how many devices got it. */
   requestId?: string;
   replyTo?: string;
 }
 
-/** Each node's answer to a change, published on the `replyTo` channel: how many of its sockets got it. */
+/** Each node's answer to a change, published on the `replyTo` channel: how many of its devices got a line. */
 export interface DeliveryAck {
   requestId: string;
   delivered: number;
@@ -39,13 +71,16 @@ export interface DeliveryAck {
 
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
-  | { kind: 'conn_up'; connId: string }
-  | { kind: 'conn_down' }
-  | { kind: 'outbox_length'; length: number }
+  /** `resume`: the socket's connection actor restarted; the device saw no new OK, so it is only sent what it misses. */
+  | { kind: 'conn_up'; connId: string; deviceKey: string; generated: boolean; address: string | null; resume: boolean }
+  | { kind: 'conn_down'; deviceKey: string }
+  | { kind: 'report'; connId: string; vars: readonly Var[] }
+  | { kind: 'labels'; connId: string; labels: Labels }
+  | { kind: 'heartbeat' }
   | { kind: 'idle_check' };
 
 export interface ClientDeps {
-  store: Store;
+  store: VarStore;
   pubsub: PubSub;
   /** Verified device connections by API key (duplicate keys). */
   deviceConns: Registry<DeviceConnEntry>;
@@ -57,12 +92,15 @@ export interface ClientDeps {
   nodeId: string;
   /** How long a client actor waits without device connections before stopping. */
   idleMs: number;
+  variables: VariablesConfig;
 }
 
 interface State {
   unsubscribe: Unsubscribe | null;
   idleTimer: NodeJS.Timeout | null;
+  heartbeat: NodeJS.Timeout | null;
   delivered: number;
+  /** Distinct variables waiting for the key's offline devices: what the outbox's length used to say. */
   outboxLength: number;
 }
 
@@ -71,13 +109,162 @@ export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
 }
 
 function clientBehaviour(apiKey: string, deps: ClientDeps) {
-  const { store, pubsub, deviceConns, metrics } = deps;
+  const { store, pubsub, deviceConns, metrics, gateway } = deps;
 
-  const writeAll = (line: string): number => {
+  /** This node's sockets of the key, grouped by device (one device may hold several sockets). */
+  const devicesHere = (includeStarting = false): Map<string, DeviceConnEntry[]> => {
+    const out = new Map<string, DeviceConnEntry[]>();
+    for (const { value } of deviceConns.lookup(apiKey)) {
+      // A socket whose conn_up is still on its way gets everything then.
+      if (!value.up && !includeStarting) continue;
+      const list = out.get(value.deviceKey);
+      if (list) list.push(value);
+      else out.set(value.deviceKey, [value]);
+    }
+    return out;
+  };
+
+  const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.lookup(apiKey).find((e) => e.value.connId === connId)?.value;
+  const connsOf = (deviceKey: string): DeviceConnEntry[] => deviceConns.lookup(apiKey).flatMap((e) => (e.value.deviceKey === deviceKey ? [e.value] : []));
+  const viewOf = (e: DeviceConnEntry): DeviceView => ({ deviceId: e.deviceKey, labels: e.labels() });
+
+  /** Writes one `v:` line to the device's sockets; true when at least one took it. */
+  const send = (conns: readonly DeviceConnEntry[], vars: readonly Var[]): boolean => {
+    if (vars.length === 0) return false;
+    const line = packVars(apiKey, vars);
     let n = 0;
-    for (const { value } of deviceConns.lookup(apiKey)) if (value.write(line)) n += 1;
+    for (const c of conns) if (c.write(line)) n += 1;
     if (n > 0) metrics.varChangesSent.inc(n);
-    return n;
+    return n > 0;
+  };
+
+  /** The device's log timeline gets one `change` entry per variable it was sent (DESIGN.md §8 Timeline). */
+  const timeline = (deviceId: string, sent: readonly Var[], before: (name: string) => string | null, who: { actor: string; action: string; historyId: string | null } | ((name: string) => { actor: string; action: string; historyId: string | null })) => {
+    const entries: Array<{ message: string; fields: ChangeTimelineFields }> = sent.map((v) => {
+      const w = typeof who === 'function' ? who(v.name) : who;
+      const from = before(v.name);
+      return {
+        message: `${w.actor} changed ${v.name} from ${from ?? '(game value)'} to ${v.value}`,
+        fields: { kind: 'change', actor: w.actor, action: w.action, name: v.name, before: from, after: v.value, historyId: w.historyId },
+      };
+    });
+    gateway.timeline(apiKey, deviceId, entries);
+  };
+
+  /**
+   * True when the device already holds what the change set for it: its socket verified between the
+   * commit and this message, and the verify sent it the change with every other override.
+   */
+  const alreadyHas = (view: DeviceView, overrides: readonly Override[], last: ReadonlyMap<string, Var>, cause: VarChange | null): boolean => {
+    if (!cause?.changes) return false;
+    const winners = inEffect(view, overrides);
+    return cause.changes.some((c) => c.value !== null && matches(c.target, view) && winners.get(c.name)?.setAt === c.setAt && last.get(c.name)?.value === c.value);
+  };
+
+  /** Sends a device what it has pending; true when it got a line (or already had the change). */
+  const sync = async (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null): Promise<boolean> => {
+    const first = conns[0];
+    if (!first) return false;
+    const view = viewOf(first);
+    const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
+    const todo = pending(inEffectVars(view, overrides), last, reported);
+    if (todo.length === 0) return alreadyHas(view, overrides, last, cause);
+    if (!send(conns, todo)) return false;
+    await store.setLastSent(apiKey, first.deviceKey, todo, false);
+    const own = new Map(reported.map((v) => [v.name, v.value]));
+    const winners = inEffect(view, overrides);
+    timeline(
+      first.deviceKey,
+      todo,
+      (name) => last.get(name)?.value ?? own.get(name) ?? null,
+      (name) => ({ actor: cause?.actor ?? winners.get(name)?.setBy ?? 'unknown', action: cause?.action ?? (winners.has(name) ? 'override.set' : 'override.clear'), historyId: cause?.historyId ?? null }),
+    );
+    return true;
+  };
+
+  /** Right after OK: every override in effect, in one line; lastSent becomes exactly that. */
+  const verify = async (e: DeviceConnEntry): Promise<void> => {
+    // From here on the socket takes part in changes, even if a store call below fails.
+    e.up = true;
+    const overrides = await store.listOverrides(apiKey);
+    const view = viewOf(e);
+    const inE = inEffectVars(view, overrides);
+    const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
+    // What it had not been sent before this connection is what reaches it now, for the timeline.
+    const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
+    send([e], inE);
+    await store.setLastSent(apiKey, e.deviceKey, inE, true);
+    if (fresh.length > 0) {
+      const winners = inEffect(view, overrides);
+      const own = new Map(reported.map((v) => [v.name, v.value]));
+      timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
+    }
+  };
+
+  /** An `i:` report: kept as the game's own values; an override it disagrees with is sent again. */
+  const report = async (e: DeviceConnEntry, vars: readonly Var[]): Promise<void> => {
+    const overrides = await store.listOverrides(apiKey);
+    const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
+    const r = onReport(viewOf(e), reported, vars, overrides, last);
+    await store.setReported(apiKey, e.deviceKey, r.reported);
+    const forgotten = [...last.keys()].filter((name) => !r.lastSent.has(name));
+    if (forgotten.length > 0) await store.forgetLastSent(apiKey, e.deviceKey, forgotten);
+    if (r.send.length > 0 && send(connsOf(e.deviceKey), r.send)) {
+      await store.setLastSent(apiKey, e.deviceKey, r.send, false);
+      // An override the device had not been sent before (it was committed while this report was on its
+      // way) reaches it now: that is a change in its timeline; re-sending what it had is not.
+      const fresh = r.send.filter((v) => last.get(v.name)?.value !== v.value);
+      if (fresh.length > 0) {
+        const winners = inEffect(viewOf(e), overrides);
+        const own = new Map(reported.map((v) => [v.name, v.value]));
+        timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
+      }
+    }
+  };
+
+  /** A change on any node: each device here gets what changed for it; the sender hears how many did. */
+  const deliver = async (state: State, change: VarChange): Promise<void> => {
+    let delivered = 0;
+    const here = devicesHere(true);
+    if (here.size > 0) {
+      const overrides = await store.listOverrides(apiKey);
+      for (const all of here.values()) {
+        const conns = all.filter((c) => c.up);
+        if (conns.length > 0) {
+          if (await sync(conns, overrides, change)) delivered += 1;
+          continue;
+        }
+        // Verified, its conn_up right behind this message: that sends it every override in effect,
+        // this change included, so it is reached now all the same.
+        const first = all[0] as DeviceConnEntry;
+        const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
+        if (pending(inEffectVars(viewOf(first), overrides), last, reported).length > 0) delivered += 1;
+      }
+    }
+    state.delivered += delivered;
+    if (change.requestId && change.replyTo) {
+      const ack: DeliveryAck = { requestId: change.requestId, delivered };
+      await pubsub.publish(change.replyTo, ack);
+    }
+  };
+
+  /**
+   * Recounts what waits for the key's offline (remembered) devices, collapsed per variable as the
+   * outbox was, for the admin tree and the `observerio_outbox_vars` gauge. Derived, like pending.
+   */
+  const recount = async (state: State): Promise<void> => {
+    const devices = await store.listDevices(apiKey, deps.variables.deviceRememberMs, Date.now());
+    const offline = devices.filter((d) => !d.online);
+    const names = new Set<string>();
+    if (offline.length > 0) {
+      const overrides = await store.listOverrides(apiKey);
+      for (const d of offline) {
+        const [last, reported] = await Promise.all([store.getLastSent(apiKey, d.deviceId), store.getReported(apiKey, d.deviceId)]);
+        for (const v of pending(inEffectVars(d, overrides), last, reported)) names.add(v.name);
+      }
+    }
+    state.outboxLength = names.size;
+    metrics.setOutbox(apiKey, names.size);
   };
 
   const armIdle = (state: State, ctx: ActorContext<ClientMsg>): void => {
@@ -86,37 +273,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     state.idleTimer.unref();
   };
 
-  /**
-   * Writes a change to this node's sockets of the key and tells the sender how many got it. It never
-   * buffers: only the sender knows whether a socket on another node got the change, so only the
-   * sender puts it in the outbox when none did (clients/var-changes.ts).
-   */
-  const deliver = async (state: State, change: VarChange): Promise<void> => {
-    const names = change.vars.map((v) => v.name);
-    const delivered = writeAll(packVars(apiKey, change.vars));
-    if (delivered > 0) state.delivered += change.vars.length;
-    if (change.requestId && change.replyTo) {
-      const ack: DeliveryAck = { requestId: change.requestId, delivered };
-      await pubsub.publish(change.replyTo, ack);
+  /** Store calls that fail are logged and skipped: one bad moment of a backend must not crash the key's devices off. */
+  const guarded = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      deps.logger.warn({ err, apiKey, what }, 'client actor step failed');
     }
-    if (delivered > 0) deps.gateway.publish(channels.vars(apiKey), { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: false, node: deps.nodeId }, 'delivery');
-  };
-
-  const flushOutbox = async (state: State): Promise<number> => {
-    const waiting = await store.outboxTake(apiKey);
-    state.outboxLength = 0;
-    metrics.setOutbox(apiKey, 0);
-    if (waiting.length === 0) return 0;
-    const delivered = writeAll(packVars(apiKey, waiting));
-    if (delivered === 0) {
-      // Every socket went away meanwhile: put the changes back, oldest first.
-      state.outboxLength = await store.outboxPush(apiKey, waiting);
-      metrics.setOutbox(apiKey, state.outboxLength);
-      return 0;
-    }
-    state.delivered += waiting.length;
-    deps.gateway.publish(channels.vars(apiKey), { type: 'outbox_flushed', names: waiting.map((v) => v.name), delivered }, 'outbox_flushed');
-    return delivered;
   };
 
   return worker<State, ClientMsg>({
@@ -124,11 +287,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const unsubscribe = await pubsub.subscribe(channels.varsCallback(apiKey), (message) => {
         ctx.self.send({ kind: 'change', change: message as VarChange });
       });
-      const state: State = { unsubscribe, idleTimer: null, delivered: 0, outboxLength: 0 };
+      const heartbeat = setInterval(() => ctx.self.send({ kind: 'heartbeat' }), deps.variables.heartbeatMs);
+      heartbeat.unref();
+      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0 };
       deps.clientActors.register(apiKey, ctx.self, null);
-      // Changes that waited while no actor existed (or while this one restarted) go out now.
-      if (deviceConns.countKey(apiKey) > 0) await flushOutbox(state);
-      else metrics.setOutbox(apiKey, (state.outboxLength = await store.outboxLength(apiKey)));
+      // A restarted actor: whatever changed while no actor was here goes out now (pending is derived, nothing was lost).
+      await guarded('resync', () => deliver(state, { historyId: null, actor: null, action: null }));
+      await guarded('recount', () => recount(state));
       armIdle(state, ctx);
       return state;
     },
@@ -136,19 +301,46 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     async handle(state, msg, ctx) {
       switch (msg.kind) {
         case 'change':
-          await deliver(state, msg.change);
+          await guarded('deliver', () => deliver(state, msg.change));
+          await guarded('recount', () => recount(state));
           break;
-        case 'conn_up':
+        case 'conn_up': {
           if (state.idleTimer) clearTimeout(state.idleTimer);
           state.idleTimer = null;
-          await flushOutbox(state);
+          // Recorded even when the socket is already gone again: a device that connected is remembered.
+          await guarded('touch', () => store.touchDevice(apiKey, { deviceId: msg.deviceKey, address: msg.address, generated: msg.generated }, Date.now(), deps.variables.presenceTtlMs));
+          const e = entryOf(msg.connId);
+          if (e && msg.resume) {
+            e.up = true;
+            await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null)));
+          } else if (e) await guarded('verify', () => verify(e));
+          await guarded('recount', () => recount(state));
           break;
+        }
+        case 'report': {
+          const e = entryOf(msg.connId);
+          if (e) await guarded('report', () => report(e, msg.vars));
+          break;
+        }
+        case 'labels': {
+          const e = entryOf(msg.connId);
+          if (!e) break;
+          await guarded('labels', async () => {
+            await store.setLabels(apiKey, e.deviceKey, msg.labels);
+            await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null);
+          });
+          break;
+        }
         case 'conn_down':
+          if (connsOf(msg.deviceKey).length === 0) await guarded('offline', () => store.markOffline(apiKey, msg.deviceKey, Date.now()));
+          await guarded('recount', () => recount(state));
           armIdle(state, ctx);
           break;
-        case 'outbox_length':
-          state.outboxLength = msg.length;
+        case 'heartbeat': {
+          const keys = [...devicesHere().keys()];
+          if (keys.length > 0) await guarded('heartbeat', () => store.heartbeat(apiKey, keys, Date.now(), deps.variables.presenceTtlMs));
           break;
+        }
         case 'idle_check':
           state.idleTimer = null;
           if (deviceConns.countKey(apiKey) === 0) ctx.stop('normal');
@@ -158,12 +350,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
     async terminate(state) {
       if (state.idleTimer) clearTimeout(state.idleTimer);
+      if (state.heartbeat) clearInterval(state.heartbeat);
       await state.unsubscribe?.();
     },
 
     info(state) {
       // `sockets` is the admin tree's established key for this count.
-      return { apiKey, sockets: deviceConns.countKey(apiKey), outboxLength: state.outboxLength, delivered: state.delivered };
+      return { apiKey, sockets: deviceConns.countKey(apiKey), devices: devicesHere().size, outboxLength: state.outboxLength, delivered: state.delivered };
     },
   });
 }

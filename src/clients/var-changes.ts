@@ -1,20 +1,23 @@
 /**
- * A variable changed from the dashboard (REST `PUT /api/vars/:name` or the WebSocket's `set_var`):
- * checked, stored in `<apiKey>:vs`, announced to the key's dashboards, and sent to every node's client
- * actor of that key, whose acks say how many sockets got it; with no client actor anywhere it waits in
- * the outbox. One place, so both entry points behave the same.
+ * Every change a person makes to a key's variables (REST, the WebSocket's `set_var`, strategies,
+ * revert and rollback; DESIGN.md §8): computed from the key's state by src/variables/actions.ts,
+ * committed with its history entry in one step through the store's `commit` (recomputed when another
+ * commit won), then delivered: published on the key's `vars:callback` channel, where every node's
+ * client actor sends each of its devices what changed for it and acks how many it reached. What
+ * devices it did not reach stays pending, derived from the overrides and what each device was last
+ * sent, never queued. One place, so every entry point behaves the same.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { VariablesConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
-import type { Registry } from '../otp/index.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
-import type { Store } from '../store/store.js';
-import type { VarDelivery } from '../wire.js';
-import type { ClientMsg, DeliveryAck, DeviceConnEntry, VarChange } from './client.js';
+import { affectedDevices, commit, type Action, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
+import type { StrategyAnswer, VarDelivery } from '../wire.js';
+import type { DeliveryAck, VarChange, VarStore } from './client.js';
 
 // The answer and the value's JSON type are declared in wire.ts with the other shapes that leave the process.
 export type { VarDelivery, VarValue };
@@ -27,21 +30,37 @@ export interface VarEdit {
 }
 
 export interface VarChangesDeps {
-  store: Store;
+  store: VarStore;
   metrics: Metrics;
   pubsub: PubSub;
   gateway: Gateway;
-  deviceConns: Registry<DeviceConnEntry>;
-  /** The client actors' service (client-actors.ts). */
-  clients: { notify(apiKey: string, msg: ClientMsg): void; ensure(apiKey: string): Promise<{ send(msg: ClientMsg): void }> };
   logger: Logger;
   nodeId: string;
+  variables: VariablesConfig;
   /** How long to wait for the nodes' delivery acks (default 1 s). */
   ackTimeoutMs?: number;
 }
 
-function latestKey(apiKey: string, name: string): string {
-  return `${apiKey}\u0000${name}`;
+/** The state a change is computed from, as the store read it. */
+export interface ReadState {
+  overrides: Override[];
+  strategies: StrategyRecord[];
+  stateVersion: number;
+}
+
+/** What a change becomes: the action, and for strategy edits the version the editor saw (409 when stale). */
+export interface Planned extends Action {
+  strategyExpect?: { name: string; version: number | null; fromEditor: boolean };
+}
+
+/** A committed, delivered change. */
+export interface Applied {
+  entry: HistoryEntry;
+  before: VariablesState;
+  after: VariablesState;
+  delivered: number;
+  pending: number;
+  unconfirmed?: number;
 }
 
 /** The node's channel for delivery acks; one per node so acks never fan out to every daemon. */
@@ -96,8 +115,6 @@ export class VarChanges {
   readonly replyTo: string;
   private readonly pending = new Map<string, PendingAck>();
   private readonly chains = new Map<string, Promise<void>>();
-  /** The newest change sent per key and variable (request id), while its acks are awaited. */
-  private readonly latest = new Map<string, string>();
   private subscription: Promise<Unsubscribe> | null = null;
   private readonly ackTimeoutMs: number;
 
@@ -130,90 +147,93 @@ export class VarChanges {
     if (sub) await (await sub.catch(() => null))?.();
   }
 
-  /** Stores the change and sends it to the key's devices; resolves with how it was delivered. */
-  async change(apiKey: string, edit: VarEdit): Promise<VarDelivery> {
-    const nameProblem = checkVarName(edit.name);
-    if (nameProblem) throw new ObserverioError('bad_request', nameProblem);
-    // Store write and publish run one change at a time per key, so two quick changes of one variable
-    // reach the store, the outbox and the devices in the order they were made; acks are awaited
-    // outside, so a slow node does not hold up the next change.
-    const sent = await this.serial(apiKey, () => this.send(apiKey, edit));
-    if ('delivery' in sent) return sent.delivery;
-    const r = await sent.acks;
-    let buffered = false;
-    // No socket on any node got it: this node keeps it for the next device to verify. Client actors
-    // never buffer themselves, so an idle actor on one node cannot shadow a delivery on another; and a
-    // newer change of the same variable makes this one moot (buffering it would resurrect a stale value).
-    if (r.delivered === 0 && this.latest.get(latestKey(apiKey, sent.var.name)) === sent.requestId) {
-      await this.buffer(apiKey, sent.var);
-      buffered = true;
-    }
-    if (this.latest.get(latestKey(apiKey, sent.var.name)) === sent.requestId) this.latest.delete(latestKey(apiKey, sent.var.name));
-    const result: VarDelivery = { var: sent.var, delivered: r.delivered, buffered };
-    if (r.received < sent.nodes) result.unconfirmed = sent.nodes - r.received;
-    return result;
-  }
-
-  /** Puts a change in the outbox and tells the dashboards it waits. */
-  private async buffer(apiKey: string, v: Var): Promise<void> {
-    const { store, gateway, logger } = this.deps;
-    const length = await backend(store.outboxPush(apiKey, [v]), 'store', logger);
-    this.deps.metrics.setOutbox(apiKey, length);
-    this.deps.clients.notify(apiKey, { kind: 'outbox_length', length });
-    gateway.publish(channels.vars(apiKey), { type: 'delivery', name: v.name, names: [v.name], delivered: 0, buffered: true, node: this.deps.nodeId }, 'delivery');
-    // Device connections of the key on this node mean a device verified between our publish and our
-    // push (or its client actor is missing): a key with connections must have a client actor, and it flushes the
-    // outbox now instead of at the next verify.
-    if (this.deps.deviceConns.countKey(apiKey) > 0) {
-      this.deps.clients.ensure(apiKey).then(
-        (ref) => ref.send({ kind: 'conn_up', connId: 'outbox-recheck' }),
-        (err: unknown) => logger.error({ err, apiKey }, 'cannot start the client actor to flush the outbox'),
-      );
-    }
-  }
-
-  private async send(apiKey: string, edit: VarEdit): Promise<{ delivery: VarDelivery } | { var: Var; nodes: number; requestId: string; acks: Promise<AckTotals> }> {
-    const { store, pubsub, gateway, logger } = this.deps;
-    const existing = edit.type === undefined ? (await backend(store.getVars(apiKey), 'store', logger)).find((v) => v.name === edit.name) : undefined;
-    const v = resolveVar(edit, existing);
-    await backend(store.setVars(apiKey, [v]), 'store', logger);
-    // Every dashboard of the key shows the new value, whichever one made the change.
-    gateway.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId: null, vars: [v], source: 'dashboard' }, 'vars');
-    await backend(this.start(), 'pubsub', logger);
-
-    const requestId = randomBytes(9).toString('base64url');
-    this.latest.set(latestKey(apiKey, v.name), requestId);
-    // Registered before publishing: an ack may come back before publish() resolves.
-    const acks = new Promise<AckTotals>((done) => {
-      this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
-    });
-    const change: VarChange = { vars: [v], requestId, replyTo: this.replyTo };
-    let nodes: number;
-    try {
-      nodes = await pubsub.publish(channels.varsCallback(apiKey), change);
-    } catch (err) {
-      this.settle(requestId);
-      logger.error({ err, apiKey }, 'cannot publish a variable change');
-      throw new ObserverioError('unavailable', 'cannot send the change right now; it is stored, retry to send it');
-    }
-
-    if (nodes === 0) {
-      this.settle(requestId);
-      this.latest.delete(latestKey(apiKey, v.name));
-      await this.buffer(apiKey, v);
-      return { delivery: { var: v, delivered: 0, buffered: true } };
-    }
-
-    const p = this.pending.get(requestId);
-    if (p) {
-      p.expected = nodes;
-      if (p.received >= nodes) this.settle(requestId);
-      else {
-        p.timer = setTimeout(() => this.settle(requestId), this.ackTimeoutMs);
-        p.timer.unref();
+  /**
+   * Computes the change from the key's current state (`plan` may throw a 4xx), commits it with its
+   * history entry, and delivers it. A commit that lost a race is recomputed from the fresh state;
+   * a strategy edit whose editor named a version that is no longer current is a 409 instead.
+   */
+  async act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
+    const { store, logger, variables } = this.deps;
+    // One change at a time per key on this node, so two quick changes reach the devices in the order made;
+    // other nodes are ordered by the store's version check.
+    const committed = await this.serial(apiKey, async () => {
+      for (let attempt = 0; attempt < variables.maxCommitRetries; attempt++) {
+        const state = await backend(store.readState(apiKey), 'store', logger);
+        const planned = await plan(state);
+        const before: VariablesState = { overrides: state.overrides, strategies: state.strategies.map((s) => ({ name: s.name, vars: s.vars })) };
+        const { state: after, draft } = commit(before, planned.ops, planned.meta);
+        const se = planned.strategyExpect;
+        const expect = se ? { stateVersion: state.stateVersion, strategy: { name: se.name, version: se.version } } : { stateVersion: state.stateVersion };
+        const r = await backend(store.commit(apiKey, planned.ops, draft, expect, { maxEntries: variables.historyMaxEntries, maxAgeMs: variables.historyMaxAgeMs }, actor), 'store', logger);
+        if (r.ok) return { entry: r.entry, before, after };
+        if (se?.fromEditor && r.strategyVersion !== undefined && r.strategyVersion !== se.version)
+          throw new ObserverioError('conflict', `strategy ${se.name} is at version ${r.strategyVersion ?? '(deleted)'}, not ${se.version ?? '(new)'}; re-read it and retry`);
       }
+      throw new ObserverioError('unavailable', 'too many concurrent changes of this key; retry');
+    });
+    return this.deliver(apiKey, committed.entry, committed.before, committed.after);
+  }
+
+  /** Publishes the committed change to every node's client actor and counts who got it and who it waits for. */
+  private async deliver(apiKey: string, entry: HistoryEntry, before: VariablesState, after: VariablesState): Promise<Applied> {
+    const { store, pubsub, gateway, logger, variables } = this.deps;
+    const overridesChanged = entry.changes.length > 0;
+    let delivered = 0;
+    let unconfirmed: number | undefined;
+    if (overridesChanged) {
+      await backend(this.start(), 'pubsub', logger);
+      const requestId = randomBytes(9).toString('base64url');
+      // Registered before publishing: an ack may come back before publish() resolves.
+      const acks = new Promise<AckTotals>((done) => {
+        this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
+      });
+      const changes = entry.changes.map((c) => ({ name: c.name, target: c.target, value: c.after?.value ?? null, setAt: c.after?.setAt ?? null }));
+      const change: VarChange = { historyId: entry.id, actor: entry.actor, action: entry.action, changes, requestId, replyTo: this.replyTo };
+      let nodes: number;
+      try {
+        nodes = await pubsub.publish(channels.varsCallback(apiKey), change);
+      } catch (err) {
+        this.settle(requestId);
+        logger.error({ err, apiKey }, 'cannot publish a variable change');
+        throw new ObserverioError('unavailable', 'the change is stored but cannot be sent right now; devices get it when they next connect');
+      }
+      const p = this.pending.get(requestId);
+      if (p) {
+        p.expected = nodes;
+        if (p.received >= nodes) this.settle(requestId);
+        else {
+          p.timer = setTimeout(() => this.settle(requestId), this.ackTimeoutMs);
+          p.timer.unref();
+        }
+      }
+      const r = await acks;
+      delivered = r.delivered;
+      if (r.received < nodes) unconfirmed = nodes - r.received;
     }
-    return { var: v, nodes, requestId, acks };
+    const now = Date.now();
+    const devices = overridesChanged ? await backend(store.listDevices(apiKey, variables.deviceRememberMs, now), 'store', logger) : [];
+    const affected = affectedDevices(devices, before.overrides, after.overrides).length;
+    const pending = Math.max(0, affected - delivered);
+    const final: HistoryEntry = { ...entry, delivered };
+    if (delivered > 0) await backend(store.setDelivered(apiKey, entry.id, delivered), 'store', logger);
+    // Every dashboard of the key sees the change, whichever node or socket made it.
+    const ch = channels.vars(apiKey);
+    if (overridesChanged) {
+      gateway.publish(ch, { type: 'overrides', overrides: [...after.overrides] }, 'overrides');
+      // Dashboards written before overrides show a change through the `vars` event, as they always did.
+      const set = entry.changes.flatMap((c) => (c.after ? [{ name: c.name, type: c.after.type, value: c.after.value }] : []));
+      if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
+      const names = [...new Set(entry.changes.map((c) => c.name))];
+      gateway.publish(ch, { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: delivered === 0, node: this.deps.nodeId }, 'delivery');
+    }
+    if (entry.strategies.length > 0) {
+      const list = await backend(store.listStrategies(apiKey), 'store', logger);
+      gateway.publish(ch, { type: 'strategies', strategies: list.map((s) => strategyAnswer(s, 0)) }, 'strategies');
+    }
+    gateway.publish(ch, { type: 'history', entry: final }, 'history');
+    const out: Applied = { entry: final, before, after, delivered, pending };
+    if (unconfirmed !== undefined) out.unconfirmed = unconfirmed;
+    return out;
   }
 
   /** Runs `fn` after every earlier call for the same key has finished (whatever their outcome). */
@@ -248,6 +268,11 @@ export class VarChanges {
     if (p.timer) clearTimeout(p.timer);
     p.done({ received: p.received, delivered: p.delivered });
   }
+}
+
+/** A strategy as the API serves it; `devices` is counted by the caller that knows the devices. */
+export function strategyAnswer(s: StrategyRecord, devices: number): StrategyAnswer {
+  return { name: s.name, vars: [...s.vars], version: s.version, updatedAt: s.updatedAt, updatedBy: s.updatedBy, devices };
 }
 
 /** A backend failure becomes a 503 for the dashboard (logged once here), not an opaque 500. */

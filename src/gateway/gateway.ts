@@ -14,7 +14,7 @@ import type { LogEntry, Var } from '../model.js';
 import { channels, type PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { ClientLog } from '../tcp/protocol.js';
-import type { DashboardEvent, DeviceInfo } from '../wire.js';
+import type { ChangeTimelineFields, DashboardEvent, DeviceInfo } from '../wire.js';
 import { RetryQueue } from './retry-queue.js';
 
 // Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
@@ -158,6 +158,27 @@ export class Gateway {
     const pending = slot(this.pendingLogEvents, apiKey, deviceId, () => entries);
     if (pending !== entries) for (const e of entries) pending.push(e);
     this.schedule();
+  }
+
+  /**
+   * Changes that reached a device, as entries of its log timeline (DESIGN.md §8): indexed beside its
+   * logs, kind `change` in their fields, and shown live to the key's dashboards like any log.
+   */
+  timeline(apiKey: string, deviceId: string, changes: ReadonlyArray<{ message: string; fields: ChangeTimelineFields }>): void {
+    if (changes.length === 0) return;
+    const receivedAt = Date.now();
+    const entries: LogEntry[] = changes.map((c) => ({
+      id: `${receivedAt}-${this.deps.nodeId}-${(this.seq++).toString(36)}`,
+      apiKey,
+      deviceId,
+      level: 'info',
+      message: c.message,
+      timestamp: null,
+      receivedAt,
+      fields: { ...c.fields },
+    }));
+    this.deps.logs.append(entries);
+    this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId, logs: entries }, 'logs');
   }
 
   device(event: 'connected' | 'disconnected', device: DeviceInfo): void {

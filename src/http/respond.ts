@@ -108,6 +108,21 @@ export async function readJson<S extends z.ZodType>(reply: Reply, req: RequestIn
   return validate(schema, value);
 }
 
+/** As readJson, for bodies that may be left out (DELETE with an optional target): an empty body is null. */
+export async function readOptionalJson<S extends z.ZodType>(reply: Reply, req: RequestInfo, maxBytes: number, schema: S): Promise<z.infer<S> | null> {
+  const type = req.headers['content-type'] ?? '';
+  const body = await readBody(reply, maxBytes);
+  if (body.length === 0) return null;
+  if (type && !/^application\/json\b/i.test(type)) throw new ObserverioError('bad_request', `Content-Type must be application/json, not ${type.slice(0, 60)}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ObserverioError('bad_request', 'request body is not valid JSON');
+  }
+  return validate(schema, value);
+}
+
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {

@@ -3,10 +3,11 @@
  * upgrade (401 before upgrading otherwise). One uWS topic per API key: this node subscribes to the
  * key's pubsub channels (`vars`, `logs`, `devices`) while at least one of that key's dashboard sockets is open
  * here and fans each event out with `app.publish`, so a socket only ever sees its own key's events.
- * The only client frame is `{"type":"set_var","name","value","varType"?,"id"?}`, which does what
+ * The only client frame is `{"type":"set_var","name","value","varType"?,"target"?,"id"?}`, which does what
  * `PUT /api/vars/:name` does and is answered `{"type":"var_delivery",...}` or `{"type":"error",...}`.
  * Every frame's shape is in wire.ts. A `delivery` event also goes out as `var_delivery`, its tag before
- * that one named only the set_var answer, for clients written against the old tag.
+ * that one named only the set_var answer, for clients written against the old tag. §8's events
+ * (`overrides`, `strategies`, `history`, `device_state`) travel on the key's `vars` channel.
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
@@ -51,6 +52,8 @@ const clientFrameSchema = z
     name: z.string({ error: 'name must be a string' }),
     value: varValueSchema,
     varType: varTypeSchema.optional(),
+    /** §8: who the change is for, as `PUT /api/vars/:name`'s body (target.ts names its problems). */
+    target: z.unknown().optional(),
     /** Echoed in the answer so a client can match it to its request. */
     id: idSchema.optional(),
   })
@@ -219,7 +222,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       return;
     }
     try {
-      const r = await changes.change(user.apiKey, { name: frame.name, value: frame.value, type: frame.varType });
+      const r = await changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target });
       sendJson(ws, { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r } satisfies SetVarAnswer);
     } catch (err) {
       if (err instanceof ObserverioError) sendError(ws, err.code, err.message, frame.id);
@@ -307,7 +310,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       const user = ws.getUserData();
       if (user.pending >= MAX_PENDING_FRAMES) return sendError(ws, 'too_many_requests', `more than ${MAX_PENDING_FRAMES} set_var frames waiting; slow down`, id);
       user.pending += 1;
-      user.queue = user.queue.then(() => setVar(ws, parsed.data)).finally(() => (user.pending -= 1));
+      user.queue = user.queue.then(() => setVar(ws, parsed.data as SetVarFrame)).finally(() => (user.pending -= 1));
     },
 
     close: (ws) => {

@@ -14,6 +14,7 @@ import type { TcpConfig } from '../config.js';
 import { LineFramer, type FrameEvent } from './line-framer.js';
 import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
 import type { LineTransport } from './transport.js';
+import type { Labels } from '../variables/labels.js';
 
 /** The part of the gateway a connection drives; `vars` answers false when it refuses the changes. */
 export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'logs' | 'device'> & {
@@ -33,6 +34,10 @@ export interface ConnectionDeps {
   nodeId: string;
   /** Called once verified (and again after a restart): register the connection, start the key's client actor. */
   onVerified(conn: Connection, ctx: ActorContext<ConnectionMsg>): void;
+  /** A verified device reported variables (`i:`), after the gateway took them: the override rule (§8). */
+  onReport?(conn: Connection, vars: readonly Var[]): void;
+  /** A verified device declared its labels (`d:`, docs/PROTOCOL.md §13). */
+  onLabels?(conn: Connection, labels: Labels): void;
   /** Lines starting with this crash the handler on purpose (fault injection for tests and benchmarks); null = off. */
   crashPrefix: string | null;
 }
@@ -46,6 +51,8 @@ const REFUSAL_REPLY_MS = 1000;
 
 export class Connection {
   verified: { apiKey: string; deviceId: string | null } | null = null;
+  /** The labels of its last `d:` line; outlives a restart of the actor, as verification does. */
+  labels: Labels = {};
   readonly connectedAt = Date.now();
   lastLineAt: number | null = null;
   linesIn = 0;
@@ -347,15 +354,20 @@ class ConnectionActor {
     }
     if (cmd.kind === 'vars') this.varsLines += 1;
     else if (cmd.kind === 'logs') this.logsLines += 1;
-    else {
+    else if (cmd.kind === 'verify') {
       this.verifyLines += 1;
       return this.verify(cmd, ctx);
     }
     const verified = conn.verified;
-    if (!verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : 'i:'}`, metrics);
+    if (!verified) return conn.error('not_verified', `send v:<apiKey> before ${cmd.kind === 'logs' ? 'l:' : cmd.kind === 'vars' ? 'i:' : 'd:'}`, metrics);
     if (cmd.apiKey !== verified.apiKey) return conn.error('key_mismatch', 'API key differs from the one this connection verified', metrics);
     // The verified key, not the line's equal copy: its hash is computed once, not per line.
     const { apiKey, deviceId } = verified;
+    if (cmd.kind === 'labels') {
+      conn.labels = cmd.labels;
+      deps.onLabels?.(conn, cmd.labels);
+      return;
+    }
     if (cmd.kind === 'vars') {
       const verdict = deps.limits.admitVars(apiKey, cmd.vars);
       // Only a key whose names are not loaded (or are stale and a new name came) waits for the store.
@@ -375,7 +387,11 @@ class ConnectionActor {
   private applyVars(apiKey: string, deviceId: string | null, v: VarsVerdict): void {
     const { conn, metrics, deps } = this;
     // Refused by the gateway: the store is down and its retry queue is full.
-    if (v.accepted.length > 0 && this.gateway.vars(apiKey, deviceId, v.accepted) === false) conn.write(UNAVAILABLE_REPLY);
+    if (v.accepted.length > 0) {
+      if (this.gateway.vars(apiKey, deviceId, v.accepted) === false) conn.write(UNAVAILABLE_REPLY);
+      // The client actor answers a report that disagrees with an override (DESIGN.md §8).
+      else deps.onReport?.(conn, v.accepted);
+    }
     if (v.overCap === 0 && v.overRate === 0) return;
     // The first few names (JSON-quoted: a name may hold colons or spaces), so the developer knows which.
     const names = v.refusedNames.map((n) => JSON.stringify(n)).join(', ');

@@ -4,6 +4,7 @@
  */
 import { protocolErrorLine, type ErrorCode } from '../errors.js';
 import { API_KEY_RE, DEVICE_ID_RE, isVarName, isVarType, MAX_VAR_NAME, MAX_VAR_TYPE, wireValue, type Var } from '../model.js';
+import { labelsFromJson, MAX_LABELS_PAYLOAD_BASE64, type Labels } from '../variables/labels.js';
 
 /** A log object as the client sent it (at least a message). */
 export interface ClientLog {
@@ -16,7 +17,9 @@ export interface ClientLog {
 export type Command =
   | { kind: 'verify'; apiKey: string; deviceId: string | null }
   | { kind: 'logs'; apiKey: string; logs: ClientLog[] }
-  | { kind: 'vars'; apiKey: string; vars: Var[] };
+  | { kind: 'vars'; apiKey: string; vars: Var[] }
+  /** The devices extension (docs/PROTOCOL.md §13): the labels the device declares, replacing earlier ones. */
+  | { kind: 'labels'; apiKey: string; labels: Labels };
 
 export interface ProtocolError {
   kind: 'error';
@@ -29,6 +32,7 @@ const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const fail = (code: ErrorCode, message: string): ProtocolError => ({ kind: 'error', code, message });
 
 const COLON = 0x3a;
+const LOWER_D = 0x64;
 const LOWER_I = 0x69;
 const LOWER_L = 0x6c;
 const LOWER_V = 0x76;
@@ -39,10 +43,19 @@ export function parseLine(line: string): Command | ProtocolError {
   const c0 = line.charCodeAt(0);
   if (line.charCodeAt(1) === COLON) {
     if (c0 === LOWER_V) return parseVerify(line.slice(2));
-    if (c0 === LOWER_L || c0 === LOWER_I) {
+    if (c0 === LOWER_L || c0 === LOWER_I || c0 === LOWER_D) {
       const sep = line.indexOf(':', 2);
       const apiKey = sep < 0 ? line.slice(2) : line.slice(2, sep);
       if (!API_KEY_RE.test(apiKey)) return fail('bad_api_key', `API key must be exactly 12 characters of [A-Za-z0-9]`);
+      if (c0 === LOWER_D) {
+        if (sep < 0) return fail('bad_shape', 'expected d:<apiKey>:<base64 JSON object of labels>');
+        // The size is checked on the base64 text, before any decoding (§13).
+        if (line.length - sep - 1 > MAX_LABELS_PAYLOAD_BASE64) return fail('bad_shape', `labels payload over ${MAX_LABELS_PAYLOAD_BASE64} base64 characters`);
+        const json = decodePayload(line.slice(sep + 1));
+        if ('kind' in json) return json;
+        const r = labelsFromJson(json.value);
+        return r.kind === 'labels' ? { kind: 'labels', apiKey, labels: r.labels } : fail(r.code, r.message);
+      }
       if (sep < 0) return fail('bad_shape', `expected ${c0 === LOWER_L ? 'l:' : 'i:'}<apiKey>:<base64 JSON array>`);
       const json = decodePayload(line.slice(sep + 1));
       if ('kind' in json) return json;

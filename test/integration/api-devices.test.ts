@@ -1,6 +1,8 @@
 /**
- * GET /api/devices on real Redis: the key's verified sockets with their device id, address, connect
- * time and line counters; unverified sockets and other keys' devices never show.
+ * GET /api/devices on real Redis: the key's devices cluster-wide (DESIGN.md §8: labels, online, last
+ * seen and address, a generated id for a connection without one, strategy, pending count; offline
+ * devices are remembered); unverified sockets and other keys' devices never show. The per-socket
+ * counters of a connection live on in the WebSocket's `device` events.
  */
 import { expect } from 'chai';
 import { call, signedInUser, type TestUser } from '../helpers/api.js';
@@ -8,7 +10,7 @@ import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
 import { b64, LineClient } from '../helpers/tcp-client.js';
 
-type Device = { id: string; deviceId: string | null; remoteAddress: string; connectedAt: number; lastLineAt: number | null; linesIn: number; node: string };
+type Device = { deviceId: string; labels: Record<string, string>; online: boolean; lastSeen: number; lastAddress: string | null; generated: boolean; strategy: string | null; pendingCount: number };
 
 describe('REST /api/devices (real Redis)', () => {
   let daemon: Daemon;
@@ -50,44 +52,40 @@ describe('REST /api/devices (real Redis)', () => {
     expect(await devices(a)).to.deep.equal([]);
   });
 
-  it('lists each verified socket of the key, oldest first, with live counters', async () => {
+  it('lists each device of the key, newest seen first, a connection without an id under a generated one', async () => {
     const before = Date.now();
     const phone = await connect(`v:${a.apiKey}:phone-1`);
     const legacy = await connect(`v:${a.apiKey}`);
+    phone.line(`d:${a.apiKey}:${b64({ platform: 'android' })}`);
     phone.line(`i:${a.apiKey}:${b64([{ name: 'x', type: 'integer', value: '1' }])}`);
-    phone.line(`l:${a.apiKey}:${b64([{ message: 'hi' }])}`);
     const list = await eventually(async () => {
       const l = await devices(a);
       expect(l).to.have.length(2);
-      expect(l[0]?.linesIn).to.equal(3);
+      expect(l.find((d) => d.deviceId === 'phone-1')?.labels).to.deep.equal({ platform: 'android' });
       return l;
     });
-    const [p, l] = list as [Device, Device];
-    expect(p.deviceId).to.equal('phone-1');
-    expect(l.deviceId).to.equal(null);
-    expect(p.id).to.not.equal(l.id);
-    expect(p.remoteAddress).to.equal(`127.0.0.1:${phone.socket.localPort}`);
-    expect(l.remoteAddress).to.equal(`127.0.0.1:${legacy.socket.localPort}`);
-    expect(p.connectedAt).to.be.within(before, Date.now());
-    expect(p.connectedAt).to.be.at.most(l.connectedAt);
-    expect(p.lastLineAt).to.be.at.least(p.connectedAt);
-    expect(l.linesIn).to.equal(1);
-    expect(p.node).to.equal(daemon.nodeId);
-    expect(Object.keys(p).sort()).to.deep.equal(['connectedAt', 'deviceId', 'id', 'lastLineAt', 'linesIn', 'node', 'remoteAddress']);
+    const p = list.find((d) => d.deviceId === 'phone-1') as Device;
+    const l = list.find((d) => d.deviceId !== 'phone-1') as Device;
+    expect(p).to.include({ online: true, generated: false, strategy: null, pendingCount: 0, lastAddress: `127.0.0.1:${phone.socket.localPort}` });
+    expect(l).to.include({ online: true, generated: true, lastAddress: `127.0.0.1:${legacy.socket.localPort}` });
+    expect(l.deviceId).to.match(/^anon-[0-9a-f]{8}-conn-\d+$/);
+    expect(p.lastSeen).to.be.within(before, Date.now());
+    expect(list.map((d) => d.lastSeen)).to.deep.equal(list.map((d) => d.lastSeen).sort((x, y) => y - x));
+    expect(Object.keys(p).sort()).to.deep.equal(['deviceId', 'generated', 'labels', 'lastAddress', 'lastSeen', 'online', 'pendingCount', 'strategy']);
   });
 
-  it('drops a device when its socket closes', async () => {
+  it('marks a device offline when its socket closes, and still lists it', async () => {
     const one = await connect(`v:${a.apiKey}:one`);
     await connect(`v:${a.apiKey}:two`);
-    expect((await devices(a)).map((d) => d.deviceId)).to.deep.equal(['one', 'two']);
+    await eventually(async () => expect((await devices(a)).map((d) => d.deviceId).sort()).to.deep.equal(['one', 'two']));
     one.close();
-    await eventually(async () => expect((await devices(a)).map((d) => d.deviceId)).to.deep.equal(['two']));
+    await eventually(async () => expect((await devices(a)).map((d) => [d.deviceId, d.online]).sort()).to.deep.equal([['one', false], ['two', true]]));
   });
 
   it('never lists another key’s devices', async () => {
     await connect(`v:${a.apiKey}:a-device`);
     await connect(`v:${b.apiKey}:b-device`);
-    expect((await devices(a)).map((d) => d.deviceId)).to.deep.equal(['a-device']);
-    expect((await devices(b)).map((d) => d.deviceId)).to.deep.equal(['b-device']);
+    await eventually(async () => expect((await devices(a)).map((d) => d.deviceId)).to.deep.equal(['a-device']));
+    await eventually(async () => expect((await devices(b)).map((d) => d.deviceId)).to.deep.equal(['b-device']));
   });
 });

@@ -61,13 +61,17 @@ describe('REST /api/vars (real Redis)', () => {
     }
   });
 
-  it('PUT stores the value in <apiKey>:vs and answers the variable', async () => {
+  // DESIGN.md §8: a dashboard change is an override, and `<apiKey>:vs` keeps its original meaning
+  // (what devices reported), so a PUT no longer writes it (issue 11: a device's report undid it there).
+  it('PUT sets an override for every device, answers the variable, and leaves <apiKey>:vs to the devices', async () => {
     const res = await put(a, 'speed', { value: 12 });
     expect(res.status).to.equal(200);
-    expect(res.body).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '12' }, delivered: 0, buffered: true });
-    expect(await redis.hkeys(`${a.apiKey}:vs`)).to.deep.equal(['speed:type', 'speed:value']);
-    expect(await redis.hget(`${a.apiKey}:vs`, 'speed:value')).to.equal('12');
-    expect(await getVars(a)).to.deep.equal([{ name: 'speed', type: 'integer', value: '12' }]);
+    const { historyId, ...rest } = res.body as unknown as { historyId: string };
+    expect(rest).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '12' }, target: { all: true }, delivered: 0, pending: 0, buffered: true });
+    expect(historyId).to.be.a('string');
+    expect(await redis.hkeys(`${a.apiKey}:vs`)).to.deep.equal([]);
+    const o = await call<{ overrides: Array<{ name: string; type: string; value: string }> }>(daemon, 'GET', '/api/overrides', { token: a.token });
+    expect(o.body.overrides.map(({ name, type, value }) => ({ name, type, value }))).to.deep.equal([{ name: 'speed', type: 'integer', value: '12' }]);
   });
 
   it('PUT infers the type of a new variable from the JSON value', async () => {
@@ -100,7 +104,8 @@ describe('REST /api/vars (real Redis)', () => {
       expect(res.status, JSON.stringify(body)).to.equal(400);
       expect(res.body.error.message).to.match(message);
     }
-    expect(await redis.hget(`${a.apiKey}:vs`, 'hp:value')).to.equal('10');
+    const o = await call<{ overrides: Array<{ name: string; value: string }> }>(daemon, 'GET', '/api/overrides', { token: a.token });
+    expect(o.body.overrides.find((x) => x.name === 'hp')?.value).to.equal('10');
   });
 
   it('PUT percent-decodes the name and checks it as the protocol does', async () => {
@@ -141,12 +146,14 @@ describe('REST /api/vars (real Redis)', () => {
   });
 
   it('a user neither sees nor changes another user’s variables', async () => {
+    const overrides = async (u: TestUser) =>
+      (await call<{ overrides: Array<{ name: string; type: string; value: string }> }>(daemon, 'GET', '/api/overrides', { token: u.token })).body.overrides.map(({ name, type, value }) => ({ name, type, value }));
     await put(a, 'secret', { value: 'a-only' });
     expect(await getVars(b)).to.deep.equal([]);
+    expect(await overrides(b)).to.deep.equal([]);
     const res = await put(b, 'secret', { value: 'b-value' });
     expect(res.status).to.equal(200);
-    expect(await getVars(a)).to.deep.equal([{ name: 'secret', type: 'string', value: 'a-only' }]);
-    expect(await getVars(b)).to.deep.equal([{ name: 'secret', type: 'string', value: 'b-value' }]);
-    expect(await redis.hget(`${a.apiKey}:vs`, 'secret:value')).to.equal('a-only');
+    expect(await overrides(a)).to.deep.equal([{ name: 'secret', type: 'string', value: 'a-only' }]);
+    expect(await overrides(b)).to.deep.equal([{ name: 'secret', type: 'string', value: 'b-value' }]);
   });
 });

@@ -126,14 +126,18 @@ describe('observerio commands over the HTTP API (built CLI against a real daemon
 
       const typed = await cli(['vars', 'set', 'gravity', '9.5', '--type', 'float', '--json']);
       expect(typed.code, typed.stderr).to.equal(0);
-      expect(JSON.parse(typed.stdout)).to.deep.equal({ var: { name: 'gravity', type: 'float', value: '9.5' }, delivered: 1, buffered: false });
+      // §8 answers also say who the change is for, who it waits for and its history entry.
+      const { historyId, ...answer } = JSON.parse(typed.stdout) as { historyId: unknown };
+      expect(answer).to.deep.equal({ var: { name: 'gravity', type: 'float', value: '9.5' }, target: { all: true }, delivered: 1, pending: 0, buffered: false });
+      expect(historyId).to.be.a('string');
 
       d.close();
       await eventually(() => expect(daemon.ctx.deviceConns.countKey(user.apiKey)).to.equal(0));
       const offline = await cli(['vars', 'set', 'speed', '8']);
       expect(offline.code, offline.stderr).to.equal(0);
       expect(offline.stdout).to.equal('speed = 8 (integer): no device online: buffered until one connects\n');
-      expect(await daemon.ctx.store.getVars(user.apiKey)).to.deep.include({ name: 'speed', type: 'integer', value: '8' });
+      // A dashboard change is an override (DESIGN.md §8); <apiKey>:vs keeps what the device reported.
+      expect((await daemon.ctx.clients.variables.listOverrides(user.apiKey)).map((o) => [o.name, o.type, o.value])).to.deep.include(['speed', 'integer', '8']);
 
       const bad = await cli(['vars', 'set', 'speed', 'fast']);
       expect(bad.code).to.equal(1);

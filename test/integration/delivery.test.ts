@@ -14,7 +14,7 @@ import { b64, LineClient } from '../helpers/tcp-client.js';
 import { WsClient } from '../helpers/ws-client.js';
 
 type Var = { name: string; type: string; value: string };
-type PutResult = { var: Var; delivered: number; buffered: boolean; unconfirmed?: number };
+type PutResult = { var: Var; target: unknown; delivered: number; pending: number; buffered: boolean; historyId?: string; unconfirmed?: number };
 
 const decodeV = (apiKey: string, line: string): Var[] => {
   expect(line.startsWith(`v:${apiKey}:`), line).to.equal(true);
@@ -27,7 +27,10 @@ const lineAt = async (c: LineClient, i: number): Promise<string> => (await c.wai
 const put = async (daemon: Daemon, u: TestUser, name: string, body: unknown): Promise<PutResult> => {
   const r = await call<PutResult>(daemon, 'PUT', `/api/vars/${encodeURIComponent(name)}`, { token: u.token, body });
   expect(r.status, JSON.stringify(r.body)).to.equal(200);
-  return r.body;
+  // Each answer names its own history entry (DESIGN.md §8); the rest is compared whole.
+  const { historyId, ...rest } = r.body;
+  expect(historyId).to.be.a('string');
+  return rest;
 };
 
 for (const mode of ['embedded', 'redis'] as const) {
@@ -63,7 +66,7 @@ for (const mode of ['embedded', 'redis'] as const) {
       const two = await device(a.apiKey, 'two');
       const other = await device(b.apiKey, 'other');
       const r = await put(daemon, a, 'speed', { value: 5 });
-      expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '5' }, delivered: 2, buffered: false });
+      expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '5' }, target: { all: true }, delivered: 2, pending: 0, buffered: false });
       for (const d of [one, two]) expect(decodeV(a.apiKey, await lineAt(d, 1))).to.deep.equal([{ name: 'speed', type: 'integer', value: '5' }]);
       // B's own change is the next line B's socket sees: A's never reached it.
       expect((await put(daemon, b, 'mine', { value: 'b' })).delivered).to.equal(1);
@@ -75,7 +78,8 @@ for (const mode of ['embedded', 'redis'] as const) {
       expect(await put(daemon, a, 'speed', { value: 1 })).to.include({ delivered: 0, buffered: true });
       expect(await put(daemon, a, 'speed', { value: 2 })).to.include({ delivered: 0, buffered: true });
       expect(await put(daemon, a, 'name', { value: 'bob' })).to.include({ delivered: 0, buffered: true });
-      expect(await daemon.ctx.store.outboxLength(a.apiKey)).to.equal(2);
+      // Nothing is queued: what a device gets is derived from the overrides in effect for it (DESIGN.md §8).
+      expect((await daemon.ctx.clients.variables.listOverrides(a.apiKey)).map((o) => [o.name, o.value])).to.deep.equal([['speed', '2'], ['name', 'bob']]);
 
       const dev = await LineClient.open(daemon.tcpPort);
       devices.push(dev);
@@ -86,7 +90,7 @@ for (const mode of ['embedded', 'redis'] as const) {
         { name: 'speed', type: 'integer', value: '2' },
         { name: 'name', type: 'string', value: 'bob' },
       ]);
-      expect(await daemon.ctx.store.outboxLength(a.apiKey)).to.equal(0);
+      expect((await daemon.ctx.clients.variables.device(a.apiKey, 'late')).pendingCount).to.equal(0);
       // Nothing else was waiting: the next line is the next live change.
       expect(await put(daemon, a, 'speed', { value: 3 })).to.include({ delivered: 1, buffered: false });
       expect(decodeV(a.apiKey, await lineAt(dev, 2))).to.deep.equal([{ name: 'speed', type: 'integer', value: '3' }]);
@@ -99,7 +103,7 @@ for (const mode of ['embedded', 'redis'] as const) {
       await eventually(() => expect(daemon.ctx.deviceConns.countKey(a.apiKey)).to.equal(0));
       // The client actor is still there (idle grace period): it answers that it buffered the change.
       const r = await put(daemon, a, 'speed', { value: 8 });
-      expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '8' }, delivered: 0, buffered: true });
+      expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '8' }, target: { all: true }, delivered: 0, pending: 1, buffered: true });
       const again = await LineClient.open(daemon.tcpPort);
       devices.push(again);
       again.line(`v:${a.apiKey}`);
@@ -144,9 +148,9 @@ describe('the outbox across a daemon restart (real Redis)', () => {
         { name: 'difficulty', type: 'string', value: 'hard' },
         { name: 'lives', type: 'integer', value: '3' },
       ]);
-      // The session outlived the restart too.
-      const vars = await call<{ vars: Var[] }>(second, 'GET', '/api/vars', { token: user.token });
-      expect(vars.body.vars).to.deep.equal([
+      // The session outlived the restart too; the changes are overrides (DESIGN.md §8).
+      const vars = await call<{ overrides: Var[] }>(second, 'GET', '/api/overrides', { token: user.token });
+      expect(vars.body.overrides.map(({ name, type, value }) => ({ name, type, value }))).to.deep.equal([
         { name: 'difficulty', type: 'string', value: 'hard' },
         { name: 'lives', type: 'integer', value: '3' },
       ]);
@@ -186,11 +190,13 @@ describe('two daemons on one Redis', () => {
 
   it('a change made on one node reaches a device on the other, with the count from both nodes', async () => {
     const onB = await device(nodeB, 'on-b');
-    expect(await put(nodeA, user, 'speed', { value: 4 })).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 1, buffered: false });
+    expect(await put(nodeA, user, 'speed', { value: 4 })).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, target: { all: true }, delivered: 1, pending: 0, buffered: false });
     expect(decodeV(user.apiKey, await lineAt(onB, 1))).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
     const onA = await device(nodeA, 'on-a');
+    // Right after OK a device gets every override in effect (DESIGN.md §8), then the next change.
+    expect(decodeV(user.apiKey, await lineAt(onA, 1))).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
     expect(await put(nodeB, user, 'speed', { value: 5 })).to.include({ delivered: 2, buffered: false });
-    expect(decodeV(user.apiKey, await lineAt(onA, 1))).to.deep.equal([{ name: 'speed', type: 'integer', value: '5' }]);
+    expect(decodeV(user.apiKey, await lineAt(onA, 2))).to.deep.equal([{ name: 'speed', type: 'integer', value: '5' }]);
     expect(decodeV(user.apiKey, await lineAt(onB, 2))).to.deep.equal([{ name: 'speed', type: 'integer', value: '5' }]);
   });
 

@@ -97,7 +97,7 @@ describe('embedded store durability (real process, kill -9)', function () {
     dev.line(`i:${apiKey}:${b64([{ name: 'speed', type: 'integer', value: '3' }, { name: 'ship', type: 'string', value: 'argo' }])}`);
     await eventually(async () => expect((await json<{ vars: V[] }>(s, 'GET', '/api/vars', undefined, token)).body.vars).to.have.length(2));
     dev.close();
-    await eventually(async () => expect((await json<{ devices: unknown[] }>(s, 'GET', '/api/devices', undefined, token)).body.devices).to.deep.equal([]));
+    await eventually(async () => expect((await json<{ devices: Array<{ online: boolean }> }>(s, 'GET', '/api/devices', undefined, token)).body.devices.map((d) => d.online)).to.deep.equal([false]));
 
     const put = await json<{ delivered: number; buffered: boolean }>(s, 'PUT', '/api/vars/speed', { value: 7 }, token);
     expect(put.status).to.equal(200);
@@ -110,10 +110,13 @@ describe('embedded store durability (real process, kill -9)', function () {
     expect((await json(s, 'POST', '/api/sessions', { email, password })).status).to.equal(200);
     const vars = await json<{ vars: V[] }>(s, 'GET', '/api/vars', undefined, token);
     expect(vars.status, 'the session created before the kill still works').to.equal(200);
+    // <apiKey>:vs is what the device reported; the PUT is an override (DESIGN.md §8), kept as well.
     expect(vars.body.vars).to.deep.equal([
-      { name: 'speed', type: 'integer', value: '7' },
+      { name: 'speed', type: 'integer', value: '3' },
       { name: 'ship', type: 'string', value: 'argo' },
     ]);
+    const overrides = await json<{ overrides: V[] }>(s, 'GET', '/api/overrides', undefined, token);
+    expect(overrides.body.overrides.map(({ name, type, value }) => ({ name, type, value }))).to.deep.equal([{ name: 'speed', type: 'integer', value: '7' }]);
     const dev2 = await LineClient.open(s.tcp);
     dev2.line(`v:${apiKey}`);
     expect(await dev2.next()).to.equal('OK');

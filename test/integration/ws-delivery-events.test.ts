@@ -68,7 +68,10 @@ describe('delivery events on /ws', () => {
     await device();
     live.send({ type: 'set_var', name: 'lives', value: 3, id: 'q' });
     const answer = await live.waitFor((f) => f.type === 'var_delivery' && f.id === 'q');
-    expect(answer).to.deep.equal({ type: 'var_delivery', id: 'q', name: 'lives', var: { name: 'lives', type: 'integer', value: '3' }, delivered: 1, buffered: false });
+    const { historyId, ...rest } = answer as { historyId?: unknown };
+    // §8 added who the change is for, who it waits for and its history entry to the answer.
+    expect(rest).to.deep.equal({ type: 'var_delivery', id: 'q', name: 'lives', var: { name: 'lives', type: 'integer', value: '3' }, target: { all: true }, delivered: 1, pending: 0, buffered: false });
+    expect(historyId).to.be.a('string');
     const event = await live.waitFor(about('delivery', 'lives'));
     expect(event).to.not.have.property('var');
     // The answer goes to the socket that asked; another socket of the key hears only the events.

@@ -127,11 +127,13 @@ describe('WebSocket /ws (real Redis)', () => {
       expect(line.startsWith(`v:${a.apiKey}:`)).to.equal(true);
       expect(decodeV(line)).to.deep.equal([{ name: 'speed', type: 'integer', value: '9' }]);
       const answer = await live.waitFor((f) => f.type === 'var_delivery' && f.id === 'req-1');
-      expect(answer).to.deep.equal({ type: 'var_delivery', id: 'req-1', name: 'speed', var: { name: 'speed', type: 'integer', value: '9' }, delivered: 1, buffered: false });
-      // Other dashboards learn the new value too.
+      const { historyId, ...rest } = answer as { historyId?: unknown };
+      expect(rest).to.deep.equal({ type: 'var_delivery', id: 'req-1', name: 'speed', var: { name: 'speed', type: 'integer', value: '9' }, target: { all: true }, delivered: 1, pending: 0, buffered: false });
+      expect(historyId).to.be.a('string');
+      // Other dashboards learn the new value too; it is an override (DESIGN.md §8), not a reported value.
       await live.waitFor((f) => f.type === 'vars' && f.deviceId === null);
-      const stored = await call<{ vars: unknown[] }>(daemon, 'GET', '/api/vars', { token: a.token });
-      expect(stored.body.vars).to.deep.equal([{ name: 'speed', type: 'integer', value: '9' }]);
+      const stored = await call<{ overrides: Array<{ name: string; type: string; value: string }> }>(daemon, 'GET', '/api/overrides', { token: a.token });
+      expect(stored.body.overrides.map(({ name, type, value }) => ({ name, type, value }))).to.deep.equal([{ name: 'speed', type: 'integer', value: '9' }]);
     });
 
     it('honours varType and reports a buffered change when no device is connected', async () => {
@@ -173,7 +175,8 @@ describe('WebSocket /ws (real Redis)', () => {
       for (let i = 1; i <= 20; i++) live.send(i % 2 ? { type: 'set_var', name: 'n', value: i } : { type: 'set_var', name: 'n', value: String(i), varType: 'integer' });
       const lines = await dev.waitLines(21);
       expect(lines.slice(1).map((l) => (decodeV(l) as Array<{ value: string }>)[0]?.value)).to.deep.equal(Array.from({ length: 20 }, (_, i) => String(i + 1)));
-      expect(await redis.hget(`${a.apiKey}:vs`, 'n:value')).to.equal('20');
+      const o = await call<{ overrides: Array<{ name: string; value: string }> }>(daemon, 'GET', '/api/overrides', { token: a.token });
+      expect(o.body.overrides.map((x) => [x.name, x.value])).to.deep.equal([['n', '20']]);
     });
 
     it('tells a socket flooding set_var frames to slow down, and keeps serving it', async () => {
@@ -228,8 +231,11 @@ describe('WebSocket /ws (real Redis)', () => {
       expect(JSON.stringify(liveB.frames)).to.not.include('a secret log');
       expect(seenByB).to.not.include('device');
       expect(seenByB).to.not.include('logs');
-      expect(await redis.hget(`${a.apiKey}:vs`, 'speed:value')).to.equal('2');
-      expect(await redis.hget(`${b.apiKey}:vs`, 'speed:value')).to.equal('99');
+      // <apiKey>:vs is what A's device reported; each key's dashboard change is that key's override only.
+      expect(await redis.hget(`${a.apiKey}:vs`, 'speed:value')).to.equal('1');
+      const overrides = async (u: TestUser) => (await call<{ overrides: Array<{ name: string; value: string }> }>(daemon, 'GET', '/api/overrides', { token: u.token })).body.overrides.map((x) => [x.name, x.value]);
+      expect(await overrides(a)).to.deep.equal([['speed', '2']]);
+      expect(await overrides(b)).to.deep.equal([['speed', '99']]);
     });
   });
 

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import type { VarChanges } from '../../src/clients/var-changes.js';
+import type { ClientActors } from '../../src/clients/client-actors.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import type { credentialsSchema } from '../../src/http/api/users.js';
 import type { varValueSchema } from '../../src/http/api/vars.js';
@@ -24,7 +24,8 @@ const holds = <T extends true>(): T | undefined => undefined;
 
 // Producers speak the wire's types.
 holds<Equal<Parameters<Gateway['publish']>[1], Wire.DashboardEvent>>();
-holds<Equal<Awaited<ReturnType<VarChanges['change']>>, Wire.VarDelivery>>();
+holds<Equal<Awaited<ReturnType<ClientActors['change']>>, Wire.SetOverrideAnswer>>();
+holds<Awaited<ReturnType<ClientActors['change']>> extends Wire.VarDelivery ? true : false>();
 holds<Equal<z.infer<typeof varValueSchema>, Wire.VarValue>>();
 holds<Equal<z.infer<typeof credentialsSchema>, Wire.Credentials>>();
 holds<Equal<SdkVar, Wire.Var>>();

@@ -1,9 +1,11 @@
 /**
- * The signed-in user's variables: `GET /api/vars` → {vars: [{name,type,value}]} in first-seen order;
- * `PUT /api/vars/:name {value, type?}` → {var, delivered, buffered}: stored, then sent to the key's
- * devices or left waiting in the outbox (clients/var-changes.ts); `DELETE /api/vars/:name` → 204 (404
- * when the key has no such variable): removed from the store and announced to the key's dashboards
- * as a `var_deleted` event. Devices are not told: a game that reports the variable again brings it back.
+ * The signed-in user's variables: `GET /api/vars` → {vars: [{name,type,value}]} in first-seen order
+ * (`<apiKey>:vs`, the latest value any device reported); `PUT /api/vars/:name {value, type?, target?}`
+ * → SetOverrideAnswer: an override for the target (every device when absent), committed with its
+ * history entry and sent to the devices it reaches (clients/variables.ts); `DELETE
+ * /api/vars/:name/override {target?}` clears one; `GET /api/overrides` lists them (DESIGN.md §8).
+ * `DELETE /api/vars/:name` → 204 (404 when the key has no such variable): removed from `<apiKey>:vs`
+ * and announced to the key's dashboards as `var_deleted`; a game that reports it again brings it back.
  */
 import { z } from 'zod';
 import { ObserverioError } from '../../errors.js';
@@ -12,8 +14,8 @@ import { MAX_VAR_TYPE, varTypeProblem, wireValue, type VarValue } from '../../mo
 import { requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { channels } from '../../pubsub/pubsub.js';
-import { readJson } from '../respond.js';
-import type { PutVarBody, VarDelivery, VarsAnswer } from '../../wire.js';
+import { readJson, readOptionalJson } from '../respond.js';
+import type { ClearOverrideAnswer, OverridesAnswer, SetOverrideAnswer, VarsAnswer } from '../../wire.js';
 
 export const varValueSchema = z.custom<VarValue>((v) => wireValue(v) !== null, { error: 'value must be a string, number or boolean' });
 // Control characters are refused by the change itself (resolveVar), with the rule's own message.
@@ -21,7 +23,20 @@ export const varTypeSchema = z.string({ error: 'type must be a string' }).superR
   if (varTypeProblem(type) === 'length') ctx.addIssue({ code: 'custom', message: type.length === 0 ? 'type must not be empty' : `type is longer than ${MAX_VAR_TYPE} characters` });
 });
 
-const putVarSchema = z.object({ value: varValueSchema, type: varTypeSchema.optional() }).strict();
+// The target's own rules (src/variables/target.ts parseTarget) name its problems; zod only checks it is there.
+const putVarSchema = z.object({ value: varValueSchema, type: varTypeSchema.optional(), target: z.unknown().optional() }).strict();
+const clearSchema = z.object({ target: z.unknown().optional() }).strict();
+
+/**
+ * Refuses any query parameter: `?device=phone-1` once answered 200 and changed every device; a
+ * target belongs in the body, and saying so beats guessing.
+ */
+export function noQuery(query: string): void {
+  if (!query) return;
+  const names = [...new Set([...new URLSearchParams(query).keys()])];
+  if (names.length === 0) return;
+  throw new ObserverioError('bad_request', `unknown query parameter${names.length > 1 ? 's' : ''} ${names.map((n) => n.slice(0, 32)).join(', ')}; give a target in the body: {"target": {"devices": [...]}} or {"target": {"labels": ...}}`);
+}
 
 /** The route's `:name`, percent-decoded, checked as the protocol checks names. */
 function varNameParam(raw: string): string {
@@ -57,10 +72,30 @@ export const varRoutes: RouteModule = (app, ctx) => {
         const bodyP = readJson(reply, info, ctx.config.http.maxBodyBytes, putVarSchema);
         bodyP.catch(() => undefined);
         const session = await requireSession(ctx, info);
-        const body: PutVarBody = await bodyP;
+        const body = await bodyP;
+        noQuery(info.query);
         const name = varNameParam(info.params[0] ?? '');
-        const result = await ctx.clients.change(session.apiKey, { name, value: body.value, type: body.type });
-        reply.json(200, result satisfies VarDelivery);
+        const result = await ctx.clients.variables.setVar(session.apiKey, session.email, { name, value: body.value, type: body.type, target: body.target });
+        reply.json(200, result satisfies SetOverrideAnswer);
+      },
+      1,
+    ),
+  );
+
+  app.del(
+    '/api/vars/:name/override',
+    route(
+      ctx,
+      'clear_override',
+      async (reply, info) => {
+        const bodyP = readOptionalJson(reply, info, ctx.config.http.maxBodyBytes, clearSchema);
+        bodyP.catch(() => undefined);
+        const session = await requireSession(ctx, info);
+        const body = await bodyP;
+        noQuery(info.query);
+        const name = varNameParam(info.params[0] ?? '');
+        const result = await ctx.clients.variables.clearVar(session.apiKey, session.email, name, body?.target);
+        reply.json(200, result satisfies ClearOverrideAnswer);
       },
       1,
     ),
@@ -80,5 +115,14 @@ export const varRoutes: RouteModule = (app, ctx) => {
       },
       1,
     ),
+  );
+
+  app.get(
+    '/api/overrides',
+    route(ctx, 'get_overrides', async (reply, info) => {
+      const session = await requireSession(ctx, info);
+      noQuery(info.query);
+      reply.json(200, { overrides: await ctx.clients.variables.listOverrides(session.apiKey) } satisfies OverridesAnswer);
+    }),
   );
 };

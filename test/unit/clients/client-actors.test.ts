@@ -51,6 +51,7 @@ describe('ClientActors (the client actors’ service)', () => {
       nodeId: 'node-1',
       idleMs: 50,
       ackTimeoutMs: 100,
+      variables: { historyMaxEntries: 100, historyMaxAgeMs: 3_600_000, deviceRememberMs: 60_000, presenceTtlMs: 5000, heartbeatMs: 1000, maxCommitRetries: 5 },
     });
   });
   afterEach(async () => {
@@ -86,9 +87,9 @@ describe('ClientActors (the client actors’ service)', () => {
     });
     const connRef = (tree: Runtime) => (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref;
 
-    it('registers the socket, starts the key’s client actor, which flushes the outbox to it', async () => {
+    it('registers the socket, starts the key’s client actor, which sends it the overrides in effect', async () => {
       const tree = await start();
-      await store.outboxPush(API_KEY, [{ name: 'speed', type: 'integer', value: '3' }]);
+      expect(await clients.change(API_KEY, { name: 'speed', value: 3 })).to.include({ delivered: 0, buffered: true });
       const lines: string[] = [];
       clients.deviceVerified(verifiedConn(lines, { apiKey: API_KEY, deviceId: 'phone' }), connRef(tree));
       expect(deviceConns.lookup(API_KEY).map((e) => e.value.deviceId)).to.deep.equal(['phone']);
@@ -96,7 +97,28 @@ describe('ClientActors (the client actors’ service)', () => {
       await eventually(() => expect(lines).to.have.length(1));
       expect(lines[0]).to.match(new RegExp(`^v:${API_KEY}:`));
       expect(clientActors.whereis(API_KEY)).to.not.equal(undefined);
-      expect(await store.outboxLength(API_KEY)).to.equal(0);
+      expect([...(await store.getLastSent(API_KEY, 'phone')).values()]).to.deep.equal([{ name: 'speed', type: 'integer', value: '3' }]);
+      expect((await store.getDevice(API_KEY, 'phone', Date.now()))?.online).to.equal(true);
+    });
+
+    it('sends the override again when the device reports another value, and keeps the report as its own', async () => {
+      const tree = await start();
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      const lines: string[] = [];
+      const conn = verifiedConn(lines, { apiKey: API_KEY, deviceId: 'phone' });
+      clients.deviceVerified(conn, connRef(tree));
+      clients.deviceReported(conn, [{ name: 'speed', type: 'integer', value: '1' }]);
+      await eventually(() => expect(lines).to.have.length(2));
+      expect(lines[1]).to.equal(lines[0]);
+      expect(await store.getReported(API_KEY, 'phone')).to.deep.equal([{ name: 'speed', type: 'integer', value: '1' }]);
+    });
+
+    it('gives a connection without a device id a generated one', async () => {
+      const tree = await start();
+      clients.deviceVerified(verifiedConn([], { apiKey: API_KEY, deviceId: null }), connRef(tree));
+      const e = deviceConns.lookup(API_KEY)[0]?.value;
+      expect(e?.generated).to.equal(true);
+      expect(e?.deviceKey).to.match(/^anon-[0-9a-f]{8}-c-1$/);
     });
 
     it('drops the socket when its connection actor ends, and the idle client actor then stops', async () => {
@@ -117,10 +139,13 @@ describe('ClientActors (the client actors’ service)', () => {
   });
 
   describe('change', () => {
-    it('is the variable-change flow: stored, and with no device kept in the outbox', async () => {
+    it('is the variable-change flow: an override for every device with its history entry, <apiKey>:vs left to the devices', async () => {
       await start();
-      expect(await clients.change(API_KEY, { name: 'speed', value: 4 })).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 0, buffered: true });
-      expect(await store.outboxTake(API_KEY)).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
+      const r = await clients.change(API_KEY, { name: 'speed', value: 4 }, 'me@example.com');
+      expect(r).to.deep.include({ var: { name: 'speed', type: 'integer', value: '4' }, target: { all: true }, delivered: 0, pending: 0, buffered: true });
+      expect((await store.listOverrides(API_KEY)).map((o) => [o.name, o.value, o.setBy])).to.deep.equal([['speed', '4', 'me@example.com']]);
+      expect((await store.listHistory(API_KEY, { limit: 5 }))[0]).to.include({ id: r.historyId, actor: 'me@example.com', action: 'override.set' });
+      expect(await store.getVars(API_KEY)).to.deep.equal([]);
     });
   });
 });

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { Metrics } from '../../../src/metrics.js';
 import { resolveVar, VarChanges, type VarChangesDeps } from '../../../src/clients/var-changes.js';
+import { ALL, setOverride } from '../../../src/variables/index.js';
 import type { DeliveryAck, VarChange } from '../../../src/clients/client.js';
 import type { DashboardEvent, Gateway } from '../../../src/gateway/gateway.js';
 import { Registry } from '../../../src/otp/index.js';
@@ -41,12 +42,11 @@ describe('resolveVar', () => {
   });
 });
 
-describe('VarChanges', () => {
+describe('VarChanges (commit, then deliver)', () => {
   let pubsub: LocalPubSub;
   let store: MemoryStore;
   let events: DashboardEvent[];
   let changes: VarChanges;
-  const notified: string[] = [];
 
   const make = (over: Partial<VarChangesDeps> = {}) =>
     new VarChanges({
@@ -54,13 +54,16 @@ describe('VarChanges', () => {
       metrics: new Metrics(),
       pubsub,
       gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
-      deviceConns: new Registry('deviceConns', 'duplicate'),
-      clients: { notify: (k) => notified.push(k), ensure: async (k) => ({ send: () => void notified.push(k) }) },
       logger: pino({ level: 'silent' }),
       nodeId: 'node-1',
       ackTimeoutMs: 100,
+      variables: { historyMaxEntries: 100, historyMaxAgeMs: 3_600_000, deviceRememberMs: 60_000, presenceTtlMs: 5000, heartbeatMs: 1000, maxCommitRetries: 5 },
       ...over,
     });
+
+  /** An override for every device, as PUT /api/vars/:name without a target makes it. */
+  const change = (c: VarChanges, name: string, value: string | number, type?: string) =>
+    c.act(API_KEY, 'me@example.com', (state) => setOverride({ overrides: state.overrides, strategies: [] }, name, value, type, ALL, undefined, { actor: 'me@example.com', at: Date.now() }));
 
   /** A fake node's client actor: answers each change with the given ack. */
   const node = (ack: Omit<DeliveryAck, 'requestId'> | null) =>
@@ -83,41 +86,30 @@ describe('VarChanges', () => {
     await pubsub.stop();
   });
 
-  it('with no node listening, stores the change, puts it in the outbox and says so', async () => {
-    const r = await changes.change(API_KEY, { name: 'speed', value: 4 });
-    expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 0, buffered: true });
-    expect(await store.getVars(API_KEY)).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
-    expect(await store.outboxTake(API_KEY)).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
-    expect(events.map((e) => e.type)).to.deep.equal(['vars', 'delivery']);
+  it('with no node listening, commits the override with its history entry and says nobody got it; <apiKey>:vs is left alone', async () => {
+    const r = await change(changes, 'speed', 4);
+    expect(r.delivered).to.equal(0);
+    expect(r.entry).to.include({ actor: 'me@example.com', action: 'override.set', delivered: 0 });
+    expect((await store.listOverrides(API_KEY)).map((o) => [o.name, o.type, o.value])).to.deep.equal([['speed', 'integer', '4']]);
+    expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.id)).to.deep.equal([r.entry.id]);
+    expect(await store.getVars(API_KEY)).to.deep.equal([]);
+    expect(events.map((e) => e.type)).to.deep.equal(['overrides', 'vars', 'delivery', 'history']);
   });
 
-  it('sums the acks of the nodes it reached', async () => {
+  it('sums the acks of the nodes it reached and records them in the entry', async () => {
     await node({ delivered: 2 });
-    const r = await changes.change(API_KEY, { name: 'speed', value: 4 });
-    expect(r).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 2, buffered: false });
-    expect(await store.outboxLength(API_KEY)).to.equal(0);
-  });
-
-  it('buffers the change itself when the nodes it reached had no socket for it', async () => {
-    await node({ delivered: 0 });
-    expect(await changes.change(API_KEY, { name: 's', value: 'x' })).to.include({ delivered: 0, buffered: true });
-    expect(await store.outboxTake(API_KEY)).to.deep.equal([{ name: 's', type: 'string', value: 'x' }]);
-  });
-
-  it('does not buffer a change that a socket on any node got', async () => {
-    await node({ delivered: 0 });
     await node({ delivered: 1 });
-    expect(await changes.change(API_KEY, { name: 's', value: 'x' })).to.include({ delivered: 1, buffered: false });
-    expect(await store.outboxLength(API_KEY)).to.equal(0);
+    const r = await change(changes, 'speed', 4);
+    expect(r.delivered).to.equal(3);
+    expect((await store.getHistoryEntry(API_KEY, r.entry.id))?.delivered).to.equal(3);
   });
 
   it('answers after the ack timeout with what it has, naming the silent nodes', async () => {
     await node(null);
     const started = Date.now();
-    const r = await changes.change(API_KEY, { name: 's', value: 'x' });
+    const r = await change(changes, 's', 'x');
     expect(Date.now() - started).to.be.within(90, 1000);
-    // Nobody confirmed a delivery: the change waits in the outbox rather than being lost.
-    expect(r).to.deep.equal({ var: { name: 's', type: 'string', value: 'x' }, delivered: 0, buffered: true, unconfirmed: 1 });
+    expect(r).to.include({ delivered: 0, unconfirmed: 1 });
   });
 
   it('ignores acks for unknown requests and malformed acks', async () => {
@@ -125,38 +117,49 @@ describe('VarChanges', () => {
     await pubsub.publish(changes.replyTo, { requestId: 'nope', delivered: 1 });
     await pubsub.publish(changes.replyTo, { hello: 1 });
     await node({ delivered: 1 });
-    expect(await changes.change(API_KEY, { name: 's', value: 'x' })).to.include({ delivered: 1 });
+    expect((await change(changes, 's', 'x')).delivered).to.equal(1);
   });
 
   it('applies concurrent changes of one key in the order they were made', async () => {
     const sent: string[] = [];
     await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
       const c = m as VarChange;
-      sent.push(c.vars[0]?.value ?? '');
+      sent.push(c.historyId ?? '');
       void pubsub.publish(c.replyTo ?? '', { requestId: c.requestId, delivered: 1 });
     });
-    // The first needs a store read to find its type, the second does not: unserialised, the second
-    // would be written first and then overwritten by the older value.
-    const results = await Promise.all([
-      changes.change(API_KEY, { name: 's', value: 1 }),
-      changes.change(API_KEY, { name: 's', value: 2, type: 'integer' }),
-      changes.change(API_KEY, { name: 's', value: 3 }),
-    ]);
-    expect(results.map((r) => r.var.value)).to.deep.equal(['1', '2', '3']);
-    expect(await store.getVars(API_KEY)).to.deep.equal([{ name: 's', type: 'integer', value: '3' }]);
-    await eventually(() => expect(sent).to.deep.equal(['1', '2', '3']));
+    const results = await Promise.all([change(changes, 's', 1), change(changes, 's', 2, 'integer'), change(changes, 's', 3)]);
+    expect(results.map((r) => r.after.overrides[0]?.value)).to.deep.equal(['1', '2', '3']);
+    expect((await store.listOverrides(API_KEY)).map((o) => o.value)).to.deep.equal(['3']);
+    await eventually(() => expect(sent).to.deep.equal(results.map((r) => r.entry.id)));
   });
 
-  it('turns a pubsub failure into a 503 after the value is stored', async () => {
+  it('recomputes a change whose commit lost a race with another node', async () => {
+    let raced = false;
+    const r = await changes.act(API_KEY, 'me', async (state) => {
+      if (!raced) {
+        raced = true;
+        // Another node commits between this read and this commit.
+        const other = setOverride({ overrides: state.overrides, strategies: [] }, 'x', 1, undefined, ALL, undefined, { actor: 'other', at: Date.now() });
+        const { commit } = await import('../../../src/variables/index.js');
+        const { draft } = commit({ overrides: state.overrides, strategies: [] }, other.ops, other.meta);
+        expect((await store.commit(API_KEY, other.ops, draft, { stateVersion: state.stateVersion }, { maxEntries: 100, maxAgeMs: 3_600_000 }, 'other')).ok).to.equal(true);
+      }
+      return setOverride({ overrides: state.overrides, strategies: [] }, 'y', 2, undefined, ALL, undefined, { actor: 'me', at: Date.now() });
+    });
+    expect(r.after.overrides.map((o) => o.name).sort()).to.deep.equal(['x', 'y']);
+    expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.actor)).to.deep.equal(['me', 'other']);
+  });
+
+  it('turns a pubsub failure into a 503 after the change is committed', async () => {
     await changes.start();
     const failing = make({ pubsub: Object.assign(Object.create(pubsub) as LocalPubSub, { publish: () => Promise.reject(new Error('down')) }) });
     try {
-      const err = await failing.change(API_KEY, { name: 's', value: 'x' }).then(
+      const err = await change(failing, 's', 'x').then(
         () => null,
         (e: unknown) => e,
       );
       expect(err).to.be.instanceOf(ObserverioError).with.property('code', 'unavailable');
-      expect(await store.getVars(API_KEY)).to.deep.equal([{ name: 's', type: 'string', value: 'x' }]);
+      expect((await store.listOverrides(API_KEY)).map((o) => o.value)).to.deep.equal(['x']);
     } finally {
       await failing.stop();
     }

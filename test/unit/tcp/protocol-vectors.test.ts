@@ -14,7 +14,7 @@ interface Vector {
   expect: { kind: string; code?: string; message?: string; apiKey?: string; vars?: Var[]; values?: unknown[]; [k: string]: unknown };
   note: string;
   canonical?: boolean;
-  /** An extension the parser does not speak yet (`"devices"`: the d: line, run by test/unit/variables/). */
+  /** The extension a vector belongs to (`"devices"`: the d: line); the daemon's parser speaks them all. */
   since?: string;
 }
 
@@ -22,7 +22,7 @@ function loadVectors(): Vector[] {
   return JSON.parse(readFileSync(new URL('../../../docs/protocol-vectors.json', import.meta.url), 'utf8')) as Vector[];
 }
 
-const vectors = loadVectors().filter((v) => v.since === undefined);
+const vectors = loadVectors();
 const PARSE_CODES: ErrorCode[] = ['unknown_command', 'bad_api_key', 'bad_device_id', 'bad_base64', 'bad_json', 'bad_shape'];
 // The codes a TCP client can receive (DESIGN.md §2); the rest of the catalog is HTTP's.
 const TCP_CODES: ErrorCode[] = [
@@ -54,7 +54,7 @@ describe('protocol vectors (docs/protocol-vectors.json)', () => {
     expect([...parsed].sort()).to.deep.equal([...PARSE_CODES].sort());
     const sent = new Set(vectors.filter((v) => v.direction === 'to_sdk' && v.expect.kind === 'error').map((v) => v.expect.code));
     expect([...sent].sort()).to.deep.equal([...TCP_CODES].sort());
-    for (const kind of ['verify', 'logs', 'vars']) expect(vectors.some((v) => v.direction === 'to_daemon' && v.expect.kind === kind), kind).to.equal(true);
+    for (const kind of ['verify', 'logs', 'vars', 'labels']) expect(vectors.some((v) => v.direction === 'to_daemon' && v.expect.kind === kind), kind).to.equal(true);
   });
 
   describe('parseLine', () => {
