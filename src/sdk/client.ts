@@ -460,6 +460,11 @@ export class Client extends TypedEmitter<ClientEvents> {
     return v ? (varBoolean(v.value) ?? fallback) : fallback;
   }
 
+  /** The type a variable has now (declared, inferred, or the daemon's), or undefined when it is unknown. */
+  typeOf(name: string): string | undefined {
+    return this.vars.get(name)?.type;
+  }
+
   /** The effective value of a variable as its wire text, else `fallback` when it is unknown. */
   getString(name: string, fallback: string): string {
     return this.vars.get(name)?.value ?? fallback;
