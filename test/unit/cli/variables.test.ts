@@ -366,3 +366,24 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
     });
   });
 });
+
+describe('cli: user key (against a fake HTTP API)', () => {
+  const api = new FakeApi();
+  let out = '';
+  let err = '';
+  before(() => api.start());
+  after(() => api.stop());
+
+  it('signs in and prints the API key; a wrong password is the daemon’s refusal with exit 1', async () => {
+    const io: CliIo = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { OBSERVERIO_URL: api.url, OBSERVERIO_EMAIL: 'me@example.com', OBSERVERIO_PASSWORD: 'a long password' }, stdin: new PassThrough() };
+    api.on('POST /api/sessions', { token: 't', apiKey: 'AbCdEf012345', email: 'me@example.com', expiresAt: 1 });
+    expect(await runProgram(['node', 'observerio', 'user', 'key'], io), err).to.equal(0);
+    expect(out).to.equal('AbCdEf012345\n');
+    expect(api.seen[0]?.body).to.deep.equal({ email: 'me@example.com', password: 'a long password' });
+    api.on('POST /api/sessions', { error: { code: 'unauthorized', message: 'wrong email or password' } }, 401);
+    out = '';
+    expect(await runProgram(['node', 'observerio', 'user', 'key'], io)).to.equal(1);
+    expect(out).to.equal('');
+    expect(err).to.equal('observerio: unauthorized: wrong email or password\n');
+  });
+});
