@@ -1,6 +1,7 @@
 /**
  * `observerio user create` registers an account and prints its API key (what a game's SDK connects
- * with); `observerio login` signs in and prints a session token for OBSERVERIO_TOKEN.
+ * with), `observerio user key` prints an existing account's key; `observerio login` signs in and
+ * prints a session token for OBSERVERIO_TOKEN.
  */
 import type { Command } from 'commander';
 import { json } from './format.js';
@@ -63,6 +64,13 @@ export function registerAccount(program: Command, io: CliIo): void {
     async (flags: CredentialFlags, cmd: Command) => {
       const creds = await credentials(cmd, flags, io);
       await createUser(apiFor(cmd, flags, io), creds, io, flags.json);
+    },
+  );
+  credentialOptions(user.command('key').description('sign in and print the API key of an existing account (what `user create` printed)')).action(
+    async (flags: CredentialFlags, cmd: Command) => {
+      const creds = await credentials(cmd, flags, io);
+      const res = await apiFor(cmd, flags, io).request<SessionAnswer>('POST', '/api/sessions', { body: creds });
+      io.stdout.write(flags.json ? json({ apiKey: res.apiKey, email: res.email }, io.stdout.isTTY) : `${res.apiKey}\n`);
     },
   );
   credentialOptions(program.command('login').description('sign in and print a session token to use as OBSERVERIO_TOKEN')).action(

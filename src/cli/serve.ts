@@ -27,6 +27,20 @@ function portFlag(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
+/** A port in use somewhere in an error's cause chain (the listener's EADDRINUSE, wrapped by each supervisor), or null. */
+export function portInUse(err: unknown): { port: number; address: string | null; certain: boolean } | null {
+  let e: unknown = err;
+  for (let i = 0; i < 10 && typeof e === 'object' && e !== null; i++) {
+    const o = e as { code?: unknown; port?: unknown; address?: unknown; cause?: unknown };
+    if (o.code === 'EADDRINUSE') return { port: typeof o.port === 'number' ? o.port : -1, address: typeof o.address === 'string' ? o.address : null, certain: true };
+    // uWebSockets.js reports no errno: the HTTP server says "cannot listen on http://host:port".
+    const m = e instanceof Error ? /cannot listen on https?:\/\/(\[[^\]]+\]|[^:/\s]+):(\d+)/.exec(e.message) : null;
+    if (m) return { port: Number(m[2]), address: m[1] ?? null, certain: false };
+    e = o.cause;
+  }
+  return null;
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -89,6 +103,13 @@ export function registerServe(program: Command): void {
           void app.stop().finally(() => process.exit(1));
         },
       }).catch((err: unknown) => {
+        const busy = portInUse(err);
+        if (busy) {
+          // One line that says what to change, instead of the supervisors' StartError around StartError.
+          const which = busy.port === config.tcpPort ? 'the SDK TCP port; set OBSERVERIO_TCP_PORT or --tcp-port' : busy.port === config.httpPort ? 'the HTTP port; set OBSERVERIO_HTTP_PORT or --http-port' : 'set OBSERVERIO_TCP_PORT / OBSERVERIO_HTTP_PORT';
+          const where = `${busy.address ?? config.host}:${busy.port}`;
+          throw new Error(`cannot start: ${busy.certain ? `${where} is already in use` : `cannot listen on ${where}, most likely it is in use`} (${which} to another port, or stop what listens there)`);
+        }
         logger.fatal({ err }, 'cannot start');
         throw err;
       });

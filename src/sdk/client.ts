@@ -1,6 +1,7 @@
 /**
- * The SDK client a game holds: one TCP connection to the daemon that verifies the API key, streams
- * variables and logs in batches, applies variable changes pushed from the dashboard, and reconnects by
+ * The SDK client a game holds: one TCP connection to the daemon that verifies the API key, declares
+ * the device's labels, streams variables and logs in batches, applies variable changes pushed from
+ * the dashboard (what the daemon sent last is the effective value, DESIGN.md §8), and reconnects by
  * itself (backoff with jitter) while keeping a bounded queue of what the daemon has not seen yet.
  */
 import { createConnection, type Socket } from 'node:net';
@@ -12,13 +13,17 @@ import {
   EMPTY_ARRAY_B64,
   checkApiKey,
   checkDeviceId,
+  checkDeviceLabels,
   decodeServerLine,
   encodeLogsJson,
+  encodeLabels,
   encodePayload,
   encodeVerify,
+  inferType,
   jsonBudget,
   toWireVar,
   typedValue,
+  type Labels,
   type Var,
   type VarInput,
   type VarValue,
@@ -26,6 +31,7 @@ import {
 import { TypedEmitter } from './emitter.js';
 import { SdkError, socketError } from './errors.js';
 import { LineSplitter } from './line-splitter.js';
+import { varBoolean, varKind, varNumber } from '../model.js';
 
 /** Where the SDK reports what it does; a pino logger fits. All methods are optional. */
 export interface SdkLogger {
@@ -47,6 +53,29 @@ export interface ConnectOptions {
    * leave it out with the original Elixir daemon, which does not answer such a line.
    */
   deviceId?: string;
+  /**
+   * The device's labels (`platform`, `build`, anything `k=v`; docs/PROTOCOL.md §13), so the dashboard
+   * can target overrides at `platform=android,build=1.4.*`. Sent as a `d:` line after every `OK`,
+   * before the variables. Checked here: a bad label throws SdkError `bad_labels`. A daemon without
+   * the extension answers `e:unknown_command` once per connection; the SDK expects that and carries on.
+   */
+  labels?: Readonly<Record<string, string>>;
+  /**
+   * The game's own values, reported with the first `i:` line and readable with the getters at once,
+   * before any connection: `{enemy_speed: 1.5, spawn_ms: {value: 800, type: 'float'}}` (or a Map or
+   * an array of `{name, value, type?}`). A `type` given here sticks to the name (see {@link Client.setVar}).
+   * A value the daemon sends wins over its default until the game sets the variable itself.
+   */
+  defaults?: VarsInput;
+  /** Types declared per name without a default, e.g. `{spawn_ms: 'float'}`: they stick like a default's type. */
+  types?: Readonly<Record<string, string>>;
+  /**
+   * Resolve connect() at once and connect in the background: a daemon that is down (or a key it
+   * refuses) is retried with the reconnect backoff while the game runs on its defaults, and
+   * connect() never rejects for it. Same as {@link createClient}. Needs `reconnect` (not `false`).
+   * Default false: connect() resolves once verified and rejects if the first attempt fails.
+   */
+  background?: boolean;
   /** Logs per `l:` line; a full batch is sent at once. Default 100. */
   logBatchSize?: number;
   /** Longest a log waits for its batch to fill. Default 250 ms. */
@@ -68,8 +97,17 @@ export interface ConnectOptions {
   heartbeatMs?: number;
   /**
    * Confirm a dashboard change by sending the new value back in the next `i:` line (only when it
-   * differs from what this client had). Keeps the daemon's stored value equal to the game's when a
-   * re-sent variable and a buffered dashboard change cross after a reconnect. Default true.
+   * differs from what this client had), and after a reconnect re-send the current values, the
+   * daemon's included. For daemons without overrides (the original one, this one before DESIGN.md §8),
+   * where it keeps the stored value equal to the game's when a re-sent variable and a buffered
+   * dashboard change cross after a reconnect.
+   *
+   * When false, the SDK reports only the game's own values (defaults and setVar) and never echoes the
+   * daemon's: a daemon with overrides keeps reports as "the game's value" and re-sends the override
+   * after a report that differs (override wins), so an echo would make the override look like the
+   * game's value and "back to the game's value" would restore the override.
+   *
+   * Default: true, unless `defaults` or `labels` are given (a game written for overrides), then false.
    */
   confirmRemoteVars?: boolean;
   logger?: SdkLogger;
@@ -78,6 +116,35 @@ export interface ConnectOptions {
   /** Uniform in [0, 1) for the backoff jitter; default Math.random. */
   random?: () => number;
 }
+
+/** A variable's value, or a value with its type (`{value: 800, type: 'float'}`). */
+export type VarSpec = VarValue | { value: VarValue; type?: string };
+
+/**
+ * Several variables: an object or Map from name to value (or `{value, type}`), or an array of
+ * `{name, value, type?}`.
+ */
+export type VarsInput = readonly VarInput[] | Readonly<Record<string, VarSpec>> | ReadonlyMap<string, VarSpec>;
+
+/** Turns any VarsInput into `{name, value, type?}` items; throws bad_var for anything else. */
+export function varInputs(input: VarsInput): VarInput[] {
+  if (Array.isArray(input)) return input as VarInput[];
+  const spec = (name: string, v: unknown): VarInput => {
+    if (typeof v === 'object' && v !== null) {
+      const { value, type } = v as { value?: unknown; type?: unknown };
+      if (type !== undefined && typeof type !== 'string') throw new SdkError('bad_var', `variable ${name}: type must be a string`);
+      return type === undefined ? { name, value: value as VarValue } : { name, value: value as VarValue, type };
+    }
+    return { name, value: v as VarValue };
+  };
+  if (input instanceof Map) return [...(input as ReadonlyMap<string, unknown>)].map(([name, v]) => spec(name, v));
+  if (typeof input !== 'object' || input === null) throw new SdkError('bad_var', 'variables must be an array, an object or a Map');
+  // Own keys only, so nothing on a prototype becomes a variable.
+  return Object.keys(input).map((name) => spec(name, (input as Record<string, unknown>)[name]));
+}
+
+/** Called with the new effective value when the daemon changes one variable. */
+export type ChangeListener = (value: VarValue, change: VarChange) => void;
 
 /** Fields of a log entry besides its message. Anything else must be JSON-serializable. */
 export interface LogFields {
@@ -128,6 +195,7 @@ interface Resolved {
   maxLineBytes: number;
   heartbeatMs: number;
   confirmRemoteVars: boolean;
+  background: boolean;
 }
 
 interface QueuedLog {
@@ -170,7 +238,8 @@ function resolveOptions(o: ConnectOptions): Resolved {
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1),
     maxLineBytes,
     heartbeatMs: int('heartbeatMs', o.heartbeatMs, 0, 0),
-    confirmRemoteVars: o.confirmRemoteVars ?? true,
+    confirmRemoteVars: o.confirmRemoteVars ?? (o.defaults === undefined && o.labels === undefined),
+    background: o.background ?? false,
   };
 }
 
@@ -191,7 +260,25 @@ function resolveOptions(o: ConnectOptions): Resolved {
  */
 export async function connect(options: ConnectOptions): Promise<Client> {
   const client = new Client(options);
-  await client.start();
+  if (options.background === true) client.startInBackground();
+  else await client.start();
+  return client;
+}
+
+/**
+ * Creates a client and connects it in the background; never rejects or throws for the daemon. Until
+ * the first `OK` (and while reconnecting) the game runs on its `defaults`: the getters return them,
+ * setVar and log queue, flush() waits. A daemon that is down or refuses the key is retried with the
+ * reconnect backoff (watch 'reconnecting' to see why). Throws SdkError only for bad options
+ * (`bad_api_key`, `bad_device_id`, `bad_labels`, `bad_var`, `bad_option`), which are the game's bugs.
+ *
+ * @example
+ * const client = createClient({ apiKey: 'abcDEF123456', deviceId: 'pixel-8', labels: { platform: 'android' }, defaults: { enemy_speed: 1.5 } });
+ * const speed = client.getNumber('enemy_speed', 1.5);
+ */
+export function createClient(options: ConnectOptions): Client {
+  const client = new Client(options);
+  client.startInBackground();
   return client;
 }
 
@@ -218,8 +305,19 @@ export class Client extends TypedEmitter<ClientEvents> {
   private logsTimer: TimerHandle | null = null;
   private heartbeatTimer: TimerHandle | null = null;
 
-  /** Current value of every variable, set here or from the dashboard, in first-seen order. */
+  /** Current (effective) value of every variable, set here or from the dashboard, in first-seen order. */
   private readonly vars = new Map<string, Var>();
+  /** The game's own values: defaults and setVar, never the daemon's. Reported when confirmRemoteVars is off. */
+  private readonly own = new Map<string, Var>();
+  /** Types that stick to a name: from defaults, the `types` option or a setVar with a type. */
+  private readonly declaredTypes = new Map<string, string>();
+  private readonly changeListeners = new Map<string, Set<ChangeListener>>();
+  private deviceLabels: Labels | null;
+  /** The socket a `d:` line went out on whose `e:unknown_command` (an older daemon) is still expected. */
+  private labelsProbe: Socket | null = null;
+  private started = false;
+  /** Background start: a failed first attempt is retried like a reconnect instead of rejecting. */
+  private retryFirst = false;
   /** Changes not yet sent on the current connection. */
   private readonly pendingVars = new Map<string, Var>();
   private readonly logs: BoundedQueue<QueuedLog>;
@@ -239,6 +337,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (options.deviceId !== undefined) checkDeviceId(options.deviceId);
     this.apiKey = options.apiKey;
     this.deviceId = options.deviceId ?? null;
+    this.deviceLabels = options.labels === undefined ? null : checkDeviceLabels(options.labels);
     this.o = resolveOptions(options);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? {};
@@ -246,15 +345,35 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.where = `${this.o.host}:${this.o.port}`;
     this.jsonBudget = jsonBudget(this.o.maxLineBytes);
     this.logs = new BoundedQueue<QueuedLog>(this.o.offlineLogLimit);
+    for (const [name, type] of Object.entries(options.types ?? {})) {
+      const checked = toWireVar({ name, value: '', type });
+      this.declaredTypes.set(name, checked.type);
+    }
+    // Before any connection, so they are simply the first values: the first i: reports them.
+    if (options.defaults !== undefined) this.setVars(options.defaults);
   }
 
   /** Opens the first connection; settles like {@link connect}. */
   start(): Promise<void> {
-    if (this.firstConnect || this.hasConnected || this.st === 'closed') return Promise.reject(new SdkError('bad_option', 'start() may be called once'));
+    if (this.started || this.st === 'closed') return Promise.reject(new SdkError('bad_option', 'start() may be called once'));
+    this.started = true;
     return new Promise<void>((resolve, reject) => {
       this.firstConnect = { resolve, reject };
       this.openSocket();
     });
+  }
+
+  /**
+   * Opens the first connection without waiting for it: failures of the first attempt are retried
+   * with the backoff like a reconnect (see {@link createClient}). Throws bad_option when called twice
+   * or with `reconnect: false`, which would leave nothing to retry with.
+   */
+  startInBackground(): void {
+    if (this.started || this.st === 'closed') throw new SdkError('bad_option', 'start() may be called once');
+    if (!this.backoff) throw new SdkError('bad_option', 'a background connect needs reconnect (not false): it retries until the daemon answers');
+    this.started = true;
+    this.retryFirst = true;
+    this.openSocket();
   }
 
   /** Where the client is right now. */
@@ -286,21 +405,99 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.setVars([type === undefined ? { name, value } : { name, value, type }]);
   }
 
-  /** Sets several variables at once; all are checked before any is applied. */
-  setVars(inputs: readonly VarInput[]): void {
+  /**
+   * Sets several variables at once: an object or Map (`{enemy_speed: 3, spawn_ms: {value: 400, type: 'float'}}`)
+   * or an array of `{name, value, type?}`. All are checked before any is applied.
+   *
+   * Types: a `type` given here, in `defaults` or in `types` sticks to the name, so later calls
+   * without one keep it. Otherwise it is inferred per value, except that a whole number keeps a
+   * float type the variable already has (from this game or the daemon): `setVar('spawn_ms', 400.5)`
+   * after `setVar('spawn_ms', 800)` is sent as a float, and a later 800 stays a float, so the type
+   * the dashboard sees does not flip back and a dashboard value of 400.5 is not refused as "not an
+   * integer". Declare `{spawn_ms: 'float'}` to have it a float from the first value.
+   */
+  setVars(inputs: VarsInput): void {
     if (this.st === 'closed') throw new SdkError('closed', 'client is closed');
-    const wire = inputs.map((input) => {
-      const v = toWireVar(input);
+    const items = varInputs(inputs);
+    const wire = items.map((input) => {
+      const v = toWireVar({ name: input.name, value: input.value, type: input.type ?? this.typeFor(input.name, input.value) });
       if (Buffer.byteLength(JSON.stringify(v)) + 2 > this.jsonBudget)
         throw new SdkError('bad_var', `variable ${v.name} does not fit in one line of ${this.o.maxLineBytes} bytes`);
       return v;
     });
-    for (const v of wire) {
+    for (const [i, v] of wire.entries()) {
+      if (items[i]?.type !== undefined) this.declaredTypes.set(v.name, v.type);
       this.vars.set(v.name, v);
+      this.own.set(v.name, v);
       // Offline, nothing is pending: every variable is re-sent after the next verify.
       if (this.st === 'online') this.pendingVars.set(v.name, v);
     }
     this.armVarsWindow();
+  }
+
+  /** The type for a value set without one: declared, else inferred, keeping a float type for whole numbers. */
+  private typeFor(name: string, value: VarValue): string {
+    const declared = this.declaredTypes.get(name);
+    if (declared !== undefined) return declared;
+    const inferred = inferType(value);
+    const current = this.vars.get(name);
+    if (inferred === 'integer' && current && varKind(current.type) === 'float') return current.type;
+    return inferred;
+  }
+
+  /**
+   * The effective value of a number variable: what the daemon sent last, else what the game set (or
+   * its default); `fallback` when the variable is unknown or its value is not a number.
+   */
+  getNumber(name: string, fallback: number): number {
+    const v = this.vars.get(name);
+    return v ? (varNumber(v.value) ?? fallback) : fallback;
+  }
+
+  /** The effective value of a boolean variable (`true`/`false`, `1`/`0`), else `fallback`. */
+  getBool(name: string, fallback: boolean): boolean {
+    const v = this.vars.get(name);
+    return v ? (varBoolean(v.value) ?? fallback) : fallback;
+  }
+
+  /** The type a variable has now (declared, inferred, or the daemon's), or undefined when it is unknown. */
+  typeOf(name: string): string | undefined {
+    return this.vars.get(name)?.type;
+  }
+
+  /** The effective value of a variable as its wire text, else `fallback` when it is unknown. */
+  getString(name: string, fallback: string): string {
+    return this.vars.get(name)?.value ?? fallback;
+  }
+
+  /**
+   * Calls `fn(value, change)` whenever the daemon changes the effective value of `name` (a repeated
+   * identical `v:`, such as an override re-sent after a report, does not call it; the game's own
+   * setVar does not either). Returns a function that removes the listener. A throwing listener is
+   * reported as an 'error' event like any other.
+   */
+  onChange(name: string, fn: ChangeListener): () => void {
+    let set = this.changeListeners.get(name);
+    if (!set) this.changeListeners.set(name, (set = new Set()));
+    set.add(fn);
+    return () => {
+      this.changeListeners.get(name)?.delete(fn);
+    };
+  }
+
+  /** The labels this client declares, or null. */
+  get labels(): Labels | null {
+    return this.deviceLabels;
+  }
+
+  /**
+   * Replaces the device's labels (`{}` clears them) and sends them at once when online, else after
+   * the next `OK`. Throws `bad_labels` for a label that breaks the rules, `closed` after close().
+   */
+  setLabels(labels: Readonly<Record<string, string>>): void {
+    if (this.st === 'closed') throw new SdkError('closed', 'client is closed');
+    this.deviceLabels = checkDeviceLabels(labels);
+    if (this.st === 'online' && this.socket) this.sendLabels(this.socket);
   }
 
   /** The current typed value of a variable, whether set here or from the dashboard. */
@@ -416,6 +613,12 @@ export class Client extends TypedEmitter<ClientEvents> {
         if (this.st === 'verifying') this.goOnline(socket);
         return;
       case 'error': {
+        // l:, i: and v: never get unknown_command: on a connection that sent d:, it is that d:.
+        if (msg.code === 'unknown_command' && this.labelsProbe === socket) {
+          this.labelsProbe = null;
+          this.logger.debug?.('observerio sdk: the daemon does not know d: (labels); carrying on without them');
+          return;
+        }
         const err = new SdkError(msg.code, msg.message || msg.code, { fromDaemon: true });
         if (this.st === 'verifying') this.dropSocket(socket, err);
         else this.report(err);
@@ -441,9 +644,12 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.onlineSince = this.clock.now();
     const reconnected = this.hasConnected;
     this.hasConnected = true;
-    // The daemon may have lost or never seen them (restart, in-memory store): re-send every variable.
+    // Labels first: the daemon decides which overrides apply to the device by them.
+    if (this.deviceLabels) this.sendLabels(socket);
+    // The daemon may have lost or never seen them (restart, in-memory store): re-send every variable
+    // (only the game's own ones when the daemon keeps overrides, see confirmRemoteVars).
     this.pendingVars.clear();
-    this.writeVars(socket, [...this.vars.values()]);
+    this.writeVars(socket, [...(this.o.confirmRemoteVars ? this.vars : this.own).values()]);
     this.sendLogs(false);
     this.armHeartbeat();
     if (this.waiters.length > 0) {
@@ -477,8 +683,9 @@ export class Client extends TypedEmitter<ClientEvents> {
       this.lastError ??
       new SdkError('connection_lost', wasOnline ? `${this.where} closed the connection` : `${this.where} closed the connection before answering OK`);
     this.pendingVars.clear();
+    if (this.labelsProbe === socket) this.labelsProbe = null;
 
-    if (!this.hasConnected) {
+    if (!this.hasConnected && !this.retryFirst) {
       this.st = 'closed';
       const first = this.firstConnect;
       this.firstConnect = null;
@@ -548,6 +755,12 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.lastWrite = new Promise((resolve) => {
       socket.write(`${line}\n`, (err) => resolve(err ? socketError(err, this.where) : null));
     });
+  }
+
+  private sendLabels(socket: Socket): void {
+    if (!this.deviceLabels) return;
+    this.labelsProbe = socket;
+    this.write(socket, encodeLabels(this.apiKey, this.deviceLabels));
   }
 
   private armVarsWindow(): void {
@@ -647,6 +860,7 @@ export class Client extends TypedEmitter<ClientEvents> {
 
   private applyRemote(vars: readonly Var[]): void {
     const changes: VarChange[] = [];
+    const changed: VarChange[] = [];
     for (const v of vars) {
       const prev = this.vars.get(v.name);
       this.vars.set(v.name, v);
@@ -654,10 +868,21 @@ export class Client extends TypedEmitter<ClientEvents> {
       // The dashboard's value arrived last, so it wins over a local change not sent yet.
       if (this.o.confirmRemoteVars && differs && this.st === 'online') this.pendingVars.set(v.name, v);
       else this.pendingVars.delete(v.name);
-      changes.push({ name: v.name, type: v.type, value: typedValue(v.type, v.value), raw: v.value, previous: prev ? typedValue(prev.type, prev.value) : undefined });
+      const change: VarChange = { name: v.name, type: v.type, value: typedValue(v.type, v.value), raw: v.value, previous: prev ? typedValue(prev.type, prev.value) : undefined };
+      changes.push(change);
+      if (differs) changed.push(change);
     }
     this.armVarsWindow();
     if (changes.length > 0) this.emit('vars', changes);
+    for (const change of changed) {
+      for (const fn of [...(this.changeListeners.get(change.name) ?? [])]) {
+        try {
+          fn(change.value, change);
+        } catch (err) {
+          this.onListenerError('vars', err);
+        }
+      }
+    }
   }
 
   // --- helpers ------------------------------------------------------------------------------------

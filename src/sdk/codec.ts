@@ -4,9 +4,10 @@
  * games, so it depends on nothing but Node's Buffer and the shared shapes and rules in model.ts.
  */
 import { API_KEY_RE, DEVICE_ID_RE, inferVarType, isVarName, isVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varBoolean, varKind, varNumber, wireValue, type Var, type VarValue } from '../model.js';
+import { checkLabels, encodeLabelsLine, parseLabelsLine, type Labels, type LabelsLine } from '../variables/labels.js';
 import { SdkError, type SdkErrorCode } from './errors.js';
 
-export type { Var, VarValue };
+export type { Labels, LabelsLine, Var, VarValue };
 
 /** The types the SDK infers; the wire accepts any 1-32 character type string. */
 export type VarType = 'integer' | 'float' | 'boolean' | 'string';
@@ -119,6 +120,31 @@ export function encodeLogs(apiKey: string, logs: readonly LogRecord[]): string {
 /** Same as encodeLogs for entries already serialized one by one (the client serializes at log() time). */
 export function encodeLogsJson(apiKey: string, entries: readonly string[]): string {
   return `l:${apiKey}:${encodePayload(`[${entries.join(',')}]`)}`;
+}
+
+/**
+ * Checks a device's labels (docs/PROTOCOL.md §13: 1-63 character keys starting with a letter, 1-128
+ * character values without control characters or `, = *`, at most 32) and returns them as a fresh
+ * frozen object in the given key order; throws SdkError('bad_labels') naming the first problem, so a
+ * game learns of a bad label when it connects rather than through a daemon error later.
+ */
+export function checkDeviceLabels(labels: unknown): Labels {
+  const r = checkLabels(labels);
+  if ('problem' in r) throw new SdkError('bad_labels', r.problem);
+  // checkLabels sorts; the line keeps the game's order, which is what "canonical" means in the vectors.
+  const given = labels as Record<string, string>;
+  return Object.freeze(Object.fromEntries(Object.keys(given).map((k) => [k, given[k] as string])));
+}
+
+/** `d:<apiKey>:<base64 JSON object of labels>` (the devices extension), without the newline; checks key and labels. */
+export function encodeLabels(apiKey: string, labels: Readonly<Record<string, string>>): string {
+  checkApiKey(apiKey);
+  return encodeLabelsLine(apiKey, checkDeviceLabels(labels));
+}
+
+/** Reads a `d:` line back, as the daemon does (tools and tests; the daemon never sends one). */
+export function decodeLabelsLine(line: string): LabelsLine {
+  return parseLabelsLine(line);
 }
 
 /** Bytes of JSON that fit in one `l:`/`i:` line of at most maxLineBytes (base64 grows 3 → 4). */

@@ -32,6 +32,8 @@ export type DaemonErrorCode = (typeof DAEMON_ERROR_CODES)[number];
 export type LocalErrorCode =
   /** An option passed to connect() is out of range. */
   | 'bad_option'
+  /** The `labels` given to connect() or setLabels() break a rule of docs/PROTOCOL.md §13. */
+  | 'bad_labels'
   /** setVar/setVars got a name, type or value the daemon would reject. */
   | 'bad_var'
   /** A log entry could not be serialized or is too large for one line; it was dropped. */
