@@ -1,7 +1,8 @@
 /**
  * The key's overrides and strategies, shared by the variables, strategies, devices and device views:
  * a REST snapshot on every `ready`, then the daemon's `overrides` and `strategies` events, which carry
- * the whole list each time (so applying one is a replace, never a merge that could drift).
+ * the whole list each time (so applying one is a replace, never a merge that could drift). The REST
+ * answer also says how many devices run each strategy, so a `strategies` event is followed by a re-read.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api';
@@ -42,7 +43,11 @@ export function useVariablesState(api: Api, socket: LiveSocket): VariablesState 
 
   useLiveEvents(socket, (ev) => {
     if (ev.type === 'overrides' && Array.isArray(ev.overrides)) setOverrides(ev.overrides);
-    else if (ev.type === 'strategies' && Array.isArray(ev.strategies)) setStrategies(ev.strategies);
+    else if (ev.type === 'strategies' && Array.isArray(ev.strategies)) {
+      // The event lists the strategies but not how many devices run each: show it, then re-read.
+      setStrategies((old) => ev.strategies.map((s) => ({ ...s, devices: old?.find((o) => o.name === s.name)?.devices ?? s.devices })));
+      setAsked((n) => n + 1);
+    }
   });
 
   return { overrides, strategies, error, reload: () => setAsked((n) => n + 1) };

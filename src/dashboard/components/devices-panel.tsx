@@ -27,6 +27,8 @@ const LIST_MAX_HEIGHT = 440;
 const GONE_MAX = 5000;
 /** Show the search box from this many rows on. */
 const FILTER_FROM = 8;
+/** A change of overrides or strategies changes strategies and pending counts: re-read once per burst. */
+const CHANGE_RELOAD_MS = 300;
 
 type Devices = ReadonlyMap<string, DeviceView>;
 
@@ -51,6 +53,10 @@ export function DevicesPanel(props: {
   const [filter, setFilter] = useState('');
   /** The `ready` count the last snapshot was read for: rows are only known for the current one. */
   const [loadedFor, setLoadedFor] = useState(-1);
+  /** Bumped to re-read the list after a change of overrides or strategies. */
+  const [changed, setChanged] = useState(0);
+  const changeTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => void (changeTimer.current && clearTimeout(changeTimer.current)), []);
   const readies = useSocketReady(socket);
   const socketState = useSocketState(socket);
   const now = useNow(1000);
@@ -106,10 +112,16 @@ export function DevicesPanel(props: {
       alive = false;
       clearInterval(t);
     };
-  }, [api, readies]);
+  }, [api, readies, changed]);
 
   useLiveEvents(socket, (ev) => {
-    if (ev.type === 'device') {
+    if (ev.type === 'overrides' || ev.type === 'strategies' || ev.type === 'history') {
+      if (!changeTimer.current)
+        changeTimer.current = setTimeout(() => {
+          changeTimer.current = null;
+          setChanged((n) => n + 1);
+        }, CHANGE_RELOAD_MS);
+    } else if (ev.type === 'device') {
       const d = ev.device;
       if (!d || typeof d.id !== 'string') return;
       const connected = ev.event === 'connected';
