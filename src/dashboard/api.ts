@@ -2,8 +2,38 @@
  * The daemon's HTTP API as typed functions. Every failure becomes an ApiError carrying the server's
  * stable error code, so views can word their messages per case (wrong password, email taken, ...).
  */
-import type { CreateUserAnswer, Device, DevicesAnswer, LogSearchQuery, LogSearchResult, PutVarBody, SessionAnswer, Var, VarDelivery, VarsAnswer } from '../wire.js';
+import type {
+  ApplyStrategyAnswer,
+  ClearOverrideAnswer,
+  CreateUserAnswer,
+  Device,
+  DeviceAnswer,
+  DeviceSummary,
+  HistoryActionAnswer,
+  HistoryAnswer,
+  HistoryEntry,
+  LogSearchQuery,
+  LogSearchResult,
+  Override,
+  OverridesAnswer,
+  SessionAnswer,
+  SetOverrideAnswer,
+  SetOverrideBody,
+  StrategiesAnswer,
+  StrategyAnswer,
+  StrategyBody,
+  Target,
+  Var,
+  VarsAnswer,
+} from '../wire.js';
 import { debug } from './debug';
+import { toDeviceView, type DeviceView } from './devices';
+
+/** A target as the dashboard sends it: a selector string goes as typed so the daemon's parse error names it. */
+export type TargetInput = Target | { labels: string };
+
+/** `GET /api/logs` query with the timeline's kind (`log` game lines, `change` dashboard changes). */
+export type LogsQuery = LogSearchQuery & { kind?: 'log' | 'change' | '' };
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -105,10 +135,63 @@ export class Api {
     return Array.isArray(res?.vars) ? res.vars : [];
   }
 
-  putVar(name: string, value: string, type?: string): Promise<VarDelivery> {
-    const body: PutVarBody = { value };
+  /** Sets an override: for every device without `target`, else for those it names. */
+  putVar(name: string, value: string, type?: string, target?: TargetInput): Promise<SetOverrideAnswer> {
+    const body: SetOverrideBody = { value };
     if (type) body.type = type;
+    if (target && !('all' in target)) body.target = target;
     return this.call('PUT', `/api/vars/${encodeURIComponent(name)}`, body);
+  }
+
+  /** Clears one override ("back to the game's value" for the devices of `target`). */
+  clearOverride(name: string, target?: TargetInput): Promise<ClearOverrideAnswer> {
+    return this.call('DELETE', `/api/vars/${encodeURIComponent(name)}/override`, target && !('all' in target) ? { target } : {});
+  }
+
+  async overrides(): Promise<Override[]> {
+    const res = await this.call<Partial<OverridesAnswer>>('GET', '/api/overrides');
+    return Array.isArray(res?.overrides) ? res.overrides : [];
+  }
+
+  async strategies(): Promise<StrategyAnswer[]> {
+    const res = await this.call<Partial<StrategiesAnswer>>('GET', '/api/strategies');
+    return Array.isArray(res?.strategies) ? res.strategies : [];
+  }
+
+  createStrategy(body: StrategyBody): Promise<StrategyAnswer> {
+    return this.call('POST', '/api/strategies', body);
+  }
+
+  /** 409 when `version` is no longer the stored one (someone else saved meanwhile). */
+  updateStrategy(name: string, body: StrategyBody): Promise<StrategyAnswer> {
+    return this.call('PUT', `/api/strategies/${encodeURIComponent(name)}`, body);
+  }
+
+  async deleteStrategy(name: string): Promise<void> {
+    await this.call('DELETE', `/api/strategies/${encodeURIComponent(name)}`);
+  }
+
+  applyStrategy(name: string, target?: TargetInput): Promise<ApplyStrategyAnswer> {
+    return this.call('POST', `/api/strategies/${encodeURIComponent(name)}/apply`, target && !('all' in target) ? { target } : {});
+  }
+
+  async history(limit: number, before?: string): Promise<HistoryEntry[]> {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (before) params.set('before', before);
+    const res = await this.call<Partial<HistoryAnswer>>('GET', `/api/history?${params.toString()}`);
+    return Array.isArray(res?.entries) ? res.entries : [];
+  }
+
+  revert(id: string): Promise<HistoryActionAnswer> {
+    return this.call('POST', `/api/history/${encodeURIComponent(id)}/revert`, {});
+  }
+
+  rollback(to: string): Promise<HistoryActionAnswer> {
+    return this.call('POST', '/api/history/rollback', { to });
+  }
+
+  device(deviceId: string, signal?: AbortSignal): Promise<DeviceAnswer> {
+    return this.call('GET', `/api/devices/${encodeURIComponent(deviceId)}`, undefined, signal);
   }
 
   /** Removes the variable from the key's store (404 when it is already gone). */
@@ -116,7 +199,7 @@ export class Api {
     await this.call('DELETE', `/api/vars/${encodeURIComponent(name)}`);
   }
 
-  async logs(query: LogSearchQuery, signal?: AbortSignal): Promise<LogSearchResult> {
+  async logs(query: LogsQuery, signal?: AbortSignal): Promise<LogSearchResult> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) {
       if (v !== undefined && v !== '') params.set(k, String(v));
@@ -127,9 +210,10 @@ export class Api {
     return { hits, total: typeof res?.total === 'number' ? res.total : hits.length };
   }
 
-  async devices(): Promise<Device[]> {
-    const res = await this.call<Partial<DevicesAnswer>>('GET', '/api/devices');
-    return Array.isArray(res?.devices) ? res.devices : [];
+  /** The key's devices, online and remembered (older daemons list connections: read as online devices). */
+  async devices(): Promise<DeviceView[]> {
+    const res = await this.call<{ devices?: Array<DeviceSummary | Device> }>('GET', '/api/devices');
+    return Array.isArray(res?.devices) ? res.devices.flatMap((d) => toDeviceView(d) ?? []) : [];
   }
 
   /** Best effort: the local session is dropped whatever the server answers. */

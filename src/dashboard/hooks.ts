@@ -1,7 +1,6 @@
 /** Small Preact hooks shared by the views: clocks, hash routing, debouncing and the live socket. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { LiveSocket, SocketState } from './live-socket';
-import type { WsServerFrame as LiveEvent } from '../wire.js';
+import type { LiveEvent, LiveSocket, SocketState } from './live-socket';
 
 /** The current time, re-read every `intervalMs`, for "3 s ago" labels. */
 export function useNow(intervalMs = 1000): number {
@@ -27,6 +26,31 @@ export function useHashRoute(): Route {
     return () => removeEventListener('hashchange', onHash);
   }, []);
   return route;
+}
+
+/** The device a `#/devices/<id>` hash names, or null on any other route. */
+export function devicePageId(hash = location.hash): string | null {
+  const m = /^#\/devices\/([^/?#]+)/.exec(hash);
+  if (!m || !m[1]) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+export function deviceHref(deviceId: string): string {
+  return `#/devices/${encodeURIComponent(deviceId)}`;
+}
+
+export function useDevicePage(): string | null {
+  const [id, setId] = useState<string | null>(() => devicePageId());
+  useEffect(() => {
+    const onHash = (): void => setId(devicePageId());
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+  return id;
 }
 
 export function useDebounced<T>(value: T, ms: number): T {

@@ -5,7 +5,10 @@
  * down are lost.
  */
 import { debug } from './debug';
-import type { WsServerFrame as LiveEvent } from '../wire.js';
+import type { VariablesEvent, WsServerFrame } from '../wire.js';
+
+/** Every frame the page handles: the /ws frames and the §8 events (overrides, strategies, history, device_state). */
+export type LiveEvent = WsServerFrame | VariablesEvent;
 
 export type SocketState =
   | { kind: 'connecting'; attempt: number }

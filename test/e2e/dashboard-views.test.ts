@@ -260,7 +260,7 @@ describe('dashboard views in Chromium (layout, device states, admin entry, delet
     two.close();
     await expectText(page.getByTestId('device-count'), '0');
     const empty = page.getByTestId('devices-empty');
-    await expectText(empty, /No devices online — 2 seen this session/);
+    await expectText(empty, /No devices online — 2 seen before/);
     expect(await textOf(empty)).to.not.include('connected yet');
     // The ones seen are listed, greyed, as gone.
     const gone = page.getByTestId('device-gone-row');

@@ -1,9 +1,10 @@
 /**
- * The live log tail, newest at the top. Pausing buffers incoming lines (and counts them) until
+ * The live log tail, newest at the top: the game's log lines and, marked apart, the dashboard's
+ * changes that reached a device (kind "change": who changed what, from → to), with a kind filter. Pausing buffers incoming lines (and counts them) until
  * resumed; typing in the search box switches to server-side search (GET /api/logs, debounced).
  * Level and device filters apply to both; the device filter is a search box with suggestions (a
  * dropdown of every device seen would hold 1,000 options with 1,000 devices). Rows are memoised, so
- * a flush of new lines renders only the new rows.
+ * a flush of new lines renders only the new rows. With `device`, it is that device's tail (its page).
  */
 import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
@@ -12,6 +13,7 @@ import { clockTime, compact, fullTime, plural } from '../format';
 import { useDebounced, useLiveEvents, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
 import type { LogEntry } from '../../wire.js';
+import { CHANGE_KEYS, changeOf, kindMatches, type KindFilter, type TimelineEntry } from '../timeline';
 
 const TAIL_MAX = 500;
 const PENDING_MAX = 5000;
@@ -36,8 +38,8 @@ export function levelClass(level: string): string {
   return 'lvl-info';
 }
 
-function matches(e: LogEntry, level: string, device: string): boolean {
-  return (!level || e.level === level) && (!device || (e.deviceId ?? '') === device);
+function matches(e: LogEntry, level: string, device: string, kind: KindFilter): boolean {
+  return (!level || e.level === level) && (!device || (e.deviceId ?? '') === device) && kindMatches(e, kind);
 }
 
 type Search =
@@ -46,14 +48,17 @@ type Search =
   | { status: 'done'; q: string; hits: LogEntry[]; total: number }
   | { status: 'error'; q: string; message: string };
 
-export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
+export function LogsPanel(props: { api: Api; socket: LiveSocket; device?: string }) {
   const { api, socket } = props;
+  const fixed = props.device;
+  const [kind, setKind] = useState<KindFilter>('');
   const [tail, setTail] = useState<LogEntry[] | null>(null);
   const [pending, setPending] = useState<LogEntry[]>([]);
   const [paused, setPaused] = useState(false);
   const [level, setLevel] = useState('');
   const [deviceText, setDeviceText] = useState('');
-  const device = useDebounced(deviceText.trim(), 150);
+  const typedDevice = useDebounced(deviceText.trim(), 150);
+  const device = fixed ?? typedDevice;
   const [query, setQuery] = useState('');
   const [search, setSearch] = useState<Search>({ status: 'idle' });
   const [levelsSeen, setLevelsSeen] = useState<string[]>([]);
@@ -106,7 +111,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
 
   useEffect(() => {
     let alive = true;
-    api.logs({ limit: SNAPSHOT_LIMIT }).then(
+    api.logs(fixed ? { limit: SNAPSHOT_LIMIT, device: fixed } : { limit: SNAPSHOT_LIMIT }).then(
       (res) => {
         if (!alive) return;
         const add = fresh(res.hits);
@@ -118,7 +123,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
     return () => {
       alive = false;
     };
-  }, [api, readies]);
+  }, [api, readies, fixed]);
 
   const flush = (): void => {
     flushTimer.current = null;
@@ -146,7 +151,8 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
 
   useLiveEvents(socket, (ev) => {
     if (ev.type !== 'logs' || !Array.isArray(ev.logs)) return;
-    for (const l of ev.logs) inbox.current.push({ ...l, deviceId: l.deviceId ?? ev.deviceId ?? null });
+    if (fixed && ev.deviceId !== fixed && !ev.logs.some((l) => l.deviceId === fixed)) return;
+    for (const l of ev.logs) if (!fixed || (l.deviceId ?? ev.deviceId) === fixed) inbox.current.push({ ...l, deviceId: l.deviceId ?? ev.deviceId ?? null });
     if (inbox.current.length > PENDING_MAX) inbox.current = inbox.current.slice(-PENDING_MAX);
     if (!flushTimer.current) flushTimer.current = setTimeout(flush, FLUSH_MS);
   });
@@ -159,7 +165,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
     }
     const ctl = new AbortController();
     setSearch({ status: 'loading', q });
-    api.logs({ q, level, device, limit: SEARCH_LIMIT }, ctl.signal).then(
+    api.logs({ q, level, device, kind, limit: SEARCH_LIMIT }, ctl.signal).then(
       (res) => {
         lastResults.current = res.hits;
         setSearch({ status: 'done', q, hits: res.hits, total: res.total });
@@ -169,7 +175,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
       },
     );
     return () => ctl.abort();
-  }, [api, q, level, device]);
+  }, [api, q, level, device, kind]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
@@ -207,15 +213,15 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
     // Keep the previous answer on screen while the next one loads, so typing does not flicker.
     if (search.status === 'loading') return lastResults.current;
     if (searching) return [];
-    return (tail ?? []).filter((e) => matches(e, level, device));
-  }, [search, searching, tail, level, device]);
+    return (tail ?? []).filter((e) => matches(e, level, device, kind));
+  }, [search, searching, tail, level, device, kind]);
 
   const levels = [...BASE_LEVELS, ...levelsSeen.filter((l) => !BASE_LEVELS.includes(l)).sort()];
 
   return (
-    <section class="card logs" aria-labelledby="logs-title">
+    <section class={fixed ? 'card logs device-logs' : 'card logs'} aria-labelledby={fixed ? 'device-logs-title' : 'logs-title'}>
       <header class="card-head">
-        <h2 id="logs-title">Logs</h2>
+        <h2 id={fixed ? 'device-logs-title' : 'logs-title'}>{fixed ? 'Log tail' : 'Logs'}</h2>
         <div class="head-tools logs-tools">
           <div class="search">
             <input
@@ -246,7 +252,18 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
               </option>
             ))}
           </select>
-          <DeviceSearch value={deviceText} seen={devicesSeen.current} onChange={setDeviceText} />
+          <select
+            class="input"
+            aria-label="Kind"
+            value={kind}
+            data-testid="log-kind-filter"
+            onChange={(e) => setKind(e.currentTarget.value as KindFilter)}
+          >
+            <option value="">Logs and changes</option>
+            <option value="log">Game logs</option>
+            <option value="change">Changes</option>
+          </select>
+          {!fixed && <DeviceSearch value={deviceText} seen={devicesSeen.current} onChange={setDeviceText} />}
           <button
             type="button"
             class={paused ? 'btn small primary' : 'btn small'}
@@ -275,7 +292,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
           ) : (
             <span>
               <span class="live-dot" aria-hidden="true" /> Live tail · newest first · {plural(rows.length, 'line')}
-              {(level || device) && ' (filtered)'}
+              {(level || (device && !fixed) || kind) && ' (filtered)'}
             </span>
           ))}
         {search.status === 'loading' && <span>Searching for “{search.q}”…</span>}
@@ -308,7 +325,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket }) {
             <div class="empty" data-testid="logs-empty">
               {search.status === 'done' ? (
                 <strong>No logs match “{search.q}”.</strong>
-              ) : level || device ? (
+              ) : level || (device && !fixed) || kind ? (
                 <strong>No lines match the filters yet.</strong>
               ) : (
                 <>
@@ -397,11 +414,33 @@ class LogRow extends Component<{ e: LogEntry }> {
   }
 }
 
-function LogRowView(props: { e: LogEntry }) {
+function LogRowView(props: { e: TimelineEntry }) {
   const { e } = props;
-  const fields = e.fields && typeof e.fields === 'object' ? Object.entries(e.fields) : [];
+  const change = changeOf(e);
+  const fields = e.fields && typeof e.fields === 'object' ? Object.entries(e.fields).filter(([k]) => !change || !CHANGE_KEYS.has(k)) : [];
+  if (change) {
+    const cleared = change.after === null || change.action.endsWith('clear');
+    return (
+      <div class="log-row change-row" data-testid="log-row" data-kind="change" data-log-id={e.id} data-level={e.level} data-device-id={e.deviceId ?? ''} data-name={change.name}>
+        <time class="log-time mono" title={`received ${fullTime(e.receivedAt)}`}>
+          {clockTime(e.receivedAt, true)}
+        </time>
+        <span class="lvl lvl-change" title="a change made from the dashboard, CLI or API">
+          change
+        </span>
+        <span class="log-device mono" title={e.deviceId ?? 'unnamed device'}>
+          {e.deviceId ?? '—'}
+        </span>
+        <span class="log-msg" data-testid="change-text">
+          <strong>{change.actor}</strong> {cleared ? 'reset' : 'set'} <code>{change.name}</code>:{' '}
+          <span class="before">{change.before ?? "game's value"}</span> → <span class="after">{change.after ?? "game's value"}</span>
+          {change.action && !['override.set', 'override.clear'].includes(change.action) && <span class="field">({change.action})</span>}
+        </span>
+      </div>
+    );
+  }
   return (
-    <div class="log-row" data-testid="log-row" data-log-id={e.id} data-level={e.level} data-device-id={e.deviceId ?? ''}>
+    <div class="log-row" data-testid="log-row" data-kind="log" data-log-id={e.id} data-level={e.level} data-device-id={e.deviceId ?? ''}>
       <time class="log-time mono" title={`received ${fullTime(e.receivedAt)}${e.timestamp !== null ? ` · client time ${e.timestamp}` : ''}`}>
         {clockTime(e.receivedAt, true)}
       </time>

@@ -1,4 +1,5 @@
 /** One variable: a type-aware inline editor, its save and delete buttons and where the last change went. */
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { ago, plural } from '../format';
 import type { Var } from '../../wire.js';
@@ -34,6 +35,8 @@ export function VarRow(props: {
   now: number;
   onSave: (name: string, value: string) => Promise<void>;
   onDelete: (name: string) => void;
+  /** The overrides in effect for the variable, shown under its editor. */
+  overrides?: ComponentChildren;
 }) {
   const { v, delivery, now } = props;
   const kind = editorKind(v.type);
@@ -176,6 +179,7 @@ export function VarRow(props: {
           </span>
         )}
         {remoteChanged && <span class="sub warn-text">game now reports {v.value}</span>}
+        {props.overrides}
       </td>
       <td class="var-status" data-testid={`var-status-${v.name}`} data-state={delivery?.state ?? 'none'}>
         {delivery && (

@@ -1,15 +1,19 @@
 /**
  * The key's variables: a REST snapshot on every socket (re)open, live values from `vars` events,
  * and for each change made here or in another tab where it went (`PUT` answer, then `delivery` /
- * `outbox_flushed` events). A variable can be deleted after a confirmation; every dashboard of the
- * key drops it on the `var_deleted` event.
+ * `outbox_flushed` events). An edit is an override for the target picked above the table (every
+ * device, the devices selected in the list, or a label selector); each variable lists the overrides
+ * in effect for it, each with a button that clears it (back to the game's value). A variable can be
+ * deleted after a confirmation; every dashboard of the key drops it on the `var_deleted` event.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ConfirmDialog } from '../admin/confirm-dialog';
 import { ApiError, type Api } from '../api';
 import { useLiveEvents, useNow, useSocketReady } from '../hooks';
 import type { LiveSocket } from '../live-socket';
-import type { Var } from '../../wire.js';
+import type { Override, Var } from '../../wire.js';
+import { targetKind, targetText } from '../devices';
+import { ALL_DEVICES, buildTarget, TargetPicker, type TargetChoice } from './target-picker';
 import { toast } from './toasts';
 import { type Delivery, deliveryFrom, VarRow, type VarView } from './var-row';
 import { normalize, validateValue } from './var-value';
@@ -43,8 +47,15 @@ function merge(list: VarView[], incoming: Var[], by: string | null, at: number |
   return next;
 }
 
-export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
-  const { api, socket } = props;
+export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Override[] | null; selected: ReadonlySet<string> }) {
+  const { api, socket, selected } = props;
+  const [choice, setChoice] = useState<TargetChoice>(ALL_DEVICES);
+  const [targetError, setTargetError] = useState<string | null>(null);
+  const byVar = useMemo(() => {
+    const m = new Map<string, Override[]>();
+    for (const o of props.overrides ?? []) m.set(o.name, [...(m.get(o.name) ?? []), o]);
+    return m;
+  }, [props.overrides]);
   const [vars, setVars] = useState<VarView[] | null>(null);
   const [deliveries, setDeliveries] = useState<Record<string, Delivery>>({});
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -130,10 +141,32 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
   };
 
   const save = async (name: string, value: string, type?: string): Promise<void> => {
-    const res = await api.putVar(name, value, type);
+    const t = buildTarget(choice, selected);
+    if ('error' in t) {
+      setTargetError(t.error);
+      throw new Error(t.error);
+    }
+    let res;
+    try {
+      res = await api.putVar(name, value, type, t.target);
+      setTargetError(null);
+    } catch (err) {
+      // The daemon's message says what is wrong with the selector (position and problem).
+      if (err instanceof ApiError && err.status === 400 && choice.mode === 'labels') setTargetError(err.message);
+      throw err;
+    }
     const saved = res?.var ?? { name, value, type: type ?? 'string' };
     setVars((list) => merge(list ?? [], [saved], null, null));
     setDeliveries((d) => ({ ...d, [name]: deliveryFrom(res?.delivered ?? 0, !!res?.buffered) }));
+  };
+
+  const clear = async (o: Override): Promise<void> => {
+    try {
+      const res = await api.clearOverride(o.name, o.target);
+      toast(`${o.name} is back to the game's value for ${targetText(o.target)} (${res.delivered} now, ${res.pending} waiting)`, 'success');
+    } catch (err) {
+      toast(`Could not clear ${o.name}: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    }
   };
 
   const shown = useMemo(() => {
@@ -170,6 +203,17 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
           </button>
         </div>
       </header>
+      <TargetPicker
+        choice={choice}
+        onChange={(c) => {
+          setChoice(c);
+          setTargetError(null);
+        }}
+        selectedCount={selected.size}
+        error={targetError}
+        testid="var-target"
+        label="Edits apply to"
+      />
       {adding && (
         <NewVarForm
           exists={(n) => !!vars?.some((v) => v.name === n)}
@@ -209,6 +253,7 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
                   delivery={deliveries[v.name]}
                   onSave={(n, val) => save(n, val)}
                   onDelete={(n) => setDeleting({ name: n, busy: false })}
+                  overrides={<OverrideList overrides={byVar.get(v.name) ?? []} name={v.name} onClear={clear} />}
                 />
               ))}
               {shown.length === 0 && (
@@ -237,6 +282,45 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket }) {
         </ConfirmDialog>
       )}
     </section>
+  );
+}
+
+/** The overrides in effect for one variable, most specific first, each with a clear button. */
+function OverrideList(props: { name: string; overrides: Override[]; onClear: (o: Override) => Promise<void> }) {
+  const [busy, setBusy] = useState<string | null>(null);
+  if (props.overrides.length === 0) return null;
+  const rank = { devices: 0, labels: 1, all: 2 };
+  const list = [...props.overrides].sort((a, b) => rank[targetKind(a.target)] - rank[targetKind(b.target)]);
+  return (
+    <ul class="ovr-list" data-testid={`overrides-${props.name}`} aria-label={`Overrides of ${props.name}`}>
+      {list.map((o) => {
+        const key = `${targetKind(o.target)}:${targetText(o.target)}`;
+        return (
+          <li key={key} class={`ovr ovr-${targetKind(o.target)}`} data-testid="override" data-target={targetText(o.target)} data-value={o.value}>
+            <span class="ovr-target" title={`set by ${o.setBy}${o.strategy ? ` (strategy ${o.strategy})` : ''}`}>
+              {targetText(o.target)}
+            </span>
+            <span class="ovr-eq">=</span>
+            <code class="ovr-value">{o.value}</code>
+            {o.strategy && <span class="strategy-badge small">{o.strategy}</span>}
+            <button
+              type="button"
+              class="icon-btn ovr-clear"
+              title={`Clear: back to the game's value for ${targetText(o.target)}`}
+              aria-label={`Clear the override of ${props.name} for ${targetText(o.target)}`}
+              data-testid="override-clear"
+              disabled={busy === key}
+              onClick={() => {
+                setBusy(key);
+                void props.onClear(o).finally(() => setBusy(null));
+              }}
+            >
+              ×
+            </button>
+          </li>
+        );
+      })}
+    </ul>
   );
 }
 
