@@ -42,8 +42,8 @@ export async function setVar(
     io.stdout.write(json(res, io.stdout.isTTY));
     return res;
   }
-  if ('target' in res && 'pending' in res) {
-    io.stdout.write(`${res.var.name} = ${cell(res.var.value)} (${res.var.type}) for ${describeTarget(res.target)}: ${reach(res)} (history ${res.historyId})\n`);
+  if (res.target !== undefined && res.pending !== undefined) {
+    io.stdout.write(`${res.var.name} = ${cell(res.var.value)} (${res.var.type}) for ${describeTarget(res.target)}: ${reach({ delivered: res.delivered, pending: res.pending })} (history ${res.historyId ?? '?'})\n`);
     return res;
   }
   const where =
