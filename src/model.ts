@@ -144,6 +144,11 @@ export interface LogEntry {
   receivedAt: number;
   /** Any other fields the client sent. */
   fields: Record<string, unknown>;
+  /**
+   * Set only by the daemon on a change that reached a device (its log timeline, DESIGN.md §8); absent
+   * on a game's own logs, which cannot forge it (their fields are theirs, this is not).
+   */
+  kind?: 'change';
 }
 
 /** A backend's answer to a health check. */

@@ -176,6 +176,7 @@ export class Gateway {
       timestamp: null,
       receivedAt,
       fields: { ...c.fields },
+      kind: 'change' as const,
     }));
     this.deps.logs.append(entries);
     this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId, logs: entries }, 'logs');

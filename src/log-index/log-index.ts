@@ -17,6 +17,8 @@ export interface LogQuery {
   to?: number;
   /** Default 100, at most 1000. */
   limit?: number;
+  /** `change`: only the timeline's change entries; `log`: only the games' own logs; absent: both. */
+  kind?: 'log' | 'change';
 }
 
 export interface LogSearchResult {

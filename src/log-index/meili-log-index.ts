@@ -41,13 +41,13 @@ interface LogDocument extends Omit<LogEntry, 'fields'> {
   sortSeq: number;
 }
 
-const RETRIEVED = ['id', 'apiKey', 'deviceId', 'level', 'message', 'timestamp', 'receivedAt', 'fieldsJson', 'fields'] as const satisfies readonly (keyof LogDocument)[];
+const RETRIEVED = ['id', 'apiKey', 'deviceId', 'level', 'message', 'timestamp', 'receivedAt', 'fieldsJson', 'fields', 'kind'] as const satisfies readonly (keyof LogDocument)[];
 
 /** Meilisearch's rule for document ids; anything else fails the whole batch's task. */
 const DOCUMENT_ID_RE = /^[A-Za-z0-9_-]{1,511}$/;
 
 export const MEILI_LOG_SETTINGS: Settings = {
-  filterableAttributes: ['apiKeyHex', 'deviceIdHex', 'level', 'receivedAt'],
+  filterableAttributes: ['apiKeyHex', 'deviceIdHex', 'level', 'receivedAt', 'kind'],
   // `id` would sort as a string (…-10 before …-9); its numeric parts are stored separately instead.
   sortableAttributes: ['receivedAt', 'sortNode', 'sortSeq'],
   // 'fields' last: documents written before fieldsText existed stay searchable.
@@ -150,6 +150,9 @@ export class MeiliLogIndex implements LogIndex {
     const filter = [`apiKeyHex = "${hex(q.apiKey)}"`];
     if (q.level !== null) filter.push(`level = ${quote(q.level)}`);
     if (q.device !== null) filter.push(`deviceIdHex = "${hex(q.device)}"`);
+    // Game logs carry no kind (older documents neither): NOT … matches a missing attribute too.
+    if (q.kind === 'change') filter.push('kind = "change"');
+    else if (q.kind === 'log') filter.push('NOT kind = "change"');
     if (q.from !== null) filter.push(`receivedAt >= ${q.from}`);
     if (q.to !== null) filter.push(`receivedAt <= ${q.to}`);
     const res = await this.index.search(q.q, {
@@ -251,6 +254,7 @@ function toDocument(e: LogEntry): LogDocument {
     fieldsText: fieldsText(e.fields),
     sortNode: node,
     sortSeq: seq,
+    ...(e.kind === 'change' ? { kind: 'change' as const } : {}),
   };
 }
 
@@ -264,6 +268,7 @@ function toEntry(h: Partial<LogDocument>): LogEntry {
     timestamp: h.timestamp ?? null,
     receivedAt: h.receivedAt ?? 0,
     fields: typeof h.fieldsJson === 'string' ? parseFields(h.fieldsJson) : (h.fields ?? {}),
+    ...(h.kind === 'change' ? { kind: 'change' as const } : {}),
   };
 }
 

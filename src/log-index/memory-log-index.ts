@@ -25,6 +25,7 @@ interface Stored extends LogOrderKey {
   deviceId: string | null;
   /** Lower-cased: Meilisearch compares filter strings without case, and so does this. */
   level: string;
+  change: boolean;
   text: string;
   /** The entry as JSON, as Meilisearch would store it; each hit is a fresh copy. */
   json: string;
@@ -118,6 +119,7 @@ export class MemoryLogIndex implements LogIndex {
         ...orderKey(e),
         deviceId: e.deviceId,
         level: e.level.toLowerCase(),
+        change: e.kind === 'change',
         text: searchText(e.message, e.fields),
         json,
       });
@@ -145,6 +147,7 @@ export class MemoryLogIndex implements LogIndex {
       if (q.from !== null && s.receivedAt < q.from) break;
       if (level !== null && s.level !== level) continue;
       if (q.device !== null && s.deviceId !== q.device) continue;
+      if (q.kind !== null && s.change !== (q.kind === 'change')) continue;
       if (matches && !matches(s.text)) continue;
       total += 1;
       if (hits.length < q.limit) hits.push(JSON.parse(s.json) as LogEntry);

@@ -59,6 +59,7 @@ export function normalizeLogEntry(e: LogEntry, limits: LogLimits = DEFAULT_LOG_L
     timestamp: typeof e.timestamp === 'number' && Number.isFinite(e.timestamp) ? e.timestamp : null,
     receivedAt: e.receivedAt,
     fields: normalizeFields(e.fields, limits),
+    ...(e.kind === 'change' ? { kind: 'change' as const } : {}),
   };
 }
 

@@ -15,6 +15,7 @@ export interface NormalisedLogQuery {
   from: number | null;
   to: number | null;
   limit: number;
+  kind: 'log' | 'change' | null;
 }
 
 export function normaliseQuery(query: LogQuery): NormalisedLogQuery {
@@ -41,5 +42,12 @@ export function normaliseQuery(query: LogQuery): NormalisedLogQuery {
     from: bound('from', query.from),
     to: bound('to', query.to),
     limit,
+    kind: kindOf(query.kind),
   };
+}
+
+function kindOf(v: unknown): 'log' | 'change' | null {
+  if (v === undefined || v === null) return null;
+  if (v === 'log' || v === 'change') return v;
+  throw new ObserverioError('bad_request', 'kind must be log or change');
 }

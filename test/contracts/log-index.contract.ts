@@ -211,6 +211,22 @@ export function logIndexContract(name: string, factory: LogIndexFactory): void {
         expect(res.total).to.equal(1);
       });
 
+      it('by kind: the timeline\'s change entries apart from game logs, which cannot pass for one', async () => {
+        const k = freshKey();
+        const game = log(k, { receivedAt: 50_000, message: 'a game log' });
+        const forged = log(k, { receivedAt: 60_000, message: 'a game log saying it is a change', fields: { kind: 'change' } });
+        const change = log(k, { receivedAt: 70_000, message: 'me@example.com set speed 1 → 3', fields: { kind: 'change', name: 'speed' }, kind: 'change' });
+        await addAll([game, forged, change]);
+        expect(ids((await index.search({ apiKey: k, kind: 'change' })).hits)).to.deep.equal([change.id]);
+        expect(ids((await index.search({ apiKey: k, kind: 'log' })).hits)).to.deep.equal([forged.id, game.id]);
+        expect(ids((await index.search({ apiKey: k })).hits)).to.deep.equal([change.id, forged.id, game.id]);
+        const [hit] = (await index.search({ apiKey: k, kind: 'change' })).hits;
+        expect(hit).to.deep.equal(change);
+        let err: unknown;
+        await index.search({ apiKey: k, kind: 'other' as 'log' }).catch((e: unknown) => (err = e));
+        expect(err).to.be.instanceOf(Error);
+      });
+
       it('refuses a time bound that is not a finite number', async () => {
         for (const from of [Number.NaN, Number.POSITIVE_INFINITY]) {
           let err: unknown;

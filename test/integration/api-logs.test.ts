@@ -105,6 +105,7 @@ describe('REST /api/logs (real Meilisearch + Redis)', () => {
     [`?device=${'d'.repeat(65)}`, /device/],
     ['?apiKey=AAAAAAAAAAAA', /apiKey/],
     ['?limit=1&limit=2', /more than once/],
+    ['?kind=changes', /kind must be log or change/],
   ];
   for (const [query, message] of bad) {
     it(`answers 400 for ${query.slice(0, 40)}`, async () => {
@@ -114,6 +115,26 @@ describe('REST /api/logs (real Meilisearch + Redis)', () => {
       expect(r.body.error.message).to.match(message);
     });
   }
+
+  it('keeps a change that reached a device in its timeline, apart from game logs (kind=change|log)', async () => {
+    const dev = await LineClient.open(daemon.tcpPort);
+    dev.line(`v:${a.apiKey}:phone-9`);
+    await dev.waitLines(1);
+    const put = await call(daemon, 'PUT', '/api/vars/speed', { token: a.token, body: { value: 3, target: { devices: ['phone-9'] } } });
+    expect(put.status, JSON.stringify(put.body)).to.equal(200);
+    await dev.waitLines(2);
+    dev.close();
+    const changes = await eventually(async () => {
+      const r = await search(a, '?kind=change');
+      expect(r.total).to.equal(1);
+      return r;
+    }, { timeoutMs: 10_000 });
+    expect(changes.hits[0]).to.include({ deviceId: 'phone-9' });
+    expect(changes.hits[0]!.fields).to.include({ kind: 'change', name: 'speed', after: '3' });
+    const games = await search(a, '?kind=log');
+    expect(games.total).to.equal(4);
+    expect(games.hits.every((h) => h.fields.kind !== 'change')).to.equal(true);
+  });
 
   it('never answers another key’s logs', async () => {
     const rb = await search(b, '?q=lobby');

@@ -1,5 +1,5 @@
 /**
- * `GET /api/logs?q=&level=&device=&from=&to=&limit=` → {hits, total}: the signed-in user's logs,
+ * `GET /api/logs?q=&level=&device=&from=&to=&limit=&kind=log|change` → {hits, total}: the signed-in user's logs,
  * newest first, always filtered by the session's API key (the tenant boundary).
  */
 import { z } from 'zod';
@@ -29,6 +29,7 @@ const logQuerySchema = z
       .transform(Number)
       .refine((n) => n >= 1 && n <= MAX_SEARCH_LIMIT, `limit must be from 1 to ${MAX_SEARCH_LIMIT}`)
       .optional(),
+    kind: z.enum(['log', 'change'], { error: 'kind must be log or change' }).optional(),
   })
   .strict();
 
@@ -57,6 +58,7 @@ export const logRoutes: RouteModule = (app, ctx) => {
         from: p.from,
         to: p.to,
         limit: p.limit ?? DEFAULT_SEARCH_LIMIT,
+        ...(p.kind ? { kind: p.kind } : {}),
       });
       reply.json(200, { hits: result.hits, total: result.total } satisfies LogSearchResult);
     }),
