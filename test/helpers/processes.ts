@@ -229,6 +229,16 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
       c.disconnect();
     }
   };
+  const infoReplication = async (port: number): Promise<string> => {
+    const c = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return await c.info('replication');
+    } finally {
+      c.disconnect();
+    }
+  };
   const spawnNode = async (port: number, bus: number): Promise<void> => {
     const args = [
       '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
@@ -264,14 +274,31 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
       create.once('exit', resolve);
     });
     if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${code}:\n${out}`);
+    // Ready when every node says cluster_state:ok, sees `masters` masters holding slots and
+    // `masters * replicas` replicas, and every replica has synced (master_link_status:up): a replica
+    // that never synced refuses to fail over, which the failover tests rely on.
     const deadline = Date.now() + 30000;
     for (;;) {
-      const states = await Promise.all(ports.map(({ port }) => info(port, 'INFO').catch((e: Error) => e.message)));
-      // Replicas must also have synced, or the failover tests would find a master with no replica to promote.
-      const nodesView = await info(ports[0]!.port, 'NODES').catch(() => '');
-      const slaves = nodesView.split('\n').filter((l) => / slave /.test(l) && / connected/.test(l)).length;
-      if (states.every((s) => s.includes('cluster_state:ok')) && slaves === masters * replicas) break;
-      if (Date.now() > deadline) throw new Error(`Redis Cluster not ok after 30 s:\n${states.join('\n---\n')}\n${nodesView}`);
+      const views = await Promise.all(
+        ports.map(async ({ port }) => {
+          const [state, view, replication] = await Promise.all([info(port, 'INFO'), info(port, 'NODES'), infoReplication(port)]);
+          return { port, state, view, replication };
+        }),
+      ).catch((e: Error) => e);
+      if (!(views instanceof Error)) {
+        const ok = views.every(({ state, view, replication }) => {
+          const lines = parseClusterNodes(view);
+          const slotMasters = lines.filter((l) => l.flags.includes('master') && l.slots > 0).length;
+          const slaves = lines.filter((l) => l.flags.includes('slave') && l.link === 'connected').length;
+          const synced = !replication.includes('role:slave') || replication.includes('master_link_status:up');
+          return state.includes('cluster_state:ok') && slotMasters === masters && slaves === masters * replicas && synced;
+        });
+        if (ok) break;
+      }
+      if (Date.now() > deadline) {
+        const detail = views instanceof Error ? views.message : views.map((v) => `${v.port}:\n${v.state}\n${v.view}`).join('\n---\n');
+        throw new Error(`Redis Cluster not ready after 30 s:\n${detail}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   } catch (err) {
@@ -287,14 +314,10 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
       const running = nodes.find((n) => n.running);
       if (!running) return [];
       const view = await info(running.port, 'NODES');
-      return view
-        .split('\n')
-        .filter((l) => {
-          const flags = (l.split(' ')[2] ?? '').split(',');
-          return flags.includes('master') && !flags.includes('fail') && !flags.includes('fail?');
-        })
-        .map((l) => Number(/:(\d+)@/.exec(l)?.[1]))
-        .filter((p) => Number.isInteger(p));
+      // A master without slots is a node that has not yet learnt it is a replica; not a master that serves.
+      return parseClusterNodes(view)
+        .filter((l) => l.flags.includes('master') && !l.flags.includes('fail') && !l.flags.includes('fail?') && l.slots > 0)
+        .map((l) => l.port);
     },
     stopNode: async (port) => {
       const child = children.get(port);
@@ -313,6 +336,17 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
     },
     stop: stopAll,
   };
+}
+
+/** The lines of CLUSTER NODES: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`. */
+function parseClusterNodes(view: string): { port: number; flags: string[]; link: string; slots: number }[] {
+  return view
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const f = l.trim().split(' ');
+      return { port: Number(/:(\d+)@/.exec(f[1] ?? '')?.[1]), flags: (f[2] ?? '').split(','), link: f[7] ?? '', slots: f.length - 8 };
+    });
 }
 
 let redisCluster: Promise<RedisCluster> | undefined;
