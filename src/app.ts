@@ -92,7 +92,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const { index: logIndex, batcher } = logs;
   // The gateway holds no resource of its own, only writes coalesced per tick: the logs worker (the
   // last backend to start, the first to stop) flushes it before any backend closes.
-  const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId });
+  const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId, retry: config.gateway });
   const clientActors = new Registry<null>('clientActors', 'unique');
   const clientsSup = dynamicSupervisorHandle();
   let runtime: Runtime | undefined;

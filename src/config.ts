@@ -107,6 +107,15 @@ export const configSchema = z
         journalCompactBytes: positiveInt.describe('embedded store: the journal is compacted into the snapshot once it is this big and bigger than the last snapshot'),
       })
       .strict(),
+    gateway: z
+      .object({
+        retryMaxVars: positiveInt.describe('variable changes held in memory while the store is unreachable (default sized for minutes of an outage); past it, i: lines that would add more are answered e:unavailable'),
+        retryMaxBytes: positiveInt.describe('bytes of variable changes (names, types, values) held while the store is unreachable; past it, i: lines are answered e:unavailable'),
+        retryInitialMs: positiveInt.describe('delay before the first retry of a store write that failed to reach the store; doubled per failure'),
+        retryMaxMs: positiveInt.describe('longest delay between retries of a store write'),
+      })
+      .strict()
+      .refine((g) => g.retryMaxMs >= g.retryInitialMs, { message: 'must be at least retryInitialMs', path: ['retryMaxMs'] }),
     http: z
       .object({
         maxBodyBytes: positiveInt.describe('largest accepted HTTP request body'),
@@ -130,6 +139,7 @@ export type LogsConfig = Config['logs'];
 export type LimitsConfig = Config['limits'];
 export type StoreConfig = Config['store'];
 export type HttpConfig = Config['http'];
+export type GatewayConfig = Config['gateway'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -24,6 +24,11 @@ export class Metrics {
   readonly bytesReceived = new Counter({ name: 'observerio_tcp_bytes_received_total', help: 'Bytes received from SDK connections', registers: [this.registry] });
   readonly protocolErrors = new Counter({ name: 'observerio_protocol_errors_total', help: 'Protocol errors answered, by code', labelNames: ['code'] as const, registers: [this.registry] });
   readonly varsWritten = new Counter({ name: 'observerio_vars_written_total', help: 'Variable values written to the store', registers: [this.registry] });
+  readonly retryQueueVars = new Gauge({ name: 'observerio_gateway_retry_queue_vars', help: 'Variable changes held in memory because their store write failed to reach the store', registers: [this.registry] });
+  readonly retryQueueBytes = new Gauge({ name: 'observerio_gateway_retry_queue_bytes', help: 'Bytes of the variable changes held for a retry', registers: [this.registry] });
+  readonly writesRetried = new Counter({ name: 'observerio_gateway_writes_retried_total', help: 'Store writes of variables that failed to reach the store and were queued for a retry', registers: [this.registry] });
+  readonly varsRefused = new Counter({ name: 'observerio_gateway_vars_refused_total', help: 'i: lines answered e:unavailable because the retry queue was full', registers: [this.registry] });
+  readonly varsDropped = new Counter({ name: 'observerio_gateway_vars_dropped_total', help: 'Variable values lost because their store write failed with a non-retryable error', registers: [this.registry] });
   readonly varChangesSent = new Counter({ name: 'observerio_var_changes_sent_total', help: 'v: lines written to device sockets', registers: [this.registry] });
   readonly logsReceived = new Counter({ name: 'observerio_logs_received_total', help: 'Log entries received from devices', registers: [this.registry] });
   readonly logsIndexed = new Counter({ name: 'observerio_logs_indexed_total', help: 'Log entries accepted by the log index', registers: [this.registry] });

@@ -2,14 +2,20 @@
  * The gateway does what the protocol's commands mean: it verifies API keys, writes variables to the
  * store and logs to the index, and publishes both to the key's dashboard channels. Hot path: writes
  * for the same key within one tick coalesce into one store call and one published event.
+ *
+ * Variable writes go through a RetryQueue: one write per key in flight, and a write that cannot reach
+ * the store (a Redis outage) waits in memory, collapsed per variable, until the store answers. Past
+ * the queue's bound `vars()` refuses (the connection answers `e:unavailable`) instead of dropping.
  */
 import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { LogEntry, Var } from '../model.js';
 import { channels, type PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { ClientLog } from '../tcp/protocol.js';
 import type { DashboardEvent, DeviceInfo } from '../wire.js';
+import { RetryQueue } from './retry-queue.js';
 
 // Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
 export type { DashboardEvent, DeviceInfo };
@@ -28,6 +34,16 @@ export interface GatewayDeps {
   nodeId: string;
   /** How long a verified key is trusted without asking the store again. */
   keyCacheMs?: number;
+  /** The retry queue's bound and backoff (config `gateway`); default RETRY_DEFAULTS. */
+  retry?: GatewayConfig;
+}
+
+/** The defaults of config/default.json, for gateways built without a config (tests). */
+export const RETRY_DEFAULTS: GatewayConfig = { retryMaxVars: 100_000, retryMaxBytes: 32 * 1024 * 1024, retryInitialMs: 100, retryMaxMs: 2000 };
+
+/** What a waiting variable holds: its strings, plus the map entry and object around them. */
+export function varBytes(v: Var): number {
+  return 2 * (v.name.length + v.type.length + v.value.length) + 64;
 }
 
 const NO_DEVICE = '\u0000';
@@ -53,9 +69,39 @@ export class Gateway {
   private inFlight = new Set<Promise<unknown>>();
   private seq = 0;
   private readonly keyCacheMs: number;
+  private readonly writes: RetryQueue<Var>;
 
   constructor(private readonly deps: GatewayDeps) {
     this.keyCacheMs = deps.keyCacheMs ?? 60_000;
+    const retry = deps.retry ?? RETRY_DEFAULTS;
+    const { metrics, logger } = deps;
+    this.writes = new RetryQueue<Var>({
+      write: (apiKey, vars) => deps.store.setVars(apiKey, vars),
+      id: (v) => v.name,
+      bytes: varBytes,
+      maxItems: retry.retryMaxVars,
+      maxBytes: retry.retryMaxBytes,
+      initialBackoffMs: retry.retryInitialMs,
+      maxBackoffMs: retry.retryMaxMs,
+      onRetry: (apiKey, vars, attempt, err) => {
+        metrics.writesRetried.inc();
+        // The first failure of a key is news; the next ones are the same outage.
+        if (attempt === 1) logger.warn({ err, apiKey, vars }, 'gateway write failed to reach the store; queued for a retry');
+      },
+      onDrop: (apiKey, vars, err) => {
+        metrics.varsDropped.inc(vars);
+        logger.error({ err, apiKey, vars }, 'gateway write failed');
+      },
+      onSize: (vars, bytes) => {
+        metrics.retryQueueVars.set(vars);
+        metrics.retryQueueBytes.set(bytes);
+      },
+    });
+  }
+
+  /** Variable changes waiting in memory for the store to answer again (0 while it does). */
+  retryQueued(): { vars: number; bytes: number; keys: number } {
+    return { vars: this.writes.items, bytes: this.writes.bytes, keys: this.writes.keysWaiting };
   }
 
   /** True when the key is registered; answers from a short-lived cache so reconnect storms stay cheap. */
@@ -68,8 +114,16 @@ export class Gateway {
     });
   }
 
-  vars(apiKey: string, deviceId: string | null, vars: readonly Var[]): void {
-    if (vars.length === 0) return;
+  /**
+   * Accepts a device's variable changes; false when they are refused because the store is unreachable
+   * and the retry queue is full (nothing of them is kept: the device is to be told).
+   */
+  vars(apiKey: string, deviceId: string | null, vars: readonly Var[]): boolean {
+    if (vars.length === 0) return true;
+    if (this.writes.wouldGrow(apiKey, vars)) {
+      this.deps.metrics.varsRefused.inc();
+      return false;
+    }
     let forKey = this.pendingVars.get(apiKey);
     if (!forKey) this.pendingVars.set(apiKey, (forKey = new Map()));
     const forEvent = slot(this.pendingVarEvents, apiKey, deviceId, () => new Map<string, Var>());
@@ -79,6 +133,7 @@ export class Gateway {
       forEvent.set(v.name, v);
     }
     this.schedule();
+    return true;
   }
 
   logs(apiKey: string, deviceId: string | null, logs: readonly ClientLog[]): void {
@@ -129,9 +184,8 @@ export class Gateway {
     this.pendingVarEvents = new Map();
     this.pendingLogEvents = new Map();
     for (const [apiKey, byName] of vars) {
-      const list = [...byName.values()];
-      this.deps.metrics.varsWritten.inc(list.length);
-      this.track(this.deps.store.setVars(apiKey, list));
+      this.deps.metrics.varsWritten.inc(byName.size);
+      this.writes.submit(apiKey, byName);
     }
     for (const [apiKey, byDevice] of varEvents) {
       for (const [device, byName] of byDevice) {
@@ -156,9 +210,13 @@ export class Gateway {
     );
   }
 
-  /** Writes everything pending and waits for writes in flight (shutdown, tests). */
+  /**
+   * Writes everything pending, gives queued writes one more attempt and waits for writes in flight
+   * (shutdown, tests). Writes that still cannot reach the store stay queued.
+   */
   async flush(): Promise<void> {
     if (this.scheduled) this.flushTick();
+    await this.writes.flush();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 }

@@ -10,7 +10,10 @@ export const healthRoutes: RouteModule = (app, ctx) => {
   app.get(
     '/healthz',
     route(ctx, 'healthz', (reply) => {
-      const backends = ctx.health.all();
+      const backends: HealthAnswer['backends'] = ctx.health.all();
+      // Changes waiting in memory for the store are not lost yet, but would be if this node stopped.
+      const queued = ctx.gateway.retryQueued();
+      if (queued.vars > 0) backends['store-retry-queue'] = { ok: false, kind: 'gateway', detail: `${queued.vars} variable changes of ${queued.keys} keys wait in memory for the store` };
       const ok = Object.values(backends).every((b) => b.ok);
       reply.json(200, { status: ok ? 'ok' : 'degraded', node: ctx.nodeId, uptimeS: Math.round(process.uptime()), backends } satisfies HealthAnswer);
     }),

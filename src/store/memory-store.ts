@@ -14,9 +14,32 @@ import { z } from 'zod';
 import type { StoreConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
 import type { BackendHealth, Session, User, Var } from '../model.js';
+import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
+import type { Labels } from '../variables/labels.js';
+import { overrideKey, type Override } from '../variables/overrides.js';
+import type { Op } from '../variables/strategies.js';
+import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
+import {
+  applyCommit,
+  byLastSeen,
+  checkExpect,
+  checkLimit,
+  checkTtl,
+  compareHistoryIds,
+  formatHistoryId,
+  nextHistoryId,
+  parseBefore,
+  parseHistoryId,
+  plainDraft,
+  plainLabels,
+  plainOp,
+  toEntry,
+  uniqueVars,
+} from './variables-common.js';
+import { entrySchema, keyVariablesSchema, labelsSchema, opSchema, varSchema } from './variables-schema.js';
 
 export interface MemoryStoreOptions {
   /** Where store.json and the journal live; null = nothing is persisted. */
@@ -39,8 +62,6 @@ const SWEEP_INTERVAL_MS = 60_000;
 /** After a journal write failed, a snapshot is retried at most this often (it is what clears the failure). */
 const RECOVERY_RETRY_MS = 1000;
 
-const varSchema = z.object({ name: z.string(), type: z.string(), value: z.string() }).strict();
-
 /**
  * Every mutation of the store, as data. A new mutation gets durability by adding its operation here,
  * a case in mutate() and its line in DURABLE, never by remembering to journal. Operations carry every
@@ -56,6 +77,19 @@ export const storeOpSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('vars.delete'), apiKey: z.string(), name: z.string() }).strict(),
   z.object({ t: z.literal('outbox.push'), apiKey: z.string(), vars: z.array(varSchema), cap: z.number().int().positive() }).strict(),
   z.object({ t: z.literal('outbox.take'), apiKey: z.string() }).strict(),
+  // DESIGN.md §8 (store-contract.ts): devices, what each reported and was last sent, and commits.
+  z.object({ t: z.literal('device.touch'), apiKey: z.string(), deviceId: z.string(), address: z.string().nullable(), generated: z.boolean(), at: z.number(), expiresAt: z.number() }).strict(),
+  z.object({ t: z.literal('device.heartbeat'), apiKey: z.string(), deviceIds: z.array(z.string()), at: z.number(), expiresAt: z.number() }).strict(),
+  z.object({ t: z.literal('device.labels'), apiKey: z.string(), deviceId: z.string(), labels: labelsSchema }).strict(),
+  z.object({ t: z.literal('device.offline'), apiKey: z.string(), deviceId: z.string(), at: z.number() }).strict(),
+  z.object({ t: z.literal('device.forget'), apiKey: z.string(), deviceIds: z.array(z.string()) }).strict(),
+  z.object({ t: z.literal('device.reported'), apiKey: z.string(), deviceId: z.string(), vars: z.array(varSchema) }).strict(),
+  z.object({ t: z.literal('device.sent'), apiKey: z.string(), deviceId: z.string(), vars: z.array(varSchema), replace: z.boolean() }).strict(),
+  z.object({ t: z.literal('device.sent.forget'), apiKey: z.string(), deviceId: z.string(), names: z.array(z.string()) }).strict(),
+  // The entry carries its id and the ops their every value, so replay rebuilds the same state.
+  z.object({ t: z.literal('variables.commit'), apiKey: z.string(), ops: z.array(opSchema), entry: entrySchema, by: z.string(), maxEntries: z.number(), maxAgeMs: z.number() }).strict(),
+  z.object({ t: z.literal('history.delivered'), apiKey: z.string(), id: z.string(), delivered: z.number() }).strict(),
+  z.object({ t: z.literal('history.prune'), apiKey: z.string(), cutoff: z.number(), maxEntries: z.number() }).strict(),
 ]);
 export type StoreOp = z.infer<typeof storeOpSchema>;
 
@@ -76,11 +110,27 @@ const DURABLE: { readonly [T in StoreOp['t']]: boolean } = {
   'vars.delete': true,
   'outbox.push': true,
   'outbox.take': false,
+  // A change of overrides or strategies is what a person waits for; labels decide which overrides a
+  // device gets. Presence, last seen, reports and last-sent are device telemetry the device renews
+  // (it reconnects, reports, is sent its overrides again after OK); delivered counts and pruning are
+  // redone or harmless to lose; forgetting a device again later costs nothing.
+  'device.touch': false,
+  'device.heartbeat': false,
+  'device.labels': true,
+  'device.offline': false,
+  'device.forget': false,
+  'device.reported': false,
+  'device.sent': false,
+  'device.sent.forget': false,
+  'variables.commit': true,
+  'history.delivered': false,
+  'history.prune': false,
 };
 
 const snapshotSchema = z.object({
-  // 1: before the journal (no seq); 2: `seq` is the last journal record the snapshot contains.
-  version: z.union([z.literal(1), z.literal(2)]),
+  // 1: before the journal (no seq); 2: `seq` is the last journal record the snapshot contains;
+  // 3: with `variables`, the §8 data. Versions 1 and 2 load with no §8 data (there was none then).
+  version: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   savedAt: z.number(),
   seq: z.number().int().min(0).optional(),
   users: z.array(z.object({ email: z.string(), apiKey: z.string(), createdAt: z.number(), passwordHash: z.string() })),
@@ -89,6 +139,7 @@ const snapshotSchema = z.object({
   // Object.prototype names.
   vars: z.array(z.tuple([z.string(), z.array(varSchema)])),
   outbox: z.array(z.tuple([z.string(), z.array(varSchema)])),
+  variables: z.array(z.tuple([z.string(), keyVariablesSchema])).optional(),
 });
 type Snapshot = z.infer<typeof snapshotSchema>;
 
@@ -103,7 +154,61 @@ function plainVars(vars: readonly Var[]): Var[] {
 
 const RESOLVED = Promise.resolve();
 
-export class MemoryStore implements Store {
+/** One API key's §8 data; laid out as the Redis store lays it out, so both answer alike. */
+interface KeyVariables {
+  devices: Map<string, { lastAddress: string | null; generated: boolean }>;
+  labels: Map<string, Labels>;
+  /** deviceId → last seen (ms): the key's devices are exactly these. */
+  seen: Map<string, number>;
+  /** deviceId → presence expiry (ms); online while it is in the future. */
+  presence: Map<string, number>;
+  reported: Map<string, Var[]>;
+  sent: Map<string, Map<string, Var>>;
+  /** overrideKey → override, in applyOps order. */
+  overrides: Map<string, Override>;
+  strategies: Map<string, StrategyRecord>;
+  stateVersion: number;
+  /** Oldest first, ids increasing. */
+  history: HistoryEntry[];
+  /** The newest id ever given, kept after pruning so ids never repeat. */
+  lastId: string | null;
+}
+
+function emptyKeyVariables(): KeyVariables {
+  return {
+    devices: new Map(),
+    labels: new Map(),
+    seen: new Map(),
+    presence: new Map(),
+    reported: new Map(),
+    sent: new Map(),
+    overrides: new Map(),
+    strategies: new Map(),
+    stateVersion: 0,
+    history: [],
+    lastId: null,
+  };
+}
+
+/** Stored objects are handed out as they are, so nobody may change them (targets' device sets are cached by identity). */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
+
+/** Drops the entries older than `cutoff` (by their id's time), then the oldest past `maxEntries`; returns how many. */
+function pruneEntries(history: HistoryEntry[], cutoff: number, maxEntries: number): number {
+  let drop = 0;
+  while (drop < history.length && (parseHistoryId((history[drop] as HistoryEntry).id)?.ms ?? 0) < cutoff) drop++;
+  drop = Math.max(drop, history.length - maxEntries);
+  if (drop > 0) history.splice(0, drop);
+  return drop;
+}
+
+export class MemoryStore implements Store, VariablesStore {
   readonly kind = 'memory' as const;
   private readonly log: Logger;
   private readonly dataDir: string | null;
@@ -118,6 +223,8 @@ export class MemoryStore implements Store {
   private readonly vars = new Map<string, Map<string, VarValue>>();
   /** Map order is push order: a replaced variable is deleted and re-added so it moves to the end. */
   private readonly outbox = new Map<string, Map<string, VarValue>>();
+  /** apiKey → its §8 data. */
+  private readonly variables = new Map<string, KeyVariables>();
 
   /** Null before start() and after stop(), and always without a dataDir: then apply() only mutates. */
   private journal: Journal | null = null;
@@ -287,6 +394,169 @@ export class MemoryStore implements Store {
     return this.outbox.get(apiKey)?.size ?? 0;
   }
 
+  // DESIGN.md §8 (store-contract.ts) ------------------------------------------------------------------
+
+  private keyVars(apiKey: string): KeyVariables | undefined {
+    return this.variables.get(apiKey);
+  }
+
+  private keyVarsFor(apiKey: string): KeyVariables {
+    let k = this.variables.get(apiKey);
+    if (!k) this.variables.set(apiKey, (k = emptyKeyVariables()));
+    return k;
+  }
+
+  async touchDevice(apiKey: string, device: { deviceId: string; address: string | null; generated: boolean }, at: number, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    await this.apply({ t: 'device.touch', apiKey, deviceId: device.deviceId, address: device.address, generated: device.generated, at, expiresAt: at + ttl });
+  }
+
+  async heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    if (deviceIds.length === 0) return;
+    await this.apply({ t: 'device.heartbeat', apiKey, deviceIds: [...new Set(deviceIds)], at, expiresAt: at + ttl });
+  }
+
+  async setLabels(apiKey: string, deviceId: string, labels: Labels): Promise<void> {
+    await this.apply({ t: 'device.labels', apiKey, deviceId, labels: plainLabels(labels) });
+  }
+
+  async markOffline(apiKey: string, deviceId: string, at: number): Promise<void> {
+    const k = this.keyVars(apiKey);
+    if (!k || (!k.seen.has(deviceId) && !k.presence.has(deviceId))) return;
+    await this.apply({ t: 'device.offline', apiKey, deviceId, at });
+  }
+
+  private deviceRecord(k: KeyVariables, deviceId: string, lastSeen: number, now: number): DeviceRecord {
+    const d = k.devices.get(deviceId);
+    return {
+      deviceId,
+      labels: k.labels.get(deviceId) ?? {},
+      online: (k.presence.get(deviceId) ?? 0) > now,
+      lastSeen,
+      lastAddress: d?.lastAddress ?? null,
+      generated: d?.generated ?? false,
+    };
+  }
+
+  async listDevices(apiKey: string, rememberMs: number, now: number): Promise<DeviceRecord[]> {
+    const k = this.keyVars(apiKey);
+    if (!k) return [];
+    const out: DeviceRecord[] = [];
+    for (const [id, lastSeen] of k.seen) if (lastSeen >= now - rememberMs || (k.presence.get(id) ?? 0) > now) out.push(this.deviceRecord(k, id, lastSeen, now));
+    return out.sort(byLastSeen);
+  }
+
+  async getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null> {
+    const k = this.keyVars(apiKey);
+    const lastSeen = k?.seen.get(deviceId);
+    return k && lastSeen !== undefined ? this.deviceRecord(k, deviceId, lastSeen, now) : null;
+  }
+
+  async forgetDevices(apiKey: string, before: number): Promise<number> {
+    const k = this.keyVars(apiKey);
+    if (!k) return 0;
+    const now = Date.now();
+    const ids: string[] = [];
+    for (const [id, lastSeen] of k.seen) if (lastSeen < before && !((k.presence.get(id) ?? 0) > now)) ids.push(id);
+    if (ids.length > 0) await this.apply({ t: 'device.forget', apiKey, deviceIds: ids });
+    return ids.length;
+  }
+
+  async setReported(apiKey: string, deviceId: string, vars: readonly Var[]): Promise<void> {
+    await this.apply({ t: 'device.reported', apiKey, deviceId, vars: uniqueVars(vars) });
+  }
+
+  async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
+    return (this.keyVars(apiKey)?.reported.get(deviceId) ?? []).map((v) => ({ ...v }));
+  }
+
+  async setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void> {
+    if (vars.length === 0 && !replace) return;
+    await this.apply({ t: 'device.sent', apiKey, deviceId, vars: uniqueVars(vars), replace });
+  }
+
+  async forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void> {
+    const sent = this.keyVars(apiKey)?.sent.get(deviceId);
+    if (!sent || !names.some((n) => sent.has(n))) return;
+    await this.apply({ t: 'device.sent.forget', apiKey, deviceId, names: [...names] });
+  }
+
+  async getLastSent(apiKey: string, deviceId: string): Promise<Map<string, Var>> {
+    const sent = this.keyVars(apiKey)?.sent.get(deviceId);
+    return new Map([...(sent ?? [])].map(([n, v]) => [n, { ...v }]));
+  }
+
+  async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    const k = this.keyVars(apiKey);
+    return { overrides: [...(k?.overrides.values() ?? [])], strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };
+  }
+
+  async listOverrides(apiKey: string): Promise<Override[]> {
+    return [...(this.keyVars(apiKey)?.overrides.values() ?? [])];
+  }
+
+  async listStrategies(apiKey: string): Promise<StrategyRecord[]> {
+    return [...(this.keyVars(apiKey)?.strategies.values() ?? [])];
+  }
+
+  async getStrategy(apiKey: string, name: string): Promise<StrategyRecord | null> {
+    return this.keyVars(apiKey)?.strategies.get(name) ?? null;
+  }
+
+  async commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult> {
+    checkHistoryBounds(bounds);
+    // Checked and applied in one synchronous step: nothing else runs in between, so a second commit
+    // computed from the same read finds the version moved on.
+    const k = this.keyVars(apiKey);
+    const failed = checkExpect(k?.stateVersion ?? 0, [...(k?.strategies.values() ?? [])], expect);
+    if (failed) return failed;
+    const last = k?.lastId ? parseHistoryId(k.lastId) : null;
+    const entry = toEntry(formatHistoryId(nextHistoryId(last, draft.at)), plainDraft(draft));
+    const written = this.apply({ t: 'variables.commit', apiKey, ops: ops.map(plainOp), entry, by, maxEntries: bounds.maxEntries, maxAgeMs: bounds.maxAgeMs });
+    const stateVersion = this.keyVarsFor(apiKey).stateVersion;
+    await written;
+    return { ok: true, entry, stateVersion };
+  }
+
+  async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {
+    if (!this.keyVars(apiKey)?.history.some((e) => e.id === entryId)) return;
+    await this.apply({ t: 'history.delivered', apiKey, id: entryId, delivered });
+  }
+
+  async listHistory(apiKey: string, options: { limit: number; before?: string }): Promise<HistoryEntry[]> {
+    const limit = checkLimit(options.limit);
+    const before = parseBefore(options.before);
+    const h = this.keyVars(apiKey)?.history ?? [];
+    const out: HistoryEntry[] = [];
+    for (let i = h.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = h[i] as HistoryEntry;
+      if (before && compareHistoryIds(parseHistoryId(e.id) ?? { ms: 0, seq: 0 }, before) >= 0) continue;
+      out.push(e);
+    }
+    return out;
+  }
+
+  async getHistoryEntry(apiKey: string, id: string): Promise<HistoryEntry | null> {
+    return this.keyVars(apiKey)?.history.find((e) => e.id === id) ?? null;
+  }
+
+  async historySince(apiKey: string, id: string): Promise<HistoryEntry[] | null> {
+    const h = this.keyVars(apiKey)?.history ?? [];
+    const at = h.findIndex((e) => e.id === id);
+    return at < 0 ? null : h.slice(at).reverse();
+  }
+
+  async pruneHistory(apiKey: string, bounds: HistoryBounds, now: number): Promise<number> {
+    checkHistoryBounds(bounds);
+    const h = this.keyVars(apiKey)?.history;
+    if (!h) return 0;
+    const cutoff = now - bounds.maxAgeMs;
+    const dropped = pruneEntries([...h], cutoff, bounds.maxEntries);
+    if (dropped > 0) await this.apply({ t: 'history.prune', apiKey, cutoff, maxEntries: bounds.maxEntries });
+    return dropped;
+  }
+
   /**
    * The one way state changes: performs the operation, then journals it. The returned promise settles
    * when the journal has it (durable operations: fsynced); memory changes at once, so readers see the
@@ -346,6 +616,85 @@ export class MemoryStore implements Store {
       }
       case 'outbox.take':
         this.outbox.delete(op.apiKey);
+        return;
+      case 'device.touch': {
+        const k = this.keyVarsFor(op.apiKey);
+        k.devices.set(op.deviceId, { lastAddress: op.address, generated: op.generated });
+        k.seen.set(op.deviceId, Math.max(k.seen.get(op.deviceId) ?? -Infinity, op.at));
+        k.presence.set(op.deviceId, Math.max(k.presence.get(op.deviceId) ?? -Infinity, op.expiresAt));
+        return;
+      }
+      case 'device.heartbeat': {
+        const k = this.keyVarsFor(op.apiKey);
+        for (const id of op.deviceIds) {
+          k.seen.set(id, Math.max(k.seen.get(id) ?? -Infinity, op.at));
+          k.presence.set(id, Math.max(k.presence.get(id) ?? -Infinity, op.expiresAt));
+        }
+        return;
+      }
+      case 'device.labels':
+        this.keyVarsFor(op.apiKey).labels.set(op.deviceId, deepFreeze(op.labels));
+        return;
+      case 'device.offline': {
+        const k = this.keyVarsFor(op.apiKey);
+        k.presence.delete(op.deviceId);
+        const seen = k.seen.get(op.deviceId);
+        if (seen !== undefined) k.seen.set(op.deviceId, Math.max(seen, op.at));
+        return;
+      }
+      case 'device.forget': {
+        const k = this.keyVarsFor(op.apiKey);
+        for (const id of op.deviceIds) {
+          k.devices.delete(id);
+          k.labels.delete(id);
+          k.seen.delete(id);
+          k.presence.delete(id);
+          k.reported.delete(id);
+          k.sent.delete(id);
+        }
+        return;
+      }
+      case 'device.reported': {
+        const k = this.keyVarsFor(op.apiKey);
+        if (op.vars.length === 0) k.reported.delete(op.deviceId);
+        else k.reported.set(op.deviceId, op.vars);
+        return;
+      }
+      case 'device.sent': {
+        const k = this.keyVarsFor(op.apiKey);
+        const sent = op.replace ? new Map<string, Var>() : (k.sent.get(op.deviceId) ?? new Map<string, Var>());
+        for (const v of op.vars) sent.set(v.name, v);
+        if (sent.size === 0) k.sent.delete(op.deviceId);
+        else k.sent.set(op.deviceId, sent);
+        return;
+      }
+      case 'device.sent.forget': {
+        const k = this.keyVarsFor(op.apiKey);
+        const sent = k.sent.get(op.deviceId);
+        if (!sent) return;
+        for (const n of op.names) sent.delete(n);
+        if (sent.size === 0) k.sent.delete(op.deviceId);
+        return;
+      }
+      case 'variables.commit': {
+        const k = this.keyVarsFor(op.apiKey);
+        const next = applyCommit({ overrides: [...k.overrides.values()], strategies: [...k.strategies.values()] }, op.ops, op.entry.at, op.by);
+        k.overrides = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), deepFreeze(o)]));
+        k.strategies = new Map(next.strategies.map((s) => [s.name, deepFreeze(s)]));
+        k.stateVersion++;
+        k.history.push(deepFreeze(op.entry));
+        k.lastId = op.entry.id;
+        pruneEntries(k.history, (parseHistoryId(op.entry.id)?.ms ?? 0) - op.maxAgeMs, op.maxEntries);
+        return;
+      }
+      case 'history.delivered': {
+        const h = this.keyVarsFor(op.apiKey).history;
+        const i = h.findIndex((e) => e.id === op.id);
+        if (i >= 0) h[i] = deepFreeze({ ...(h[i] as HistoryEntry), delivered: op.delivered });
+        return;
+      }
+      case 'history.prune':
+        pruneEntries(this.keyVarsFor(op.apiKey).history, op.cutoff, op.maxEntries);
         return;
       default: {
         const never: never = op;
@@ -418,6 +767,21 @@ export class MemoryStore implements Store {
     for (const s of snap.sessions) if (s.expiresAt > now) this.sessions.set(s.token, s);
     for (const [apiKey, vs] of snap.vars) this.vars.set(apiKey, new Map(vs.map((v) => [v.name, { type: v.type, value: v.value }])));
     for (const [apiKey, vs] of snap.outbox) this.outbox.set(apiKey, new Map(vs.map((v) => [v.name, { type: v.type, value: v.value }])));
+    for (const [apiKey, k] of snap.variables ?? []) {
+      this.variables.set(apiKey, {
+        devices: new Map(k.devices),
+        labels: new Map(k.labels.map(([id, l]) => [id, deepFreeze(l)])),
+        seen: new Map(k.seen),
+        presence: new Map(k.presence),
+        reported: new Map(k.reported),
+        sent: new Map(k.sent.map(([id, vs]) => [id, new Map(vs.map((v) => [v.name, v]))])),
+        overrides: new Map(k.overrides.map((o) => [overrideKey(o.name, o.target), deepFreeze(o)])),
+        strategies: new Map(k.strategies.map((s) => [s.name, deepFreeze(s)])),
+        stateVersion: k.stateVersion,
+        history: k.history.map(deepFreeze),
+        lastId: k.lastId,
+      });
+    }
     this.snapshotBytes = text.length;
     this.log.info({ file, users: this.users.size, keys: this.vars.size, seq: snap.seq ?? 0 }, 'store snapshot loaded');
     this.snapshotSeq = snap.seq ?? 0;
@@ -461,13 +825,29 @@ export class MemoryStore implements Store {
     const changes = this.changes;
     const now = Date.now();
     const snap: Snapshot = {
-      version: 2,
+      version: 3,
       savedAt: now,
       seq,
       users: [...this.users.values()].map((r) => ({ ...r.user, passwordHash: r.passwordHash })),
       sessions: [...this.sessions.values()].filter((s) => s.expiresAt > now),
       vars: [...this.vars].map(([k, m]) => [k, toVars(m)]),
       outbox: [...this.outbox].map(([k, m]) => [k, toVars(m)]),
+      variables: [...this.variables].map(([apiKey, k]) => [
+        apiKey,
+        {
+          devices: [...k.devices],
+          labels: [...k.labels],
+          seen: [...k.seen],
+          presence: [...k.presence],
+          reported: [...k.reported],
+          sent: [...k.sent].map(([id, m]) => [id, [...m.values()]]),
+          overrides: [...k.overrides.values()],
+          strategies: [...k.strategies.values()],
+          stateVersion: k.stateVersion,
+          history: k.history,
+          lastId: k.lastId,
+        },
+      ]),
     };
     const text = JSON.stringify(snap);
     const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;

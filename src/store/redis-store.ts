@@ -26,13 +26,44 @@
  *                                        higher sequence (moves to the end), and past `outboxMaxPerKey`
  *                                        names the lowest sequences are dropped (ZPOPMIN).
  *
- * Every write that touches more than one key runs as one Lua script, so it is atomic against other
- * daemons and costs one round trip. On Redis Cluster a script's keys must share a hash slot: every key
- * of one API key carries the hash tag `{<apiKey>:vs}`, which hashes like the untagged `<apiKey>:vs`
- * (API keys are [A-Za-z0-9], never braces), so they all live in that key's slot. User, API key and
- * session records are read and written one key at a time. Keys written before the tags existed
- * (`P varorder:<apiKey>`, `P outbox:<apiKey>`, `P outbox-order:<apiKey>`) are renamed once, at the
- * first start on a plain Redis (src/redis/migrate-keys.ts).
+ * DESIGN.md §8 data (store-contract.ts). Every key of API key K carries the hash tag `{K:vs}`, so all
+ * of them hash to the slot of `K:vs` itself and every script and MULTI below is single-slot (Redis
+ * Cluster ready). `K:vs` keeps its layout and meaning: the latest value any device reported.
+ *
+ *   P devices:{K:vs}             hash    deviceId → JSON {lastAddress, generated} (touchDevice).
+ *   P labels:{K:vs}              hash    deviceId → JSON object of labels, replaced whole (setLabels).
+ *   P seen:{K:vs}                zset    deviceId → last seen (ms); the key's devices are its members.
+ *                                        ZADD GT, so a late write never moves it back.
+ *   P presence:{K:vs}            zset    deviceId → presence expiry (ms); online = score > now. Heartbeats
+ *                                        ZADD GT; markOffline ZREMs; a dead node's devices lapse by themselves.
+ *   P reported:{K:vs}:<deviceId> string  JSON [{name, type, value}]: the device's own values, replaced whole
+ *                                        (one string keeps first-seen order at any size).
+ *   P sent:{K:vs}:<deviceId>     hash    name → JSON {name, type, value}: what the device was last sent.
+ *   P overrides:{K:vs}           hash    sha256(overrideKey) → JSON {n, o: Override}; a fixed-size field
+ *                                        whatever the target, `n` the override's place (applyOps order).
+ *   P strategies:{K:vs}          hash    name → JSON {n, s: {name, vars, version, updatedAt, updatedBy}}.
+ *   P state:{K:vs}               string  the state version, INCR by every commit.
+ *   P history:{K:vs}             stream  entry id → field `e`, the entry's JSON without id and with
+ *                                        delivered 0; ids `<ms>-<seq>` chosen by COMMIT (the entry's `at`,
+ *                                        or just after the last id when that is later); trimmed by MINID
+ *                                        (age) and MAXLEN (count); XREVRANGE pages it newest first.
+ *   P delivered:{K:vs}           hash    entry id → devices reached (stream entries cannot change);
+ *                                        fields go with their entries when those are pruned.
+ *
+ * Values are read with HVALS/HMGET/ZSCORE, never HGETALL into an object, so no device id or variable
+ * name (`__proto__`) ever becomes an object key. Per-device keys are deleted with the device record.
+ *
+ * Every write that touches more than one key runs as one Lua script (or a MULTI of one slot), so it is
+ * atomic against other daemons and costs one round trip. `commit` reads the state at the caller's
+ * version, computes the new values in TypeScript (history.ts applyOps, variables-common.ts) and hands
+ * them to COMMIT, which writes them only if the version is still the one read.
+ *
+ * Redis Cluster: a script's keys must share a hash slot. The tag `{<apiKey>:vs}` hashes like the
+ * untagged `<apiKey>:vs` (API keys are [A-Za-z0-9], never braces), so every key above but users, API
+ * keys and sessions lives in that key's slot; those three are read and written one key at a time.
+ * Keys written before the tags existed (`P varorder:<apiKey>`, `P outbox:<apiKey>`,
+ * `P outbox-order:<apiKey>`) are renamed once, at the first start on a plain Redis
+ * (src/redis/migrate-keys.ts).
  */
 import { createHash } from 'node:crypto';
 import { createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
@@ -40,9 +71,31 @@ import { migrateUntaggedKeys } from '../redis/migrate-keys.js';
 import { pino, type Logger } from 'pino';
 import type { StoreConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
+import { z } from 'zod';
 import type { BackendHealth, Session, User, Var } from '../model.js';
+import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
+import type { Labels } from '../variables/labels.js';
+import { overrideKey, type Override } from '../variables/overrides.js';
+import type { Op } from '../variables/strategies.js';
+import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
+import {
+  applyCommit,
+  byLastSeen,
+  checkExpect,
+  checkLimit,
+  checkTtl,
+  formatHistoryId,
+  parseBefore,
+  parseHistoryId,
+  plainDraft,
+  plainLabels,
+  plainOp,
+  toEntry,
+  uniqueVars,
+} from './variables-common.js';
+import { entrySchema, labelsSchema, overrideSchema, strategyRecordSchema, varSchema } from './variables-schema.js';
 
 export interface RedisStoreOptions {
   url: string;
@@ -137,6 +190,138 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return out
 `);
 
+// DESIGN.md §8 scripts (store-contract.ts). Every key they touch carries the hash tag {<apiKey>:vs},
+// so each runs in one slot, on Redis Cluster too.
+
+/**
+ * Lua: drops history entries older than `cutoff` (by their id's time), then the oldest past `maxn`,
+ * with their delivered counts; returns how many. XRANGE before XTRIM only to learn the ids: normally
+ * none or one per commit.
+ */
+const TRIM_LUA = `
+local function trim(stream, delivered, cutoff, maxn)
+  local n = 0
+  if cutoff > 0 then
+    local old = redis.call('XRANGE', stream, '-', string.format('%.0f', cutoff - 1))
+    if #old > 0 then
+      for _, e in ipairs(old) do redis.call('HDEL', delivered, e[1]) end
+      redis.call('XTRIM', stream, 'MINID', string.format('%.0f', cutoff))
+      n = #old
+    end
+  end
+  local len = redis.call('XLEN', stream)
+  if len > maxn then
+    local over = redis.call('XRANGE', stream, '-', '+', 'COUNT', len - maxn)
+    for _, e in ipairs(over) do redis.call('HDEL', delivered, e[1]) end
+    redis.call('XTRIM', stream, 'MAXLEN', maxn)
+    n = n + #over
+  end
+  return n
+end
+`;
+
+/**
+ * KEYS: state, overrides, strategies, history, delivered. ARGV: expected state version, at (ms),
+ * maxEntries, maxAgeMs, entry JSON, then for overrides and for strategies a count and that many
+ * (field, new JSON or '' to delete) pairs, computed in TypeScript from the state read at the expected
+ * version (so applyOps stays the one definition of what ops mean). Writes only if the version still
+ * matches. The id is `at` unless the last id ever given is later (variables-common.ts nextHistoryId).
+ * → {0, current version} or {1, new version, entry id, entries pruned}.
+ */
+const COMMIT = script(`${TRIM_LUA}
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v ~= tonumber(ARGV[1]) then return {0, v} end
+local i = 6
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+    i = i + 2
+  end
+end
+local ms = tonumber(ARGV[2])
+local seq = 0
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[4])
+  for j = 1, #info, 2 do
+    if info[j] == 'last-generated-id' then
+      local lm, ls = string.match(info[j + 1], '^(%d+)%-(%d+)$')
+      lm = tonumber(lm)
+      ls = tonumber(ls)
+      if lm >= ms then
+        ms = lm
+        seq = ls + 1
+      end
+    end
+  end
+end
+if ms == 0 and seq == 0 then seq = 1 end
+local id = redis.call('XADD', KEYS[4], string.format('%.0f-%.0f', ms, seq), 'e', ARGV[5])
+local dropped = trim(KEYS[4], KEYS[5], ms - tonumber(ARGV[4]), tonumber(ARGV[3]))
+local nv = redis.call('INCR', KEYS[1])
+return {1, nv, id, dropped}
+`);
+
+/** KEYS: history, delivered. ARGV: cutoff (ms), maxEntries. → entries dropped. */
+const PRUNE = script(`${TRIM_LUA}
+return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
+`);
+
+/** KEYS: history, delivered. ARGV: id, count. Only for an entry still there, so pruned ids leave nothing behind. */
+const SET_DELIVERED = script(`
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`);
+
+/**
+ * KEYS: seen, presence, devices, labels, then per device its reported and sent keys. ARGV: before,
+ * now, device ids. Forgets each device still not seen since `before` and not online at `now`
+ * (checked again here: it may have come back since the candidates were listed). → how many.
+ */
+const FORGET_DEVICES = script(`
+local n = 0
+local before = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local s = redis.call('ZSCORE', KEYS[1], id)
+  if s and tonumber(s) < before then
+    local p = redis.call('ZSCORE', KEYS[2], id)
+    if not p or tonumber(p) <= now then
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('HDEL', KEYS[3], id)
+      redis.call('HDEL', KEYS[4], id)
+      local k = 5 + (i - 3) * 2
+      redis.call('DEL', KEYS[k], KEYS[k + 1])
+      n = n + 1
+    end
+  end
+end
+return n
+`);
+
+/** Commands carry at most this many devices each (a heartbeat of a big node, a long list). */
+const CHUNK = 1000;
+/** Devices one FORGET_DEVICES script takes (it declares two keys per device). */
+const FORGET_CHUNK = 200;
+
+/** The overrides hash field: fixed-size, whatever the target (a 10,000-device list would be a long field). */
+function overrideField(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+const ok = <T>(r: { success: true; data: T } | { success: false }): T | null => (r.success ? r.data : null);
+const parseDevice = (v: unknown) => ok(z.object({ lastAddress: z.string().nullable(), generated: z.boolean() }).safeParse(v));
+const parseLabels = (v: unknown) => ok(labelsSchema.safeParse(v));
+const parseVar = (v: unknown) => ok(varSchema.safeParse(v));
+const parseVarList = (v: unknown) => ok(z.array(varSchema).safeParse(v));
+const parsePlacedOverride = (v: unknown) => ok(z.object({ n: z.number(), o: overrideSchema }).safeParse(v));
+const parsePlacedStrategy = (v: unknown) => ok(z.object({ n: z.number(), s: strategyRecordSchema }).safeParse(v));
+const parseEntry = (id: string, v: unknown) => ok(entrySchema.safeParse(isRecord(v) ? { ...v, id } : v));
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -149,7 +334,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, VariablesStore {
   readonly kind = 'redis' as const;
   private redis: RedisClient;
   private readonly log: Logger;
@@ -411,5 +596,306 @@ export class RedisStore implements Store {
 
   async outboxLength(apiKey: string): Promise<number> {
     return this.redis.zcard(this.key.outboxOrder(apiKey));
+  }
+
+  // DESIGN.md §8 (store-contract.ts) ------------------------------------------------------------------
+
+  /** Every §8 key of one API key: all share the slot of `<apiKey>:vs` through the hash tag. */
+  private vsKeys(apiKey: string) {
+    const tag = `{${apiKey}:vs}`;
+    const p = this.prefix;
+    return {
+      devices: `${p}devices:${tag}`,
+      labels: `${p}labels:${tag}`,
+      seen: `${p}seen:${tag}`,
+      presence: `${p}presence:${tag}`,
+      reported: (deviceId: string) => `${p}reported:${tag}:${deviceId}`,
+      sent: (deviceId: string) => `${p}sent:${tag}:${deviceId}`,
+      overrides: `${p}overrides:${tag}`,
+      strategies: `${p}strategies:${tag}`,
+      state: `${p}state:${tag}`,
+      history: `${p}history:${tag}`,
+      delivered: `${p}delivered:${tag}`,
+    };
+  }
+
+  /** Runs a MULTI and gives its replies, throwing the first error. */
+  private async exec(m: ReturnType<RedisClient['multi']>): Promise<unknown[]> {
+    const res = (await m.exec()) ?? [];
+    return res.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+  }
+
+  private parseJson<T>(raw: string | null | undefined, parse: (v: unknown) => T | null, what: string, apiKey: string): T | null {
+    if (raw === null || raw === undefined) return null;
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      v = undefined;
+    }
+    const out = v === undefined ? null : parse(v);
+    if (out === null) this.log.warn({ apiKey, what }, 'malformed §8 record ignored');
+    return out;
+  }
+
+  async touchDevice(apiKey: string, device: { deviceId: string; address: string | null; generated: boolean }, at: number, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    const k = this.vsKeys(apiKey);
+    const m = this.redis.multi();
+    m.hset(k.devices, device.deviceId, JSON.stringify({ lastAddress: device.address, generated: device.generated }));
+    // GT: a late write (another node, a slow heartbeat) never moves last seen or presence back.
+    m.zadd(k.seen, 'GT', at, device.deviceId);
+    m.zadd(k.presence, 'GT', at + ttl, device.deviceId);
+    await this.exec(m);
+  }
+
+  async heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    if (deviceIds.length === 0) return;
+    const k = this.vsKeys(apiKey);
+    const m = this.redis.multi();
+    for (let i = 0; i < deviceIds.length; i += CHUNK) {
+      const ids = deviceIds.slice(i, i + CHUNK);
+      m.zadd(k.seen, 'GT', ...ids.flatMap((id) => [at, id]));
+      m.zadd(k.presence, 'GT', ...ids.flatMap((id) => [at + ttl, id]));
+    }
+    await this.exec(m);
+  }
+
+  async setLabels(apiKey: string, deviceId: string, labels: Labels): Promise<void> {
+    await this.redis.hset(this.vsKeys(apiKey).labels, deviceId, JSON.stringify(plainLabels(labels)));
+  }
+
+  async markOffline(apiKey: string, deviceId: string, at: number): Promise<void> {
+    const k = this.vsKeys(apiKey);
+    const m = this.redis.multi();
+    m.zrem(k.presence, deviceId);
+    m.zadd(k.seen, 'XX', 'GT', at, deviceId);
+    await this.exec(m);
+  }
+
+  /** The records of these devices (with their last seen), in the order given. */
+  private async deviceRecords(apiKey: string, seen: ReadonlyArray<readonly [string, number]>, now: number): Promise<DeviceRecord[]> {
+    const k = this.vsKeys(apiKey);
+    const out: DeviceRecord[] = [];
+    for (let i = 0; i < seen.length; i += CHUNK) {
+      const part = seen.slice(i, i + CHUNK);
+      const ids = part.map(([id]) => id);
+      const [devices, labels, presence] = (await this.exec(this.redis.multi().hmget(k.devices, ...ids).hmget(k.labels, ...ids).zmscore(k.presence, ...ids))) as (string | null)[][];
+      part.forEach(([deviceId, lastSeen], j) => {
+        const d = this.parseJson(devices?.[j], parseDevice, 'device', apiKey);
+        const l = this.parseJson(labels?.[j], parseLabels, 'labels', apiKey);
+        const p = presence?.[j];
+        out.push({ deviceId, labels: l ?? {}, online: p !== null && p !== undefined && Number(p) > now, lastSeen, lastAddress: d?.lastAddress ?? null, generated: d?.generated ?? false });
+      });
+    }
+    return out;
+  }
+
+  async listDevices(apiKey: string, rememberMs: number, now: number): Promise<DeviceRecord[]> {
+    const k = this.vsKeys(apiKey);
+    const [recent, online] = (await this.exec(
+      this.redis
+        .multi()
+        .zrangebyscore(k.seen, now - rememberMs, '+inf', 'WITHSCORES')
+        .zrangebyscore(k.presence, `(${now}`, '+inf'),
+    )) as string[][];
+    const seen = new Map<string, number>();
+    for (let i = 0; i + 1 < (recent?.length ?? 0); i += 2) seen.set(recent?.[i] as string, Number(recent?.[i + 1]));
+    const older = (online ?? []).filter((id) => !seen.has(id));
+    for (let i = 0; i < older.length; i += CHUNK) {
+      const ids = older.slice(i, i + CHUNK);
+      const scores = await this.redis.zmscore(k.seen, ...ids);
+      ids.forEach((id, j) => {
+        const s = scores[j];
+        if (s !== null && s !== undefined) seen.set(id, Number(s));
+      });
+    }
+    return (await this.deviceRecords(apiKey, [...seen], now)).sort(byLastSeen);
+  }
+
+  async getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null> {
+    const s = await this.redis.zscore(this.vsKeys(apiKey).seen, deviceId);
+    if (s === null) return null;
+    return (await this.deviceRecords(apiKey, [[deviceId, Number(s)]], now))[0] ?? null;
+  }
+
+  async forgetDevices(apiKey: string, before: number): Promise<number> {
+    const k = this.vsKeys(apiKey);
+    const candidates = await this.redis.zrangebyscore(k.seen, '-inf', `(${before}`);
+    const now = Date.now();
+    let n = 0;
+    for (let i = 0; i < candidates.length; i += FORGET_CHUNK) {
+      const ids = candidates.slice(i, i + FORGET_CHUNK);
+      const keys = [k.seen, k.presence, k.devices, k.labels, ...ids.flatMap((id) => [k.reported(id), k.sent(id)])];
+      n += Number(await this.run(FORGET_DEVICES, keys, [before, now, ...ids]));
+    }
+    return n;
+  }
+
+  async setReported(apiKey: string, deviceId: string, vars: readonly Var[]): Promise<void> {
+    const key = this.vsKeys(apiKey).reported(deviceId);
+    const list = uniqueVars(vars);
+    // One string, replaced whole: a report's list is always written whole, and its order survives any size.
+    if (list.length === 0) await this.redis.del(key);
+    else await this.redis.set(key, JSON.stringify(list));
+  }
+
+  async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
+    return this.parseJson(await this.redis.get(this.vsKeys(apiKey).reported(deviceId)), parseVarList, 'reported', apiKey) ?? [];
+  }
+
+  async setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void> {
+    if (vars.length === 0 && !replace) return;
+    const key = this.vsKeys(apiKey).sent(deviceId);
+    const m = this.redis.multi();
+    if (replace) m.del(key);
+    const list = uniqueVars(vars);
+    if (list.length > 0) m.hset(key, ...list.flatMap((v) => [v.name, JSON.stringify(v)]));
+    await this.exec(m);
+  }
+
+  async forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    await this.redis.hdel(this.vsKeys(apiKey).sent(deviceId), ...names);
+  }
+
+  async getLastSent(apiKey: string, deviceId: string): Promise<Map<string, Var>> {
+    // HVALS, not HGETALL: the values carry their names, and no field name ever becomes an object key.
+    const out = new Map<string, Var>();
+    for (const raw of await this.redis.hvals(this.vsKeys(apiKey).sent(deviceId))) {
+      const v = this.parseJson(raw, parseVar, 'last-sent', apiKey);
+      if (v) out.set(v.name, v);
+    }
+    return out;
+  }
+
+  /** The state with each override's and strategy's place (`n`), in one MULTI so it is one moment. */
+  private async readRaw(apiKey: string): Promise<{ overrides: { n: number; o: Override }[]; strategies: { n: number; s: StrategyRecord }[]; stateVersion: number }> {
+    const k = this.vsKeys(apiKey);
+    const [o, s, v] = (await this.exec(this.redis.multi().hvals(k.overrides).hvals(k.strategies).get(k.state))) as [string[], string[], string | null];
+    const overrides = o.map((raw) => this.parseJson(raw, parsePlacedOverride, 'override', apiKey)).filter((x) => x !== null);
+    const strategies = s.map((raw) => this.parseJson(raw, parsePlacedStrategy, 'strategy', apiKey)).filter((x) => x !== null);
+    return { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion: Number(v ?? 0) };
+  }
+
+  async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    const raw = await this.readRaw(apiKey);
+    return { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
+  }
+
+  async listOverrides(apiKey: string): Promise<Override[]> {
+    return (await this.readState(apiKey)).overrides;
+  }
+
+  async listStrategies(apiKey: string): Promise<StrategyRecord[]> {
+    return (await this.readState(apiKey)).strategies;
+  }
+
+  async getStrategy(apiKey: string, name: string): Promise<StrategyRecord | null> {
+    return this.parseJson(await this.redis.hget(this.vsKeys(apiKey).strategies, name), parsePlacedStrategy, 'strategy', apiKey)?.s ?? null;
+  }
+
+  async commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult> {
+    checkHistoryBounds(bounds);
+    const raw = await this.readRaw(apiKey);
+    const strategiesNow = raw.strategies.map((x) => x.s);
+    const failed = checkExpect(raw.stateVersion, strategiesNow, expect);
+    if (failed) return failed;
+    const plain = ops.map(plainOp);
+    const at = Math.max(0, Math.floor(draft.at));
+    const next = applyCommit({ overrides: raw.overrides.map((x) => x.o), strategies: strategiesNow }, plain, at, by);
+    // Places as applyOps' Map gives them: a kept key keeps its place, a new (or cleared and set again) one goes last.
+    const oPlace = new Map(raw.overrides.map((x) => [overrideKey(x.o.name, x.o.target), x.n]));
+    const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
+    let oTop = Math.max(0, ...oPlace.values());
+    let sTop = Math.max(0, ...sPlace.values());
+    const oTouched = new Set<string>();
+    const sTouched = new Set<string>();
+    for (const op of plain) {
+      if (op.kind === 'override.set' || op.kind === 'override.clear') {
+        const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
+        oTouched.add(key);
+        if (op.kind === 'override.clear') oPlace.delete(key);
+        else if (!oPlace.has(key)) oPlace.set(key, ++oTop);
+      } else {
+        const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
+        sTouched.add(name);
+        if (op.kind === 'strategy.delete') sPlace.delete(name);
+        else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
+      }
+    }
+    const nextO = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+    const nextS = new Map(next.strategies.map((s) => [s.name, s]));
+    const args: (string | number)[] = [];
+    args.push(oTouched.size);
+    for (const key of oTouched) {
+      const o = nextO.get(key);
+      args.push(overrideField(key), o ? JSON.stringify({ n: oPlace.get(key), o }) : '');
+    }
+    args.push(sTouched.size);
+    for (const name of sTouched) {
+      const s = nextS.get(name);
+      args.push(name, s ? JSON.stringify({ n: sPlace.get(name), s }) : '');
+    }
+    const body = plainDraft(draft);
+    const k = this.vsKeys(apiKey);
+    const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [raw.stateVersion, at, bounds.maxEntries, bounds.maxAgeMs, JSON.stringify(body), ...args])) as unknown[];
+    if (Number(res[0]) !== 1) {
+      // Another node committed between the read and the script: the caller re-reads and recomputes.
+      const stateVersion = Number(res[1]);
+      if (!expect.strategy) return { ok: false, stateVersion };
+      return { ok: false, stateVersion, strategyVersion: (await this.getStrategy(apiKey, expect.strategy.name))?.version ?? null };
+    }
+    return { ok: true, entry: toEntry(String(res[2]), body), stateVersion: Number(res[1]) };
+  }
+
+  async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {
+    if (!parseHistoryId(entryId)) return;
+    const k = this.vsKeys(apiKey);
+    await this.run(SET_DELIVERED, [k.history, k.delivered], [entryId, delivered]);
+  }
+
+  /** Stream entries as history entries, with their delivered counts. */
+  private async entries(apiKey: string, raw: unknown): Promise<HistoryEntry[]> {
+    const list = Array.isArray(raw) ? (raw as [string, string[]][]) : [];
+    const parsed: HistoryEntry[] = [];
+    for (const [id, fields] of list) {
+      const at = fields.indexOf('e');
+      const e = this.parseJson(at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined, (v) => parseEntry(id, v), 'history entry', apiKey);
+      if (e) parsed.push(e);
+    }
+    if (parsed.length === 0) return parsed;
+    const counts = await this.redis.hmget(this.vsKeys(apiKey).delivered, ...parsed.map((e) => e.id));
+    return parsed.map((e, i) => (counts[i] === null || counts[i] === undefined ? e : { ...e, delivered: Number(counts[i]) }));
+  }
+
+  async listHistory(apiKey: string, options: { limit: number; before?: string }): Promise<HistoryEntry[]> {
+    const limit = checkLimit(options.limit);
+    const before = parseBefore(options.before);
+    const raw = await this.redis.xrevrange(this.vsKeys(apiKey).history, before ? `(${formatHistoryId(before)}` : '+', '-', 'COUNT', limit);
+    return this.entries(apiKey, raw);
+  }
+
+  async getHistoryEntry(apiKey: string, id: string): Promise<HistoryEntry | null> {
+    if (!parseHistoryId(id)) return null;
+    const raw = await this.redis.xrange(this.vsKeys(apiKey).history, id, id);
+    return (await this.entries(apiKey, raw)).find((e) => e.id === id) ?? null;
+  }
+
+  async historySince(apiKey: string, id: string): Promise<HistoryEntry[] | null> {
+    const parsed = parseHistoryId(id);
+    if (!parsed) return null;
+    const list = await this.entries(apiKey, await this.redis.xrevrange(this.vsKeys(apiKey).history, '+', formatHistoryId(parsed)));
+    return list.at(-1)?.id === formatHistoryId(parsed) ? list : null;
+  }
+
+  async pruneHistory(apiKey: string, bounds: HistoryBounds, now: number): Promise<number> {
+    checkHistoryBounds(bounds);
+    const k = this.vsKeys(apiKey);
+    return Number(await this.run(PRUNE, [k.history, k.delivered], [now - bounds.maxAgeMs, bounds.maxEntries]));
   }
 }

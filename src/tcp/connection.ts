@@ -7,6 +7,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Gateway, DeviceInfo } from '../gateway/gateway.js';
 import type { TenantLimits, VarsVerdict } from '../limits/tenant-limits.js';
 import type { Metrics } from '../metrics.js';
+import type { Var } from '../model.js';
 import type { ActorContext, ActorRef, ChildSpec } from '../otp/index.js';
 import { RestartIntensity, worker } from '../otp/index.js';
 import type { TcpConfig } from '../config.js';
@@ -14,8 +15,13 @@ import { LineFramer, type FrameEvent } from './line-framer.js';
 import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
 import type { LineTransport } from './transport.js';
 
-/** The part of the gateway a connection drives. */
-export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'vars' | 'logs' | 'device'>;
+/** The part of the gateway a connection drives; `vars` answers false when it refuses the changes. */
+export type ConnectionGateway = Pick<Gateway, 'verifyKey' | 'logs' | 'device'> & {
+  vars(apiKey: string, deviceId: string | null, vars: readonly Var[]): boolean | void;
+};
+
+/** A refused i: line: not an error of the device's, so it does not count toward its error budget. */
+const UNAVAILABLE_REPLY = errorReply({ code: 'unavailable', message: 'the store is unreachable and this node holds all the changes it can; this i: line was not kept, send it again later' });
 
 /** What the connection needs from the rest of the daemon. */
 export interface ConnectionDeps {
@@ -366,7 +372,8 @@ class ConnectionActor {
   /** Writes what the limits let through and says what they refused. */
   private applyVars(apiKey: string, deviceId: string | null, v: VarsVerdict): void {
     const { conn, metrics, deps } = this;
-    if (v.accepted.length > 0) this.gateway.vars(apiKey, deviceId, v.accepted);
+    // Refused by the gateway: the store is down and its retry queue is full.
+    if (v.accepted.length > 0 && this.gateway.vars(apiKey, deviceId, v.accepted) === false) conn.write(UNAVAILABLE_REPLY);
     if (v.overCap === 0 && v.overRate === 0) return;
     // The first few names (JSON-quoted: a name may hold colons or spaces), so the developer knows which.
     const names = v.refusedNames.map((n) => JSON.stringify(n)).join(', ');

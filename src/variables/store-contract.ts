@@ -9,28 +9,11 @@
  * explains the state exactly (history.ts rollback relies on it). Strategies carry their own version
  * as well, so an editor that read version 3 cannot overwrite someone else's version 4 unseen.
  *
- * Redis layout (proposal). Every key of one API key K carries the hash tag `{K:vs}`, so all of them
- * share the slot of the original `K:vs` and one Lua script can touch them all on Redis Cluster:
- *
- *   K:vs                                   unchanged: hash `<name>:type`/`<name>:value`, first-seen
- *                                          order, the latest value any device reported
- *   observerio:devices:{K:vs}              hash deviceId → JSON {labels, lastSeen, lastAddress, generated}
- *   observerio:presence:{K:vs}             zset deviceId → presence expiry (ms); online = score > now.
- *                                          Heartbeats ZADD; a dead node's devices lapse within the TTL
- *   observerio:reported:{K:vs}:<deviceId>  hash like K:vs, this device's own values
- *   observerio:sent:{K:vs}:<deviceId>      hash name → JSON {type, value}: what the device was last sent
- *   observerio:overrides:{K:vs}            hash overrideKey → JSON Override. A 10k-device target makes a
- *                                          long field; hash it (sha256 of the overrideKey) if that bites,
- *                                          the JSON value keeps the full target
- *   observerio:strategies:{K:vs}           hash name → JSON {vars, version, updatedAt, updatedBy}
- *   observerio:state:{K:vs}                string: the key's state version, INCR by every commit
- *   observerio:history:{K:vs}              stream: XADD gives increasing ids `<ms>-<seq>` (the entry ids);
- *                                          field `e` holds the entry's JSON; bounded by XTRIM MAXLEN
- *                                          and MINID (age); XREVRANGE pages it newest first (`before`)
- *
- * `commit` is one Lua script: check the state version (and a strategy's version when given), apply
- * the ops to `overrides`/`strategies`, XADD the entry, trim, INCR the version.
- * The per-device keys are deleted together with the device's record when it is forgotten.
+ * Redis layout: every key of one API key K carries the hash tag `{K:vs}`, so all of them share the
+ * slot of the original `K:vs` and one Lua script can touch them all on Redis Cluster; `K:vs` keeps
+ * its layout and meaning. The key list is in src/store/redis-store.ts and README.md ("Data layout in
+ * Redis"). `commit` is one Lua script guarded by the state version; the per-device keys are deleted
+ * together with the device's record when it is forgotten.
  */
 import type { Var } from '../model.js';
 import type { HistoryBounds, HistoryDraft, HistoryEntry } from './history.js';
@@ -84,12 +67,12 @@ export interface VariablesStore {
   /** Online devices and those seen within `rememberMs`, newest first. */
   listDevices(apiKey: string, rememberMs: number, now: number): Promise<DeviceRecord[]>;
   getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null>;
-  /** Forgets offline devices not seen since `before`, with their reported values and last-sent; returns how many. */
+  /** Forgets devices not seen since `before` and offline now (wall clock), with their labels, reported values and last-sent; returns how many. */
   forgetDevices(apiKey: string, before: number): Promise<number>;
 
   // Reported values and last-sent, per device --------------------------------------------------------
 
-  /** The device's own values (overrides.ts onReport decides what they are), first-seen order. */
+  /** The device's own values (overrides.ts onReport decides what they are), first-seen order; replaces the whole list (a name twice: the later value). */
   setReported(apiKey: string, deviceId: string, vars: readonly Var[]): Promise<void>;
   getReported(apiKey: string, deviceId: string): Promise<Var[]>;
   /** What the device was last sent; `replace` drops everything else first (after OK, overrides.ts onVerify). */
@@ -110,9 +93,9 @@ export interface VariablesStore {
    * atomically, if `expect` still holds; prunes the history to `bounds` in the same step.
    */
   commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult>;
-  /** Records how many devices an entry reached, once delivery is known (the entry's only mutable field). */
+  /** Records how many devices an entry reached, once delivery is known (the entry's only mutable field); an id no longer there is ignored. */
   setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void>;
-  /** Newest first, at most `limit`, only entries older than `before` (an id) when given. */
+  /** Newest first, at most `limit`, only entries older than `before` (an id) when given; a malformed `before` or limit is bad_request. */
   listHistory(apiKey: string, options: { limit: number; before?: string }): Promise<HistoryEntry[]>;
   getHistoryEntry(apiKey: string, id: string): Promise<HistoryEntry | null>;
   /** Entries newer than `id` and `id` itself, newest first, what rollback needs; null when `id` is not there. */

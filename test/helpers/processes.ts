@@ -59,10 +59,21 @@ async function waitFor(what: string, child: ChildProcess, output: () => string, 
   throw new Error(`${what} did not become ready in ${ms} ms:\n${output()}`);
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
+export interface RedisServerOptions {
+  /** Listen on this port (a restart on the same port, as an outage test needs); default a free one. */
+  port?: number;
+  /**
+   * Keep the data in this folder (append-only file, written on SIGTERM), so a stop and a start on the
+   * same folder find it again; default none: the data dies with the process.
+   */
+  dir?: string;
+}
+
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = opts.port ?? (await freePort());
   const bin = process.env.REDIS_SERVER_BIN ?? 'redis-server';
-  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+  const persistence = opts.dir === undefined ? ['--save', '', '--appendonly', 'no'] : ['--save', '', '--appendonly', 'yes', '--dir', opts.dir];
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', ...persistence, '--protected-mode', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
