@@ -14,10 +14,11 @@ import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
 import { protocolErrorLine } from './errors.js';
 import { Gateway } from './gateway/gateway.js';
-import { LoginLimiter } from './http/auth.js';
 import type { HttpContext } from './http/context.js';
 import { DashboardSockets } from './http/dashboard-sockets.js';
+import { LoginAttempts } from './http/login-attempts.js';
 import { httpChildSpec } from './http/server.js';
+import { SessionRevocations } from './http/session-revocations.js';
 import { createLogger } from './log.js';
 import { tenantLimits } from './limits/index.js';
 import { logsChild, resolveLogIndex } from './log-index/index.js';
@@ -25,7 +26,9 @@ import { Metrics } from './metrics.js';
 import { dynamicSupervisorHandle, Registry, Runtime, supervisor } from './otp/index.js';
 import { resolvePubSub } from './pubsub/index.js';
 import { resolveStore } from './store/index.js';
-import { tcpChildSpec } from './tcp/listener.js';
+import type { WorkerDirectory } from './cluster/protocol.js';
+import { SdkSockets } from './http/sdk-socket.js';
+import { tcpChild } from './tcp/listener.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -37,6 +40,8 @@ export interface AppOptions {
   clientIdleMs?: number;
   /** Backend health probe period. */
   probeMs?: number;
+  /** The other worker processes of `serve --workers N`, for the admin routes; absent when alone. */
+  workers?: WorkerDirectory;
 }
 
 export interface App {
@@ -111,10 +116,23 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     nodeId,
     idleMs: opts.clientIdleMs ?? 30_000,
   });
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter: new LoginLimiter(), dashboardSockets: new DashboardSockets() };
+  const dashboardSockets = new DashboardSockets();
+  const sessionRevocations = new SessionRevocations({ pubsub, sockets: dashboardSockets, logger: logger.child({ component: 'session-revocations' }) });
+  const loginLimiter = new LoginAttempts(store, logger.child({ component: 'login-limiter' }));
 
   let tcpPort = config.tcpPort;
   let httpPort = config.httpPort;
+  const tcp = tcpChild({
+    host: config.host,
+    port: config.tcpPort,
+    tcp: config.tcp,
+    metrics,
+    logger: logger.child({ component: 'tcp' }),
+    onListening: (p) => (tcpPort = p),
+    connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
+  });
+  // The TCP listener and GET /sdk start their connections the same way, under the same `tcp/conns`.
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter, dashboardSockets, sessionRevocations, startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null };
 
   const root = {
     id: 'observerio',
@@ -124,15 +142,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       logs.spec,
       clients.registryChildSpec(),
       { ...clientsChildSpec(), handle: clientsSup },
-      tcpChildSpec({
-        host: config.host,
-        port: config.tcpPort,
-        tcp: config.tcp,
-        metrics,
-        logger: logger.child({ component: 'tcp' }),
-        onListening: (p) => (tcpPort = p),
-        connection: { gateway, limits: tenantLimits(config.limits, store, metrics), nodeId, crashPrefix: opts.crashPrefix ?? null, onVerified: (conn, c) => clients.deviceVerified(conn, c.self) },
-      }),
+      tcp.spec,
       httpChildSpec(ctx, { host: config.host, port: config.httpPort, onListening: (p) => (httpPort = p) }),
     ]),
   };

@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { parseRedisUrl, RedisUrlError } from './redis/url.js';
 
 const port = z.number().int().min(0).max(65535);
+/** Far past any core count this daemon runs on; a bound so a typo does not fork a thousand processes. */
+export const MAX_WORKERS = 64;
 const positiveInt = z.number().int().positive();
 /** `redis://`, `rediss://`, or a `redis-cluster://h1:p1,h2:p2` node list (src/redis/url.ts), with the parser's reason. */
 const redisUrl = z
@@ -40,6 +42,12 @@ export const configSchema = z
     adminToken: z.string().min(16, 'must be at least 16 characters').nullable().describe('bearer token for /admin; null disables the admin routes'),
     dataDir: z.string().min(1).describe('where the embedded store snapshots its data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).describe('pino log level'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_WORKERS)
+      .describe('daemon processes on this machine sharing the TCP and HTTP ports (serve --workers); more than 1 needs Redis (redisUrl)'),
     tcp: z
       .object({
         maxLineBytes: positiveInt.describe('longest line a device may send; longer lines are answered e:line_too_long'),
@@ -156,6 +164,7 @@ const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
   OBSERVERIO_ADMIN_TOKEN: (c, v) => (c.adminToken = v || null),
   OBSERVERIO_DATA_DIR: (c, v) => (c.dataDir = v),
   LOG_LEVEL: (c, v) => (c.logLevel = v),
+  OBSERVERIO_WORKERS: (c, v) => (c.workers = parseWorkers('OBSERVERIO_WORKERS', v)),
   // Tests and benchmarks only (fault injection for a daemon in its own process); never set in production.
   OBSERVERIO_FAULT_INJECTION_PREFIX: (c, v) => (c.faultInjectionPrefix = v || null),
 };
@@ -163,6 +172,18 @@ const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
 function parsePort(name: string, v: string): number {
   if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a port number 0-65535, got ${JSON.stringify(v)}`);
   return Number(v);
+}
+
+/** A whole number 1..MAX_WORKERS, for OBSERVERIO_WORKERS and --workers. */
+export function parseWorkers(name: string, v: string): number {
+  if (!/^\d{1,3}$/.test(v) || Number(v) < 1 || Number(v) > MAX_WORKERS) throw new ConfigError(`${name}: expected a number of worker processes 1-${MAX_WORKERS}, got ${JSON.stringify(v.slice(0, 40))}`);
+  return Number(v);
+}
+
+/** `workers` > 1 shares everything through Redis: the embedded store lives in one process. */
+export function checkWorkers(config: Config): void {
+  if (config.workers > 1 && config.redisUrl === null)
+    throw new ConfigError(`workers: ${config.workers} worker processes need Redis (set REDIS_URL or --redis-url); the embedded store lives in one process`);
 }
 
 const CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'config');

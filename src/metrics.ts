@@ -17,9 +17,11 @@ export interface ScrapeSources {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly connections = new Gauge({ name: 'observerio_tcp_connections', help: 'Open SDK TCP connections', registers: [this.registry] });
-  readonly connectionsAccepted = new Counter({ name: 'observerio_tcp_connections_accepted_total', help: 'SDK TCP connections accepted', registers: [this.registry] });
-  readonly connectionsRefused = new Counter({ name: 'observerio_tcp_connections_refused_total', help: 'SDK TCP connections refused (limit reached)', registers: [this.registry] });
+  // The `transport` label: `tcp`, or `ws` for the browser SDK's WebSocket (GET /sdk), which the same
+  // connection actors serve (the names keep their tcp_ prefix, dashboards already query them).
+  readonly connections = new Gauge({ name: 'observerio_tcp_connections', help: 'Open SDK connections, by transport (tcp, ws)', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly connectionsAccepted = new Counter({ name: 'observerio_tcp_connections_accepted_total', help: 'SDK connections accepted, by transport (tcp, ws)', labelNames: ['transport'] as const, registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'observerio_tcp_connections_refused_total', help: 'SDK connections refused (limit reached), by transport (tcp, ws)', labelNames: ['transport'] as const, registers: [this.registry] });
   readonly linesReceived = new Counter({ name: 'observerio_lines_received_total', help: 'Protocol lines received, by command', labelNames: ['command'] as const, registers: [this.registry] });
   readonly bytesReceived = new Counter({ name: 'observerio_tcp_bytes_received_total', help: 'Bytes received from SDK connections', registers: [this.registry] });
   readonly protocolErrors = new Counter({ name: 'observerio_protocol_errors_total', help: 'Protocol errors answered, by code', labelNames: ['code'] as const, registers: [this.registry] });
@@ -116,6 +118,12 @@ export class Metrics {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'observerio_' });
     this.loop = monitorEventLoopDelay({ resolution: 10 });
     this.loop.enable();
+    // Both transports shown from the start: a scrape can tell "none open" from "not measured".
+    for (const transport of ['tcp', 'ws']) {
+      this.connections.set({ transport }, 0);
+      this.connectionsAccepted.inc({ transport }, 0);
+      this.connectionsRefused.inc({ transport }, 0);
+    }
   }
 
   /** Where the values read at scrape time come from (set once the daemon's parts exist). */

@@ -1,13 +1,15 @@
 /**
  * `observerio admin tree` prints the daemon's supervision tree the way Erlang's observer shows it
  * (status, restarts, last crash per actor; big supervisors paged); `observerio admin kill PATH` crashes
- * one actor so its supervisor applies its strategy. Both need the daemon's admin token.
+ * one actor so its supervisor applies its strategy; `observerio admin workers` lists the processes of
+ * `serve --workers N` (`admin tree --worker N` shows one of them). All need the daemon's admin token.
  */
 import { Option, type Command } from 'commander';
 import { ago, cell, count, json } from './format.js';
 import { adminToken, apiFor, usage, withUrl, type Api, type UrlFlags } from './http-client.js';
 import type { CliIo } from './io.js';
 import { intArg } from './options.js';
+import type { WorkersAnswer } from '../cluster/protocol.js';
 import type { KillAnswer as WireKillAnswer, KillBody, TreeNode as WireTreeNode, TreeQuery } from '../wire.js';
 
 /** A node of GET /admin/tree, as much of it as the CLI reads; `--json` prints the answer as it came. */
@@ -59,10 +61,27 @@ export function renderTree(root: TreeNode, limit: number, now = Date.now()): str
   return `${lines.join('\n')}\n`;
 }
 
-export async function showTree(api: Api, token: string, opts: TreeOptions, io: CliIo, asJson = false): Promise<TreeNode> {
-  const tree = await api.request<TreeNode>('GET', '/admin/tree', { token, query: { expand: opts.expand, offset: opts.offset, limit: opts.limit, depth: opts.depth } });
+export async function showTree(api: Api, token: string, opts: TreeOptions & { worker?: number }, io: CliIo, asJson = false): Promise<TreeNode> {
+  const tree = await api.request<TreeNode>('GET', '/admin/tree', { token, query: { expand: opts.expand, offset: opts.offset, limit: opts.limit, depth: opts.depth, worker: opts.worker } });
   io.stdout.write(asJson ? json(tree, io.stdout.isTTY) : renderTree(tree, opts.limit ?? DEFAULT_LIMIT));
   return tree;
+}
+
+/** One line per worker process: slot, pid, status, restarts, and how its last process ended. */
+export async function showWorkers(api: Api, token: string, io: CliIo, asJson = false): Promise<WorkersAnswer> {
+  const res = await api.request<WorkersAnswer>('GET', '/admin/workers', { token });
+  if (asJson) {
+    io.stdout.write(json(res, io.stdout.isTTY));
+    return res;
+  }
+  const now = Date.now();
+  io.stdout.write(`primary pid ${res.primaryPid}; answered by worker ${res.self}\n`);
+  for (const w of res.workers) {
+    const parts = [`worker ${w.id}`, w.pid === null ? 'no process' : `pid ${w.pid}`, w.status, `restarts ${w.restarts}`];
+    if (w.lastExit) parts.push(`last exit ${ago(Date.parse(w.lastExit.at), now)}: pid ${w.lastExit.pid} ${w.lastExit.signal ?? `code ${w.lastExit.code}`}`);
+    io.stdout.write(`${parts.join('  ')}\n`);
+  }
+  return res;
 }
 
 export type KillAnswer = WireKillAnswer;
@@ -98,11 +117,15 @@ export function registerAdmin(program: Command, io: CliIo): void {
     .addOption(new Option('--offset <n>', 'with --expand: skip this many children').argParser(intArg(0, 1e9)))
     .addOption(new Option('--limit <n>', 'children shown per supervisor (0-1000)').argParser(intArg(0, 1000)).default(DEFAULT_LIMIT))
     .addOption(new Option('--depth <n>', 'levels shown below the start (0-64)').argParser(intArg(0, 64)))
-    .action(async (flags: AdminFlags & TreeOptions, cmd: Command) => {
+    .addOption(new Option('--worker <n>', 'with serve --workers: the tree of this worker process (1-64)').argParser(intArg(1, 64)))
+    .action(async (flags: AdminFlags & TreeOptions & { worker?: number }, cmd: Command) => {
       if (flags.offset !== undefined && flags.expand === undefined) usage(cmd, '--offset pages the children of one supervisor: give --expand <path> with it');
       if (flags.expand !== undefined && !flags.expand.startsWith('/')) usage(cmd, '--expand takes an actor path such as /observerio/tcp/conns');
       await showTree(apiFor(cmd, flags, io), adminToken(cmd, flags.adminToken, io), flags, io, flags.json);
     });
+  withAdmin(admin.command('workers').description('list the worker processes of serve --workers N: pid, status, restarts')).action(async (flags: AdminFlags, cmd: Command) => {
+    await showWorkers(apiFor(cmd, flags, io), adminToken(cmd, flags.adminToken, io), io, flags.json);
+  });
   withAdmin(admin.command('kill').description('crash one actor so its supervisor restarts it (as in OTP)').argument('<path>', 'actor path, e.g. /observerio/tcp/listener'))
     .option('--reason <text>', 'crash reason recorded in the tree', 'killed by operator')
     .action(async (path: string, flags: AdminFlags & { reason?: string }, cmd: Command) => {

@@ -2,9 +2,12 @@
  * `observerio serve`: loads and validates the configuration (files, environment, flags), starts the
  * daemon in the foreground, and shuts it down gracefully on SIGTERM/SIGINT — stop accepting, drain
  * connections, flush pending logs, close backends — exiting 0, or 1 if that took too long.
+ * With `--workers N` (Redis only) this process becomes the primary of N such daemons (cluster/).
  */
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
+import cluster from 'node:cluster';
+import { checkWorkers, ConfigError, loadConfig, parseWorkers } from '../config.js';
+import { workerRole } from '../cluster/protocol.js';
 import { createLogger } from '../log.js';
 
 interface ServeFlags {
@@ -15,6 +18,7 @@ interface ServeFlags {
   meiliUrl?: string;
   dataDir?: string;
   logLevel?: string;
+  workers?: string;
 }
 
 function portFlag(name: string, v: string | undefined): number | undefined {
@@ -34,6 +38,7 @@ export function registerServe(program: Command): void {
     .option('--meili-url <url>', 'Meilisearch URL (env MEILI_URL)')
     .option('--data-dir <dir>', 'embedded store snapshot folder (env OBSERVERIO_DATA_DIR)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env LOG_LEVEL)')
+    .option('--workers <n>', 'daemon processes sharing the ports, e.g. one per core; more than 1 needs Redis (env OBSERVERIO_WORKERS)')
     .action(async (flags: ServeFlags) => {
       const overrides: Record<string, unknown> = {};
       const set = (k: string, v: unknown) => v !== undefined && (overrides[k] = v);
@@ -44,9 +49,35 @@ export function registerServe(program: Command): void {
       set('meiliUrl', flags.meiliUrl);
       set('dataDir', flags.dataDir);
       set('logLevel', flags.logLevel);
+      if (flags.workers !== undefined) set('workers', parseWorkers('--workers', flags.workers));
+      // A worker of --workers: the primary chose the ports (a configured 0 must mean one port for all).
+      const role = cluster.isWorker ? workerRole() : null;
+      if (role) Object.assign(overrides, { tcpPort: role.tcpPort, httpPort: role.httpPort });
       const config = loadConfig({ overrides });
+      checkWorkers(config);
+      if (config.workers > 1 && !role) {
+        const { runPrimary } = await import('../cluster/primary.js');
+        const logger = createLogger({ level: config.logLevel });
+        await runPrimary({ config, logger, exit: (code) => process.exit(code) });
+        return;
+      }
       // Loaded here, not at the top: the other commands should not pay for the whole daemon.
       const { startApp } = await import('../app.js');
+      if (role) {
+        const logger = createLogger({ level: config.logLevel }).child({ worker: role.id });
+        const { runWorker } = await import('../cluster/worker.js');
+        await runWorker({
+          config,
+          role,
+          logger,
+          start: (link, onFatal) =>
+            startApp(config, { logger, crashPrefix: config.faultInjectionPrefix, workers: link, onFatal }).catch((err: unknown) => {
+              logger.fatal({ err }, 'cannot start');
+              throw err;
+            }),
+        });
+        return;
+      }
       const logger = createLogger({ level: config.logLevel });
       let exiting = false;
       const app = await startApp(config, {

@@ -2,7 +2,9 @@
  * The operator's window on the actor tree, like Erlang's observer: GET /admin/tree serves the
  * supervision tree (paged, so 10,000 connections stay one small answer) and POST /admin/kill crashes
  * one actor so its supervisor applies its strategy. Both need `Authorization: Bearer <adminToken>`;
- * with no token configured they answer 404, as if they did not exist.
+ * with no token configured they answer 404, as if they did not exist. Under `serve --workers N`,
+ * GET /admin/workers lists the worker processes and GET /admin/tree?worker=<n> serves worker n's
+ * tree from whichever worker the request reached (relayed by the primary, cluster/).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
@@ -11,6 +13,7 @@ import { NoSuchActor, type Cell, type Runtime, type TreeNode, type TreeOptions }
 import { route, type HttpContext, type RouteModule } from './context.js';
 import { bearer, readJson, type Reply, type RequestInfo } from './respond.js';
 import type { KillAnswer, KillBody, TreeNode as WireTreeNode } from '../wire.js';
+import type { WorkersAnswer } from '../cluster/protocol.js';
 
 export const TREE_LIMIT_DEFAULT = 50;
 export const TREE_LIMIT_MAX = 1000;
@@ -71,6 +74,23 @@ export function parseTreeQuery(query: string): TreeOptions {
   return opts;
 }
 
+/**
+ * Takes `worker=<n>` (1..count) out of /admin/tree's query; the rest is parseTreeQuery's. A daemon
+ * without workers is worker 1 of 1, so scripts written for --workers work against it too.
+ */
+export function takeWorker(query: string, count: number): { worker: number | null; query: string } {
+  const params = new URLSearchParams(query);
+  const all = params.getAll('worker');
+  if (all.length === 0) return { worker: null, query };
+  if (all.length > 1) bad('query parameter worker is given more than once');
+  const raw = all[0] as string;
+  if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1) bad(`worker must be a worker number 1-${count}, got ${JSON.stringify(raw.slice(0, 40))}`);
+  const worker = Number(raw);
+  if (worker > count) throw new ObserverioError('not_found', count === 1 ? `no worker ${worker}; this daemon runs one process (serve --workers N runs more)` : `no worker ${worker}; this daemon runs workers 1-${count}`);
+  params.delete('worker');
+  return { worker, query: params.toString() };
+}
+
 /** SHA-256 first, so the comparison is constant-time whatever the length of what was sent. */
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
@@ -111,9 +131,24 @@ export const adminRoutes: RouteModule = (app, ctx: HttpContext) => {
     });
 
   app.get(
+    '/admin/workers',
+    guarded('admin_workers', async (reply) => {
+      const answer: WorkersAnswer = ctx.workers
+        ? await ctx.workers.workers()
+        : { self: 1, primaryPid: process.pid, workers: [{ id: 1, pid: process.pid, status: 'ready', restarts: 0, startedAt: null, nodeId: ctx.nodeId, lastExit: null }] };
+      reply.json(200, answer);
+    }),
+  );
+
+  app.get(
     '/admin/tree',
-    guarded('admin_tree', (reply, info) => {
-      const opts = parseTreeQuery(info.query);
+    guarded('admin_tree', async (reply, info) => {
+      const { worker, query } = takeWorker(info.query, ctx.workers?.count ?? 1);
+      const opts = parseTreeQuery(query);
+      if (worker !== null && ctx.workers && worker !== ctx.workers.self) {
+        reply.json(200, (await ctx.workers.tree(worker, opts)) satisfies WireTreeNode);
+        return;
+      }
       try {
         reply.json(200, ctx.runtime().tree(opts) satisfies WireTreeNode);
       } catch (err) {

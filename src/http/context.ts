@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { HealthBoard } from '../backends.js';
 import type { ClientActors } from '../clients/client-actors.js';
 import type { DeviceConnEntry } from '../clients/client.js';
+import type { WorkerDirectory } from '../cluster/protocol.js';
 import type { Config } from '../config.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { LogBatcher } from '../log-index/batcher.js';
@@ -17,8 +18,11 @@ import type { Metrics } from '../metrics.js';
 import type { Registry, Runtime } from '../otp/index.js';
 import type { PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
-import type { LoginLimiter } from './auth.js';
+import type { StartConnection } from '../tcp/listener.js';
 import type { DashboardSockets } from './dashboard-sockets.js';
+import type { LoginAttempts } from './login-attempts.js';
+import type { SdkSockets } from './sdk-socket.js';
+import type { SessionRevocations } from './session-revocations.js';
 import { Reply, requestInfo, type RequestInfo } from './respond.js';
 
 export interface HttpContext {
@@ -32,16 +36,24 @@ export interface HttpContext {
   clients: ClientActors;
   /** Verified device connections on this node by API key. */
   deviceConns: Registry<DeviceConnEntry>;
-  /** Failed sign-ins per email. */
-  loginLimiter: LoginLimiter;
+  /** Failed sign-ins per email, cluster-wide on Redis. */
+  loginLimiter: LoginAttempts;
   /** This node's open dashboard WebSockets. */
   dashboardSockets: DashboardSockets;
+  /** Starts the connection actor of an SDK transport other than the TCP listener's (GET /sdk). */
+  startConnection: StartConnection;
+  /** This node's open SDK WebSockets (GET /sdk). */
+  sdkSockets: SdkSockets;
+  /** Sign-outs told to every node, which close that session's sockets there. */
+  sessionRevocations: SessionRevocations;
   /** The running actor tree (set once the runtime has started). */
   runtime: () => Runtime;
   metrics: Metrics;
   health: HealthBoard;
   logger: Logger;
   nodeId: string;
+  /** The worker processes of `serve --workers N` (admin routes); null in a single-process daemon. */
+  workers: WorkerDirectory | null;
 }
 
 export type RouteModule = (app: TemplatedApp, ctx: HttpContext) => void;

@@ -1,7 +1,7 @@
 /**
  * The node's open dashboard WebSockets, by session token: shutdown closes them all (uWS keeps them
- * open otherwise) and a sign-out closes that session's. One per daemon, built by app.ts and passed in
- * the HTTP context.
+ * open otherwise) and a sign-out, on this node or another (session-revocations.ts), closes that
+ * session's. One per daemon, built by app.ts and passed in the HTTP context.
  */
 
 /** What the registry needs of a socket: uWS's `end`. */
@@ -12,11 +12,38 @@ export interface DashboardSocket {
 /** Close code the dashboard reads as "sign in again". */
 export const WS_CLOSE_SESSION_ENDED = 4401;
 
+export interface DashboardSocketsOptions {
+  /** How long a closed session's token stays remembered, to close a socket whose upgrade was under way. */
+  endedMemoryMs?: number;
+  /** Ended tokens remembered at once; the oldest is forgotten first. */
+  endedMax?: number;
+  now?: () => number;
+}
+
 export class DashboardSockets {
   private readonly bySession = new Map<string, Set<DashboardSocket>>();
   private count = 0;
+  /**
+   * Token → when it may be forgotten, oldest first. An upgrade reads the session before its socket
+   * opens; a sign-out landing in between would otherwise leave that socket open until expiry.
+   */
+  private readonly ended = new Map<string, number>();
+  private readonly endedMemoryMs: number;
+  private readonly endedMax: number;
+  private readonly now: () => number;
 
+  constructor(opts: DashboardSocketsOptions = {}) {
+    this.endedMemoryMs = opts.endedMemoryMs ?? 60_000;
+    this.endedMax = opts.endedMax ?? 10_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Registers an open socket; one of a session that has just ended is closed right after its open handler. */
   add(token: string, ws: DashboardSocket): void {
+    if (this.hasEnded(token)) {
+      // Not at once: uWS's open handler goes on using the socket after this returns.
+      setImmediate(() => endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'signed out'));
+    }
     let set = this.bySession.get(token);
     if (!set) this.bySession.set(token, (set = new Set()));
     if (set.has(ws)) return;
@@ -36,9 +63,30 @@ export class DashboardSockets {
     return this.count;
   }
 
-  /** Closes this node's sockets of a session (sign-out); other nodes close theirs at expiry. */
+  /** Closes this node's sockets of a session (sign-out), and any that opens here in the next moments. */
   closeSession(token: string): void {
+    this.remember(token);
     for (const ws of [...(this.bySession.get(token) ?? [])]) endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'signed out');
+  }
+
+  /** Ended tokens remembered (bounded by endedMax). */
+  get endedSize(): number {
+    return this.ended.size;
+  }
+
+  private remember(token: string): void {
+    const now = this.now();
+    this.ended.delete(token);
+    this.ended.set(token, now + this.endedMemoryMs);
+    for (const [t, until] of this.ended) {
+      if (until > now && this.ended.size <= this.endedMax) break;
+      this.ended.delete(t);
+    }
+  }
+
+  private hasEnded(token: string): boolean {
+    const until = this.ended.get(token);
+    return until !== undefined && until > this.now();
   }
 
   /** Closes every socket (shutdown); each one's close handler removes it. */

@@ -9,6 +9,7 @@ import { metricsRoutes } from './metrics-route.js';
 import { userRoutes } from './api/users.js';
 import { apiRoutes } from './api/index.js';
 import { wsRoutes } from './ws.js';
+import { sdkSocketRoutes } from './sdk-socket.js';
 import { dashboardRoutes } from './dashboard.js';
 
-export const routeModules: RouteModule[] = [healthRoutes, adminRoutes, metricsRoutes, userRoutes, apiRoutes, wsRoutes, dashboardRoutes];
+export const routeModules: RouteModule[] = [healthRoutes, adminRoutes, metricsRoutes, userRoutes, apiRoutes, wsRoutes, sdkSocketRoutes, dashboardRoutes];

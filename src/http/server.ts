@@ -49,17 +49,21 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
     shutdown: 5000,
     start: worker<State, never>({
       async init() {
+        // Not awaited: sign-outs from other nodes close sockets here once it is up, and it retries.
+        ctx.sessionRevocations.start().catch(() => undefined);
         held ??= await listen();
         return held;
       },
-      terminate(state, _reason, restarting) {
+      async terminate(state, _reason, restarting) {
         if (restarting) return;
         held = null;
         uWS.us_listen_socket_close(state.listenSocket);
         ctx.dashboardSockets.closeAll(1001, 'server shutting down');
+        ctx.sdkSockets.closeAll(1001, 'server shutting down');
+        await ctx.sessionRevocations.stop();
       },
       info(state) {
-        return { host: opts.host, port: state.port, websockets: ctx.dashboardSockets.size, native: uwsIsNative() };
+        return { host: opts.host, port: state.port, websockets: ctx.dashboardSockets.size, sdkWebsockets: ctx.sdkSockets.size, native: uwsIsNative() };
       },
     }),
   };

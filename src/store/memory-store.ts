@@ -20,6 +20,7 @@ import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
+import { LoginLimiter, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
 import {
@@ -225,6 +226,8 @@ export class MemoryStore implements Store, VariablesStore {
   private readonly outbox = new Map<string, Map<string, VarValue>>();
   /** apiKey → its §8 data. */
   private readonly variables = new Map<string, KeyVariables>();
+  /** Failed sign-ins per emailKey; never journaled (a restart forgets them, as it always has). */
+  private readonly logins = new LoginLimiter();
 
   /** Null before start() and after stop(), and always without a dataDir: then apply() only mutates. */
   private journal: Journal | null = null;
@@ -355,6 +358,14 @@ export class MemoryStore implements Store, VariablesStore {
 
   async deleteSession(token: string): Promise<void> {
     if (this.sessions.has(token)) await this.apply({ t: 'session.delete', token });
+  }
+
+  async loginBegin(key: string, rule: LoginRule): Promise<number | null> {
+    return this.logins.begin(key, rule);
+  }
+
+  async loginEnd(key: string, outcome: LoginOutcome, rule: LoginRule): Promise<void> {
+    this.logins.end(key, outcome, rule);
   }
 
   async setVars(apiKey: string, vars: readonly Var[]): Promise<void> {

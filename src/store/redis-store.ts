@@ -22,6 +22,10 @@
  *   P apikey:<apiKey>            string  emailKey(email): the email lowercased, Unicode NFC.
  *   P session:<token>            string  JSON {apiKey, email, expiresAt}, with a PX expiry at expiresAt.
  *   P outbox:{<apiKey>:vs}       hash    variable name → JSON {type, value} waiting for a device.
+ *   P login:<sha256(emailKey)>   hash    failed sign-ins (login-limiter.ts, script LOGIN): `f` failure times,
+ *                                        `i` start times of attempts in flight (ms, space-separated, oldest
+ *                                        first), `l` locked until (ms, Redis TIME); PEXPIRE at the moment
+ *                                        nothing in it counts any more. Hashed: fixed size, no email in keys.
  *   P outbox-order:{<apiKey>:vs} zset    variable name → push sequence; a replaced variable gets a new,
  *                                        higher sequence (moves to the end), and past `outboxMaxPerKey`
  *                                        names the lowest sequences are dropped (ZPOPMIN).
@@ -78,6 +82,7 @@ import type { Labels } from '../variables/labels.js';
 import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
 import {
@@ -125,6 +130,69 @@ const CREATE_USER = script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'email', ARGV[1], 'apiKey', ARGV[2], 'passwordHash', ARGV[3], 'createdAt', ARGV[4])
 return 1
+`);
+
+/**
+ * KEYS: login hash. ARGV: op (begin|fail|succeed|abandon), maxFailures, windowMs, baseDelayMs,
+ * maxDelayMs, attemptTimeoutMs, failures kept past the limit. → begin: ms to wait, or -1 to go ahead;
+ * others -1. login-limiter.ts's LoginLimiter step for step, on Redis's clock so every node agrees.
+ */
+const LOGIN = script(`
+local op = ARGV[1]
+if op == 'succeed' then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local maxF, win, base, maxD, att, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local function since(s, horizon)
+  local out = {}
+  if s then
+    for x in string.gmatch(s, '%d+') do
+      local v = tonumber(x)
+      if v > horizon then out[#out + 1] = v end
+    end
+  end
+  return out
+end
+local rec = redis.call('HMGET', KEYS[1], 'f', 'l', 'i')
+if op == 'abandon' and not rec[3] then return -1 end
+local failures = since(rec[1], now - win)
+local locked = tonumber(rec[2]) or 0
+local inflight = since(rec[3], now - att)
+local answer = -1
+if op == 'begin' then
+  if locked > now then
+    answer = locked - now
+  elseif #failures + #inflight >= maxF and #inflight > 0 then
+    answer = math.min(base, win)
+  else
+    inflight[#inflight + 1] = now
+  end
+elseif op == 'fail' then
+  table.remove(inflight, 1)
+  failures[#failures + 1] = now
+  if #failures > maxF + keep then table.remove(failures, 1) end
+  local over = #failures - maxF
+  if over >= 0 then locked = now + math.min(maxD, base * 2 ^ math.min(over, 30)) end
+elseif op == 'abandon' then
+  table.remove(inflight, 1)
+else
+  return redis.error_reply('unknown login op')
+end
+if #failures == 0 and #inflight == 0 and locked <= now then
+  redis.call('DEL', KEYS[1])
+  return answer
+end
+local function join(list)
+  local parts = {}
+  for k, v in ipairs(list) do parts[k] = string.format('%d', v) end
+  return table.concat(parts, ' ')
+end
+redis.call('HSET', KEYS[1], 'f', join(failures), 'l', string.format('%d', locked), 'i', join(inflight))
+redis.call('PEXPIRE', KEYS[1], string.format('%d', math.max(win, att, locked - now)))
+return answer
 `);
 
 /** KEYS: <apiKey>:vs, varorder. ARGV: name, type, value, name, type, value, ... */
@@ -356,6 +424,7 @@ export class RedisStore implements Store, VariablesStore {
     session: (token: string) => `${this.prefix}session:${token}`,
     outbox: (apiKey: string) => `${this.prefix}outbox:{${apiKey}:vs}`,
     outboxOrder: (apiKey: string) => `${this.prefix}outbox-order:{${apiKey}:vs}`,
+    login: (key: string) => `${this.prefix}login:${createHash('sha256').update(key).digest('hex')}`,
   };
 
   constructor(
@@ -524,6 +593,20 @@ export class RedisStore implements Store, VariablesStore {
 
   async deleteSession(token: string): Promise<void> {
     await this.redis.del(this.key.session(token));
+  }
+
+  async loginBegin(key: string, rule: LoginRule): Promise<number | null> {
+    const wait = await this.login(key, 'begin', rule);
+    return wait < 0 ? null : wait;
+  }
+
+  async loginEnd(key: string, outcome: LoginOutcome, rule: LoginRule): Promise<void> {
+    await this.login(key, outcome, rule);
+  }
+
+  private async login(key: string, op: 'begin' | LoginOutcome, rule: LoginRule): Promise<number> {
+    const args = [op, rule.maxFailures, rule.windowMs, rule.baseDelayMs, rule.maxDelayMs, rule.attemptTimeoutMs, LOGIN_MAX_KEPT_FAILURES_OVER];
+    return Number(await this.run(LOGIN, [this.key.login(key)], args));
   }
 
   async setVars(apiKey: string, vars: readonly Var[]): Promise<void> {

@@ -1,9 +1,10 @@
 /**
- * The Store contract: users, API keys, dashboard sessions, variables and the outbox of variable
- * changes waiting for a device. Implemented in memory (embedded default) and on Redis; one contract
+ * The Store contract: users, API keys, dashboard sessions, failed sign-ins, variables and the outbox
+ * of variable changes waiting for a device. Implemented in memory (embedded default) and on Redis; one contract
  * suite (test/contracts/store.contract.ts) runs against both.
  */
 import type { BackendHealth, Session, User, Var } from '../model.js';
+import type { LoginOutcome, LoginRule } from './login-limiter.js';
 
 export interface Store {
   readonly kind: 'memory' | 'redis';
@@ -23,6 +24,15 @@ export interface Store {
   /** The session when the token exists and has not expired, else null. */
   getSession(token: string): Promise<Session | null>;
   deleteSession(token: string): Promise<void>;
+
+  /**
+   * Starts a sign-in attempt for `key` (an emailKey) under `rule` (login-limiter.ts): null when it may
+   * go ahead, to be ended with loginEnd, else the milliseconds until it may. Shared by every node on
+   * Redis; the record of an email lapses by itself once nothing in it counts any more.
+   */
+  loginBegin(key: string, rule: LoginRule): Promise<number | null>;
+  /** Ends an attempt loginBegin let go ahead: a failure counts, a success clears the email's record. */
+  loginEnd(key: string, outcome: LoginOutcome, rule: LoginRule): Promise<void>;
 
   /** Writes variables into `<apiKey>:vs` (fields `<name>:type`, `<name>:value`, first-seen order). */
   setVars(apiKey: string, vars: readonly Var[]): Promise<void>;

@@ -92,12 +92,13 @@ export class Connection {
   listen(self: ActorRef<ConnectionMsg>, metrics: Metrics): void {
     if (this.listening) return;
     this.listening = true;
-    metrics.connections.inc();
+    const transport = { transport: this.transport.kind };
+    metrics.connections.inc(transport);
     this.transport.listen({
       data: (chunk) => self.send({ kind: 'data', chunk }),
       // Not through the mailbox: the gauge must drop even when the actor has already stopped.
       closed: (reason) => {
-        metrics.connections.dec();
+        metrics.connections.dec(transport);
         this.gone = true;
         this.releaseSlot?.();
         this.releaseSlot = null;
@@ -274,6 +275,7 @@ class ConnectionActor {
     return {
       apiKey: conn.verified?.apiKey ?? null,
       deviceId: conn.verified?.deviceId ?? null,
+      transport: conn.transport.kind,
       remoteAddress: conn.remoteAddress,
       linesIn: conn.linesIn,
       bytesIn: conn.bytesIn,

@@ -1,7 +1,8 @@
 /**
  * The TCP side of the tree (ranch's listener + conns_sup): a `conns` dynamic supervisor with one
  * connection actor per socket, and the listener that accepts sockets and starts those actors. The
- * supervisor is rest_for_one, so if `conns` restarts, the listener restarts after it.
+ * supervisor is rest_for_one, so if `conns` restarts, the listener restarts after it. The browser
+ * SDK's WebSocket (`GET /sdk`, src/http/sdk-socket.ts) starts its connections here too.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import type { Metrics } from '../metrics.js';
 import { dynamicSupervisor, dynamicSupervisorHandle, supervisor, worker, type ChildHandle, type ChildSpec, type DynamicSupervisorCell } from '../otp/index.js';
 import { Connection, connectionChildSpec, newConnectionId, type ConnectionDeps, type ConnectionMsg } from './connection.js';
 import { NetTransport } from './net-transport.js';
+import type { LineTransport } from './transport.js';
 
 export interface ListenerOptions {
   host: string;
@@ -28,10 +30,27 @@ interface ListenerState {
   port: number;
 }
 
-export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
-  // The listener finds its sibling through this handle, whichever incarnation of `conns` runs.
+/**
+ * Admits a new SDK transport and starts its connection actor under `tcp/conns`: the one way a
+ * connection starts, for the TCP listener and `GET /sdk` alike, so both share `maxConnections`
+ * and the per-address limit (`host` is the address without a port: every connection from one
+ * machine shares its slots). A refused transport gets the error line and is ended. Returns what
+ * gives the address slot back, for the caller to run once the transport has closed (its own close
+ * event: the actor may never start), or null when refused.
+ */
+export type StartConnection = (transport: LineTransport, host: string) => (() => void) | null;
+
+/** The TCP subtree's spec, and how anything else that carries the protocol starts a connection. */
+export interface TcpChild {
+  spec: ChildSpec;
+  startConnection: StartConnection;
+}
+
+export function tcpChild(opts: ListenerOptions): TcpChild {
+  // The listener and GET /sdk find `conns` through this handle, whichever incarnation runs.
   const conns = dynamicSupervisorHandle();
-  return {
+  const startConnection = connectionStarter(opts, conns);
+  const spec: ChildSpec = {
     id: 'tcp',
     start: supervisor({ strategy: 'rest_for_one', intensity: 3, period: 5000 }, [
       {
@@ -45,54 +64,66 @@ export function tcpChildSpec(opts: ListenerOptions): ChildSpec {
         shutdown: 10_000,
         handle: conns,
       },
-      { id: 'listener', start: listenerBehaviour(opts, conns) },
+      { id: 'listener', start: listenerBehaviour(opts, conns, startConnection) },
     ]),
   };
+  return { spec, startConnection };
 }
 
-function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>) {
+function connectionStarter(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>): StartConnection {
   const deps: ConnectionDeps = { ...opts.connection, tcp: opts.tcp, metrics: opts.metrics };
   const { metrics, tcp } = opts;
   const { limits } = opts.connection;
-  let boundPort = opts.port;
 
-  const refuse = (socket: Socket, line: string): void => {
-    metrics.connectionsRefused.inc();
-    socket.end(line);
-    socket.on('error', () => undefined);
+  const refuse = (transport: LineTransport, line: string): null => {
+    metrics.connectionsRefused.inc({ transport: transport.kind });
+    transport.write(line);
+    transport.end();
+    return null;
   };
 
-  const accept = (socket: Socket): void => {
-    metrics.connectionsAccepted.inc();
+  return (transport, host) => {
+    metrics.connectionsAccepted.inc({ transport: transport.kind });
     let conns: DynamicSupervisorCell;
     try {
       conns = connsHandle.cell();
     } catch (err) {
-      // Only while the tree stops: the listener closes before `conns` does.
-      opts.logger.warn({ err }, 'no conns supervisor for an accepted socket');
-      socket.destroy();
-      return;
+      // Only while the tree stops: the listeners close before `conns` does.
+      opts.logger.warn({ err }, 'no conns supervisor for a new connection');
+      transport.destroy();
+      return null;
     }
     if (conns.size >= tcp.maxConnections) {
-      refuse(socket, errorReply({ code: 'server_busy', message: `connection limit of ${tcp.maxConnections} reached; retry later` }));
-      return;
+      return refuse(transport, errorReply({ code: 'server_busy', message: `connection limit of ${tcp.maxConnections} reached; retry later` }));
     }
-    // The host alone: every connection from one machine shares its slots, whatever its source port.
-    const address = socket.remoteAddress ?? '?';
-    if (!limits.acquireAddress(address)) {
-      refuse(socket, errorReply({ code: 'too_many_connections', message: `connection limit of ${limits.cfg.maxConnectionsPerAddress} per address reached; retry later` }));
-      return;
+    if (!limits.acquireAddress(host)) {
+      return refuse(transport, errorReply({ code: 'too_many_connections', message: `connection limit of ${limits.cfg.maxConnectionsPerAddress} per address reached; retry later` }));
     }
-    // On the socket, not the connection actor: the slot comes back however the socket ends, also if
-    // the actor never starts.
-    socket.once('close', () => limits.releaseAddress(address));
-    // The transport handles the socket's errors from here on; the actor listens to it once started.
-    const transport = new NetTransport(socket);
     const conn = new Connection(newConnectionId(), transport, tcp);
     conns.startChild<ConnectionMsg>(connectionChildSpec(conn, deps)).catch((err: unknown) => {
       opts.logger.warn({ err }, 'cannot start a connection actor');
       transport.destroy();
     });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      limits.releaseAddress(host);
+    };
+  };
+}
+
+function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>, startConnection: StartConnection) {
+  const { tcp } = opts;
+  const { limits } = opts.connection;
+  let boundPort = opts.port;
+
+  const accept = (socket: Socket): void => {
+    // The transport handles the socket's errors from here on; the actor listens to it once started.
+    const release = startConnection(new NetTransport(socket), socket.remoteAddress ?? '?');
+    // On the socket, not the connection actor: the slot comes back however the socket ends, also if
+    // the actor never starts.
+    if (release) socket.once('close', release);
   };
 
   return worker<ListenerState, never>({

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { LineTransport, LineTransportEvents } from './transport.js';
 
 export class NetTransport implements LineTransport {
+  readonly kind = 'tcp';
   private events: LineTransportEvents | null = null;
   private error: string | null = null;
   private closedWith: string | null = null;

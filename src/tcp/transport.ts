@@ -1,7 +1,7 @@
 /**
  * The LineTransport contract (CONVENTIONS.md §2): what a connection actor needs from the pipe its
  * device talks through, so the same actor serves a TCP socket (net-transport.ts) and, later, the
- * browser SDK's WebSocket, and its tests need no real socket (ranch's transport).
+ * browser SDK's WebSocket (ws-transport.ts), and its tests need no real socket (ranch's transport).
  *
  * The stream carries newline-terminated protocol lines in both directions. The transport knows
  * nothing of lines: it moves bytes and reports when the peer is gone.
@@ -25,7 +25,12 @@ export interface LineTransportEvents {
 }
 
 export interface LineTransport {
-  /** The peer as `host:port`, for logs and the device list. */
+  /** Which pipe this is (`tcp`, `ws`), for the admin tree and the metrics' `transport` label. */
+  readonly kind: string;
+  /**
+   * The peer as `host:port`, for logs and the device list; the host alone where the port is not
+   * known (uWebSockets.js does not tell a WebSocket's remote port).
+   */
   readonly remoteAddress: string;
   /**
    * Bytes accepted by `write` that the peer has not taken yet. The connection drops a reader that

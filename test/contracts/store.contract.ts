@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import type { StoreConfig } from '../../src/config.js';
 import { ObserverioError } from '../../src/errors.js';
 import { API_KEY_RE, type Var } from '../../src/model.js';
+import { loginRule, type LoginRule } from '../../src/store/login-limiter.js';
 import { newApiKey } from '../../src/store/passwords.js';
 import type { Store } from '../../src/store/store.js';
 import { eventually } from '../helpers/eventually.js';
@@ -231,6 +232,111 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('is a no-op for an unknown token', async () => {
         await store.deleteSession('no-such-token');
+      });
+    });
+
+    describe('loginBegin / loginEnd (the failed-login rule, shared by every node on Redis)', () => {
+      const rule = (r: Partial<LoginRule> = {}): LoginRule => loginRule({ maxFailures: 3, windowMs: 60_000, baseDelayMs: 60_000, maxDelayMs: 60_000, ...r });
+      const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      let key: string;
+      beforeEach(() => {
+        key = freshEmail('login');
+      });
+      const failOnce = async (k: string, r: LoginRule) => {
+        expect(await store.loginBegin(k, r)).to.equal(null);
+        await store.loginEnd(k, 'fail', r);
+      };
+
+      it('lets maxFailures failures through, then refuses with the lockout left; other emails go ahead', async () => {
+        const r = rule();
+        for (let i = 0; i < 3; i++) await failOnce(key, r);
+        const wait = await store.loginBegin(key, r);
+        expect(wait).to.be.a('number').within(50_000, 60_000);
+        expect(await store.loginBegin(`${key}-other`, r)).to.equal(null);
+      });
+
+      it('doubles the lockout with each failure past the limit, up to maxDelayMs', async () => {
+        const r = rule({ maxFailures: 2, baseDelayMs: 150, maxDelayMs: 500 });
+        for (let i = 0; i < 2; i++) await failOnce(key, r);
+        const waits: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          waits.push((await store.loginBegin(key, r)) as number);
+          await eventually(async () => expect(await store.loginBegin(key, r)).to.equal(null), { timeoutMs: 3000, intervalMs: 25 });
+          await store.loginEnd(key, 'fail', r);
+        }
+        waits.push((await store.loginBegin(key, r)) as number);
+        expect(waits[0]).to.be.within(1, 150);
+        expect(waits[1]).to.be.within(151, 300);
+        expect(waits[2]).to.be.within(301, 500);
+        expect(waits[3]).to.be.within(301, 500);
+      });
+
+      it('a success clears the email’s record', async () => {
+        const r = rule();
+        for (let i = 0; i < 2; i++) await failOnce(key, r);
+        expect(await store.loginBegin(key, r)).to.equal(null);
+        await store.loginEnd(key, 'succeed', r);
+        for (let i = 0; i < 2; i++) await failOnce(key, r);
+        expect(await store.loginBegin(key, r)).to.equal(null);
+      });
+
+      it('counts attempts in flight, so parallel attempts stop at the limit; an abandoned one frees its place', async () => {
+        const r = rule({ maxFailures: 5, baseDelayMs: 1000 });
+        const answers = await Promise.all(Array.from({ length: 10 }, () => store.loginBegin(key, r)));
+        expect(answers.filter((w) => w === null)).to.have.length(5);
+        for (const w of answers.filter((x) => x !== null)) expect(w).to.equal(1000);
+        await store.loginEnd(key, 'abandon', r);
+        expect(await store.loginBegin(key, r)).to.equal(null);
+        expect(await store.loginBegin(key, r)).to.equal(1000);
+      });
+
+      it('an abandoned attempt is neither a failure nor a success', async () => {
+        const r = rule();
+        for (let i = 0; i < 2; i++) await failOnce(key, r);
+        for (let i = 0; i < 3; i++) {
+          expect(await store.loginBegin(key, r)).to.equal(null);
+          await store.loginEnd(key, 'abandon', r);
+        }
+        await failOnce(key, r);
+        expect(await store.loginBegin(key, r)).to.be.a('number');
+      });
+
+      it('forgets failures older than the window', async () => {
+        const r = rule({ windowMs: 300 });
+        for (let i = 0; i < 2; i++) await failOnce(key, r);
+        await pause(400); // the window passes
+        for (let i = 0; i < 2; i++) await failOnce(key, r);
+        expect(await store.loginBegin(key, r)).to.equal(null);
+      });
+
+      it('forgets an attempt still in flight after attemptTimeoutMs (its node died before answering)', async () => {
+        const r = rule({ maxFailures: 2, baseDelayMs: 1000, attemptTimeoutMs: 300 });
+        expect(await store.loginBegin(key, r)).to.equal(null);
+        expect(await store.loginBegin(key, r)).to.equal(null);
+        expect(await store.loginBegin(key, r)).to.equal(1000);
+        await pause(400); // both attempts time out
+        expect(await store.loginBegin(key, r)).to.equal(null);
+      });
+
+      it('ending an attempt of an email it has no record of is harmless; a failure still counts', async () => {
+        const r = rule({ maxFailures: 1 });
+        await store.loginEnd(`${key}-a`, 'abandon', r);
+        await store.loginEnd(`${key}-a`, 'succeed', r);
+        expect(await store.loginBegin(`${key}-a`, r)).to.equal(null);
+        await store.loginEnd(`${key}-b`, 'fail', r);
+        expect(await store.loginBegin(`${key}-b`, r)).to.be.a('number');
+      });
+
+      it('takes keys verbatim and keeps them apart: very long, unicode, __proto__, separators', async () => {
+        const r = rule({ maxFailures: 1 });
+        const keys = [`${'a'.repeat(10_000)}@x`, `${key}-ünï@x`, '__proto__', `${key}:f i l`, `${key}:f`];
+        await failOnce(keys[0] as string, r);
+        await failOnce('__proto__', r);
+        for (const k of keys) {
+          const wait = await store.loginBegin(k, r);
+          if (k === keys[0] || k === '__proto__') expect(wait, k.slice(0, 40)).to.be.a('number').within(50_000, 60_000);
+          else expect(wait, k.slice(0, 40)).to.equal(null);
+        }
       });
     });
 

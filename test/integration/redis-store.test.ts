@@ -2,11 +2,12 @@
  * What only the Redis store promises: the original daemon's `<apiKey>:vs` layout byte for byte, no
  * plaintext passwords at rest, several daemons sharing one Redis, and clear failures when Redis is away.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { ObserverioError } from '../../src/errors.js';
+import { LOGIN_MAX_KEPT_FAILURES_OVER, loginRule } from '../../src/store/login-limiter.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { newApiKey } from '../../src/store/passwords.js';
 import { contractStoreConfig } from '../contracts/store.contract.js';
@@ -160,6 +161,56 @@ describe('RedisStore (Redis only)', () => {
       const s = await a.createSession(u, 30_000);
       const pttl = await raw.pttl(`${prefix}session:${s.token}`);
       expect(pttl).to.be.within(25_000, 30_000);
+    });
+  });
+
+  describe('failed-login records', () => {
+    const rule = loginRule({ maxFailures: 2, windowMs: 60_000, baseDelayMs: 1000, maxDelayMs: 120_000, attemptTimeoutMs: 30_000 });
+    const loginKey = (key: string) => `${prefix}login:${createHash('sha256').update(key).digest('hex')}`;
+
+    it('live in one fixed-size key per email, no email in its name, expiring once nothing in it counts', async () => {
+      const store = await newStore();
+      const email = `${'x'.repeat(5000)}@example.com`;
+      const long = loginRule({ ...rule, baseDelayMs: 90_000 });
+      expect(await store.loginBegin(email, long)).to.equal(null);
+      await store.loginEnd(email, 'fail', long);
+      const keys = await raw.keys(`${prefix}login:*`);
+      expect(keys).to.deep.equal([loginKey(email)]);
+      expect(keys[0]).to.have.length(prefix.length + 'login:'.length + 64);
+      expect(await raw.pttl(loginKey(email))).to.be.within(59_000, 60_000);
+      // A lockout longer than the window keeps the record as long as the lockout lasts.
+      expect(await store.loginBegin(email, long)).to.equal(null);
+      await store.loginEnd(email, 'fail', long);
+      expect(await store.loginBegin(email, long)).to.be.within(89_000, 90_000);
+      expect(await raw.pttl(loginKey(email))).to.be.within(89_000, 90_000);
+      await store.loginEnd(email, 'succeed', long);
+      expect(await raw.exists(loginKey(email))).to.equal(0);
+    });
+
+    it('an attempt that went ahead and was abandoned leaves nothing behind', async () => {
+      const store = await newStore();
+      expect(await store.loginBegin('gone@example.com', rule)).to.equal(null);
+      expect(await raw.pttl(loginKey('gone@example.com'))).to.be.within(29_000, 60_000);
+      await store.loginEnd('gone@example.com', 'abandon', rule);
+      expect(await raw.exists(loginKey('gone@example.com'))).to.equal(0);
+    });
+
+    it('is shared by two stores (two daemons) on one Redis', async () => {
+      const [a, b] = [await newStore(), await newStore()];
+      for (const s of [a, b]) {
+        expect(await s.loginBegin('shared@example.com', rule)).to.equal(null);
+        await s.loginEnd('shared@example.com', 'fail', rule);
+      }
+      expect(await a.loginBegin('shared@example.com', rule)).to.be.a('number');
+      expect(await b.loginBegin('shared@example.com', rule)).to.be.a('number');
+    });
+
+    it('keeps failures past the limit bounded, however many there are', async () => {
+      const store = await newStore();
+      const r = loginRule({ maxFailures: 1, baseDelayMs: 1, maxDelayMs: 1, windowMs: 60_000 });
+      for (let i = 0; i < 120; i++) await store.loginEnd('many@example.com', 'fail', r);
+      const f = (await raw.hget(loginKey('many@example.com'), 'f')) ?? '';
+      expect(f.split(' ')).to.have.length(1 + LOGIN_MAX_KEPT_FAILURES_OVER);
     });
   });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { checkWorkers, ConfigError, loadConfig } from '../../src/config.js';
 import { tempDir } from '../helpers/processes.js';
 
 describe('config', () => {
@@ -34,6 +34,15 @@ describe('config', () => {
       for (const [restartBackoff, message] of bad) {
         expect(() => loadConfig({ env: {}, overrides: { tcp: { restartBackoff } } }), JSON.stringify(restartBackoff)).to.throw(ConfigError, message);
       }
+    });
+    it('runs one process unless workers says more (OBSERVERIO_WORKERS), bounded, and more only with Redis', () => {
+      expect(loadConfig({ env: {} }).workers).to.equal(1);
+      expect(loadConfig({ env: { OBSERVERIO_WORKERS: '4', REDIS_URL: 'redis://127.0.0.1:6390' } }).workers).to.equal(4);
+      for (const v of ['0', '65', '-1', '1.5', 'two', '', ' 2']) expect(() => loadConfig({ env: { OBSERVERIO_WORKERS: v } }), v).to.throw(ConfigError, /^OBSERVERIO_WORKERS: expected a number of worker processes 1-64/);
+      for (const workers of [0, 65, 2.5, '2']) expect(() => loadConfig({ env: {}, overrides: { workers } }), String(workers)).to.throw(ConfigError, /workers/);
+      expect(() => checkWorkers(loadConfig({ env: { OBSERVERIO_WORKERS: '2' } }))).to.throw(ConfigError, /^workers: 2 worker processes need Redis \(set REDIS_URL or --redis-url\)/);
+      expect(() => checkWorkers(loadConfig({ env: { OBSERVERIO_WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6390' } }))).to.not.throw();
+      expect(() => checkWorkers(loadConfig({ env: {} }))).to.not.throw();
     });
     it('rejects malformed environment values with the variable named', () => {
       expect(() => loadConfig({ env: { OBSERVERIO_TCP_PORT: '80a' } })).to.throw(ConfigError, /OBSERVERIO_TCP_PORT/);

@@ -1,7 +1,8 @@
 /**
  * Dashboard sign-in and sign-out: `POST /api/sessions {email,password}` → 200 {token, apiKey, email,
- * expiresAt} (401 alike for an unknown email and a wrong password, 429 while the email is locked out);
- * `DELETE /api/sessions` with the bearer token → 204, and that session's live WebSockets on this node close.
+ * expiresAt} (401 alike for an unknown email and a wrong password, 429 while the email is locked out,
+ * its failures counted on every node); `DELETE /api/sessions` with the bearer token → 204, and that
+ * session's live WebSockets close on every node (session-revocations.ts).
  */
 import { z } from 'zod';
 import { ObserverioError } from '../../errors.js';
@@ -28,7 +29,7 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
     route(ctx, 'create_session', async (reply, info) => {
       const body: Credentials = await readJson(reply, info, ctx.config.http.maxBodyBytes, loginSchema);
       const key = emailKey(body.email);
-      const waitMs = limiter.begin(key);
+      const waitMs = await limiter.begin(key);
       if (waitMs !== null) {
         const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
         reply.error('too_many_requests', `too many failed sign-ins for this email; retry in ${retryAfter} s`, { 'Retry-After': String(retryAfter) });
@@ -38,14 +39,14 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
       try {
         user = await ctx.store.authenticate(body.email, body.password);
       } catch (err) {
-        limiter.abandon(key);
+        await limiter.abandon(key);
         throw err;
       }
       if (!user) {
-        limiter.fail(key);
+        await limiter.fail(key);
         throw new ObserverioError('unauthorized', 'wrong email or password');
       }
-      limiter.succeed(key);
+      await limiter.succeed(key);
       const session = await ctx.store.createSession(user, ctx.config.store.sessionTtlMs);
       reply.json(200, { token: session.token, apiKey: session.apiKey, email: session.email, expiresAt: session.expiresAt } satisfies SessionAnswer);
     }),
@@ -56,7 +57,7 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
     route(ctx, 'delete_session', async (reply, info) => {
       const session = await requireSession(ctx, info);
       await ctx.store.deleteSession(session.token);
-      ctx.dashboardSockets.closeSession(session.token);
+      await ctx.sessionRevocations.revoke(session.token);
       reply.json(204, null);
     }),
   );

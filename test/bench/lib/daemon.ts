@@ -23,6 +23,8 @@ export interface DaemonSpec {
   /** OBSERVERIO_FAULT_INJECTION_PREFIX, for the supervision scenario. */
   faultPrefix?: string;
   profileDir?: string;
+  /** `serve --workers N`: N daemon processes on the same ports (Redis mode); default 1. */
+  workers?: number;
   extraEnv?: Record<string, string>;
 }
 
@@ -79,7 +81,8 @@ export class DaemonProcess {
     delete env.OBSERVERIO_FAULT_INJECTION_PREFIX;
     delete env.OBSERVERIO_ADMIN_TOKEN;
     if (spec.faultPrefix) env.OBSERVERIO_FAULT_INJECTION_PREFIX = spec.faultPrefix;
-    const proc = spawn(process.execPath, [...nodeArgs, cli, 'serve'], { cwd: REPO, env, stdio: ['ignore', out, out] });
+    const serveArgs = spec.workers !== undefined && spec.workers > 1 ? ['serve', '--workers', String(spec.workers)] : ['serve'];
+    const proc = spawn(process.execPath, [...nodeArgs, cli, ...serveArgs], { cwd: REPO, env, stdio: ['ignore', out, out] });
     closeSync(out);
     const d = new DaemonProcess(proc, tcpPort, httpPort, spec.logFile);
     const deadline = Date.now() + 30_000;

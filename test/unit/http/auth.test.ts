@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { LoginLimiter } from '../../../src/http/auth.js';
+import { loginRule } from '../../../src/store/login-limiter.js';
 
 describe('LoginLimiter', () => {
   let now: number;
@@ -69,5 +70,37 @@ describe('LoginLimiter', () => {
     // 'b' was the least recently seen: its failure is gone, 'a' kept both of its.
     for (let i = 0; i < 4; i++) failOnce(l, 'b');
     expect(l.begin('b')).to.equal(null);
+  });
+
+  it('stays within its default bound under a flood of distinct (and very long) emails', () => {
+    const l = limiter();
+    const pad = 'x'.repeat(200);
+    for (let i = 0; i < 60_000; i++) {
+      l.begin(`${i}-${pad}@example.com`);
+      l.fail(`${i}-${pad}@example.com`);
+    }
+    expect(l.size).to.equal(50_000);
+  });
+
+  it('takes a rule per call, e.g. the store’s callers’ own', () => {
+    const l = limiter();
+    const strict = loginRule({ maxFailures: 1, baseDelayMs: 7000 });
+    expect(l.begin('a@x', strict)).to.equal(null);
+    l.fail('a@x', strict);
+    expect(l.begin('a@x', strict)).to.equal(7000);
+  });
+
+  it('forgets an attempt in flight after attemptTimeoutMs', () => {
+    const l = limiter({ maxFailures: 1, attemptTimeoutMs: 100 });
+    expect(l.begin('a@x')).to.equal(null);
+    expect(l.begin('a@x')).to.equal(1000);
+    now += 101;
+    expect(l.begin('a@x')).to.equal(null);
+  });
+
+  it('refuses a rule that would never lock', () => {
+    expect(() => loginRule({ maxFailures: 0 })).to.throw(RangeError, /maxFailures/);
+    expect(() => loginRule({ windowMs: Number.NaN })).to.throw(RangeError, /windowMs/);
+    expect(() => new LoginLimiter({ baseDelayMs: -1 })).to.throw(RangeError, /baseDelayMs/);
   });
 });

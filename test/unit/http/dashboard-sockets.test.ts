@@ -57,3 +57,39 @@ describe('DashboardSockets', () => {
     expect(reg.size).to.equal(0);
   });
 });
+
+describe('DashboardSockets: a socket opening just after its session ended', () => {
+  it('is closed with the session-ended code right after its open handler, not inside it', async () => {
+    const reg = new DashboardSockets();
+    const ended: Array<[string, number | undefined]> = [];
+    reg.closeSession('tok-a');
+    socket(reg, 'tok-a', ended, 'late');
+    socket(reg, 'tok-b', ended, 'other');
+    expect(ended).to.deep.equal([]);
+    await new Promise((r) => setImmediate(r));
+    expect(ended).to.deep.equal([['late', WS_CLOSE_SESSION_ENDED]]);
+    expect(reg.size).to.equal(1);
+  });
+
+  it('forgets an ended token after endedMemoryMs', async () => {
+    let now = 1000;
+    const reg = new DashboardSockets({ endedMemoryMs: 500, now: () => now });
+    const ended: Array<[string, number | undefined]> = [];
+    reg.closeSession('tok-a');
+    now += 501;
+    socket(reg, 'tok-a', ended, 'later');
+    await new Promise((r) => setImmediate(r));
+    expect(ended).to.deep.equal([]);
+  });
+
+  it('remembers at most endedMax tokens, forgetting the oldest first', async () => {
+    const reg = new DashboardSockets({ endedMax: 100 });
+    for (let i = 0; i < 10_000; i++) reg.closeSession(`tok-${i}`);
+    expect(reg.endedSize).to.equal(100);
+    const ended: Array<[string, number | undefined]> = [];
+    socket(reg, 'tok-0', ended, 'forgotten');
+    socket(reg, 'tok-9999', ended, 'remembered');
+    await new Promise((r) => setImmediate(r));
+    expect(ended).to.deep.equal([['remembered', WS_CLOSE_SESSION_ENDED]]);
+  });
+});

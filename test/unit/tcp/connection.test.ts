@@ -90,6 +90,12 @@ async function count(counter: Counter<string>, labels: Record<string, string> = 
   return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
 }
 
+/** Open connections by the gauge, over every transport label (the test transport's is `memory`). */
+async function openConnections(metrics: Metrics, transport?: string): Promise<number> {
+  const { values } = await metrics.connections.get();
+  return values.filter((v) => transport === undefined || v.labels.transport === transport).reduce((n, v) => n + v.value, 0);
+}
+
 interface Opened {
   transport: MemoryTransport;
   conn: Connection;
@@ -187,7 +193,8 @@ describe('tcp/connection', () => {
 
     it('counts lines, bytes and connections in the metrics', async () => {
       const { transport } = await open();
-      expect((await metrics.connections.get()).values[0]?.value).to.equal(1);
+      expect(await openConnections(metrics)).to.equal(1);
+      expect(await openConnections(metrics, 'memory')).to.equal(1);
       const chunk = `v:${KEY}\n` + varsLine(KEY, 'a') + varsLine(KEY, 'b') + logsLine(KEY, 'c') + 'nonsense\n';
       transport.send(chunk);
       await eventually(() => expect(transport.lines).to.have.length(2));
@@ -198,7 +205,7 @@ describe('tcp/connection', () => {
       expect(await count(metrics.bytesReceived)).to.equal(Buffer.byteLength(chunk));
       expect(await count(metrics.protocolErrors, { code: 'unknown_command' })).to.equal(1);
       transport.close();
-      await eventually(async () => expect((await metrics.connections.get()).values[0]?.value).to.equal(0));
+      await eventually(async () => expect(await openConnections(metrics)).to.equal(0));
     });
   });
 
@@ -239,7 +246,7 @@ describe('tcp/connection', () => {
         ['connected', o.conn.id],
         ['disconnected', o.conn.id],
       ]);
-      await eventually(async () => expect((await metrics.connections.get()).values[0]?.value).to.equal(0));
+      await eventually(async () => expect(await openConnections(metrics)).to.equal(0));
     });
   });
 
@@ -393,7 +400,7 @@ describe('tcp/connection', () => {
       const { ref } = await open({}, transport);
       await eventually(() => expect(ref.alive()).to.equal(false));
       expect(rt.dynamicSupervisor('/root/conns').size).to.equal(0);
-      expect((await metrics.connections.get()).values[0]?.value).to.equal(0);
+      expect(await openConnections(metrics)).to.equal(0);
     });
   });
 

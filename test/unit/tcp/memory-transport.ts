@@ -9,6 +9,7 @@ import type { LineTransport, LineTransportEvents } from '../../../src/tcp/transp
 const HIGH_WATER = 16 * 1024;
 
 export class MemoryTransport implements LineTransport {
+  readonly kind = 'memory';
   readonly remoteAddress: string;
   /** Everything the peer has read, in order. */
   received = '';

@@ -1,0 +1,102 @@
+/**
+ * Sign-out across the cluster (DESIGN.md §6): the node that deletes a session closes that session's
+ * dashboard sockets at once and publishes the token on `observerio:sessions:revoked`; every node,
+ * itself included, closes the token's sockets it holds when the message arrives. Pubsub is
+ * at-most-once, so a node whose subscriber connection is down misses the message: its sockets of
+ * that session keep streaming until expiry, but any set_var they send re-reads the session and fails.
+ */
+import type { Logger } from 'pino';
+import type { PubSub, Unsubscribe } from '../pubsub/pubsub.js';
+import { TOKEN_RE } from './auth.js';
+import type { DashboardSockets } from './dashboard-sockets.js';
+
+export const SESSIONS_REVOKED_CHANNEL = 'observerio:sessions:revoked';
+
+/** The message on SESSIONS_REVOKED_CHANNEL. */
+export interface SessionRevoked {
+  token: string;
+}
+
+export interface SessionRevocationsDeps {
+  pubsub: PubSub;
+  sockets: DashboardSockets;
+  logger: Logger;
+  /** First delay before subscribing again after a failure; doubled up to retryMaxMs. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+export class SessionRevocations {
+  private subscription: Promise<Unsubscribe> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs: number;
+  private stopped = true;
+
+  constructor(private readonly deps: SessionRevocationsDeps) {
+    this.retryMs = deps.retryInitialMs ?? 500;
+  }
+
+  /**
+   * Subscribes (once; the HTTP worker calls it as it starts, before it listens). A failure is retried
+   * in the background: a pubsub down at boot must not stop the daemon.
+   */
+  start(): Promise<void> {
+    this.stopped = false;
+    if (!this.subscription) {
+      const p = this.deps.pubsub.subscribe(SESSIONS_REVOKED_CHANNEL, (m) => this.onMessage(m));
+      this.subscription = p;
+      p.then(
+        () => (this.retryMs = this.deps.retryInitialMs ?? 500),
+        (err: unknown) => {
+          if (this.subscription !== p) return;
+          this.subscription = null;
+          this.deps.logger.warn({ err, channel: SESSIONS_REVOKED_CHANNEL, retryInMs: this.retryMs }, 'cannot subscribe to sign-outs; retrying');
+          this.scheduleRetry();
+        },
+      );
+    }
+    return this.subscription.then(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const sub = this.subscription;
+    this.subscription = null;
+    if (sub) await (await sub.catch(() => null))?.();
+  }
+
+  /**
+   * Closes the session's sockets here and tells every other node. Call after the session is gone from
+   * the store. Never throws: the sign-out has happened; a lost message is logged.
+   */
+  async revoke(token: string): Promise<void> {
+    this.deps.sockets.closeSession(token);
+    try {
+      await this.deps.pubsub.publish(SESSIONS_REVOKED_CHANNEL, { token } satisfies SessionRevoked);
+    } catch (err) {
+      this.deps.logger.error({ err }, 'cannot tell other nodes of a sign-out; their sockets of that session stay open until it expires');
+    }
+  }
+
+  private onMessage(message: unknown): void {
+    const token = typeof message === 'object' && message !== null ? (message as { token?: unknown }).token : undefined;
+    // Only a foreign publisher on a shared Redis can send anything else; never log the token itself.
+    if (typeof token !== 'string' || !TOKEN_RE.test(token)) {
+      this.deps.logger.warn({ channel: SESSIONS_REVOKED_CHANNEL }, 'malformed sign-out message ignored');
+      return;
+    }
+    this.deps.sockets.closeSession(token);
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.stopped) this.start().catch(() => undefined);
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, this.deps.retryMaxMs ?? 30_000);
+  }
+}
