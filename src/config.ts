@@ -7,11 +7,24 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseRedisUrl, RedisUrlError } from './redis/url.js';
 
 const port = z.number().int().min(0).max(65535);
 /** Far past any core count this daemon runs on; a bound so a typo does not fork a thousand processes. */
 export const MAX_WORKERS = 64;
 const positiveInt = z.number().int().positive();
+/** `redis://`, `rediss://`, or a `redis-cluster://h1:p1,h2:p2` node list (src/redis/url.ts), with the parser's reason. */
+const redisUrl = z
+  .string()
+  .superRefine((s, ctx) => {
+    try {
+      parseRedisUrl(s);
+    } catch (err) {
+      if (!(err instanceof RedisUrlError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+    }
+  })
+  .nullable();
 const url = (schemes: string[]) =>
   z
     .string()
@@ -23,7 +36,7 @@ export const configSchema = z
     host: z.string().min(1).describe('address the TCP and HTTP listeners bind to'),
     tcpPort: port.describe('TCP port for SDK connections (0 picks a free port)'),
     httpPort: port.describe('HTTP port for the API, dashboard, WebSocket, admin and metrics (0 picks a free port)'),
-    redisUrl: url(['redis', 'rediss']).describe('Redis for vars, users, sessions, outbox and pubsub; null = embedded in-process store'),
+    redisUrl: redisUrl.describe('Redis for vars, users, sessions, outbox and pubsub (redis://, rediss://, or redis-cluster://host:port,host:port for Redis Cluster); null = embedded in-process store'),
     meiliUrl: url(['http', 'https']).describe('Meilisearch for logs; null = embedded in-process log index'),
     meiliMasterKey: z.string().nullable().describe('Meilisearch API key, if the server has a master key'),
     adminToken: z.string().min(16, 'must be at least 16 characters').nullable().describe('bearer token for /admin; null disables the admin routes'),

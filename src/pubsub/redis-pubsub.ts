@@ -7,8 +7,16 @@
  * down is lost for this node. ioredis re-subscribes every channel when the connection comes back
  * (`autoResubscribe`, on by default and verified by the Redis-only tests); when the pubsub worker
  * restarts, stop() closes both connections and start() opens new ones and subscribes again itself.
+ *
+ * On Redis Cluster (a `redis-cluster://` URL) channels are sharded: SSUBSCRIBE/SPUBLISH (Redis 7),
+ * so a message travels only within the shard that owns the channel's slot instead of over every
+ * node's cluster bus, and SPUBLISH's count is what publish() promises: classic PUBLISH on a cluster
+ * counts only the subscribers connected to the node that took the PUBLISH, while ioredis's sharded
+ * subscribers connect to the master owning the slot, the very node SPUBLISH goes to. ioredis keeps
+ * one subscriber connection per master, and after a failover or slot move subscribes again on the
+ * new owner (its ClusterSubscriberGroup). Until then a publish counts 0, as during a plain outage.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRedisClient, isCluster, type ClientOptions, type RedisClient } from '../redis/connect.js';
 import type { Logger } from 'pino';
 import type { BackendHealth } from '../model.js';
 import { encodeMessage } from './codec.js';
@@ -33,8 +41,10 @@ const QUIT_TIMEOUT_MS = 1000;
 export class RedisPubSub implements PubSub {
   readonly kind = 'redis' as const;
   private readonly logger: Logger | undefined;
-  private pub: Redis;
-  private sub: Redis;
+  private pub: RedisClient;
+  private sub: RedisClient;
+  /** Sharded channels (SSUBSCRIBE/SPUBLISH): on a cluster. */
+  private readonly sharded: boolean;
   /** The local handlers: kept across stop() and start(), which restores their SUBSCRIBEs. */
   private readonly subscribers = new Subscribers();
   /** SUBSCRIBE state on the current subscriber connection; starts empty with each connection. */
@@ -47,20 +57,22 @@ export class RedisPubSub implements PubSub {
   constructor(private readonly opts: RedisPubSubOptions) {
     this.logger = opts.logger;
     [this.pub, this.sub] = this.connections();
+    this.sharded = isCluster(this.sub);
   }
 
   /** A fresh publisher and subscriber, not yet connected: one pair per incarnation of the pubsub worker. */
-  private connections(): [Redis, Redis] {
-    // lazyConnect: nothing touches the network before start(), as a child spec's start should.
-    const common: RedisOptions = { lazyConnect: true, autoResubscribe: true };
+  private connections(): [RedisClient, RedisClient] {
+    // Not connected until start() (lazyConnect), as a child spec's start should.
+    const common: Omit<ClientOptions, 'connectionName'> = { autoResubscribe: true };
     // Auto-pipelining sends every PUBLISH issued in one tick as one write; order is kept.
-    const pub = new Redis(this.opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true });
-    const sub = new Redis(this.opts.url, { ...common, connectionName: 'observerio:pubsub:sub' });
+    const pub = createRedisClient(this.opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true });
+    const sub = createRedisClient(this.opts.url, { ...common, connectionName: 'observerio:pubsub:sub', shardedSubscribers: true });
     this.watch(pub, 'publisher');
     this.watch(sub, 'subscriber');
-    sub.on('message', (channel: string, text: string) => {
+    const onMessage = (channel: string, text: string) => {
       deliver(this.subscribers.of(channel), channel, text, this.logger);
-    });
+    };
+    sub.on(isCluster(sub) ? 'smessage' : 'message', onMessage);
     return [pub, sub];
   }
 
@@ -133,7 +145,8 @@ export class RedisPubSub implements PubSub {
 
   async publish(channel: string, message: unknown): Promise<number> {
     if (this.stopped) throw new Error(`pubsub is stopped; cannot publish on ${channel}`);
-    return this.pub.publish(channel, encodeMessage(channel, message));
+    const text = encodeMessage(channel, message);
+    return this.sharded ? Number(await this.pub.spublish(channel, text)) : this.pub.publish(channel, text);
   }
 
   /**
@@ -151,10 +164,10 @@ export class RedisPubSub implements PubSub {
     const op = s.ops.then(async () => {
       const wanted = this.subscribers.count(channel) > 0;
       if (wanted && !s.subscribed) {
-        await this.sub.subscribe(channel);
+        await (this.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel));
         s.subscribed = true;
       } else if (!wanted && s.subscribed) {
-        await this.sub.unsubscribe(channel);
+        await (this.sharded ? this.sub.sunsubscribe(channel) : this.sub.unsubscribe(channel));
         s.subscribed = false;
       }
     });
@@ -169,7 +182,7 @@ export class RedisPubSub implements PubSub {
     return op;
   }
 
-  private watch(conn: Redis, role: string): void {
+  private watch(conn: RedisClient, role: string): void {
     // ioredis emits 'error' for every failed reconnect attempt; one warning per outage is enough.
     let down = false;
     conn.on('error', (err: Error) => {
@@ -184,11 +197,11 @@ export class RedisPubSub implements PubSub {
   }
 }
 
-async function connect(conn: Redis): Promise<void> {
+async function connect(conn: RedisClient): Promise<void> {
   if (conn.status === 'wait' || conn.status === 'end') await conn.connect();
 }
 
-async function close(conn: Redis): Promise<void> {
+async function close(conn: RedisClient): Promise<void> {
   if (conn.status === 'end') return;
   if (conn.status === 'ready') {
     try {

@@ -11,7 +11,7 @@
  *                                        ever added with HSET, never deleted and recreated, so a small
  *                                        hash keeps them in first-seen order (`HKEYS` gives
  *                                        testing1:type, testing1:value, testing2:type, ...).
- *   P varorder:<apiKey>          zset    variable name → first-seen sequence (0, 1, 2, ...). Redis stops
+ *   P varorder:{<apiKey>:vs}     zset    variable name → first-seen sequence (0, 1, 2, ...). Redis stops
  *                                        keeping hash fields in insertion order once a hash outgrows its
  *                                        listpack encoding (by default more than 256 variables, or any
  *                                        value over 64 bytes), so first-seen order is kept here. A hash
@@ -21,12 +21,12 @@
  *                                        (`scrypt$N$r$p$salt$hash`, never the password), createdAt (ms).
  *   P apikey:<apiKey>            string  emailKey(email): the email lowercased, Unicode NFC.
  *   P session:<token>            string  JSON {apiKey, email, expiresAt}, with a PX expiry at expiresAt.
- *   P outbox:<apiKey>            hash    variable name → JSON {type, value} waiting for a device.
+ *   P outbox:{<apiKey>:vs}       hash    variable name → JSON {type, value} waiting for a device.
  *   P login:<sha256(emailKey)>   hash    failed sign-ins (login-limiter.ts, script LOGIN): `f` failure times,
  *                                        `i` start times of attempts in flight (ms, space-separated, oldest
  *                                        first), `l` locked until (ms, Redis TIME); PEXPIRE at the moment
  *                                        nothing in it counts any more. Hashed: fixed size, no email in keys.
- *   P outbox-order:<apiKey>      zset    variable name → push sequence; a replaced variable gets a new,
+ *   P outbox-order:{<apiKey>:vs} zset    variable name → push sequence; a replaced variable gets a new,
  *                                        higher sequence (moves to the end), and past `outboxMaxPerKey`
  *                                        names the lowest sequences are dropped (ZPOPMIN).
  *
@@ -61,9 +61,17 @@
  * atomic against other daemons and costs one round trip. `commit` reads the state at the caller's
  * version, computes the new values in TypeScript (history.ts applyOps, variables-common.ts) and hands
  * them to COMMIT, which writes them only if the version is still the one read.
+ *
+ * Redis Cluster: a script's keys must share a hash slot. The tag `{<apiKey>:vs}` hashes like the
+ * untagged `<apiKey>:vs` (API keys are [A-Za-z0-9], never braces), so every key above but users, API
+ * keys and sessions lives in that key's slot; those three are read and written one key at a time.
+ * Keys written before the tags existed (`P varorder:<apiKey>`, `P outbox:<apiKey>`,
+ * `P outbox-order:<apiKey>`) are renamed once, at the first start on a plain Redis
+ * (src/redis/migrate-keys.ts).
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
+import { migrateUntaggedKeys } from '../redis/migrate-keys.js';
 import { pino, type Logger } from 'pino';
 import type { StoreConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
@@ -113,10 +121,13 @@ function script(lua: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** KEYS: user hash, apikey key. ARGV: email, apiKey, passwordHash, createdAt, emailKey. → 1 created, 0 email taken, -1 api key taken. */
+/**
+ * KEYS: user hash. ARGV: email, apiKey, passwordHash, createdAt. → 1 created, 0 email taken. One key:
+ * the user (by email) and its API key record live in different slots on a cluster, so createUser
+ * reserves the API key first, on its own, and releases it if the email turns out to be taken.
+ */
 const CREATE_USER = script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if not redis.call('SET', KEYS[2], ARGV[5], 'NX') then return -1 end
 redis.call('HSET', KEYS[1], 'email', ARGV[1], 'apiKey', ARGV[2], 'passwordHash', ARGV[3], 'createdAt', ARGV[4])
 return 1
 `);
@@ -379,17 +390,6 @@ const parsePlacedOverride = (v: unknown) => ok(z.object({ n: z.number(), o: over
 const parsePlacedStrategy = (v: unknown) => ok(z.object({ n: z.number(), s: strategyRecordSchema }).safeParse(v));
 const parseEntry = (id: string, v: unknown) => ok(entrySchema.safeParse(isRecord(v) ? { ...v, id } : v));
 
-/** The URL without its password, fit for logs and error messages. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable Redis URL)';
-  }
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -404,7 +404,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 export class RedisStore implements Store, VariablesStore {
   readonly kind = 'redis' as const;
-  private redis: Redis;
+  private redis: RedisClient;
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly where: string;
@@ -418,12 +418,12 @@ export class RedisStore implements Store, VariablesStore {
 
   private readonly key = {
     vars: (apiKey: string) => `${apiKey}:vs`,
-    varOrder: (apiKey: string) => `${this.prefix}varorder:${apiKey}`,
+    varOrder: (apiKey: string) => `${this.prefix}varorder:{${apiKey}:vs}`,
     user: (email: string) => `${this.prefix}user:${emailKey(email)}`,
     apiKey: (apiKey: string) => `${this.prefix}apikey:${apiKey}`,
     session: (token: string) => `${this.prefix}session:${token}`,
-    outbox: (apiKey: string) => `${this.prefix}outbox:${apiKey}`,
-    outboxOrder: (apiKey: string) => `${this.prefix}outbox-order:${apiKey}`,
+    outbox: (apiKey: string) => `${this.prefix}outbox:{${apiKey}:vs}`,
+    outboxOrder: (apiKey: string) => `${this.prefix}outbox-order:{${apiKey}:vs}`,
     login: (key: string) => `${this.prefix}login:${createHash('sha256').update(key).digest('hex')}`,
   };
 
@@ -433,14 +433,14 @@ export class RedisStore implements Store, VariablesStore {
   ) {
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.prefix = opts.keyPrefix ?? 'observerio:';
-    this.where = redact(opts.url);
+    this.where = redactRedisUrl(opts.url);
     this.redis = this.connection();
   }
 
   /** A fresh, not yet connected client: one per incarnation of the store's worker. */
-  private connection(): Redis {
-    const redis = new Redis(this.opts.url, {
-      lazyConnect: true,
+  private connection(): RedisClient {
+    // A Redis or, for a redis-cluster:// URL, a Cluster with the same options on every node connection.
+    const redis = createRedisClient(this.opts.url, {
       connectTimeout: CONNECT_TIMEOUT_MS,
       // Named so an operator (and the supervision tests) can tell this connection in CLIENT LIST.
       connectionName: 'observerio:store',
@@ -484,6 +484,14 @@ export class RedisStore implements Store, VariablesStore {
     } catch (err) {
       if (!this.everStarted) this.redis.disconnect();
       throw new Error(`cannot connect to Redis at ${this.where}: ${this.lastError ?? (err as Error).message}`);
+    }
+    if (!this.everStarted) {
+      try {
+        await migrateUntaggedKeys(this.redis, this.prefix, this.log);
+      } catch (err) {
+        this.redis.disconnect();
+        throw new Error(`cannot rename the untagged keys at ${this.where}: ${(err as Error).message}`, { cause: err });
+      }
     }
     this.started = true;
     this.everStarted = true;
@@ -533,10 +541,13 @@ export class RedisStore implements Store, VariablesStore {
     const createdAt = Date.now();
     for (let attempt = 0; attempt < 5; attempt++) {
       const apiKey = newApiKey();
-      const res = await this.run(CREATE_USER, [userKey, this.key.apiKey(apiKey)], [email, apiKey, passwordHash, createdAt, emailKey(email)]);
+      // Reserved before the user exists, so a user never points at an API key that does not verify; a
+      // crash between the two leaves only a reservation nobody knows the key of.
+      if ((await this.redis.set(this.key.apiKey(apiKey), emailKey(email), 'NX')) === null) continue; // a 71-bit key collided; draw again
+      const res = await this.run(CREATE_USER, [userKey], [email, apiKey, passwordHash, createdAt]);
       if (res === 1) return { email, apiKey, createdAt };
-      if (res === 0) throw new ObserverioError('email_taken');
-      // -1: a 71-bit key collided; draw again.
+      await this.redis.del(this.key.apiKey(apiKey));
+      throw new ObserverioError('email_taken');
     }
     throw new ObserverioError('internal', 'could not allocate a unique API key');
   }
@@ -692,7 +703,7 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   /** Runs a MULTI and gives its replies, throwing the first error. */
-  private async exec(m: ReturnType<Redis['multi']>): Promise<unknown[]> {
+  private async exec(m: ReturnType<RedisClient['multi']>): Promise<unknown[]> {
     const res = (await m.exec()) ?? [];
     return res.map(([err, value]) => {
       if (err) throw err;

@@ -3,18 +3,22 @@
  * sharing one Redis, one Redis subscription per channel, and re-subscription after a reconnect.
  */
 import { expect } from 'chai';
+import { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { LocalPubSub } from '../../src/pubsub/local-pubsub.js';
 import { RedisPubSub } from '../../src/pubsub/redis-pubsub.js';
 import { resolvePubSub } from '../../src/pubsub/index.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/free-port.js';
-import { sharedRedis, type RedisServer } from '../helpers/processes.js';
+import { sharedRedis, sharedRedisCluster, type RedisCluster, type RedisServer } from '../helpers/processes.js';
 import { capturingLogger, pubsubContract } from './pubsub.contract.js';
 
 pubsubContract('LocalPubSub', (logger) => new LocalPubSub({ logger }));
 
 pubsubContract('RedisPubSub', async (logger) => new RedisPubSub({ url: (await sharedRedis()).url, logger }));
+
+// Sharded channels on a real three-master cluster: publish's count must still be the nodes with a subscriber.
+pubsubContract('RedisPubSub (Redis Cluster)', async (logger) => new RedisPubSub({ url: (await sharedRedisCluster()).url, logger }));
 
 describe('RedisPubSub (Redis only)', () => {
   let redis: RedisServer;
@@ -122,6 +126,92 @@ describe('RedisPubSub (Redis only)', () => {
   });
 });
 
+describe('RedisPubSub (Redis Cluster only: sharded channels)', () => {
+  let cluster: RedisCluster;
+  let admin: Cluster;
+  const opened: RedisPubSub[] = [];
+  const open = async (): Promise<RedisPubSub> => {
+    const ps = new RedisPubSub({ url: cluster.url, logger: capturingLogger().logger });
+    opened.push(ps);
+    await ps.start();
+    return ps;
+  };
+  // Channel names whose slots fall on each of the three masters (the 12-character keys are arbitrary).
+  const channels = ['CLUSTERCH001:vars', 'CLUSTERCH002:vars', 'CLUSTERCH003:vars', 'CLUSTERCH004:vars', 'CLUSTERCH005:vars', 'CLUSTERCH006:vars'];
+
+  before(async () => {
+    cluster = await sharedRedisCluster();
+    admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    await admin.ping();
+  });
+  after(() => admin.disconnect());
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((ps) => ps.stop()));
+  });
+
+  /** Sharded subscribers of a channel summed over every master (SHARDNUMSUB is per node). */
+  async function shardNumsub(channel: string): Promise<number> {
+    const counts = await Promise.all(admin.nodes('master').map(async (n) => Number(((await n.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1])));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  it('spreads the test channels over more than one master (or the tests below would prove little)', async () => {
+    const owners = new Set<string>();
+    for (const ch of channels) {
+      const slot = Number(await admin.call('CLUSTER', 'KEYSLOT', ch));
+      const slots = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+      const range = slots.find(([lo, hi]) => slot >= lo && slot <= hi);
+      owners.add(`${range?.[2][0]}:${range?.[2][1]}`);
+    }
+    expect(owners.size).to.be.greaterThan(1);
+  });
+
+  it('counts every daemon subscribed, on every master (classic PUBLISH counts only the receiving node)', async () => {
+    const nodeA = await open();
+    const nodeB = await open();
+    const onB: unknown[] = [];
+    for (const ch of channels) {
+      expect(await nodeA.publish(ch, 'nobody')).to.equal(0);
+      await nodeA.subscribe(ch, () => undefined);
+      expect(await nodeB.publish(ch, 'one')).to.equal(1);
+      await nodeB.subscribe(ch, (m) => onB.push(m));
+      expect(await nodeA.publish(ch, `two:${ch}`)).to.equal(2);
+    }
+    await eventually(() => expect(onB).to.deep.equal(channels.map((ch) => `two:${ch}`)));
+  });
+
+  it('holds one sharded subscription per channel however many local handlers, and drops it with the last', async () => {
+    const ps = await open();
+    const ch = channels[0]!;
+    const offs = await Promise.all([1, 2, 3].map(() => ps.subscribe(ch, () => undefined)));
+    expect(await shardNumsub(ch)).to.equal(1);
+    await offs[0]!();
+    await offs[1]!();
+    expect(await shardNumsub(ch)).to.equal(1);
+    await offs[2]!();
+    expect(await shardNumsub(ch)).to.equal(0);
+  });
+
+  it('re-subscribes after its sharded subscriber connections are killed', async () => {
+    const ps = await open();
+    const got = new Map<string, unknown[]>(channels.map((ch) => [ch, []]));
+    for (const ch of channels) await ps.subscribe(ch, (m) => got.get(ch)!.push(m));
+    let killed = 0;
+    for (const n of admin.nodes('master')) killed += Number(await n.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+    expect(killed).to.be.greaterThan(1);
+    let n = 0;
+    await eventually(
+      async () => {
+        n++;
+        for (const ch of channels) await ps.publish(ch, n);
+        for (const ch of channels) expect(got.get(ch)!.length, ch).to.be.greaterThan(0);
+      },
+      { timeoutMs: 15000, intervalMs: 100 },
+    );
+    for (const ch of channels) expect(await shardNumsub(ch), ch).to.equal(1);
+  });
+});
+
 describe('resolvePubSub', () => {
   const logger = pino({ level: 'silent' });
   it('is local without a Redis URL', () => {
@@ -129,5 +219,8 @@ describe('resolvePubSub', () => {
   });
   it('is Redis with a Redis URL, without connecting until started', () => {
     expect(resolvePubSub({ redisUrl: 'redis://127.0.0.1:1' }, logger).kind).to.equal('redis');
+  });
+  it('is Redis with a Redis Cluster URL, without connecting until started', () => {
+    expect(resolvePubSub({ redisUrl: 'redis-cluster://127.0.0.1:1,127.0.0.1:2' }, logger).kind).to.equal('redis');
   });
 });

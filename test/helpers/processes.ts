@@ -164,13 +164,210 @@ export function sharedMeili(): Promise<MeiliServer> {
 }
 
 export async function stopSharedServers(): Promise<void> {
-  const all = [redis, meili].filter((p): p is Promise<RedisServer> | Promise<MeiliServer> => p !== undefined);
+  const all = [redis, meili, redisCluster].filter((p): p is Promise<RedisServer> | Promise<MeiliServer> | Promise<RedisCluster> => p !== undefined);
   redis = undefined;
   meili = undefined;
+  redisCluster = undefined;
   await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.stop()));
 }
 
 export function tempDir(prefix = 'observerio-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface RedisClusterNode {
+  port: number;
+  /** Whether this helper has the node's process running (stopNode stops it, startNode starts it again). */
+  running: boolean;
+}
+
+export interface RedisCluster {
+  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,...`, every node listed. */
+  url: string;
+  nodes: RedisClusterNode[];
+  /** A fresh plain client of one node; the caller quits it. */
+  nodeClient(port: number): Redis;
+  /** Ports of the nodes that are masters now, by CLUSTER NODES as one running node sees it. */
+  masters(): Promise<number[]>;
+  /** Kills a node (SIGKILL: a crash, not a shutdown that could hand its slots over). */
+  stopNode(port: number): Promise<void>;
+  /** Starts a stopped node again on its port and config file; it rejoins the cluster (as a replica if it was failed over). */
+  startNode(port: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real local Redis Cluster: `masters` masters with `replicasPerMaster` replicas each, joined by
+ * `redis-cli --cluster create`, ready once every node reports `cluster_state:ok`. The cluster bus gets
+ * its own free port (`--cluster-port`), not port+10000, which could run past 65535.
+ */
+export async function startRedisCluster(opts: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisCluster> {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicasPerMaster ?? 1;
+  const count = masters * (1 + replicas);
+  const bin = process.env.REDIS_SERVER_BIN ?? 'redis-server';
+  const cli = process.env.REDIS_CLI_BIN ?? 'redis-cli';
+  const dir = mkdtempSync(join(tmpdir(), 'observerio-redis-cluster-'));
+  const ports: { port: number; bus: number }[] = [];
+  const taken = new Set<number>();
+  while (ports.length < count) {
+    const port = await freePort();
+    const bus = await freePort();
+    if (port === bus || taken.has(port) || taken.has(bus)) continue;
+    taken.add(port).add(bus);
+    ports.push({ port, bus });
+  }
+  const children = new Map<number, ChildProcess>();
+  const nodes: RedisClusterNode[] = ports.map(({ port }) => ({ port, running: false }));
+  const ping = async (port: number): Promise<boolean> => {
+    const c = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return (await c.ping()) === 'PONG';
+    } finally {
+      c.disconnect();
+    }
+  };
+  const info = async (port: number, ...args: string[]): Promise<string> => {
+    const c = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return String(await c.call('CLUSTER', ...args));
+    } finally {
+      c.disconnect();
+    }
+  };
+  const infoReplication = async (port: number): Promise<string> => {
+    const c = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return await c.info('replication');
+    } finally {
+      c.disconnect();
+    }
+  };
+  const spawnNode = async (port: number, bus: number): Promise<void> => {
+    const args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
+      '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no', '--dir', dir,
+    ];
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (out += d));
+    const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(new Error(`cannot start ${bin}: ${e.message}`))));
+    children.set(port, child);
+    await Promise.race([spawnError, waitFor(`redis-server (cluster node ${port})`, child, () => out, () => ping(port))]);
+    const node = nodes.find((n) => n.port === port);
+    if (node) node.running = true;
+  };
+  const stopAll = async (): Promise<void> => {
+    await Promise.all([...children.values()].map((c) => (c.kill('SIGKILL'), waitExit(c, 3000))));
+    children.clear();
+    for (const n of nodes) n.running = false;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(ports.map(({ port, bus }) => spawnNode(port, bus)));
+    const create = spawn(cli, ['--cluster', 'create', ...ports.map(({ port }) => `127.0.0.1:${port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    create.stdout?.on('data', (d) => (out += d));
+    create.stderr?.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      create.once('error', (e) => reject(new Error(`cannot run ${cli}: ${e.message} (redis-cli ships with redis-tools)`)));
+      create.once('exit', resolve);
+    });
+    if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${code}:\n${out}`);
+    // Ready when every node says cluster_state:ok, sees `masters` masters holding slots and
+    // `masters * replicas` replicas, and every replica has synced (master_link_status:up): a replica
+    // that never synced refuses to fail over, which the failover tests rely on.
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const views = await Promise.all(
+        ports.map(async ({ port }) => {
+          const [state, view, replication] = await Promise.all([info(port, 'INFO'), info(port, 'NODES'), infoReplication(port)]);
+          return { port, state, view, replication };
+        }),
+      ).catch((e: Error) => e);
+      if (!(views instanceof Error)) {
+        const ok = views.every(({ state, view, replication }) => {
+          const lines = parseClusterNodes(view);
+          const slotMasters = lines.filter((l) => l.flags.includes('master') && l.slots > 0).length;
+          const slaves = lines.filter((l) => l.flags.includes('slave') && l.link === 'connected').length;
+          const synced = !replication.includes('role:slave') || replication.includes('master_link_status:up');
+          return state.includes('cluster_state:ok') && slotMasters === masters && slaves === masters * replicas && synced;
+        });
+        if (ok) break;
+      }
+      if (Date.now() > deadline) {
+        const detail = views instanceof Error ? views.message : views.map((v) => `${v.port}:\n${v.state}\n${v.view}`).join('\n---\n');
+        throw new Error(`Redis Cluster not ready after 30 s:\n${detail}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const busOf = new Map(ports.map(({ port, bus }) => [port, bus]));
+  return {
+    url: `redis-cluster://${ports.map(({ port }) => `127.0.0.1:${port}`).join(',')}`,
+    nodes,
+    nodeClient: (port) => new Redis(port, '127.0.0.1'),
+    masters: async () => {
+      const running = nodes.find((n) => n.running);
+      if (!running) return [];
+      const view = await info(running.port, 'NODES');
+      // A master without slots is a node that has not yet learnt it is a replica; not a master that serves.
+      return parseClusterNodes(view)
+        .filter((l) => l.flags.includes('master') && !l.flags.includes('fail') && !l.flags.includes('fail?') && l.slots > 0)
+        .map((l) => l.port);
+    },
+    stopNode: async (port) => {
+      const child = children.get(port);
+      if (!child) throw new Error(`no running cluster node on port ${port}`);
+      child.kill('SIGKILL');
+      await waitExit(child, 3000);
+      children.delete(port);
+      const node = nodes.find((n) => n.port === port);
+      if (node) node.running = false;
+    },
+    startNode: async (port) => {
+      const bus = busOf.get(port);
+      if (bus === undefined) throw new Error(`port ${port} is not a node of this cluster`);
+      if (children.has(port)) throw new Error(`cluster node ${port} is running`);
+      await spawnNode(port, bus);
+    },
+    stop: stopAll,
+  };
+}
+
+/** The lines of CLUSTER NODES: `<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`. */
+function parseClusterNodes(view: string): { port: number; flags: string[]; link: string; slots: number }[] {
+  return view
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const f = l.trim().split(' ');
+      return { port: Number(/:(\d+)@/.exec(f[1] ?? '')?.[1]), flags: (f[2] ?? '').split(','), link: f[7] ?? '', slots: f.length - 8 };
+    });
+}
+
+let redisCluster: Promise<RedisCluster> | undefined;
+
+/**
+ * The run's shared Redis Cluster (three masters, one replica each), started on first use and stopped
+ * by the global teardown. Tests isolate themselves by key prefix and fresh API keys; a test that stops
+ * a node starts its own cluster instead.
+ */
+export function sharedRedisCluster(): Promise<RedisCluster> {
+  redisCluster ??= startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+  return redisCluster;
 }

@@ -59,7 +59,7 @@ for (const backend of ['redis', 'memory'] as const) {
       expect((await getVars(a)).map((v) => v.name)).to.deep.equal(['speed', 'name']);
       if (redis) {
         expect(await redis.hkeys(`${a.apiKey}:vs`)).to.have.members(['speed:type', 'speed:value', 'name:type', 'name:value']);
-        expect(await redis.zrange(`observerio:varorder:${a.apiKey}`, 0, -1)).to.deep.equal(['speed', 'name']);
+        expect(await redis.zrange(`observerio:varorder:{${a.apiKey}:vs}`, 0, -1)).to.deep.equal(['speed', 'name']);
       }
       // Set again, it comes back at the end.
       await put(a, 'gravity', 1.62);

@@ -142,7 +142,7 @@ describe('fault: a Redis outage under load (private redis-server, stopped and st
     });
     expect(stored).to.deep.equal(expected);
     // First-seen order: c0..c4 came with lines 0..4, the n<i> in sending order.
-    const order = await admin.zrange(`observerio:varorder:${user.apiKey}`, 0, -1);
+    const order = await admin.zrange(`observerio:varorder:{${user.apiKey}:vs}`, 0, -1);
     const want = ['n0', 'c0', 'n1', 'c1', 'n2', 'c2', 'n3', 'c3', 'n4', 'c4'];
     for (let i = 5; i < s.sent; i++) want.push(`n${i}`);
     expect(order).to.deep.equal(want);
@@ -290,7 +290,7 @@ describe('fault: kill -9 of the daemon in Redis mode under load (built CLI, own 
     expect([...ns].sort((x, y) => x - y)).to.deep.equal([...Array(landed).keys()]);
     // A cycled c<k> holds the last value of it that landed: the highest i ≡ k (mod 5) below `landed`.
     for (let k = 0; k < 5 && k < landed; k++) expect(stored[`c${k}:value`]).to.equal(String(k + 5 * Math.floor((landed - 1 - k) / 5)));
-    const order = await admin.zrange(`observerio:varorder:${apiKey}`, 0, -1);
+    const order = await admin.zrange(`observerio:varorder:{${apiKey}:vs}`, 0, -1);
     expect(new Set(order)).to.deep.equal(names);
     expect(order.length).to.equal(names.size);
 

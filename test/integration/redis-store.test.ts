@@ -59,7 +59,7 @@ describe('RedisStore (Redis only)', () => {
       expect(await raw.exists(`${u.apiKey}:vs`)).to.equal(1);
       const prefixed = await raw.keys(`${prefix}*`);
       expect(prefixed.sort()).to.deep.equal(
-        [`user:prefix-${prefix}@example.com`, `apikey:${u.apiKey}`, `varorder:${u.apiKey}`, `outbox:${u.apiKey}`, `outbox-order:${u.apiKey}`].map((s) => prefix + s).sort(),
+        [`user:prefix-${prefix}@example.com`, `apikey:${u.apiKey}`, `varorder:{${u.apiKey}:vs}`, `outbox:{${u.apiKey}:vs}`, `outbox-order:{${u.apiKey}:vs}`, 'layout'].map((s) => prefix + s).sort(),
       );
     });
 

@@ -211,7 +211,7 @@ describe('observerio serve --workers (real processes, Redis)', function () {
       // ...and every accepted change for the key without devices still waits in the outbox: the first
       // device to verify gets all of them.
       expect(acceptedOffline.length).to.be.above(20);
-      const outbox = await redis.hkeys(`observerio:outbox:${offline.apiKey}`);
+      const outbox = await redis.hkeys(`observerio:outbox:{${offline.apiKey}:vs}`);
       expect(outbox).to.include.members(acceptedOffline);
       const received = new Map<string, string>();
       const late = await connect({ port: c.tcpPort, apiKey: offline.apiKey, deviceId: 'late', reconnect: false });

@@ -1,0 +1,70 @@
+/**
+ * The one place that turns `REDIS_URL` into an ioredis client: a plain `Redis` for `redis://` and
+ * `rediss://`, a `Cluster` for `redis-cluster://h1:p1,h2:p2,...` (and `rediss-cluster://` for TLS).
+ * The store and the pubsub both build their connections here, so both speak to the same deployment
+ * the same way; config validation uses the same parser (./url.ts), so a malformed list is reported at
+ * boot with the reason rather than as a connection error later.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseRedisUrl } from './url.js';
+
+export { isClusterUrl, parseRedisUrl, redactRedisUrl, RedisUrlError, type RedisTarget } from './url.js';
+
+/** Either client: they share the command interface the store and pubsub use. */
+export type RedisClient = Redis | Cluster;
+
+export interface ClientOptions {
+  connectionName: string;
+  connectTimeout?: number;
+  maxRetriesPerRequest?: number | null;
+  /** Delay before reconnect attempt `times`, or null to give up (the whole cluster, for a Cluster). */
+  retryStrategy?: (times: number) => number | null;
+  enableAutoPipelining?: boolean;
+  autoResubscribe?: boolean;
+  /**
+   * Cluster only: route SSUBSCRIBE to one subscriber connection per master (ioredis ≥ 5.8), which
+   * follows slot moves and failovers and subscribes again on the new master.
+   */
+  shardedSubscribers?: boolean;
+}
+
+/** A client for the URL, not yet connected (`lazyConnect`): the caller's start() connects it. */
+export function createRedisClient(url: string, opts: ClientOptions): RedisClient {
+  const target = parseRedisUrl(url);
+  const node: RedisOptions = {
+    connectionName: opts.connectionName,
+    ...(opts.connectTimeout !== undefined && { connectTimeout: opts.connectTimeout }),
+    ...(opts.maxRetriesPerRequest !== undefined && { maxRetriesPerRequest: opts.maxRetriesPerRequest }),
+    ...(opts.autoResubscribe !== undefined && { autoResubscribe: opts.autoResubscribe }),
+  };
+  if (target.kind === 'single') {
+    return new Redis(target.url, {
+      ...node,
+      lazyConnect: true,
+      ...(opts.retryStrategy && { retryStrategy: opts.retryStrategy }),
+      ...(opts.enableAutoPipelining !== undefined && { enableAutoPipelining: opts.enableAutoPipelining }),
+    });
+  }
+  const clusterOpts: ClusterOptions = {
+    lazyConnect: true,
+    redisOptions: {
+      ...node,
+      ...(target.username !== undefined && { username: target.username }),
+      ...(target.password !== undefined && { password: target.password }),
+      ...(target.tls && { tls: {} }),
+    },
+    ...(opts.retryStrategy && { clusterRetryStrategy: opts.retryStrategy }),
+    ...(opts.enableAutoPipelining !== undefined && { enableAutoPipelining: opts.enableAutoPipelining }),
+    ...(opts.shardedSubscribers && { shardedSubscribers: true }),
+    // A failed-over master's slots move to its replica within cluster-node-timeout plus an election;
+    // retrying CLUSTERDOWN replies for that long beats failing every command of the window at once.
+    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 200,
+    retryDelayOnTryAgain: 100,
+  };
+  return new Cluster(target.nodes, clusterOpts);
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
