@@ -2,6 +2,8 @@
  * DELETE /api/vars/:name on real Redis and on the embedded store: the variable leaves `<apiKey>:vs`
  * (both fields and its place in the order), the key's dashboards hear a `var_deleted` event and no
  * other key's do, and bad or hostile requests get clear errors without touching anything.
+ * Variables are created the way a game creates them, with a device's `i:` line: since DESIGN.md §8 a
+ * PUT sets an override and leaves `<apiKey>:vs` (the reported values) alone.
  */
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
@@ -36,6 +38,7 @@ for (const backend of ['redis', 'memory'] as const) {
     });
     afterEach(() => {
       for (const c of closers.splice(0)) c.close();
+      reporters.clear();
     });
 
     const del = (u: TestUser | null, name: string) => call<ErrorBody | null>(daemon, 'DELETE', `/api/vars/${name}`, u ? { token: u.token } : {});
@@ -44,15 +47,29 @@ for (const backend of ['redis', 'memory'] as const) {
       expect(r.status).to.equal(200);
       return r.body.vars;
     };
-    const put = async (u: TestUser, name: string, value: string | number | boolean) => {
-      const r = await call(daemon, 'PUT', `/api/vars/${encodeURIComponent(name)}`, { token: u.token, body: { value } });
-      expect(r.status, JSON.stringify(r.body)).to.equal(200);
+    // One device per user, opened on first use; the users are fresh for every test.
+    const reporters = new Map<string, LineClient>();
+    const deviceOf = async (u: TestUser): Promise<LineClient> => {
+      const known = reporters.get(u.apiKey);
+      if (known) return known;
+      const dev = await LineClient.open(daemon.tcpPort);
+      closers.push(dev);
+      dev.line(`v:${u.apiKey}:reporter`);
+      expect(await dev.next()).to.equal('OK');
+      reporters.set(u.apiKey, dev);
+      return dev;
+    };
+    /** Reports one variable as a game does (`i:`) and waits until `GET /api/vars` holds it. */
+    const report = async (u: TestUser, name: string, type: string, value: string) => {
+      const dev = await deviceOf(u);
+      dev.line(`i:${u.apiKey}:${b64([{ name, type, value }])}`);
+      await eventually(async () => expect((await getVars(u)).find((v) => v.name === name)).to.deep.equal({ name, type, value }));
     };
 
     it('removes the variable, keeps the others in order, and answers 204', async () => {
-      await put(a, 'speed', 1);
-      await put(a, 'gravity', 9.81);
-      await put(a, 'name', 'Ada');
+      await report(a, 'speed', 'integer', '1');
+      await report(a, 'gravity', 'float', '9.81');
+      await report(a, 'name', 'string', 'Ada');
       const r = await del(a, 'gravity');
       expect(r.status).to.equal(204);
       expect(r.body).to.equal(null);
@@ -61,8 +78,8 @@ for (const backend of ['redis', 'memory'] as const) {
         expect(await redis.hkeys(`${a.apiKey}:vs`)).to.have.members(['speed:type', 'speed:value', 'name:type', 'name:value']);
         expect(await redis.zrange(`observerio:varorder:{${a.apiKey}:vs}`, 0, -1)).to.deep.equal(['speed', 'name']);
       }
-      // Set again, it comes back at the end.
-      await put(a, 'gravity', 1.62);
+      // Reported again, it comes back at the end.
+      await report(a, 'gravity', 'float', '1.62');
       expect((await getVars(a)).map((v) => v.name)).to.deep.equal(['speed', 'name', 'gravity']);
     });
 
@@ -80,8 +97,8 @@ for (const backend of ['redis', 'memory'] as const) {
     });
 
     it("announces var_deleted to the key's dashboards, and only to them", async () => {
-      await put(a, 'speed', 1);
-      await put(b, 'speed', 2);
+      await report(a, 'speed', 'integer', '1');
+      await report(b, 'speed', 'integer', '2');
       const wsA = await WsClient.open(daemon.httpPort, a.token);
       const wsB = await WsClient.open(daemon.httpPort, b.token);
       closers.push(wsA, wsB);
@@ -89,7 +106,7 @@ for (const backend of ['redis', 'memory'] as const) {
       const ev = await wsA.waitFor((f) => f.type === 'var_deleted');
       expect(ev).to.deep.equal({ type: 'var_deleted', apiKey: a.apiKey, name: 'speed', source: 'dashboard' });
       // B's own change still arrives, after A's event would have: B never got A's.
-      await put(b, 'marker', 'x');
+      await report(b, 'marker', 'string', 'x');
       await wsB.waitFor((f) => f.type === 'vars' && JSON.stringify(f).includes('marker'));
       expect(wsB.frames.filter((f) => f.type === 'var_deleted')).to.deep.equal([]);
       expect(await getVars(b)).to.deep.equal([
@@ -99,7 +116,7 @@ for (const backend of ['redis', 'memory'] as const) {
     });
 
     it("answers 404 for a variable the key does not have, even one another key has, and changes nothing", async () => {
-      await put(b, 'secret', 'b-only');
+      await report(b, 'secret', 'string', 'b-only');
       const r = await del(a, 'secret');
       expect(r.status).to.equal(404);
       expect((r.body as ErrorBody).error.code).to.equal('not_found');
@@ -109,7 +126,7 @@ for (const backend of ['redis', 'memory'] as const) {
     });
 
     it('answers 401 without a session or with a bad token, and deletes nothing', async () => {
-      await put(a, 'speed', 1);
+      await report(a, 'speed', 'integer', '1');
       const none = await del(null, 'speed');
       expect(none.status).to.equal(401);
       expect((none.body as ErrorBody).error.code).to.equal('unauthorized');
@@ -132,7 +149,7 @@ for (const backend of ['redis', 'memory'] as const) {
     });
 
     it('deletes names with separators and unicode verbatim', async () => {
-      for (const name of ['a:type', 'ünï cødé', 'dots.and/slashes']) await put(a, name, 1);
+      for (const name of ['a:type', 'ünï cødé', 'dots.and/slashes']) await report(a, name, 'integer', '1');
       expect((await del(a, encodeURIComponent('a:type'))).status).to.equal(204);
       expect((await getVars(a)).map((v) => v.name)).to.deep.equal(['ünï cødé', 'dots.and/slashes']);
       expect((await del(a, encodeURIComponent('ünï cødé'))).status).to.equal(204);
