@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { decodeVarsLine } from '../helpers/admin.js';
 import { call, signedInUser, type TestUser } from '../helpers/api.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { eventually } from '../helpers/eventually.js';
@@ -214,8 +215,22 @@ describe('fault: a Redis outage under load (private redis-server, stopped and st
     expect(after.body.var?.value).to.equal('3');
     s.stop();
     admin = redis.server.client();
-    const expected = { ...s.expected(), 'speed:type': 'integer', 'speed:value': '3' };
-    await eventually(async () => expect(await admin!.hgetall(`${user.apiKey}:vs`)).to.deep.equal(expected), { timeoutMs: 15_000, intervalMs: 200 });
+    // A PUT is an override (DESIGN.md §8): `<apiKey>:vs` holds exactly what the device reported...
+    await eventually(async () => expect(await admin!.hgetall(`${user.apiKey}:vs`)).to.deep.equal(s.expected()), { timeoutMs: 15_000, intervalMs: 200 });
+    // ...the override in effect is the last accepted value, and the refused 2 was never kept...
+    const o = await call<{ overrides: Array<{ name: string; type: string; value: string; target: unknown }> }>(daemon!, 'GET', '/api/overrides', { token: user.token });
+    expect(o.status).to.equal(200);
+    expect(o.body.overrides.map(({ name, type, value, target }) => ({ name, type, value, target }))).to.deep.equal([{ name: 'speed', type: 'integer', value: '3', target: { all: true } }]);
+    // ...and the connected device got 1, then 3, and never the refused 2.
+    const speeds = () =>
+      dev.lines
+        .filter((l) => l.startsWith(`v:${user.apiKey}:`))
+        .flatMap((l) => decodeVarsLine(l, user.apiKey))
+        .filter((v) => v.name === 'speed')
+        .map((v) => `${v.type}:${v.value}`);
+    await eventually(() => expect(speeds().at(-1)).to.equal('integer:3'), { timeoutMs: 15_000, intervalMs: 100 });
+    expect(speeds()[0]).to.equal('integer:1');
+    expect([...new Set(speeds())].sort()).to.deep.equal(['integer:1', 'integer:3']);
   });
 });
 
