@@ -2,7 +2,7 @@
  * `observerio serve --workers 2` as a real process tree on the run's private Redis: both workers get
  * device connections, each worker's tree is reachable from any worker, a worker killed with SIGKILL
  * under load is restarted while the other keeps serving, no acknowledged change is lost (devices'
- * variables, dashboard changes, changes waiting in the outbox), and SIGTERM stops all with exit 0.
+ * variables, dashboard overrides, overrides waiting for a key's first device), and SIGTERM stops all with exit 0.
  * Without Redis, --workers > 1 is refused with exit 2.
  */
 import { expect } from 'chai';
@@ -136,8 +136,8 @@ describe('observerio serve --workers (real processes, Redis)', function () {
         expect(b).to.be.above(0);
       });
 
-      // Load: every device counts up its own variable; the dashboard makes changes for the key with
-      // devices and for a key with none (those wait in the outbox).
+      // Load: every device counts up its own variable; the dashboard sets overrides for the key with
+      // devices and for a key with none (those wait for its first device).
       const last = new Array<number>(N).fill(-1);
       let running = true;
       const deviceLoad = (async () => {
@@ -203,16 +203,31 @@ describe('observerio serve --workers (real processes, Redis)', function () {
         },
         { timeoutMs: 20_000 },
       );
-      // Every accepted dashboard change is stored.
-      const stored = await redis.hgetall(`${game.apiKey}:vs`);
-      for (const name of acceptedGame) expect(stored[`${name}:value`], name).to.equal(`g${name.slice(4)}`);
-      const storedOffline = await redis.hgetall(`${offline.apiKey}:vs`);
-      for (const name of acceptedOffline) expect(storedOffline[`${name}:value`], name).to.equal(`o${name.slice(3)}`);
-      // ...and every accepted change for the key without devices still waits in the outbox: the first
-      // device to verify gets all of them.
+      // Every accepted dashboard change is stored as an override for every device of its key
+      // (DESIGN.md §8: a PUT sets an override; `<apiKey>:vs` keeps only what devices reported).
+      const overridesOf = async (token: string): Promise<Map<string, string>> => {
+        const r = await json<{ overrides: Array<{ name: string; type: string; value: string; target: unknown }> }>(`${c.http}/api/overrides`, { token });
+        expect(r.status, JSON.stringify(r.body)).to.equal(200);
+        for (const o of r.body.overrides) expect([o.type, o.target], o.name).to.deep.equal(['string', { all: true }]);
+        return new Map(r.body.overrides.map((o) => [o.name, o.value]));
+      };
+      const stored = await overridesOf(game.token);
+      for (const name of acceptedGame) expect(stored.get(name), name).to.equal(`g${name.slice(4)}`);
+      // ...and reached every device, the killed worker's too once they reconnected (all overrides in
+      // effect follow the `OK`).
+      await eventually(
+        () => {
+          devices.forEach((d, i) => {
+            for (const name of acceptedGame) expect(d.get(name), `dev-${i} ${name}`).to.equal(`g${name.slice(4)}`);
+          });
+        },
+        { timeoutMs: 20_000 },
+      );
+      // Every accepted change for the key without devices waits as an override: the first device to
+      // verify gets all of them.
       expect(acceptedOffline.length).to.be.above(20);
-      const outbox = await redis.hkeys(`observerio:outbox:{${offline.apiKey}:vs}`);
-      expect(outbox).to.include.members(acceptedOffline);
+      const storedOffline = await overridesOf(offline.token);
+      for (const name of acceptedOffline) expect(storedOffline.get(name), name).to.equal(`o${name.slice(3)}`);
       const received = new Map<string, string>();
       const late = await connect({ port: c.tcpPort, apiKey: offline.apiKey, deviceId: 'late', reconnect: false });
       devices.push(late);
