@@ -161,7 +161,8 @@ describe('observerio serve --workers (real processes, Redis)', function () {
           }
         }
       })();
-      await eventually(() => expect(acceptedGame.length).to.be.above(20), { timeoutMs: 20_000 });
+      // A precondition, not a speed claim: wait for some changes to be in before the kill, however loaded the machine.
+      await eventually(() => expect(acceptedGame.length).to.be.above(20), { timeoutMs: 60_000 });
 
       const victim = pids[0] as number;
       const onVictim = await connsOf(c.http, 1);
