@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { ago, cell, count, json, table } from './format.js';
 import { apiFor, sessionToken, usage, withSession, type Api, type SessionFlags } from './http-client.js';
-import type { CliIo } from './io.js';
+import { nowOf, type CliIo } from './io.js';
 import { describeTarget } from './targets.js';
 import { DEVICE_ID_RE } from '../model.js';
 import type { Device, DeviceAnswer, DeviceSummary, Labels } from '../wire.js';
@@ -33,7 +33,7 @@ export async function listDevices(api: Api, token: string, io: CliIo, asJson = f
     io.stdout.write('no devices connected\n');
     return devices;
   }
-  const now = Date.now();
+  const now = nowOf(io);
   const summaries = devices.filter(isSummary);
   if (summaries.length === devices.length) {
     io.stdout.write(
@@ -71,7 +71,7 @@ export async function showDevice(api: Api, token: string, deviceId: string, io: 
     io.stdout.write(json(d, io.stdout.isTTY));
     return d;
   }
-  const now = Date.now();
+  const now = nowOf(io);
   io.stdout.write(
     [
       `device    ${d.deviceId}${d.generated ? ' (generated id)' : ''}`,

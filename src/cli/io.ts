@@ -17,6 +17,13 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Read only when a command is told to (`--password-stdin`). */
   stdin: NodeJS.ReadableStream;
+  /** The clock that "3m05s ago" is read against; Date.now when absent. A test pins it so the output is exact. */
+  now?: () => number;
+}
+
+/** The command's current time in epoch milliseconds (see {@link CliIo.now}). */
+export function nowOf(io: CliIo): number {
+  return io.now?.() ?? Date.now();
 }
 
 export function processIo(): CliIo {

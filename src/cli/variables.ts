@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ago, cell, count, json, table } from './format.js';
 import { apiFor, HttpError, sessionToken, usage, withSession, type Api, type SessionFlags } from './http-client.js';
-import type { CliIo } from './io.js';
+import { nowOf, type CliIo } from './io.js';
 import { intArg } from './options.js';
 import { describeTarget, targetOf, withTarget, type TargetFlags } from './targets.js';
 import { STRATEGY_NAME_RE } from '../variables/strategies.js';
@@ -41,7 +41,7 @@ export async function listOverrides(api: Api, token: string, io: CliIo, asJson =
   if (asJson) io.stdout.write(json(res, io.stdout.isTTY));
   else if (res.overrides.length === 0) io.stdout.write('no overrides: every device runs its own values\n');
   else {
-    const now = Date.now();
+    const now = nowOf(io);
     io.stdout.write(
       table(
         ['NAME', 'TYPE', 'VALUE', 'TARGET', 'STRATEGY', 'SET BY', 'SET'],
@@ -101,7 +101,7 @@ export function readStrategyFile(cmd: Command, path: string): StrategyVar[] {
 }
 
 function printStrategy(s: StrategyAnswer, io: CliIo): void {
-  io.stdout.write(`strategy ${s.name} (version ${s.version}, ${plural(s.devices, 'device')} running it, updated ${ago(s.updatedAt)} by ${s.updatedBy})\n`);
+  io.stdout.write(`strategy ${s.name} (version ${s.version}, ${plural(s.devices, 'device')} running it, updated ${ago(s.updatedAt, nowOf(io))} by ${s.updatedBy})\n`);
   if (s.vars.length === 0) io.stdout.write('no variables\n');
   else io.stdout.write(table(['NAME', 'TYPE', 'VALUE'], s.vars.map((v) => [cell(v.name), cell(v.type), cell(v.value)])));
 }
@@ -139,7 +139,7 @@ function registerStrategies(program: Command, io: CliIo): void {
         io.stdout.write(
           table(
             ['NAME', 'VARS', 'DEVICES', 'VERSION', 'UPDATED', 'BY'],
-            res.strategies.map((s) => [cell(s.name), count(s.vars.length), count(s.devices), String(s.version), ago(s.updatedAt), cell(s.updatedBy)]),
+            res.strategies.map((s) => [cell(s.name), count(s.vars.length), count(s.devices), String(s.version), ago(s.updatedAt, nowOf(io)), cell(s.updatedBy)]),
           ),
         );
     });

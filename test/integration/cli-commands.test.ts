@@ -121,7 +121,9 @@ describe('observerio commands over the HTTP API (built CLI against a real daemon
 
       const set = await cli(['vars', 'set', 'speed', '7']);
       expect(set.code, set.stderr).to.equal(0);
-      expect(set.stdout).to.equal('speed = 7 (integer): delivered to 1 device\n');
+      // The §8 answer: the target, how far it got, and the history entry it made (the key's newest).
+      const latestHistoryId = async (): Promise<string | undefined> => (await call<{ entries: Array<{ id: string }> }>(daemon, 'GET', '/api/history?limit=1', { token: user.token })).body.entries[0]?.id;
+      expect(set.stdout).to.equal(`speed = 7 (integer) for every device: delivered to 1 device, 0 pending (history ${await latestHistoryId()})\n`);
       await eventually(() => expect(d.lines).to.deep.equal(['OK', `v:${user.apiKey}:${b64([{ name: 'speed', type: 'integer', value: '7' }])}`]));
 
       const typed = await cli(['vars', 'set', 'gravity', '9.5', '--type', 'float', '--json']);
@@ -129,13 +131,14 @@ describe('observerio commands over the HTTP API (built CLI against a real daemon
       // §8 answers also say who the change is for, who it waits for and its history entry.
       const { historyId, ...answer } = JSON.parse(typed.stdout) as { historyId: unknown };
       expect(answer).to.deep.equal({ var: { name: 'gravity', type: 'float', value: '9.5' }, target: { all: true }, delivered: 1, pending: 0, buffered: false });
-      expect(historyId).to.be.a('string');
+      expect(historyId).to.be.a('string').and.equal(await latestHistoryId());
 
       d.close();
       await eventually(() => expect(daemon.ctx.deviceConns.countKey(user.apiKey)).to.equal(0));
       const offline = await cli(['vars', 'set', 'speed', '8']);
       expect(offline.code, offline.stderr).to.equal(0);
-      expect(offline.stdout).to.equal('speed = 8 (integer): no device online: buffered until one connects\n');
+      // phone-1 is offline but remembered: the change waits for it.
+      expect(offline.stdout).to.equal(`speed = 8 (integer) for every device: delivered to 0 devices, 1 pending (history ${await latestHistoryId()})\n`);
       // A dashboard change is an override (DESIGN.md §8); <apiKey>:vs keeps what the device reported.
       expect((await daemon.ctx.clients.variables.listOverrides(user.apiKey)).map((o) => [o.name, o.type, o.value])).to.deep.include(['speed', 'integer', '8']);
 
@@ -216,28 +219,39 @@ describe('observerio commands over the HTTP API (built CLI against a real daemon
   });
 
   describe('devices', () => {
-    it("lists the key's connected devices as a table and as JSON", async () => {
+    it("lists the key's devices (DESIGN.md §8 DeviceSummary) as a table and as JSON", async () => {
       const none = await cli(['devices']);
       expect(none.code, none.stderr).to.equal(0);
       expect(none.stdout).to.equal('no devices connected\n');
 
-      await device(user.apiKey, 'phone-1');
-      await device(user.apiKey, 'tablet-2');
+      const t0 = Date.now();
+      const phone = await device(user.apiKey, 'phone-1');
+      const tablet = await device(user.apiKey, 'tablet-2');
       const other = await signedInUser(daemon);
       await device(other.apiKey, 'not-mine');
+      const address = (c: LineClient): string => `127.0.0.1:${c.socket.localPort}`;
+      // The key's client actor records a device after its OK: wait until both are listed online.
+      await eventually(async () => expect((await daemon.ctx.clients.variables.devices(user.apiKey)).map((d) => `${d.deviceId} ${d.online}`).sort()).to.deep.equal(['phone-1 true', 'tablet-2 true']));
 
       const table = await cli(['devices']);
       expect(table.code, table.stderr).to.equal(0);
       const lines = table.stdout.trim().split('\n');
-      expect(lines[0]).to.match(/^DEVICE +CONNECTION +ADDRESS +CONNECTED +LAST LINE +LINES +NODE$/);
-      expect(lines[1]).to.match(/^phone-1 +conn-\d+ +127\.0\.0\.1:\d+ +[\d.]+m?s ago/);
-      expect(lines[2]).to.match(/^tablet-2 /);
-      expect(lines[3]).to.equal('2 devices');
+      expect(lines[0]).to.match(/^DEVICE +STATE +LAST SEEN +ADDRESS +LABELS +STRATEGY +PENDING$/);
+      // Newest seen first, but a heartbeat gives both the same last-seen time (then by id): compare sorted.
+      const rows = lines.slice(1, 3).sort();
+      expect(rows[0]).to.match(new RegExp(`^phone-1 +online +now +${address(phone).replace(/\./g, '\\.')} +- +- +0$`));
+      expect(rows[1]).to.match(new RegExp(`^tablet-2 +online +now +${address(tablet).replace(/\./g, '\\.')} +- +- +0$`));
+      expect(lines[3]).to.equal('2 devices, 2 online');
+      expect(lines).to.have.length(4);
       expect(table.stdout).not.to.contain('not-mine');
 
-      const json = JSON.parse((await cli(['devices', '--json'])).stdout) as { devices: Array<{ deviceId: string; node: string }> };
-      expect(json.devices.map((d) => d.deviceId)).to.deep.equal(['phone-1', 'tablet-2']);
-      expect(json.devices[0]?.node).to.equal(daemon.nodeId);
+      const json = JSON.parse((await cli(['devices', '--json'])).stdout) as { devices: Array<{ deviceId: string; lastSeen: number }> };
+      const byId = [...json.devices].sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1));
+      for (const d of byId) expect(d.lastSeen).to.be.within(t0, Date.now());
+      expect(byId.map(({ lastSeen: _seen, ...d }) => d)).to.deep.equal([
+        { deviceId: 'phone-1', labels: {}, online: true, lastAddress: address(phone), generated: false, strategy: null, pendingCount: 0 },
+        { deviceId: 'tablet-2', labels: {}, online: true, lastAddress: address(tablet), generated: false, strategy: null, pendingCount: 0 },
+      ]);
     });
   });
 

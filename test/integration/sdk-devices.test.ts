@@ -1,7 +1,7 @@
 /**
- * The SDK's side of DESIGN.md §8/§9 over real sockets, against the protocol test server (which, like
- * this daemon before the devices extension, answers `d:` with e:unknown_command): the d: line's
- * content and place (after OK, before the first i:, again after every OK), defaults in the first i:,
+ * The SDK's side of DESIGN.md §8/§9 over real sockets, against the protocol test server (which
+ * understands `d:` like the daemon, or, started with `labels: false`, answers it with e:unknown_command
+ * like this daemon before the devices extension): the d: line's content and place (after OK, before the first i:, again after every OK), defaults in the first i:,
  * every v: applied, getters, onChange, the game's own values reported, background connect.
  */
 import { expect } from 'chai';
@@ -41,16 +41,21 @@ describe('sdk devices: labels, defaults, effective values', () => {
       { name: 'spawn_ms', type: 'float', value: '800' },
     ]);
     expect(c.connected).to.equal(true);
+    // A server with the devices extension takes d: without an error.
+    expect(daemon.of('error')).to.deep.equal([]);
   });
 
   it('takes e:unknown_command after d: (a daemon without labels) in its stride, and still reports other errors', async () => {
+    // A daemon before the devices extension: the daemon itself now understands d: (docs/PROTOCOL.md §13).
+    await daemon.stop();
+    daemon = await TestDaemon.start({ keys: [KEY], labels: false });
     const errors: SdkError[] = [];
     const c = await open({ labels: { platform: 'web' } });
     c.on('error', (e) => errors.push(e));
     c.setVar('a', 1);
     await eventually(() => expect(daemon.of('vars')).to.have.length(1));
-    // The test server answered d: with unknown_command, as this daemon does before the extension.
-    expect(daemon.of('error').map((e) => e.code)).to.deep.equal(['unknown_command']);
+    // The test server answered d: with unknown_command, as this daemon did before the extension.
+    expect(daemon.of('error').map((e) => [e.code, e.line])).to.deep.equal([['unknown_command', `d:${KEY}:${Buffer.from('{"platform":"web"}').toString('base64')}`]]);
     await c.flush();
     expect(errors).to.deep.equal([]);
     expect(c.connected).to.equal(true);

@@ -3,6 +3,8 @@
  * parses lines with the daemon's own LineFramer and parseLine, answers v: like the daemon (OK for a
  * known key, e:<code> otherwise), records every line, buffers pushed variables for a key with no
  * socket and flushes them right after OK, and can drop sockets or stop listening to test reconnection.
+ * With `labels: false` it is a daemon from before the devices extension (docs/PROTOCOL.md §13): it
+ * answers `d:` with e:unknown_command, as this daemon's parser did, so the SDK's tolerance stays tested.
  *
  * The tests only use the members of {@link SdkTestServer}, so the same suites can later run against
  * the real daemon behind an adapter with the same shape.
@@ -43,6 +45,14 @@ export interface TestDaemonOptions {
   keys: string[];
   /** Overrides the reply to a valid v: line: a line to send (without newline), or null to stay silent as the original daemon did for unknown keys. */
   verifyReply?: (apiKey: string, deviceId: string | null) => string | null;
+  /** False: no devices extension; a `d:` line is an unknown command, as before §13. Default true (the parser's own answer). */
+  labels?: boolean;
+}
+
+/** This daemon's parser before the devices extension: `d:` was an unknown command like any other. */
+function parseWithoutLabels(line: string): Command | ProtocolError {
+  if (!line.startsWith('d:')) return parseLine(line);
+  return { kind: 'error', code: 'unknown_command', message: `unknown command ${JSON.stringify(line.slice(0, 16))}; expected v:, l: or i:` };
 }
 
 interface Conn {
@@ -57,6 +67,7 @@ export class TestDaemon implements SdkTestServer {
   accepted = 0;
   readonly keys: Set<string>;
   verifyReply: TestDaemonOptions['verifyReply'];
+  private readonly parse: (line: string) => Command | ProtocolError;
   private readonly conns = new Set<Conn>();
   private readonly outbox = new Map<string, Map<string, Var>>();
   private server: Server | null = null;
@@ -67,6 +78,7 @@ export class TestDaemon implements SdkTestServer {
   ) {
     this.keys = new Set(opts.keys);
     this.verifyReply = opts.verifyReply;
+    this.parse = opts.labels === false ? parseWithoutLabels : parseLine;
   }
 
   static async start(opts: TestDaemonOptions): Promise<TestDaemon> {
@@ -151,7 +163,7 @@ export class TestDaemon implements SdkTestServer {
   }
 
   private onLine(conn: Conn, line: string): void {
-    const parsed = parseLine(line);
+    const parsed = this.parse(line);
     this.received.push({ conn: conn.id, line, parsed });
     const { socket } = conn;
     if (parsed.kind === 'error') {

@@ -241,7 +241,9 @@ describe('GET /sdk: the line protocol over a WebSocket', () => {
         expect(r.body.devices).to.have.length(1);
         return r.body.devices[0]!;
       });
-      expect(listed).to.include({ deviceId: 'browser-3', remoteAddress: '127.0.0.1' });
+      // A DeviceSummary (DESIGN.md §8): the address it was last seen from, as the connection reported it.
+      expect(listed).to.include({ deviceId: 'browser-3', online: true, lastAddress: (connected.device as Record<string, unknown>).remoteAddress, generated: false, pendingCount: 0 });
+      expect(listed.lastAddress).to.equal('127.0.0.1');
       c.close();
       const gone = await live.waitFor((f) => f.type === 'device' && f.event === 'disconnected');
       expect((gone.device as Record<string, unknown>).id).to.equal((connected.device as Record<string, unknown>).id);

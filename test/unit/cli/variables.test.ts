@@ -80,11 +80,14 @@ const entry = (id: string, extra: Partial<HistoryEntry> = {}): HistoryEntry => (
   ...extra,
 });
 
+/** The CLI's clock in these tests (CliIo.now): "ago" columns are exact, however long the suite runs. */
+const NOW = Date.UTC(2025, 0, 31, 13);
+
 describe('cli: devices, overrides, strategies, history (against a fake HTTP API)', () => {
   const api = new FakeApi();
   let out = '';
   let err = '';
-  const io = (): CliIo => ({ stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { OBSERVERIO_URL: api.url, OBSERVERIO_TOKEN: 'tok' }, stdin: new PassThrough() });
+  const io = (): CliIo => ({ stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { OBSERVERIO_URL: api.url, OBSERVERIO_TOKEN: 'tok' }, stdin: new PassThrough(), now: () => NOW });
   const run = (...args: string[]): Promise<number> => runProgram(['node', 'observerio', ...args], io());
   const last = (): Seen => api.seen.at(-1) as Seen;
 
@@ -100,8 +103,8 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
   describe('devices', () => {
     const list: DeviceListAnswer = {
       devices: [
-        { deviceId: 'pixel-8', labels: { build: '1.4.2', platform: 'android' }, online: true, lastSeen: Date.now(), lastAddress: '10.0.0.5', generated: false, strategy: 'hard', pendingCount: 0 },
-        { deviceId: 'conn-x1', labels: {}, online: false, lastSeen: Date.now() - 120_000, lastAddress: null, generated: true, strategy: null, pendingCount: 2 },
+        { deviceId: 'pixel-8', labels: { build: '1.4.2', platform: 'android' }, online: true, lastSeen: NOW, lastAddress: '10.0.0.5', generated: false, strategy: 'hard', pendingCount: 0 },
+        { deviceId: 'conn-x1', labels: {}, online: false, lastSeen: NOW - 120_000, lastAddress: null, generated: true, strategy: null, pendingCount: 2 },
       ],
     };
 
@@ -112,7 +115,7 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
       const lines = out.split('\n');
       expect(lines[0]).to.match(/^DEVICE\s+STATE\s+LAST SEEN\s+ADDRESS\s+LABELS\s+STRATEGY\s+PENDING$/);
       expect(lines[1]).to.match(/^pixel-8\s+online\s+now\s+10\.0\.0\.5\s+build=1\.4\.2,platform=android\s+hard\s+0$/);
-      expect(lines[2]).to.match(/^conn-x1 \(generated\)\s+offline\s+2m0\ds ago\s+-\s+-\s+-\s+2$/);
+      expect(lines[2]).to.match(/^conn-x1 \(generated\)\s+offline\s+2m00s ago\s+-\s+-\s+-\s+2$/);
       expect(lines[3]).to.equal('2 devices, 1 online');
       out = '';
       expect(await run('devices', 'list', '--json')).to.equal(0);
@@ -221,15 +224,15 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
     it('lists overrides with their targets', async () => {
       const res: OverridesAnswer = {
         overrides: [
-          { name: 'speed', type: 'integer', value: '3', target: { all: true }, setBy: 'ada@example.com', setAt: Date.now() - 5000 },
-          { name: 'fog', type: 'boolean', value: 'true', target: { devices: ['pixel-8'] }, setBy: 'ci', setAt: Date.now(), strategy: 'night' },
+          { name: 'speed', type: 'integer', value: '3', target: { all: true }, setBy: 'ada@example.com', setAt: NOW - 5000 },
+          { name: 'fog', type: 'boolean', value: 'true', target: { devices: ['pixel-8'] }, setBy: 'ci', setAt: NOW, strategy: 'night' },
         ],
       };
       api.on('GET /api/overrides', res);
       expect(await run('overrides'), err).to.equal(0);
       expect(out).to.match(/^NAME\s+TYPE\s+VALUE\s+TARGET\s+STRATEGY\s+SET BY\s+SET\n/);
-      expect(out).to.match(/speed\s+integer\s+3\s+every device\s+-\s+ada@example.com\s+5\.\ds ago/);
-      expect(out).to.match(/fog\s+boolean\s+true\s+device pixel-8\s+night\s+ci/);
+      expect(out).to.match(/speed\s+integer\s+3\s+every device\s+-\s+ada@example.com\s+5\.0s ago$/m);
+      expect(out).to.match(/fog\s+boolean\s+true\s+device pixel-8\s+night\s+ci\s+0ms ago$/m);
       api.on('GET /api/overrides', { overrides: [] });
       out = '';
       await run('overrides');
@@ -241,7 +244,7 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
   });
 
   describe('strategies', () => {
-    const strategy: StrategyAnswer = { name: 'hard', vars: [{ name: 'enemy_speed', type: 'float', value: '3' }], version: 2, updatedAt: Date.now(), updatedBy: 'ada@example.com', devices: 3 };
+    const strategy: StrategyAnswer = { name: 'hard', vars: [{ name: 'enemy_speed', type: 'float', value: '3' }], version: 2, updatedAt: NOW - 90_000, updatedBy: 'ada@example.com', devices: 3 };
 
     it('save sends --var flags over a --from-file, creating with POST when PUT finds none', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'observerio-cli-'));
@@ -257,7 +260,7 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
       ];
       expect(api.seen[0]?.body).to.deep.equal({ vars });
       expect(api.seen[1]?.body).to.deep.equal({ name: 'hard', vars });
-      expect(out).to.contain('strategy hard (version 2, 3 devices running it').and.match(/enemy_speed\s+float\s+3/);
+      expect(out).to.contain('strategy hard (version 2, 3 devices running it, updated 1m30s ago by ada@example.com)\n').and.match(/enemy_speed\s+float\s+3/);
     });
 
     it('save with PUT when it exists; a 409 is printed with exit 1', async () => {
@@ -297,7 +300,7 @@ describe('cli: devices, overrides, strategies, history (against a fake HTTP API)
     it('list, show, apply to a target, delete', async () => {
       api.on('GET /api/strategies', { strategies: [strategy] });
       expect(await run('strategies', 'list')).to.equal(0);
-      expect(out).to.match(/NAME\s+VARS\s+DEVICES\s+VERSION\s+UPDATED\s+BY\nhard\s+1\s+3\s+2\s+/);
+      expect(out).to.match(/NAME\s+VARS\s+DEVICES\s+VERSION\s+UPDATED\s+BY\nhard\s+1\s+3\s+2\s+1m30s ago\s+ada@example\.com\n/);
       api.on('GET /api/strategies/hard', strategy);
       out = '';
       await run('strategies', 'show', 'hard', '--json');
