@@ -22,6 +22,7 @@ import { fanoutScenario } from './scenarios/fanout.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { latencyScenario } from './scenarios/latency.js';
 import { logsScenario } from './scenarios/logs.js';
+import { overridesScenario } from './scenarios/overrides.js';
 import { supervisionScenario } from './scenarios/supervision.js';
 
 type Scenario = (ctx: BenchContext) => Promise<Omit<ScenarioReport, 'seconds'>>;
@@ -31,6 +32,7 @@ const SCENARIOS: Array<[string, Scenario]> = [
   ['logs', logsScenario],
   ['fan-out', fanoutScenario],
   ['latency', latencyScenario],
+  ['overrides', overridesScenario],
   ['connections', connectionsScenario],
   ['supervision', supervisionScenario],
   ['dashboard', dashboardScenario],
