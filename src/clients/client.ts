@@ -77,6 +77,7 @@ export type ClientMsg =
   | { kind: 'report'; connId: string; vars: readonly Var[] }
   | { kind: 'labels'; connId: string; labels: Labels }
   | { kind: 'heartbeat' }
+  | { kind: 'recount' }
   | { kind: 'idle_check' };
 
 export interface ClientDeps {
@@ -102,7 +103,12 @@ interface State {
   delivered: number;
   /** Distinct variables waiting for the key's offline devices: what the outbox's length used to say. */
   outboxLength: number;
+  /** Set while a recount is scheduled: recounts coalesce, so N connects cost one, not N (each reads every device). */
+  recountTimer: NodeJS.Timeout | null;
 }
+
+/** How long a recount of what waits for offline devices is put off, to coalesce a burst of connects and changes. */
+const RECOUNT_DELAY_MS = 1000;
 
 export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
   return { id: `client-${apiKey}`, restart: 'transient', shutdown: 5000, start: clientBehaviour(apiKey, deps) };
@@ -267,6 +273,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     metrics.setOutbox(apiKey, names.size);
   };
 
+  const scheduleRecount = (state: State, ctx: ActorContext<ClientMsg>): void => {
+    if (state.recountTimer) return;
+    state.recountTimer = setTimeout(() => ctx.self.send({ kind: 'recount' }), RECOUNT_DELAY_MS);
+    state.recountTimer.unref();
+  };
+
   const armIdle = (state: State, ctx: ActorContext<ClientMsg>): void => {
     if (state.idleTimer || deviceConns.countKey(apiKey) > 0) return;
     state.idleTimer = setTimeout(() => ctx.self.send({ kind: 'idle_check' }), deps.idleMs);
@@ -289,7 +301,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       });
       const heartbeat = setInterval(() => ctx.self.send({ kind: 'heartbeat' }), deps.variables.heartbeatMs);
       heartbeat.unref();
-      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0 };
+      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0, recountTimer: null };
       deps.clientActors.register(apiKey, ctx.self, null);
       // A restarted actor: whatever changed while no actor was here goes out now (pending is derived, nothing was lost).
       await guarded('resync', () => deliver(state, { historyId: null, actor: null, action: null }));
@@ -302,7 +314,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       switch (msg.kind) {
         case 'change':
           await guarded('deliver', () => deliver(state, msg.change));
-          await guarded('recount', () => recount(state));
+          scheduleRecount(state, ctx);
           break;
         case 'conn_up': {
           if (state.idleTimer) clearTimeout(state.idleTimer);
@@ -314,7 +326,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
             e.up = true;
             await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null)));
           } else if (e) await guarded('verify', () => verify(e));
-          await guarded('recount', () => recount(state));
+          scheduleRecount(state, ctx);
           break;
         }
         case 'report': {
@@ -333,8 +345,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         }
         case 'conn_down':
           if (connsOf(msg.deviceKey).length === 0) await guarded('offline', () => store.markOffline(apiKey, msg.deviceKey, Date.now()));
-          await guarded('recount', () => recount(state));
+          scheduleRecount(state, ctx);
           armIdle(state, ctx);
+          break;
+        case 'recount':
+          state.recountTimer = null;
+          await guarded('recount', () => recount(state));
           break;
         case 'heartbeat': {
           const keys = [...devicesHere().keys()];
@@ -351,6 +367,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     async terminate(state) {
       if (state.idleTimer) clearTimeout(state.idleTimer);
       if (state.heartbeat) clearInterval(state.heartbeat);
+      if (state.recountTimer) clearTimeout(state.recountTimer);
       await state.unsubscribe?.();
     },
 
