@@ -198,12 +198,14 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
     // What it had not been sent before this connection is what reaches it now, for the timeline.
     const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
-    send([e], inE);
+    const sent = send([e], inE);
     await store.setLastSent(apiKey, e.deviceKey, inE, true);
     if (fresh.length > 0) {
       const winners = inEffect(view, overrides);
       const own = new Map(reported.map((v) => [v.name, v.value]));
       timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
+      // A change that waited for a device has reached one: dashboards turn "waiting" into "sent on reconnect".
+      if (sent) gateway.publish(channels.vars(apiKey), { type: 'outbox_flushed', names: fresh.map((v) => v.name), delivered: 1 }, 'outbox_flushed');
     }
   };
 

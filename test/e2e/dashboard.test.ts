@@ -107,6 +107,25 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
   ];
   /** Every log line the page's tail should hold, as sent. */
   const tail: Array<{ message: string; level: string }> = logs.map(({ message, level }) => ({ message, level }));
+  /**
+   * Every change that reached the device, oldest first: each is an entry of its own kind in the
+   * device's timeline, so in the tail beside the game's lines (DESIGN.md §8 Timeline); the daemon
+   * records them at level info.
+   */
+  const changes: Array<{ name: string; before: string; after: string }> = [];
+  /** What the tail shows in all: the game's lines and the changes. */
+  const rowsInTail = (): number => tail.length + changes.length;
+  /** The tail's change rows are exactly `changes`, newest first, each saying who set what from what to what. */
+  const expectChangeRows = async (page: Page): Promise<void> => {
+    const rows = page.getByTestId('log-list').locator('[data-testid="log-row"][data-kind="change"]');
+    const want = [...changes].reverse().map((c) => [c.name, 'info', DEVICE_ID, `${emailA} set ${c.name}: ${c.before} → ${c.after}`]);
+    await until(async () => {
+      const shown = await rows.evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-name'), e.getAttribute('data-level'), e.getAttribute('data-device-id'), (e.querySelector('[data-testid="change-text"]')?.textContent ?? '').replace(/\s+/g, ' ').trim()]),
+      );
+      expect(shown, 'change rows of the tail, newest first').to.deep.equal(want);
+    });
+  };
   const vars = [
     { name: 'speed', type: 'integer', value: '42' },
     { name: 'gravity', type: 'float', value: '9.81' },
@@ -216,6 +235,8 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
     await expectAttr(status, 'data-state', 'delivered');
     await expectText(status, /delivered to 1 device/);
     await expectAttr(page.getByTestId('var-row-speed'), 'data-value', '77');
+    changes.push({ name: 'speed', before: '42', after: '77' });
+    await expectChangeRows(page);
 
     // The boolean editor is a switch, saved explicitly too.
     await page.getByTestId('var-editor-godMode').check();
@@ -224,6 +245,9 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
     expect(decodeVarsLine(flag.line, A.apiKey)).to.deep.equal([{ name: 'godMode', type: 'boolean', value: 'true' }]);
     await expectText(page.getByTestId('var-status-godMode'), /delivered to 1 device/);
     await expectAttr(page.getByTestId('var-row-godMode'), 'data-value', 'true');
+    changes.push({ name: 'godMode', before: 'false', after: 'true' });
+    await expectChangeRows(page);
+    await expectCount(page.getByTestId('log-list').getByTestId('log-row'), rowsInTail());
     expect(dev.lines.filter((l) => l.startsWith('e:')), 'protocol errors').to.deep.equal([]);
   });
 
@@ -245,11 +269,19 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
     device.line(`v:${A.apiKey}:${DEVICE_ID}`);
     const [ok, pushed] = await device.waitLines(2, 10_000);
     expect(ok).to.equal('OK');
-    expect(decodeVarsLine(pushed as string, A.apiKey)).to.deep.equal([{ name: 'speed', type: 'integer', value: '88' }]);
+    // Right after OK the device gets every override in effect for it (DESIGN.md §8), in the order they
+    // were first set: the one made while it was away and the one it already had.
+    expect(decodeVarsLine(pushed as string, A.apiKey)).to.deep.equal([
+      { name: 'speed', type: 'integer', value: '88' },
+      { name: 'godMode', type: 'boolean', value: 'true' },
+    ]);
 
     await visible(page.locator(`[data-testid="device-row"][data-device-id="${DEVICE_ID}"]`), DEVICE_WAIT_MS);
     await expectAttr(status, 'data-state', 'delivered');
     await expectText(status, /delivered to 1 device/);
+    // Only what it had not been sent before is a change in its timeline; godMode it already held.
+    changes.push({ name: 'speed', before: '77', after: '88' });
+    await expectChangeRows(page);
   });
 
   it('shows a second tab of the account where a change made in the first one went', async () => {
@@ -272,6 +304,8 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
       const status = second.getByTestId('var-status-gravity');
       await expectAttr(status, 'data-state', 'delivered');
       await expectText(status, /delivered to 1 device/);
+      changes.push({ name: 'gravity', before: '9.81', after: '3.5' });
+      await expectChangeRows(A.page);
       expect(errors, 'uncaught errors in the second tab').to.deep.equal([]);
     } finally {
       await second.close();
@@ -301,7 +335,7 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
 
     await page.getByTestId('log-search').fill('');
     await expectAttr(list, 'data-mode', 'tail');
-    await expectCount(list.getByTestId('log-row'), tail.length);
+    await expectCount(list.getByTestId('log-row'), rowsInTail());
   });
 
   it('filters the tail by level', async () => {
@@ -313,7 +347,7 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
 
     for (const level of ['error', 'warn', 'info', 'debug']) {
       await filter.selectOption(level);
-      const n = tail.filter((l) => l.level === level).length;
+      const n = tail.filter((l) => l.level === level).length + (level === 'info' ? changes.length : 0);
       await expectCount(rows, n);
       expect(await levelsShown()).to.deep.equal(Array(n).fill(level));
     }
@@ -329,7 +363,18 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
 
     await filter.selectOption('');
     await expectAttr(list, 'data-mode', 'tail');
+    await expectCount(rows, rowsInTail());
+
+    // The kind filter keeps the game's lines or the changes apart.
+    const kindFilter = page.getByTestId('log-kind-filter');
+    await kindFilter.selectOption('log');
     await expectCount(rows, tail.length);
+    expect(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')))).to.deep.equal(Array(tail.length).fill('log'));
+    await kindFilter.selectOption('change');
+    await expectCount(rows, changes.length);
+    await expectChangeRows(page);
+    await kindFilter.selectOption('');
+    await expectCount(rows, rowsInTail());
   });
 
   it("shows a second user, in another browser context, none of the first user's data", async () => {
@@ -389,7 +434,7 @@ describe('dashboard in Chromium (real Redis + Meilisearch)', function () {
     const dev = device as LineClient;
     // A little more traffic so the rate chart has something to draw.
     for (let i = 0; i < 5; i++) dev.line(`l:${A.apiKey}:${b64([{ message: `tick ${i}`, level: 'debug', frame: i }])}`);
-    await expectCount(page.getByTestId('log-list').getByTestId('log-row'), tail.length + 5);
+    await expectCount(page.getByTestId('log-list').getByTestId('log-row'), rowsInTail() + 5);
     await until(async () => expect(Number(await textOf(page.getByTestId('rate-current')))).to.be.greaterThan(0));
     await expectAttr(page.getByTestId('ws-status'), 'data-state', 'open');
     const file = screenshotPath('dashboard');
