@@ -141,8 +141,11 @@ describe('Redis Cluster: two daemons', () => {
 
   it('a change made on one node reaches a device on the other, counted from both nodes', async () => {
     const onB = await device(nodeB, 'on-b');
-    const r1 = await call(nodeA, 'PUT', '/api/vars/speed', { token: user.token, body: { value: 4 } });
-    expect(r1.body).to.deep.equal({ var: { name: 'speed', type: 'integer', value: '4' }, delivered: 1, buffered: false });
+    const r1 = await call<Record<string, unknown>>(nodeA, 'PUT', '/api/vars/speed', { token: user.token, body: { value: 4 } });
+    // An override for every device (DESIGN.md §8), recorded in the history.
+    expect(r1.body).to.have.keys(['var', 'target', 'delivered', 'pending', 'buffered', 'historyId']);
+    expect(r1.body).to.deep.include({ var: { name: 'speed', type: 'integer', value: '4' }, target: { all: true }, delivered: 1, pending: 0, buffered: false });
+    expect(r1.body.historyId).to.match(/^\d+-\d+$/);
     expect(decodeV(user.apiKey, await lineAt(onB, 1))).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
     const onA = await device(nodeA, 'on-a');
     const r2 = await call(nodeB, 'PUT', '/api/vars/speed', { token: user.token, body: { value: 5 } });
