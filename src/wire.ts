@@ -397,3 +397,6 @@ export type VariablesEvent =
   | { type: 'strategies'; strategies: StrategyAnswer[] }
   | { type: 'history'; entry: HistoryEntry }
   | { type: 'device_state'; device: DeviceSummary };
+
+/** A device came online, went offline (its presence lapsed, even on a node that died) or changed labels; the `GET /api/devices` shape. */
+export type DeviceStateEvent = Extract<VariablesEvent, { type: 'device_state' }>;

@@ -11,8 +11,9 @@ import type { DeviceInfo } from '../gateway/gateway.js';
 import type { Var } from '../model.js';
 import { dynamicSupervisor, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
 import type { Labels } from '../variables/labels.js';
-import type { SetOverrideAnswer } from '../wire.js';
+import type { DeviceStateEvent, SetOverrideAnswer } from '../wire.js';
 import { clientChildSpec, type ClientDeps, type ClientMsg } from './client.js';
+import { PresenceWatch } from './presence-watch.js';
 import { VarChanges, type VarEdit } from './var-changes.js';
 import { Variables } from './variables.js';
 
@@ -149,6 +150,12 @@ export class ClientActors {
   /** A dashboard changes a variable for every device (the original PUT): an override for all. */
   change(apiKey: string, edit: VarEdit, actor = 'dashboard'): Promise<SetOverrideAnswer> {
     return this.variables.setVar(apiKey, actor, { name: edit.name, value: edit.value, type: edit.type, target: undefined });
+  }
+
+  /** A presence watch for this node's dashboards: `forward` hands each `device_state` to the key's sockets here. */
+  presenceWatch(forward: (apiKey: string, event: DeviceStateEvent) => void): PresenceWatch {
+    const { store, variables, logger } = this.deps;
+    return new PresenceWatch({ store, variables, summaries: (apiKey, records) => this.variables.summaries(apiKey, records), forward, logger: logger.child({ component: 'presence-watch' }) });
   }
 
   /** Subscribes to this node's delivery-ack channel (idempotent; a failure is retried by the next change). */

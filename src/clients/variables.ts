@@ -238,6 +238,15 @@ export class Variables {
     return out.map(({ reported: _r, pendingVars: _p, ...s }) => s);
   }
 
+  /** These devices as `GET /api/devices` lists them (the `device_state` event's shape, so the two agree). */
+  async summaries(apiKey: string, records: readonly DeviceRecord[]): Promise<DeviceSummary[]> {
+    if (records.length === 0) return [];
+    const state = await this.deps.store.readState(apiKey);
+    const strategies = plain(state).strategies;
+    const out = await Promise.all(records.map((d) => this.summary(apiKey, d, state.overrides, strategies)));
+    return out.map(({ reported: _r, pendingVars: _p, ...s }) => s);
+  }
+
   /** `GET /api/devices/:deviceId`: the device with each variable's reported, override and effective value. */
   async device(apiKey: string, deviceId: string): Promise<DeviceAnswer> {
     const { store } = this.deps;

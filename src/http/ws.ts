@@ -7,7 +7,8 @@
  * `PUT /api/vars/:name` does and is answered `{"type":"var_delivery",...}` or `{"type":"error",...}`.
  * Every frame's shape is in wire.ts. A `delivery` event also goes out as `var_delivery`, its tag before
  * that one named only the set_var answer, for clients written against the old tag. §8's events
- * (`overrides`, `strategies`, `history`, `device_state`) travel on the key's `vars` channel.
+ * (`overrides`, `strategies`, `history`) travel on the key's `vars` channel; `device_state` comes from
+ * this node's presence watch of the keys with a socket here (clients/presence-watch.ts).
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
@@ -31,6 +32,8 @@ export interface WsUser {
   closed: boolean;
   expiryTimer: NodeJS.Timeout | null;
   feed: FeedHandle | null;
+  /** Ends this socket's share of the key's presence watch (clients/presence-watch.ts). */
+  unwatch: (() => void) | null;
   /** set_var frames run one after another, so a socket's changes reach devices in the order sent. */
   queue: Promise<void>;
   pending: number;
@@ -192,7 +195,17 @@ function fanOut(app: TemplatedApp, topic: string, event: unknown): void {
 export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const { metrics, logger } = ctx;
   const log = logger.child({ component: 'ws' });
-  const feeds = new KeyFeeds(ctx.pubsub, (apiKey, event) => fanOut(app, topicOf(apiKey), event), log);
+  // device_state comes from this node's own look at the store, not from pubsub: see presence-watch.ts.
+  const presence = ctx.clients.presenceWatch((apiKey, event) => fanOut(app, topicOf(apiKey), event));
+  const feeds = new KeyFeeds(
+    ctx.pubsub,
+    (apiKey, event) => {
+      fanOut(app, topicOf(apiKey), event);
+      // A socket of the key came or went on some node: its device's state is worth a look now.
+      if (typeof event === 'object' && event !== null && (event as { type?: unknown }).type === 'device') presence.nudge(apiKey);
+    },
+    log,
+  );
   const open = ctx.dashboardSockets;
   const changes = ctx.clients;
 
@@ -256,7 +269,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       sessionOf(ctx, token).then(
         (session) => {
           if (reply.aborted) return;
-          const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, queue: Promise.resolve(), pending: 0 };
+          const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, unwatch: null, queue: Promise.resolve(), pending: 0 };
           reply.done = true;
           res.cork(() => res.upgrade(user, key, protocol, extensions, context));
           metrics.httpRequests.inc({ route: 'ws_upgrade', status: '101' });
@@ -276,6 +289,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       armExpiry(ws);
       // Events published before `ready` may be missed; the dashboard reads its REST snapshot after it.
       user.feed = feeds.acquire(user.apiKey);
+      user.unwatch = presence.watch(user.apiKey);
       user.feed.ready.then(
         () => sendJson(ws, { type: 'ready', apiKey: user.apiKey, email: user.email }),
         (err: unknown) => {
@@ -320,6 +334,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       open.remove(user.token, ws);
       metrics.wsClients.dec();
       user.feed?.release();
+      user.unwatch?.();
     },
   });
 };
