@@ -165,7 +165,7 @@ export function LogsPanel(props: { api: Api; socket: LiveSocket; device?: string
     }
     const ctl = new AbortController();
     setSearch({ status: 'loading', q });
-    api.logs({ q, level, device, kind, limit: SEARCH_LIMIT }, ctl.signal).then(
+    api.logs({ q, level, device, ...(kind ? { kind } : {}), limit: SEARCH_LIMIT }, ctl.signal).then(
       (res) => {
         lastResults.current = res.hits;
         setSearch({ status: 'done', q, hits: res.hits, total: res.total });
