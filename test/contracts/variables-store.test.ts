@@ -1,54 +1,21 @@
 /**
- * Runs the VariablesStore contract against every implementation: memory (with a data dir, so every
- * operation goes through the journal, and without one) and Redis.
+ * Runs the VariablesStore contract against every store configuration (store-fixtures.ts), plus the
+ * Redis key layout of §8 data.
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { newApiKey } from '../../src/store/passwords.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { commit as describeCommit } from '../../src/variables/history.js';
 import { makeOverride } from '../../src/variables/overrides.js';
 import type { Op } from '../../src/variables/strategies.js';
 import { ALL } from '../../src/variables/target.js';
-import { sharedRedis, sharedRedisCluster, tempDir } from '../helpers/processes.js';
+import { sharedRedis } from '../helpers/processes.js';
 import { contractStoreConfig } from './store.contract.js';
+import { STORE_CONFIGURATIONS } from './store-fixtures.js';
 import { variablesStoreContract } from './variables-store.contract.js';
 
-variablesStoreContract('MemoryStore', async () => {
-  const dir = tempDir('observerio-vstore-');
-  const store = new MemoryStore(contractStoreConfig, { dataDir: dir.path });
-  await store.start();
-  return {
-    store,
-    cleanup: async () => {
-      await store.stop();
-      dir.remove();
-    },
-  };
-});
-
-variablesStoreContract('MemoryStore (no dataDir)', async () => {
-  const store = new MemoryStore(contractStoreConfig, { dataDir: null });
-  await store.start();
-  return { store, cleanup: () => store.stop() };
-});
-
-// Isolated by a fresh key prefix per store and fresh API keys per test, so the shared Redis needs no FLUSHDB.
-variablesStoreContract('RedisStore', async () => {
-  const redis = await sharedRedis();
-  const store = new RedisStore(contractStoreConfig, { url: redis.url, keyPrefix: `observerio-test-${randomBytes(4).toString('hex')}:` });
-  await store.start();
-  return { store, cleanup: () => store.stop() };
-});
-
-// On a real three-master Redis Cluster: a script or MULTI spanning two slots would fail with CROSSSLOT.
-variablesStoreContract('RedisStore (Redis Cluster)', async () => {
-  const cluster = await sharedRedisCluster();
-  const store = new RedisStore(contractStoreConfig, { url: cluster.url, keyPrefix: `observerio-test-${randomBytes(4).toString('hex')}:` });
-  await store.start();
-  return { store, cleanup: () => store.stop() };
-});
+for (const c of STORE_CONFIGURATIONS) variablesStoreContract(c.name, c.start);
 
 describe('RedisStore §8 key layout', () => {
   it('puts every §8 key of an API key in the slot of `<apiKey>:vs` and leaves `<apiKey>:vs` to setVars', async () => {
