@@ -9,6 +9,10 @@ import type { ErrorCode } from './errors.js';
 import type { LogQuery, LogSearchResult } from './log-index/log-index.js';
 import type { BackendHealth, LogEntry, Var, VarValue } from './model.js';
 import type { Status, TreeNode as RuntimeTreeNode, TreeOptions } from './otp/types.js';
+import type { HistoryEntry } from './variables/history.js';
+import type { Labels } from './variables/labels.js';
+import type { EffectiveVar, Override } from './variables/overrides.js';
+import type { Target } from './variables/target.js';
 
 export type { BackendHealth, ErrorCode, LogEntry, LogSearchResult, Var, VarValue };
 
@@ -264,10 +268,6 @@ export type { Override, EffectiveVar } from './variables/overrides.js';
 export type { Strategy } from './variables/strategies.js';
 export type { HistoryEntry, HistoryAction, OverrideChange, StrategyChange, OverrideValue } from './variables/history.js';
 export type { Labels } from './variables/labels.js';
-import type { Target } from './variables/target.js';
-import type { Override, EffectiveVar } from './variables/overrides.js';
-import type { HistoryEntry } from './variables/history.js';
-import type { Labels } from './variables/labels.js';
 
 /** One device of `GET /api/devices` (cluster-wide: online on any node, or seen within the remember window). */
 export interface DeviceSummary {
