@@ -72,7 +72,8 @@ describe('Meilisearch down under load', function () {
     const text = await scrape(d);
     expect(metric(text, 'observerio_logs_dropped_total')).to.equal(0);
     expect(metric(text, 'observerio_logs_rejected_total') ?? 0).to.equal(0);
-    expect(d.ctx.batcher.stats()).to.include({ pending: 0, retrying: false });
+    // Searchable can come a moment before the batcher hears its last tasks succeeded: wait for that too.
+    await eventually(() => expect(d.ctx.batcher.stats()).to.include({ pending: 0, retrying: false }), { timeoutMs: 10_000 });
     expect(d.ctx.batcher.stats().failures).to.be.greaterThan(0);
   });
 
