@@ -3,6 +3,8 @@ import { connect, type Socket } from 'node:net';
 
 export class LineClient {
   readonly lines: string[] = [];
+  /** How many lines the test has taken (through `next` or `waitLines`): `next` returns the one after. */
+  private taken = 0;
   private buf = '';
   private waiters: Array<() => void> = [];
   closed = false;
@@ -57,12 +59,16 @@ export class LineClient {
       });
     }
     if (this.lines.length < n) throw new Error(`socket closed after ${this.lines.length} of ${n} lines: ${JSON.stringify(this.lines)}`);
+    this.taken = Math.max(this.taken, n);
     return this.lines.slice(0, n);
   }
 
-  /** Waits for the next line after those already seen. */
+  /**
+   * Waits for the line after those already taken, not after those already arrived: two lines that
+   * arrive in one read are returned by two calls, in order.
+   */
   async next(timeoutMs = 3000): Promise<string> {
-    const n = this.lines.length + 1;
+    const n = this.taken + 1;
     const lines = await this.waitLines(n, timeoutMs);
     return lines[n - 1] as string;
   }
