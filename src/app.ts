@@ -141,7 +141,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     },
   });
   // The TCP listener and GET /sdk start their connections the same way, under the same `tcp/conns`.
-  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter, dashboardSockets, sessionRevocations, startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null };
+  const ctx: HttpContext = { config, store, pubsub, logIndex, batcher, gateway, clients, deviceConns, runtime: rt, metrics, health, logger, nodeId, loginLimiter, dashboardSockets, sessionRevocations, startConnection: tcp.startConnection, sdkSockets: new SdkSockets(), workers: opts.workers ?? null, listening: () => ({ tcpPort, httpPort }) };
 
   const root = {
     id: 'observerio',

@@ -4,6 +4,7 @@
  * boot and frozen. Leaf modules receive their slice and never read process.env themselves.
  */
 import { readFileSync, existsSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -25,6 +26,48 @@ const redisUrl = z
     }
   })
   .nullable();
+/** What devices are told to connect to: a port 1-65535 (never 0, which only makes sense for binding), or null. */
+const advertisedPort = z.number().int().min(1).max(65535).nullable();
+
+/** True for the wildcard bind addresses (0.0.0.0, ::, [::]): a device cannot connect to them. */
+export function isWildcardHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1');
+  return h === '0.0.0.0' || (isIPv6(h) && /^[0:]+$/.test(h));
+}
+
+const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+/**
+ * Why `host` cannot go into an SDK snippet as the address to connect to, or null when it can: an IPv4
+ * or IPv6 address (no brackets, no zone) or a DNS name, with no scheme, port, path or white space.
+ * Shared by `advertise.host` and the Host header the connect info is derived from, since both end up
+ * inside code a developer pastes into a game.
+ */
+export function hostProblem(host: string): string | null {
+  if (host.length === 0) return 'must not be empty';
+  if (host.length > 253) return 'must be at most 253 characters';
+  if (isIPv4(host)) return isWildcardHost(host) ? 'is a wildcard bind address; give the address devices should connect to' : null;
+  if (host.startsWith('[')) return 'must be an IPv6 address without brackets';
+  if (isIPv6(host)) {
+    if (host.includes('%')) return 'must not carry an IPv6 zone id';
+    return isWildcardHost(host) ? 'is a wildcard bind address; give the address devices should connect to' : null;
+  }
+  if (host.includes('://')) return 'must be a host name or address, without a scheme';
+  if (/^[^:]+:\d*$/.test(host)) return 'must not carry a port (the advertised ports are set apart)';
+  const labels = host.replace(/\.$/, '').split('.');
+  if (!labels.every((l) => DNS_LABEL.test(l)) || /^\d+$/.test(labels[labels.length - 1] ?? ''))
+    return 'must be an IPv4 address, an IPv6 address or a host name of letters, digits, - and _ between dots';
+  return null;
+}
+
+const advertisedHost = z
+  .string()
+  .superRefine((s, ctx) => {
+    const problem = hostProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .nullable();
+
 const url = (schemes: string[]) =>
   z
     .string()
@@ -36,6 +79,13 @@ export const configSchema = z
     host: z.string().min(1).describe('address the TCP and HTTP listeners bind to'),
     tcpPort: port.describe('TCP port for SDK connections (0 picks a free port)'),
     httpPort: port.describe('HTTP port for the API, dashboard, WebSocket, admin and metrics (0 picks a free port)'),
+    advertise: z
+      .object({
+        host: advertisedHost.describe('host SDKs are told to connect to (dashboard snippets, GET /api/connect-info); null = the bound host, or the Host header of the request when bound to 0.0.0.0 or ::'),
+        tcpPort: advertisedPort.describe('TCP port SDKs are told to connect to, e.g. a proxy\'s; null = the port the TCP listener is bound to'),
+        httpPort: advertisedPort.describe('HTTP port browser SDKs are told to open ws://host:port/sdk on; null = the port the HTTP listener is bound to'),
+      })
+      .strict(),
     redisUrl: redisUrl.describe('Redis for vars, users, sessions, outbox and pubsub (redis://, rediss://, or redis-cluster://host:port,host:port for Redis Cluster); null = embedded in-process store'),
     meiliUrl: url(['http', 'https']).describe('Meilisearch for logs; null = embedded in-process log index'),
     meiliMasterKey: z.string().nullable().describe('Meilisearch API key, if the server has a master key'),
@@ -160,6 +210,7 @@ export type StoreConfig = Config['store'];
 export type HttpConfig = Config['http'];
 export type GatewayConfig = Config['gateway'];
 export type VariablesConfig = Config['variables'];
+export type AdvertiseConfig = Config['advertise'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -170,6 +221,9 @@ const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
   OBSERVERIO_HOST: (c, v) => (c.host = v),
   OBSERVERIO_TCP_PORT: (c, v) => (c.tcpPort = parsePort('OBSERVERIO_TCP_PORT', v)),
   OBSERVERIO_HTTP_PORT: (c, v) => (c.httpPort = parsePort('OBSERVERIO_HTTP_PORT', v)),
+  OBSERVERIO_ADVERTISED_HOST: (c, v) => (advertise(c).host = v || null),
+  OBSERVERIO_ADVERTISED_TCP_PORT: (c, v) => (advertise(c).tcpPort = v ? parseAdvertisedPort('OBSERVERIO_ADVERTISED_TCP_PORT', v) : null),
+  OBSERVERIO_ADVERTISED_HTTP_PORT: (c, v) => (advertise(c).httpPort = v ? parseAdvertisedPort('OBSERVERIO_ADVERTISED_HTTP_PORT', v) : null),
   REDIS_URL: (c, v) => (c.redisUrl = v || null),
   MEILI_URL: (c, v) => (c.meiliUrl = v || null),
   MEILI_MASTER_KEY: (c, v) => (c.meiliMasterKey = v || null),
@@ -184,6 +238,18 @@ const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
 function parsePort(name: string, v: string): number {
   if (!/^\d{1,5}$/.test(v)) throw new ConfigError(`${name}: expected a port number 0-65535, got ${JSON.stringify(v)}`);
   return Number(v);
+}
+
+function parseAdvertisedPort(name: string, v: string): number {
+  if (!/^\d{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new ConfigError(`${name}: expected a port number 1-65535 (or empty for the bound port), got ${JSON.stringify(v.slice(0, 40))}`);
+  return Number(v);
+}
+
+/** The `advertise` object of the raw configuration, made a fresh copy so a file's object is never written to. */
+function advertise(c: Record<string, unknown>): Record<string, unknown> {
+  const a = isPlainObject(c.advertise) ? { ...c.advertise } : {};
+  c.advertise = a;
+  return a;
 }
 
 /** A whole number 1..MAX_WORKERS, for OBSERVERIO_WORKERS and --workers. */

@@ -46,6 +46,19 @@ export interface SessionAnswer {
   expiresAt: number;
 }
 
+/** `GET /api/connect-info` → 200: where the session's games connect, as the dashboard's snippets show it. */
+export interface ConnectInfoAnswer {
+  /** The advertised host, else the bound host, else (bound to 0.0.0.0 or ::) the request's Host header's. */
+  host: string;
+  /** SDK TCP port: the advertised one, else the one the listener is bound to. */
+  tcpPort: number;
+  /** HTTP port of `GET /sdk`: the advertised one, else the one the listener is bound to. */
+  httpPort: number;
+  /** `ws://host:httpPort/sdk` for browser games (an IPv6 host in brackets). */
+  sdkUrl: string;
+  apiKey: string;
+}
+
 // --- variables -----------------------------------------------------------------------------------
 
 /** `GET /api/vars` → 200, in first-seen order. */

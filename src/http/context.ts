@@ -52,6 +52,8 @@ export interface HttpContext {
   health: HealthBoard;
   logger: Logger;
   nodeId: string;
+  /** The ports the TCP and HTTP listeners are bound to: the real ones when 0 was configured (tests). */
+  listening: () => { tcpPort: number; httpPort: number };
   /** The worker processes of `serve --workers N` (admin routes); null in a single-process daemon. */
   workers: WorkerDirectory | null;
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkWorkers, ConfigError, loadConfig } from '../../src/config.js';
+import { checkWorkers, ConfigError, hostProblem, isWildcardHost, loadConfig } from '../../src/config.js';
 import { tempDir } from '../helpers/processes.js';
 
 describe('config', () => {
@@ -43,6 +43,52 @@ describe('config', () => {
       expect(() => checkWorkers(loadConfig({ env: { OBSERVERIO_WORKERS: '2' } }))).to.throw(ConfigError, /^workers: 2 worker processes need Redis \(set REDIS_URL or --redis-url\)/);
       expect(() => checkWorkers(loadConfig({ env: { OBSERVERIO_WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6390' } }))).to.not.throw();
       expect(() => checkWorkers(loadConfig({ env: {} }))).to.not.throw();
+    });
+    it('advertises the bound host and ports unless advertise says otherwise (OBSERVERIO_ADVERTISED_*)', () => {
+      expect(loadConfig({ env: {} }).advertise).to.deep.equal({ host: null, tcpPort: null, httpPort: null });
+      const c = loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: 'games.example.com', OBSERVERIO_ADVERTISED_TCP_PORT: '14040', OBSERVERIO_ADVERTISED_HTTP_PORT: '443' } });
+      expect(c.advertise).to.deep.equal({ host: 'games.example.com', tcpPort: 14040, httpPort: 443 });
+      expect(Object.isFrozen(c.advertise)).to.equal(true);
+      // An empty variable means "derive it", as REDIS_URL= means embedded; the file's other keys stay.
+      const partial = loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: '', OBSERVERIO_ADVERTISED_HTTP_PORT: '' }, overrides: { advertise: { tcpPort: 7 } } });
+      expect(partial.advertise).to.deep.equal({ host: null, tcpPort: 7, httpPort: null });
+      for (const host of ['10.0.0.5', '::1', 'fe80::2', 'localhost', 'a-b.c_d.example.', 'x'.repeat(63)]) expect(loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: host } }).advertise.host, host).to.equal(host);
+    });
+    it('rejects an advertised host or port that devices could not connect to, naming the key', () => {
+      const hosts: Array<[string, RegExp]> = [
+        ['0.0.0.0', /advertise\.host: is a wildcard bind address/],
+        ['::', /advertise\.host: is a wildcard bind address/],
+        ['[::1]', /advertise\.host: must be an IPv6 address without brackets/],
+        ['fe80::1%eth0', /advertise\.host: must not carry an IPv6 zone id/],
+        ['http://games.example.com', /advertise\.host: must be a host name or address, without a scheme/],
+        ['games.example.com:4040', /advertise\.host: must not carry a port/],
+        ['games.example.com/sdk', /advertise\.host: must be an IPv4 address, an IPv6 address or a host name/],
+        ["x'); process.exit(1); ('", /advertise\.host: must be an IPv4 address/],
+        ['evil"host', /advertise\.host: must be an IPv4 address/],
+        ['two words', /advertise\.host: must be an IPv4 address/],
+        ['line\nbreak', /advertise\.host: must be an IPv4 address/],
+        ['<script>', /advertise\.host: must be an IPv4 address/],
+        ['-dash.example', /advertise\.host: must be an IPv4 address/],
+        ['a..b', /advertise\.host: must be an IPv4 address/],
+        ['999.1.1.1', /advertise\.host: must be an IPv4 address/],
+        ['1.2.3', /advertise\.host: must be an IPv4 address/],
+        ['x'.repeat(64), /advertise\.host: must be an IPv4 address/],
+        [`${'a.'.repeat(127)}ab`, /advertise\.host: must be at most 253 characters/],
+      ];
+      for (const [host, message] of hosts) expect(() => loadConfig({ env: {}, overrides: { advertise: { host } } }), JSON.stringify(host)).to.throw(ConfigError, message);
+      expect(() => loadConfig({ env: {}, overrides: { advertise: { host: '' } } })).to.throw(ConfigError, /advertise\.host: must not be empty/);
+      for (const tcpPort of [0, 65536, -1, 1.5, '4040', true]) expect(() => loadConfig({ env: {}, overrides: { advertise: { tcpPort } } }), String(tcpPort)).to.throw(ConfigError, /advertise\.tcpPort/);
+      expect(() => loadConfig({ env: {}, overrides: { advertise: { hots: 'x' } } })).to.throw(ConfigError, /advertise: Unrecognized key/i);
+      expect(() => loadConfig({ env: {}, overrides: { advertise: { host: 5 } } })).to.throw(ConfigError, /advertise\.host: Invalid input: expected string/);
+      for (const v of ['0', '65536', '-1', 'abc', '4040 ', '1e3', '9'.repeat(400)])
+        expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_TCP_PORT: v } }), v).to.throw(ConfigError, /^OBSERVERIO_ADVERTISED_TCP_PORT: expected a port number 1-65535/);
+      expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_HTTP_PORT: 'x' } })).to.throw(ConfigError, /^OBSERVERIO_ADVERTISED_HTTP_PORT: expected a port number 1-65535/);
+      expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: '0.0.0.0' } })).to.throw(ConfigError, /advertise\.host: is a wildcard bind address/);
+    });
+    it('tells wildcard bind addresses and host names apart', () => {
+      for (const h of ['0.0.0.0', '::', '[::]', '::0', '0:0:0:0:0:0:0:0']) expect(isWildcardHost(h), h).to.equal(true);
+      for (const h of ['127.0.0.1', '::1', 'localhost', '0.0.0.1', '']) expect(isWildcardHost(h), h).to.equal(false);
+      expect(hostProblem('game-server.lan')).to.equal(null);
     });
     it('rejects malformed environment values with the variable named', () => {
       expect(() => loadConfig({ env: { OBSERVERIO_TCP_PORT: '80a' } })).to.throw(ConfigError, /OBSERVERIO_TCP_PORT/);

@@ -1,7 +1,8 @@
 /**
- * The dashboard's REST API (sessions, vars and overrides, logs, devices, strategies, history) as one route module.
+ * The dashboard's REST API (sessions, vars and overrides, logs, devices, strategies, history, connect info) as one route module.
  */
 import type { RouteModule } from '../context.js';
+import { connectInfoRoutes } from './connect-info.js';
 import { deviceRoutes } from './devices.js';
 import { logRoutes } from './logs.js';
 import { sessionRoutes } from './sessions.js';
@@ -10,5 +11,5 @@ import { strategyRoutes } from './strategies.js';
 import { varRoutes } from './vars.js';
 
 export const apiRoutes: RouteModule = (app, ctx) => {
-  for (const m of [sessionRoutes, varRoutes, logRoutes, deviceRoutes, strategyRoutes, historyRoutes]) m(app, ctx);
+  for (const m of [sessionRoutes, varRoutes, logRoutes, deviceRoutes, strategyRoutes, historyRoutes, connectInfoRoutes]) m(app, ctx);
 };
