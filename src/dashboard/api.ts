@@ -5,6 +5,7 @@
 import type {
   ApplyStrategyAnswer,
   ClearOverrideAnswer,
+  ConnectInfoAnswer,
   CreateUserAnswer,
   Device,
   DeviceAnswer,
@@ -214,6 +215,11 @@ export class Api {
   async devices(): Promise<DeviceView[]> {
     const res = await this.call<{ devices?: Array<DeviceSummary | Device> }>('GET', '/api/devices');
     return Array.isArray(res?.devices) ? res.devices.flatMap((d) => toDeviceView(d) ?? []) : [];
+  }
+
+  /** Where this user's games connect: the daemon's real (or advertised) host and ports, and the API key. */
+  connectInfo(signal?: AbortSignal): Promise<ConnectInfoAnswer> {
+    return this.call('GET', '/api/connect-info', undefined, signal);
   }
 
   /** Best effort: the local session is dropped whatever the server answers. */

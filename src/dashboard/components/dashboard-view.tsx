@@ -38,7 +38,7 @@ export function DashboardView(props: { api: Api; socket: LiveSocket; apiKey: str
   return (
     <>
       <main class="dashboard" hidden={deviceId !== null}>
-        <ConnectPanel apiKey={props.apiKey} />
+        <ConnectPanel api={api} apiKey={props.apiKey} />
         <ActivityChart socket={socket} />
         <DevicesPanel api={api} socket={socket} strategies={state.strategies} selected={selected} onSelect={setSelected} />
         <VarsPanel api={api} socket={socket} overrides={state.overrides} selected={selected} />
