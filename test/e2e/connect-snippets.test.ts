@@ -19,7 +19,7 @@ import { launchBrowser, screenshotPath } from '../helpers/browser.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
 import { freePort } from '../helpers/free-port.js';
 import { tempDir } from '../helpers/processes.js';
-import { PageWatch, collectPageErrors, expectAttr, expectOnScreen, pageWidth, requireBuiltDashboard, textOf, until, visible } from './page-helpers.js';
+import { PageWatch, collectPageErrors, expectAttr, expectOnScreen, expectText, pageWidth, requireBuiltDashboard, textOf, until, visible } from './page-helpers.js';
 
 const SDK_INDEX = fileURLToPath(new URL('../../dist/sdk/index.js', import.meta.url));
 const CSHARP_SDK = fileURLToPath(new URL('../../src/sdk-csharp/Observerio.cs', import.meta.url));
@@ -194,6 +194,26 @@ describe('connect panel snippets in Chromium (real ports, SDK picker, snippets t
     }
     await page.evaluate('window.scrollTo(0, 0)');
     await page.screenshot({ path: screenshotPath('connect-snippets-390x844') });
+    expect(errors, 'uncaught errors in the page').to.deep.equal([]);
+  });
+
+  it('says so when the address cannot be read, shows no snippet with a guessed port, and retries', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    const session = JSON.stringify(JSON.stringify({ token: user.token, apiKey: user.apiKey, email: user.email }));
+    await context.addInitScript(`localStorage.setItem('observerio.session', ${session})`);
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    const body = JSON.stringify({ error: { code: 'unavailable', message: 'the store is unreachable; retry' } });
+    await page.route('**/api/connect-info', (r) => r.fulfill({ status: 503, contentType: 'application/json', body }));
+    await page.goto(`${daemon.http}/`);
+    await expectText(page.getByTestId('connect-info-error'), "Cannot read this daemon's address: the store is unreachable; retry Retry");
+    expect(await page.getByTestId('sdk-snippet').count(), 'a snippet without the real address').to.equal(0);
+    await visible(page.getByTestId('api-key'));
+    await page.unroute('**/api/connect-info');
+    await page.getByTestId('connect-info-retry').click();
+    await expectText(page.getByTestId('sdk-snippet'), new RegExp(`port: ${daemon.tcpPort},`));
+    expect(await page.getByTestId('connect-info-error').count()).to.equal(0);
     expect(errors, 'uncaught errors in the page').to.deep.equal([]);
   });
 
