@@ -56,7 +56,7 @@ export interface ConnectOptions {
   url?: string;
   /**
    * The WebSocket class for `url`; default `globalThis.WebSocket` (browsers, Node 22+). On Node 20
-   * pass the `ws` package's: `import { WebSocket } from 'ws'`.
+   * pass the `ws` package's `WebSocket` class.
    */
   WebSocket?: WebSocketConstructor;
   /** The account's API key: exactly 12 characters of [A-Za-z0-9]. Checked before connecting. */
