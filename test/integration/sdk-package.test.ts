@@ -143,7 +143,7 @@ describe('@observerio/sdk, packed and installed like a game does', function () {
     ['esm', 'tcp'],
     ['cjs', 'ws'],
   ] as const) {
-    it(`${format === "esm" ? "an ESM" : "a CommonJS"} game over ${transport === 'tcp' ? 'TCP' : 'the WebSocket'} connects, reports, gets a dashboard change and logs it`, async () => {
+    it(`${format === 'esm' ? 'an ESM' : 'a CommonJS'} game over ${transport === 'tcp' ? 'TCP' : 'the WebSocket'} connects, reports, gets a dashboard change and logs it`, async () => {
       const file = `game.${format === 'esm' ? 'mjs' : 'cjs'}`;
       writeFileSync(join(project, file), gameScript(format));
       const deviceId = `${format}-game`;
