@@ -1,12 +1,14 @@
 /**
- * The SDK client a game holds: one TCP connection to the daemon that verifies the API key, declares
- * the device's labels, streams variables and logs in batches, applies variable changes pushed from
- * the dashboard (what the daemon sent last is the effective value, DESIGN.md §8), and reconnects by
- * itself (backoff with jitter) while keeping a bounded queue of what the daemon has not seen yet.
+ * The SDK client a game holds: one connection to the daemon (TCP or WebSocket, through the transport
+ * seam of transport.ts) that verifies the API key, declares the device's labels, streams variables and
+ * logs in batches, applies variable changes pushed from the dashboard (what the daemon sent last is the
+ * effective value, DESIGN.md §8), and reconnects by itself (backoff with jitter) while keeping a bounded
+ * queue of what the daemon has not seen yet. It imports no transport: the entry points (index.ts for
+ * Node, browser.ts) hand it the one that fits, so the browser bundle holds no node:net.
  */
-import { createConnection, type Socket } from 'node:net';
 import { Backoff, backoffOptions, type BackoffOptions } from './backoff.js';
 import { BoundedQueue } from './bounded-queue.js';
+import { utf8Length } from './bytes.js';
 import { systemClock, type SdkClock, type TimerHandle } from './clock.js';
 import {
   DEFAULT_MAX_LINE_BYTES,
@@ -29,8 +31,8 @@ import {
   type VarValue,
 } from './codec.js';
 import { TypedEmitter } from './emitter.js';
-import { SdkError, socketError } from './errors.js';
-import { LineSplitter } from './line-splitter.js';
+import { SdkError } from './errors.js';
+import type { SdkTransport, TransportChoice, TransportEvents, WebSocketConstructor } from './transport.js';
 import { varBoolean, varKind, varNumber } from '../model.js';
 
 /** Where the SDK reports what it does; a pino logger fits. All methods are optional. */
@@ -42,10 +44,21 @@ export interface SdkLogger {
 }
 
 export interface ConnectOptions {
-  /** Daemon host; default `127.0.0.1`. */
+  /** Daemon host for TCP; default `127.0.0.1`. Not with `url`. */
   host?: string;
-  /** Daemon TCP port; default 4040. */
+  /** Daemon TCP port; default 4040. Not with `url`. */
   port?: number;
+  /**
+   * Connect over a WebSocket instead of TCP: the daemon's `GET /sdk` on its HTTP port, e.g.
+   * `ws://127.0.0.1:4000/sdk` (`wss://` behind a TLS terminator). The only transport in browsers;
+   * everything else (verify, labels, reconnect, the offline queue, override wins) works the same.
+   */
+  url?: string;
+  /**
+   * The WebSocket class for `url`; default `globalThis.WebSocket` (browsers, Node 22+). On Node 20
+   * pass the `ws` package's `WebSocket` class.
+   */
+  WebSocket?: WebSocketConstructor;
   /** The account's API key: exactly 12 characters of [A-Za-z0-9]. Checked before connecting. */
   apiKey: string;
   /**
@@ -184,8 +197,6 @@ export interface ClientEvents {
 export type ClientState = 'connecting' | 'verifying' | 'online' | 'waiting' | 'closed';
 
 interface Resolved {
-  host: string;
-  port: number;
   logBatchSize: number;
   logIntervalMs: number;
   varsWindowMs: number;
@@ -210,14 +221,19 @@ interface Waiter {
 
 /** Lets a closing client wait for the daemon's FIN, but not forever. */
 const CLOSE_GRACE_MS = 2000;
-const KEEPALIVE_DELAY_MS = 30_000;
+
+/** Throws SdkError bad_option unless the option (or its default) is an integer >= min. */
+export function intOption(name: string, v: number | undefined, def: number, min: number): number {
+  const n = v ?? def;
+  if (!Number.isInteger(n) || n < min) throw new SdkError('bad_option', `${name} must be an integer >= ${min}, got ${String(v)}`);
+  return n;
+}
+
+/** Picks the transport for a client's options (the entry point's own rules); throws bad_option. */
+export type TransportPicker = (options: ConnectOptions, maxLineBytes: number) => TransportChoice;
 
 function resolveOptions(o: ConnectOptions): Resolved {
-  const int = (name: string, v: number | undefined, def: number, min: number): number => {
-    const n = v ?? def;
-    if (!Number.isInteger(n) || n < min) throw new SdkError('bad_option', `${name} must be an integer >= ${min}, got ${String(v)}`);
-    return n;
-  };
+  const int = intOption;
   let reconnect: BackoffOptions | false = false;
   if (o.reconnect !== false) {
     try {
@@ -228,8 +244,6 @@ function resolveOptions(o: ConnectOptions): Resolved {
   }
   const maxLineBytes = int('maxLineBytes', o.maxLineBytes, DEFAULT_MAX_LINE_BYTES, 256);
   return {
-    host: o.host ?? '127.0.0.1',
-    port: int('port', o.port, 4040, 1),
     logBatchSize: int('logBatchSize', o.logBatchSize, 100, 1),
     logIntervalMs: int('logIntervalMs', o.logIntervalMs, 250, 0),
     varsWindowMs: int('varsWindowMs', o.varsWindowMs, 10, 0),
@@ -243,47 +257,18 @@ function resolveOptions(o: ConnectOptions): Resolved {
   };
 }
 
-/**
- * Connects to the daemon and resolves once it answered `OK` to the client's `v:` line.
- *
- * Rejects with an {@link SdkError} whose `code` says why: `bad_api_key` / `bad_device_id` / `bad_option`
- * (checked locally, nothing is sent), the daemon's own code such as `unknown_api_key` or `server_busy`,
- * `connection_refused`, `connection_error` or `connect_timeout`. The first connection is not retried;
- * once connected, the client reconnects by itself.
- *
- * @example
- * const client = await connect({ host: '127.0.0.1', port: 4040, apiKey: 'abcDEF123456' });
- * client.on('vars', (changes) => { for (const c of changes) tune(c.name, c.value); });
- * client.setVar('enemy_speed', 1.5);
- * client.log('level started', { level: 'info', stage: 3 });
- * await client.close();
- */
-export async function connect(options: ConnectOptions): Promise<Client> {
-  const client = new Client(options);
+/** connect()'s behaviour for any entry point's client: resolves once verified, or at once with `background`. */
+export async function startClient<C extends ClientBase>(client: C, options: ConnectOptions): Promise<C> {
   if (options.background === true) client.startInBackground();
   else await client.start();
   return client;
 }
 
 /**
- * Creates a client and connects it in the background; never rejects or throws for the daemon. Until
- * the first `OK` (and while reconnecting) the game runs on its `defaults`: the getters return them,
- * setVar and log queue, flush() waits. A daemon that is down or refuses the key is retried with the
- * reconnect backoff (watch 'reconnecting' to see why). Throws SdkError only for bad options
- * (`bad_api_key`, `bad_device_id`, `bad_labels`, `bad_var`, `bad_option`), which are the game's bugs.
- *
- * @example
- * const client = createClient({ apiKey: 'abcDEF123456', deviceId: 'pixel-8', labels: { platform: 'android' }, defaults: { enemy_speed: 1.5 } });
- * const speed = client.getNumber('enemy_speed', 1.5);
+ * A connection to the daemon, over the transport its entry point picked. Create it with `connect`
+ * or `createClient` (or `new Client(options)`) from `observerio/sdk`.
  */
-export function createClient(options: ConnectOptions): Client {
-  const client = new Client(options);
-  client.startInBackground();
-  return client;
-}
-
-/** A connection to the daemon. Create it with {@link connect}. */
-export class Client extends TypedEmitter<ClientEvents> {
+export class ClientBase extends TypedEmitter<ClientEvents> {
   readonly apiKey: string;
   readonly deviceId: string | null;
   private readonly o: Resolved;
@@ -291,10 +276,11 @@ export class Client extends TypedEmitter<ClientEvents> {
   private readonly logger: SdkLogger;
   private readonly backoff: Backoff | null;
   private readonly where: string;
+  private readonly transport: TransportChoice;
   private readonly jsonBudget: number;
 
   private st: ClientState = 'connecting';
-  private socket: Socket | null = null;
+  private socket: SdkTransport | null = null;
   private lastError: SdkError | null = null;
   private hasConnected = false;
   private onlineSince = 0;
@@ -314,7 +300,7 @@ export class Client extends TypedEmitter<ClientEvents> {
   private readonly changeListeners = new Map<string, Set<ChangeListener>>();
   private deviceLabels: Labels | null;
   /** The socket a `d:` line went out on whose `e:unknown_command` (an older daemon) is still expected. */
-  private labelsProbe: Socket | null = null;
+  private labelsProbe: SdkTransport | null = null;
   private started = false;
   /** Background start: a failed first attempt is retried like a reconnect instead of rejecting. */
   private retryFirst = false;
@@ -330,8 +316,8 @@ export class Client extends TypedEmitter<ClientEvents> {
   private firstConnect: { resolve(): void; reject(err: SdkError): void } | null = null;
   private closing: Promise<void> | null = null;
 
-  /** Use {@link connect}; the constructor only checks options and opens nothing. */
-  constructor(options: ConnectOptions) {
+  /** The constructor only checks options and opens nothing. */
+  constructor(options: ConnectOptions, pickTransport: TransportPicker) {
     super();
     checkApiKey(options.apiKey);
     if (options.deviceId !== undefined) checkDeviceId(options.deviceId);
@@ -342,7 +328,8 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? {};
     this.backoff = this.o.reconnect ? new Backoff(this.o.reconnect, options.random) : null;
-    this.where = `${this.o.host}:${this.o.port}`;
+    this.transport = pickTransport(options, this.o.maxLineBytes);
+    this.where = this.transport.where;
     this.jsonBudget = jsonBudget(this.o.maxLineBytes);
     this.logs = new BoundedQueue<QueuedLog>(this.o.offlineLogLimit);
     for (const [name, type] of Object.entries(options.types ?? {})) {
@@ -421,7 +408,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     const items = varInputs(inputs);
     const wire = items.map((input) => {
       const v = toWireVar({ name: input.name, value: input.value, type: input.type ?? this.typeFor(input.name, input.value) });
-      if (Buffer.byteLength(JSON.stringify(v)) + 2 > this.jsonBudget)
+      if (utf8Length(JSON.stringify(v)) + 2 > this.jsonBudget)
         throw new SdkError('bad_var', `variable ${v.name} does not fit in one line of ${this.o.maxLineBytes} bytes`);
       return v;
     });
@@ -565,47 +552,54 @@ export class Client extends TypedEmitter<ClientEvents> {
   private openSocket(): void {
     this.st = 'connecting';
     this.lastError = null;
-    const socket = createConnection({ host: this.o.host, port: this.o.port });
+    // Every handler checks that its transport is still the current one: a dropped attempt may
+    // still report on a later turn.
+    let socket: SdkTransport | null = null;
+    const current = (): SdkTransport | null => (socket !== null && this.socket === socket ? socket : null);
+    const events: TransportEvents = {
+      open: () => {
+        const s = current();
+        if (!s) return;
+        this.st = 'verifying';
+        this.write(s, encodeVerify(this.apiKey, this.deviceId));
+      },
+      line: (line) => {
+        const s = current();
+        if (s) this.onLine(s, line);
+      },
+      tooLong: (bytes) => {
+        if (current()) this.report(new SdkError('line_too_long', `the daemon sent a line of ${bytes} bytes, over maxLineBytes ${this.o.maxLineBytes}`));
+      },
+      drain: () => {
+        if (current() && this.st === 'online' && this.logs.length > 0) this.sendLogs(false);
+      },
+      error: (err) => {
+        if (current()) this.lastError ??= err;
+      },
+      problem: (err) => {
+        if (current()) this.report(err);
+      },
+      close: () => {
+        if (socket) this.onSocketClose(socket);
+      },
+    };
+    socket = this.transport.open(events, this.clock);
     this.socket = socket;
-    const splitter = new LineSplitter(this.o.maxLineBytes);
+    const opened = socket;
     this.connectTimer = this.clock.setTimeout(() => {
       this.connectTimer = null;
-      this.dropSocket(socket, new SdkError('connect_timeout', `no OK from ${this.where} within ${this.o.connectTimeoutMs} ms`));
+      this.dropSocket(opened, new SdkError('connect_timeout', `no OK from ${this.where} within ${this.o.connectTimeoutMs} ms`));
     }, this.o.connectTimeoutMs);
-
-    socket.on('connect', () => {
-      if (this.socket !== socket) return;
-      // Variable pushes are tiny and latency is the point; Nagle would hold them back.
-      socket.setNoDelay(true);
-      socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
-      this.st = 'verifying';
-      this.write(socket, encodeVerify(this.apiKey, this.deviceId));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      for (const ev of splitter.push(chunk)) {
-        // A line may have closed the socket (an e: reply to v:); the rest of the chunk is moot.
-        if (this.socket !== socket) return;
-        if (ev.kind === 'line') this.onLine(socket, ev.line);
-        else this.report(new SdkError('line_too_long', `the daemon sent a line of ${ev.bytes} bytes, over maxLineBytes ${this.o.maxLineBytes}`));
-      }
-    });
-    socket.on('drain', () => {
-      if (this.socket === socket && this.st === 'online' && this.logs.length > 0) this.sendLogs(false);
-    });
-    socket.on('error', (err: Error & { code?: string }) => {
-      if (this.socket === socket) this.lastError ??= socketError(err, this.where);
-    });
-    socket.on('close', () => this.onSocketClose(socket));
   }
 
   /** Ends a connection attempt or a connection; the 'close' handler decides what comes next. */
-  private dropSocket(socket: Socket, err: SdkError): void {
+  private dropSocket(socket: SdkTransport, err: SdkError): void {
     if (this.socket !== socket) return;
     this.lastError = err;
     socket.destroy();
   }
 
-  private onLine(socket: Socket, line: string): void {
+  private onLine(socket: SdkTransport, line: string): void {
     const msg = decodeServerLine(line);
     switch (msg.kind) {
       case 'ok':
@@ -638,7 +632,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private goOnline(socket: Socket): void {
+  private goOnline(socket: SdkTransport): void {
     this.clearTimer('connectTimer');
     this.st = 'online';
     this.onlineSince = this.clock.now();
@@ -671,7 +665,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.emit('connected', { reconnected });
   }
 
-  private onSocketClose(socket: Socket): void {
+  private onSocketClose(socket: SdkTransport): void {
     if (this.socket !== socket) return;
     this.socket = null;
     this.clearTimer('connectTimer');
@@ -733,31 +727,22 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (wasOnline) this.emit('disconnected', { error: null, willReconnect: false });
   }
 
-  private endSocket(socket: Socket, graceful: boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (socket.destroyed || socket.closed) return resolve();
-      socket.once('close', () => {
-        this.clock.clearTimeout(timer);
-        resolve();
-      });
-      // Swallowed: the socket is going away and the close() caller cannot act on it.
-      socket.on('error', () => undefined);
-      const timer = this.clock.setTimeout(() => socket.destroy(), graceful ? CLOSE_GRACE_MS : 0);
-      if (graceful) socket.end();
-      else socket.destroy();
-    });
+  private endSocket(socket: SdkTransport, graceful: boolean): Promise<void> {
+    if (socket.isClosed) return Promise.resolve();
+    const timer = this.clock.setTimeout(() => socket.destroy(), graceful ? CLOSE_GRACE_MS : 0);
+    if (graceful) socket.end();
+    else socket.destroy();
+    return socket.closed.then(() => this.clock.clearTimeout(timer));
   }
 
   // --- sending ------------------------------------------------------------------------------------
 
-  private write(socket: Socket, line: string): void {
+  private write(socket: SdkTransport, line: string): void {
     this.lastWriteAt = this.clock.now();
-    this.lastWrite = new Promise((resolve) => {
-      socket.write(`${line}\n`, (err) => resolve(err ? socketError(err, this.where) : null));
-    });
+    this.lastWrite = new Promise((resolve) => socket.write(line, resolve));
   }
 
-  private sendLabels(socket: Socket): void {
+  private sendLabels(socket: SdkTransport): void {
     if (!this.deviceLabels) return;
     this.labelsProbe = socket;
     this.write(socket, encodeLabels(this.apiKey, this.deviceLabels));
@@ -780,12 +765,12 @@ export class Client extends TypedEmitter<ClientEvents> {
   }
 
   /** Writes `i:` lines, as few as the line limit allows. */
-  private writeVars(socket: Socket, vars: readonly Var[]): void {
+  private writeVars(socket: SdkTransport, vars: readonly Var[]): void {
     let parts: string[] = [];
     let bytes = 2;
     for (const { name, type, value } of vars) {
       const json = JSON.stringify({ name, type, value });
-      const size = Buffer.byteLength(json) + 1;
+      const size = utf8Length(json) + 1;
       if (parts.length > 0 && bytes + size > this.jsonBudget) {
         this.write(socket, `i:${this.apiKey}:${encodePayload(`[${parts.join(',')}]`)}`);
         parts = [];
@@ -807,7 +792,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.clearTimer('logsTimer');
     if (this.st !== 'online' || !socket) return;
     while (this.logs.length > 0) {
-      if (!force && socket.writableNeedDrain) return;
+      if (!force && socket.needsDrain) return;
       const parts: string[] = [];
       let bytes = 2;
       while (parts.length < this.o.logBatchSize) {
@@ -839,7 +824,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     } catch (err) {
       return drop(`fields are not JSON-serializable (${(err as Error).message})`);
     }
-    const bytes = Buffer.byteLength(json);
+    const bytes = utf8Length(json);
     if (bytes + 2 > this.jsonBudget) return drop(`entry of ${bytes} bytes does not fit in one line of ${this.o.maxLineBytes} bytes`);
     return { json, bytes };
   }

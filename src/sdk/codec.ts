@@ -1,10 +1,11 @@
 /**
  * The SDK's side of the wire protocol (docs/PROTOCOL.md): builds the lines a game sends and decodes
  * the lines the daemon sends back. Kept apart from the daemon's parser on purpose: it runs inside
- * games, so it depends on nothing but Node's Buffer and the shared shapes and rules in model.ts.
+ * games (Node or a browser), so it depends on nothing but bytes.ts and the shared shapes and rules in model.ts.
  */
 import { API_KEY_RE, DEVICE_ID_RE, inferVarType, isVarName, isVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varBoolean, varKind, varNumber, wireValue, type Var, type VarValue } from '../model.js';
 import { checkLabels, encodeLabelsLine, parseLabelsLine, type Labels, type LabelsLine } from '../variables/labels.js';
+import { base64FromText, textFromBase64 } from './bytes.js';
 import { SdkError, type SdkErrorCode } from './errors.js';
 
 export type { Labels, LabelsLine, Var, VarValue };
@@ -95,7 +96,7 @@ export function typedValue(type: string, value: string): VarValue {
 
 /** Standard base64 with padding of the text's UTF-8 bytes. */
 export function encodePayload(json: string): string {
-  return Buffer.from(json, 'utf8').toString('base64');
+  return base64FromText(json);
 }
 
 /** `v:<apiKey>` or `v:<apiKey>:<deviceId>`, without the newline. */
@@ -176,9 +177,11 @@ export function decodeServerLine(line: string): ServerLine {
 /** The vars of a `v:` payload, or why it is broken. Numbers and booleans are read as strings, like the daemon does. */
 export function decodeVarsPayload(b64: string): Var[] | string {
   if (b64.length === 0 || b64.length % 4 === 1 || !BASE64_RE.test(b64)) return 'payload is not valid base64';
+  const text = textFromBase64(b64);
+  if (text === null) return 'payload is not valid base64';
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return 'payload is not valid JSON';
   }

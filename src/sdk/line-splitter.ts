@@ -1,8 +1,11 @@
 /**
- * Frames the daemon's byte stream into trimmed lines for the SDK. A line may arrive split across
- * chunks (even inside a UTF-8 character) or many per chunk; the buffer for an unfinished line is bounded
- * so a broken or hostile peer cannot make the game's memory grow.
+ * Frames what the daemon sends into trimmed lines for the SDK. Over TCP (LineSplitter) a line may
+ * arrive split across chunks (even inside a UTF-8 character) or many per chunk, and the buffer for an
+ * unfinished line is bounded so a broken or hostile peer cannot make the game's memory grow. Over the
+ * WebSocket (splitMessage) a message holds whole lines and its end ends its last line
+ * (docs/PROTOCOL.md §14); the same rules apply to each line.
  */
+import { utf8Length } from './bytes.js';
 
 export type SplitEvent = { kind: 'line'; line: string } | { kind: 'too_long'; bytes: number };
 
@@ -50,4 +53,27 @@ export class LineSplitter {
       start = nl + 1;
     }
   }
+}
+
+/**
+ * The lines of one WebSocket text message: split on `\n`, each trimmed, blank ones dropped, and one
+ * over `maxLineBytes` (UTF-8) reported as too_long instead of returned, as LineSplitter does.
+ */
+export function splitMessage(text: string, maxLineBytes: number): SplitEvent[] {
+  const out: SplitEvent[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let nl = text.indexOf('\n', start);
+    if (nl < 0) nl = text.length;
+    const piece = text.slice(start, nl);
+    start = nl + 1;
+    // UTF-16 length bounds the UTF-8 length from below: no need to count a piece already too long.
+    const bytes = piece.length > maxLineBytes ? piece.length : utf8Length(piece);
+    if (bytes > maxLineBytes) out.push({ kind: 'too_long', bytes });
+    else {
+      const line = piece.trim();
+      if (line.length > 0) out.push({ kind: 'line', line });
+    }
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { LineSplitter, type SplitEvent } from '../../../src/sdk/line-splitter.js';
+import { LineSplitter, splitMessage, type SplitEvent } from '../../../src/sdk/line-splitter.js';
 
 const lines = (events: SplitEvent[]): string[] => events.map((e) => (e.kind === 'line' ? e.line : `<${e.kind}:${e.bytes}>`));
 
@@ -45,5 +45,21 @@ describe('sdk LineSplitter', () => {
     s.push(chunk);
     chunk.write('XYZ');
     expect(lines(s.push(Buffer.from('\n')))).to.deep.equal(['abc']);
+  });
+});
+
+describe('sdk splitMessage (one WebSocket message)', () => {
+  it('splits a message into trimmed lines, drops blank ones, and ends the last line at the message end', () => {
+    expect(lines(splitMessage('OK\r\nv:a\n\n  \r\ne:x:y', 100))).to.deep.equal(['OK', 'v:a', 'e:x:y']);
+    expect(lines(splitMessage('OK\n', 100))).to.deep.equal(['OK']);
+    expect(lines(splitMessage('', 100))).to.deep.equal([]);
+    expect(lines(splitMessage('\n\n', 100))).to.deep.equal([]);
+  });
+
+  it('reports a line over the limit in UTF-8 bytes, not characters, and keeps the other lines', () => {
+    // 6 UTF-16 units, 10 bytes.
+    expect(lines(splitMessage('a🎮🎮b\nOK', 9))).to.deep.equal(['<too_long:10>', 'OK']);
+    expect(lines(splitMessage('ab🎮\nOK', 8))).to.deep.equal(['ab🎮', 'OK']);
+    expect(lines(splitMessage(`${'x'.repeat(5000)}\nOK\n${'y'.repeat(9)}`, 8))).to.deep.equal(['<too_long:5000>', 'OK', '<too_long:9>']);
   });
 });
