@@ -3,17 +3,21 @@
  * snippet carries that port (the browser's the HTTP port), the host, the API key, a device id,
  * labels, defaults and an install line; picking an SDK changes the snippet and is remembered; Copy
  * puts the exact text on the clipboard; and the snippets run as pasted: the TypeScript one with node
- * (its `@observerio/sdk` import resolved to this repo's dist/sdk), the raw protocol one with bash (its
+ * (its `@observerio/sdk` import resolved to this repo's dist/sdk), the browser one in a page on the built
+ * browser bundle (dist/sdk-package/browser.mjs), the raw protocol one with bash (its
  * `nc` a small real TCP client), the C# one compiled with mcs beside Observerio.cs and run with mono;
  * each device then appears in GET /api/devices with its labels. Fits 1280×800 and 390×844.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { DeviceAnswer } from '../../src/wire.js';
 import { call, signedInUser, type TestUser } from '../helpers/api.js';
 import { launchBrowser, screenshotPath } from '../helpers/browser.js';
 import { startDaemon, type Daemon } from '../helpers/daemon.js';
@@ -22,6 +26,7 @@ import { tempDir } from '../helpers/processes.js';
 import { PageWatch, collectPageErrors, expectAttr, expectOnScreen, expectText, pageWidth, requireBuiltDashboard, textOf, until, visible } from './page-helpers.js';
 
 const SDK_INDEX = fileURLToPath(new URL('../../dist/sdk/index.js', import.meta.url));
+const BROWSER_BUNDLE = fileURLToPath(new URL('../../dist/sdk-package/browser.mjs', import.meta.url));
 const CSHARP_SDK = fileURLToPath(new URL('../../src/sdk-csharp/Observerio.cs', import.meta.url));
 const SDKS = ['node', 'browser', 'csharp', 'raw'] as const;
 type Sdk = (typeof SDKS)[number];
@@ -46,6 +51,7 @@ describe('connect panel snippets in Chromium (real ports, SDK picker, snippets t
   let browser: Browser;
   let user: TestUser;
   const contexts: BrowserContext[] = [];
+  const closers: Array<() => Promise<void>> = [];
   const children: ChildProcess[] = [];
   const dirs: Array<{ path: string; remove(): void }> = [];
 
@@ -64,6 +70,7 @@ describe('connect panel snippets in Chromium (real ports, SDK picker, snippets t
     this.timeout(30_000);
     for (const c of children) stopChild(c);
     for (const c of contexts) await c.close().catch(() => undefined);
+    for (const close of closers.splice(0)) await close();
     await browser?.close().catch(() => undefined);
     await daemon?.stop();
     for (const d of dirs) d.remove();
@@ -292,22 +299,39 @@ describe('connect panel snippets in Chromium (real ports, SDK picker, snippets t
     stopChild(game.child);
   });
 
-  it("opens the browser snippet's url from a page: GET /sdk answers the snippet's key and device", async () => {
-    const url = /url: '([^']+)'/.exec(snippets.browser)?.[1];
-    expect(url, 'the url in the browser snippet').to.equal(`ws://127.0.0.1:${daemon.httpPort}/sdk`);
-    const { page } = await openSignedIn({ width: 1280, height: 800 });
-    // The SDK's browser transport is its own package (another change); the socket it opens is this one.
-    const first = await page.evaluate(
-      ([u, line]) =>
-        new Promise<string>((resolve, reject) => {
-          const ws = new WebSocket(u as string);
-          ws.onopen = () => ws.send(line as string);
-          ws.onmessage = (e) => resolve(String(e.data));
-          ws.onerror = () => reject(new Error(`cannot open ${u}`));
-        }),
-      [url, `v:${user.apiKey}:browser-dev-1`],
-    );
-    expect(first.trim()).to.equal('OK');
-    await waitDevice('browser-dev-1', () => first);
+  it('runs the browser snippet as pasted in a page, on the built @observerio/sdk browser bundle: its device, labels, defaults and log appear', async () => {
+    expect(snippets.browser, 'the first test read the snippet').to.be.a('string');
+    expect(/url: '([^']+)'/.exec(snippets.browser)?.[1], 'the url in the browser snippet').to.equal(`ws://127.0.0.1:${daemon.httpPort}/sdk`);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    // A game's own origin (a dev server on loopback; Chromium's local network access checks refuse a
+    // page routed in from nowhere), not the daemon's; the import map stands in for the game's bundler.
+    const html = [
+      '<!doctype html><title>game</title>',
+      '<script type="importmap">{"imports":{"@observerio/sdk":"/browser.mjs"}}</script>',
+      `<script type="module">\n${snippets.browser}\nwindow.snippetRan = true;\n</script>`,
+    ].join('\n');
+    const site = createServer((req, res) => {
+      if (req.url === '/browser.mjs') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(BROWSER_BUNDLE));
+      if (req.url === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => site.close(() => resolve())));
+    await page.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
+    page.on('console', (m) => errors.push(`console: ${m.text()}`));
+    await until(async () => expect(await page.evaluate('globalThis.snippetRan === true'), errors.join('\n')).to.equal(true), 15_000);
+    await waitDevice('browser-dev-1', () => errors.join('\n'), { platform: 'web', build: '1.0.0' });
+    await until(async () => {
+      const r = await call<DeviceAnswer>(daemon, 'GET', '/api/devices/browser-dev-1', { token: user.token });
+      expect(r.body.vars.find((v) => v.name === 'enemy_speed')?.reported, 'the default enemy_speed, reported').to.equal('1.5');
+    }, 15_000);
+    await until(async () => {
+      const r = await call<{ hits: Array<{ message: string }> }>(daemon, 'GET', '/api/logs?device=browser-dev-1', { token: user.token });
+      expect(r.body.hits.map((h) => h.message)).to.include('game started');
+    }, 15_000);
+    expect(errors, 'page errors').to.deep.equal([]);
   });
 });
