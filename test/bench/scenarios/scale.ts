@@ -14,7 +14,7 @@ import { Cluster, Redis } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '../../helpers/processes.js';
 import type { BenchContext, Row, ScenarioReport } from '../lib/context.js';
 import type { BenchUser, DaemonProcess } from '../lib/daemon.js';
-import { CpuMeter } from '../lib/proc.js';
+import { CpuMeter, machineCpuMs } from '../lib/proc.js';
 import { median, sleep } from '../lib/stats.js';
 import type { IngestConfig, IngestConn, IngestResult } from '../gen/ingest.js';
 import type { ScaleDevicesConfig, ScaleDevicesResult } from '../gen/scale-devices.js';
@@ -65,6 +65,38 @@ interface DevicesRun {
   cpu: Record<string, number>;
 }
 
+/**
+ * CpuMeter plus the whole machine: what the listed processes used, and "rest of machine", the CPU
+ * everything else used meanwhile (other work on a shared machine), and "idle", as % of one core.
+ */
+class Meter {
+  private readonly inner: CpuMeter;
+  private m0 = machineCpuMs();
+  private t0 = 0;
+  constructor(pids: Record<string, number | undefined>) {
+    this.inner = new CpuMeter(pids);
+  }
+  begin(): void {
+    this.inner.begin();
+    this.m0 = machineCpuMs();
+    this.t0 = performance.now();
+  }
+  /** Call after adding the generators' own figures to `cpu`: they count as measured too. */
+  static machine(cpu: Record<string, number>, m0: { busy: number; idle: number }, wallMs: number): void {
+    const m1 = machineCpuMs();
+    const busy = ((m1.busy - m0.busy) / wallMs) * 100;
+    const measured = Object.values(cpu).reduce((a, b) => a + b, 0);
+    cpu['rest of machine'] = Math.max(0, Math.round((busy - measured) * 10) / 10);
+    cpu.idle = Math.round(((m1.idle - m0.idle) / wallMs) * 1000) / 10;
+  }
+  end(): { cpu: Record<string, number>; finish: (cpu: Record<string, number>) => void } {
+    const cpu = this.inner.end();
+    const { m0, t0 } = this;
+    const wall = performance.now() - t0;
+    return { cpu, finish: (c) => Meter.machine(c, m0, wall) };
+  }
+}
+
 const serverCpu = (t: Target, cpu: Record<string, number>): number => Object.keys(t.servers).reduce((a, k) => a + (cpu[k] ?? 0), 0);
 
 async function usedMemory(client: Redis): Promise<number> {
@@ -87,7 +119,7 @@ async function ingestRun(ctx: BenchContext, t: Target, users: BenchUser[], load:
     ctx.child<IngestResult>(`scale-ingest-${g}`, 'gen/ingest.ts', { port: t.tcpPorts[g % t.tcpPorts.length] as number, conns: part, durationMs: load.durationMs, sentinel, names: 8, blockLines: 1000, window: 3 } satisfies IngestConfig),
   );
   await Promise.all(gens.map((g) => g.ready()));
-  const meter = new CpuMeter({ ...t.servers, ...t.redisPids });
+  const meter = new Meter({ ...t.servers, ...t.redisPids });
   meter.begin();
   const t0 = performance.now();
   for (const g of gens) g.go();
@@ -103,8 +135,9 @@ async function ingestRun(ctx: BenchContext, t: Target, users: BenchUser[], load:
     await sleep(5);
   }
   const t1 = performance.now();
-  const cpu = meter.end();
+  const { cpu, finish } = meter.end();
   results.forEach((r, i) => (cpu[`generator ${i + 1}`] = r.cpuPct));
+  finish(cpu);
   await Promise.all(gens.map((g) => g.close()));
   const lines = results.reduce((a, r) => a + r.result.lines, 0);
   const errors = results.reduce((a, r) => a + r.result.errors, 0);
@@ -130,7 +163,7 @@ async function fanoutRun(ctx: BenchContext, t: Target, user: BenchUser, opts: { 
     window: 64,
   } satisfies IngestConfig);
   await device.ready();
-  const meter = new CpuMeter({ ...t.servers, ...t.redisPids });
+  const meter = new Meter({ ...t.servers, ...t.redisPids });
   for (const c of clients) c.go();
   meter.begin();
   device.go();
@@ -138,9 +171,10 @@ async function fanoutRun(ctx: BenchContext, t: Target, user: BenchUser, opts: { 
   await sleep(1000);
   for (const c of clients) c.stop();
   const results = await Promise.all(clients.map((c) => c.result(30_000)));
-  const cpu = meter.end();
+  const { cpu, finish } = meter.end();
   cpu.device = d.cpuPct;
   results.forEach((r, i) => (cpu[`clients ${i + 1}`] = r.cpuPct));
+  finish(cpu);
   await Promise.all([device.close(), ...clients.map((c) => c.close())]);
   const empty = results.findIndex((r) => r.result.frames === 0);
   if (empty >= 0) throw new Error(`${t.label}: WebSocket client process ${empty + 1} (node ${(empty % t.httpPorts.length) + 1}) got no vars messages`);
@@ -175,7 +209,7 @@ async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: {
     await sleep(50);
   }
   const online = await t.usedMemory();
-  const meter = new CpuMeter({ ...t.servers, ...t.redisPids });
+  const meter = new Meter({ ...t.servers, ...t.redisPids });
   meter.begin();
   gen.go();
   const waitUntil = Date.now() + opts.rounds * 11_000 + 10_000;
@@ -183,11 +217,12 @@ async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: {
     if (Date.now() > waitUntil) throw new Error(`${t.label}: the device rounds did not finish`);
     await sleep(50);
   }
-  const cpu = meter.end();
+  const { cpu, finish } = meter.end();
   const changed = await t.usedMemory();
   gen.stop();
   const res = await gen.result(30_000);
   cpu.generator = res.cpuPct;
+  finish(cpu);
   await gen.close();
   const x = res.result;
   if (x.firstError) throw new Error(`${t.label}: a device got an error line: ${x.firstError}`);
