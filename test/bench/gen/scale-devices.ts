@@ -5,7 +5,10 @@
  * orchestrator then reads Redis's memory). On go, `rounds` dashboard changes (`PUT /api/vars/difficulty`,
  * every device) are made on node 0's HTTP port; for each it records, per device and per node, the
  * time from sending the request to the `v:` line carrying the new value. One process holds both ends,
- * so one clock measures both.
+ * so one clock measures both. Then, on the orchestrator's `report` command, every device reports
+ * `var_0` again at an even pace (`reportsPerSecond` over all devices, for `reportMs`), the last report
+ * of each carrying `sentinel`: the daemon's and Redis's cost of one report from a device that reports
+ * now and then (no coalescing of a flood), which sizing needs.
  */
 import type { Socket } from 'node:net';
 import { b64json, openVerified, varsLine } from '../lib/lines.js';
@@ -27,6 +30,10 @@ export interface ScaleDevicesConfig {
   registerMs: number;
   /** How long every device gets to receive a change before the missing ones are counted. */
   reachMs: number;
+  /** The report phase: reports per second over all devices, for this long; each device's last carries `sentinel` (digits: var_0 is an integer). */
+  reportsPerSecond: number;
+  reportMs: number;
+  sentinel: string;
 }
 
 export interface ScaleRound {
@@ -43,6 +50,8 @@ export interface ScaleRound {
 
 export interface ScaleDevicesResult {
   devices: number;
+  /** `i:` lines written in the report phase (the sentinels included). */
+  reports: number;
   perNode: number[];
   registeredMs: number;
   rounds: ScaleRound[];
@@ -143,10 +152,43 @@ runWorker<ScaleDevicesConfig, ScaleDevicesResult>(async (cfg, ctl) => {
     // Apart, so one round's tail is not the next one's head.
     await sleep(200);
   }
-  // The orchestrator reads Redis's memory now, with every device still online, then says stop.
-  ctl.event({ done: true });
+  // The orchestrator reads Redis's memory now, with every device still online, then says report.
+  let reportNow: () => void = () => undefined;
+  const reportCmd = new Promise<void>((r) => (reportNow = r));
+  ctl.onCmd((c) => {
+    if (c === 'report') reportNow();
+  });
+  ctl.event({ phase: 'rounds' });
+  await reportCmd;
+  const intervalMs = (cfg.devices * 1000) / cfg.reportsPerSecond;
+  // var_0 keeps its type (integer): the sentinel is a number too.
+  const reportLine = (n: number, value: string): string => varsLine(cfg.apiKey, [{ name: 'var_0', type: 'integer', value }]);
+  let reports = 0;
+  // Each device on its own timer, spread over the interval: an even, open-loop pace.
+  await Promise.all(
+    sockets.map(
+      (s, n) =>
+        new Promise<void>((resolve) => {
+          const end = performance.now() + cfg.reportMs;
+          let k = 0;
+          const tick = (): void => {
+            if (performance.now() >= end || s.destroyed) {
+              s.write(reportLine(n, cfg.sentinel));
+              reports += 1;
+              resolve();
+              return;
+            }
+            s.write(reportLine(n, String(n * 1_000_000 + k++)));
+            reports += 1;
+            setTimeout(tick, intervalMs);
+          };
+          setTimeout(tick, (n * intervalMs) / cfg.devices);
+        }),
+    ),
+  );
+  ctl.event({ phase: 'reported', reports });
   await ctl.stopped;
   for (const s of sockets) s.destroy();
   const perNode = Array.from({ length: nodes }, (_, k) => sockets.filter((_, n) => nodeOf(n) === k).length);
-  return { devices: cfg.devices, perNode, registeredMs, rounds, closed, firstError };
+  return { devices: cfg.devices, reports, perNode, registeredMs, rounds, closed, firstError };
 });

@@ -33,6 +33,8 @@ interface Target {
   /** Redis processes (one server, or the cluster's masters). */
   redisPids: Record<string, number | undefined>;
   redis: Redis | Cluster;
+  /** Plain clients of the Redis processes holding data (INFO, CONFIG RESETSTAT). */
+  redisNodes: Redis[];
   /** INFO used_memory summed over the Redis processes holding data. */
   usedMemory(): Promise<number>;
 }
@@ -63,6 +65,10 @@ interface DevicesRun {
   rounds: ScaleDevicesResult['rounds'];
   allReached: boolean;
   cpu: Record<string, number>;
+  /** Devices online and silent: the daemon's CPU (above its CPU before the devices, `baseCpu`) and Redis's command time per device per second (heartbeats). */
+  idle: { seconds: number; cpu: Record<string, number>; baseCpu: Record<string, number>; daemonUsPerDeviceSecond: number; redisUsPerDeviceSecond: number; redisTop: string };
+  /** Paced reports: daemon CPU (above the idle phase's) and Redis command time per `i:` report. */
+  report: { reports: number; seconds: number; offeredPerSecond: number; cpu: Record<string, number>; daemonUsPerReport: number; redisUsPerReport: number; redisTop: string };
 }
 
 /**
@@ -186,9 +192,40 @@ async function fanoutRun(ctx: BenchContext, t: Target, user: BenchUser, opts: { 
   return { seconds, updatesPerSecond: Math.round(updates / seconds), framesPerSecond: Math.round(frames / seconds), closed: results.reduce((a, r) => a + r.result.closed, 0), cpu };
 }
 
-/** Devices of one key split over the nodes; dashboard changes on node 0; Redis memory with them online. */
-async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: { devices: number; rounds: number }): Promise<DevicesRun> {
+/** Redis's own time in commands (INFO commandstats, µs) since the last CONFIG RESETSTAT, summed over `nodes`, with the top commands. */
+async function commandUsec(nodes: Redis[]): Promise<{ usec: number; top: string }> {
+  const per = new Map<string, number>();
+  for (const n of nodes)
+    for (const m of (await n.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+      const name = m[1] as string;
+      if (name === 'info' || name.startsWith('config')) continue;
+      per.set(name, (per.get(name) ?? 0) + Number(m[3]));
+    }
+  const usec = [...per.values()].reduce((a, b) => a + b, 0);
+  const top = [...per.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([k, v]) => `${k} ${Math.round((v / Math.max(1, usec)) * 100)}%`)
+    .join(', ');
+  return { usec, top };
+}
+
+const resetStats = (nodes: Redis[]): Promise<unknown> => Promise.all(nodes.map((n) => n.config('RESETSTAT')));
+
+/**
+ * Devices of one key split over the nodes: dashboard changes on node 0 (every device must get each),
+ * Redis memory with them online, then an idle phase (heartbeats only) and a paced report phase, each
+ * with the CPU of every process and Redis's own command time.
+ */
+async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: { devices: number; rounds: number; idleMs: number; reportsPerSecond: number; reportMs: number }): Promise<DevicesRun> {
+  // The nodes' own idle cost (timers, pollers) before any device: subtracted from the idle phase below.
+  const baseMeter = new Meter({ ...t.servers, ...t.redisPids });
+  baseMeter.begin();
+  await sleep(opts.idleMs);
+  const base = baseMeter.end();
+  base.finish(base.cpu);
   const before = await t.usedMemory();
+  const sentinel = String(Date.now());
   const gen = ctx.child<ScaleDevicesResult, { registeredMs: number }>('scale-devices', 'gen/scale-devices.ts', {
     tcpPorts: t.tcpPorts,
     httpPort: t.httpPorts[0] as number,
@@ -199,6 +236,9 @@ async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: {
     rounds: opts.rounds,
     registerMs: 60_000,
     reachMs: 10_000,
+    reportsPerSecond: opts.reportsPerSecond,
+    reportMs: opts.reportMs,
+    sentinel,
   } satisfies ScaleDevicesConfig);
   const { registeredMs } = await gen.ready(90_000);
   // Listed online with labels; the reported variables may land a moment later.
@@ -209,24 +249,61 @@ async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: {
     await sleep(50);
   }
   const online = await t.usedMemory();
-  const meter = new Meter({ ...t.servers, ...t.redisPids });
+  const pids = { ...t.servers, ...t.redisPids, generator: gen.pid };
+  const phase = async (want: string, limitMs: number): Promise<Record<string, unknown>> => {
+    const until = Date.now() + limitMs;
+    for (;;) {
+      const e = gen.events.find((x) => (x as { phase?: string }).phase === want) as Record<string, unknown> | undefined;
+      if (e) return e;
+      if (Date.now() > until) throw new Error(`${t.label}: the devices' ${want} phase did not finish within ${limitMs} ms`);
+      await sleep(50);
+    }
+  };
+  const meter = new Meter(pids);
   meter.begin();
   gen.go();
-  const waitUntil = Date.now() + opts.rounds * 11_000 + 10_000;
-  while (gen.events.length === 0) {
-    if (Date.now() > waitUntil) throw new Error(`${t.label}: the device rounds did not finish`);
-    await sleep(50);
-  }
-  const { cpu, finish } = meter.end();
+  await phase('rounds', opts.rounds * 11_000 + 10_000);
+  const rounds = meter.end();
+  rounds.finish(rounds.cpu);
   const changed = await t.usedMemory();
+
+  // Idle: every device online and silent; what is left is the nodes' presence heartbeats.
+  await resetStats(t.redisNodes);
+  const idleMeter = new Meter(pids);
+  idleMeter.begin();
+  await sleep(opts.idleMs);
+  const idle = idleMeter.end();
+  idle.finish(idle.cpu);
+  const idleRedis = await commandUsec(t.redisNodes);
+
+  // Reports at an even pace, until Redis holds every device's last one.
+  await resetStats(t.redisNodes);
+  const reportMeter = new Meter(pids);
+  reportMeter.begin();
+  const r0 = performance.now();
+  gen.cmd('report');
+  const { reports } = (await phase('reported', opts.reportMs + 30_000)) as { reports: number };
+  const until = Date.now() + 30_000;
+  let left = keys;
+  while (left.length > 0) {
+    const values = await t.redis.mget(...left);
+    left = left.filter((_, i) => !(values[i] ?? '').includes(`"value":"${sentinel}"`));
+    if (left.length === 0) break;
+    if (Date.now() > until) throw new Error(`${t.label}: ${left.length} devices' last reports did not reach Redis within 30 s of the last sent`);
+    await sleep(20);
+  }
+  const reportSeconds = (performance.now() - r0) / 1000;
+  const rep = reportMeter.end();
+  rep.finish(rep.cpu);
+  const repRedis = await commandUsec(t.redisNodes);
+
   gen.stop();
   const res = await gen.result(30_000);
-  cpu.generator = res.cpuPct;
-  finish(cpu);
   await gen.close();
   const x = res.result;
   if (x.firstError) throw new Error(`${t.label}: a device got an error line: ${x.firstError}`);
   const allReached = x.rounds.every((r) => r.reachedPerNode.every((n, k) => n === x.perNode[k]));
+  const idleSeconds = opts.idleMs / 1000;
   return {
     devices: x.devices,
     perNode: x.perNode,
@@ -235,7 +312,24 @@ async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: {
     bytesPerDeviceAfterChanges: Math.round((changed - before) / opts.devices),
     rounds: x.rounds,
     allReached,
-    cpu,
+    cpu: rounds.cpu,
+    idle: {
+      seconds: idleSeconds,
+      cpu: idle.cpu,
+      baseCpu: base.cpu,
+      daemonUsPerDeviceSecond: Math.round((((serverCpu(t, idle.cpu) - serverCpu(t, base.cpu)) / 100) * 1e6 * 100) / x.devices) / 100,
+      redisUsPerDeviceSecond: Math.round((idleRedis.usec / (x.devices * idleSeconds)) * 100) / 100,
+      redisTop: idleRedis.top,
+    },
+    report: {
+      reports,
+      seconds: reportSeconds,
+      offeredPerSecond: opts.reportsPerSecond,
+      cpu: rep.cpu,
+      daemonUsPerReport: Math.round((((serverCpu(t, rep.cpu) - serverCpu(t, idle.cpu)) / 100) * reportSeconds * 1e6 * 10) / reports) / 10,
+      redisUsPerReport: Math.round((repRedis.usec / reports) * 10) / 10,
+      redisTop: repRedis.top,
+    },
   };
 }
 
@@ -249,7 +343,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
   const q = ctx.quick;
   const ingestLoad = q ? { conns: 50, keys: 10, generators: 2, durationMs: 2000 } : { conns: 100, keys: 10, generators: 2, durationMs: 10_000 };
   const fanout = q ? { sockets: 500, clientProcs: 2, durationMs: 2000 } : { sockets: 1000, clientProcs: 2, durationMs: 10_000 };
-  const devs = q ? { devices: 200, rounds: 3 } : { devices: 2000, rounds: 10 };
+  const devs = q ? { devices: 200, rounds: 3, idleMs: 2600, reportsPerSecond: 1000, reportMs: 2000 } : { devices: 2000, rounds: 10, idleMs: 15_200, reportsPerSecond: 4000, reportMs: 10_000 };
   const notes: string[] = [];
   const log = (m: string): void => ctx.log(`  ${m}`);
 
@@ -262,7 +356,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
     const two = await ctx.daemon('scale-2w', { workers: 2, adminToken: ADMIN_TOKEN });
     const workerPids = await two.workerPids();
     const redisMem = (): Promise<number> => usedMemory(redis);
-    const t1: Target = { label: '1 worker', tcpPorts: [one.tcpPort], httpPorts: [one.httpPort], servers: { daemon: one.pid }, redisPids: { redis: ctx.redis.pid }, redis, usedMemory: redisMem };
+    const t1: Target = { label: '1 worker', tcpPorts: [one.tcpPort], httpPorts: [one.httpPort], servers: { daemon: one.pid }, redisPids: { redis: ctx.redis.pid }, redis, redisNodes: [redis], usedMemory: redisMem };
     const t2: Target = {
       label: '2 workers',
       tcpPorts: [two.tcpPort],
@@ -270,6 +364,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
       servers: { primary: two.pid, ...Object.fromEntries(workerPids.map((p, i) => [`worker ${i + 1}`, p])) },
       redisPids: { redis: ctx.redis.pid },
       redis,
+      redisNodes: [redis],
       usedMemory: redisMem,
     };
     // Users and sessions live in Redis: both daemons serve the same ones.
@@ -292,7 +387,11 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
       }
     }
     const devOne = await devicesRun(ctx, t2, devUser, devs);
+    const devLog = (d: DevicesRun): string =>
+      `before the devices: cpu ${fmtCpu(d.idle.baseCpu)}; idle ${d.idle.seconds} s: daemon ${d.idle.daemonUsPerDeviceSecond} µs CPU and Redis ${d.idle.redisUsPerDeviceSecond} µs per device per second (${d.idle.redisTop}), cpu ${fmtCpu(d.idle.cpu)}; ` +
+      `${d.report.reports.toLocaleString()} reports at ${d.report.offeredPerSecond.toLocaleString()}/s in ${d.report.seconds.toFixed(1)} s: daemon ${d.report.daemonUsPerReport} µs CPU and Redis ${d.report.redisUsPerReport} µs per report (${d.report.redisTop}), cpu ${fmtCpu(d.report.cpu)}`;
     log(`2 workers, ${devOne.devices} devices: listed in ${(devOne.registeredMs / 1000).toFixed(1)} s, Redis ${devOne.bytesPerDevice} B/device online, ${devOne.bytesPerDeviceAfterChanges} B/device after ${devs.rounds} changes; rounds ${devOne.rounds.map((x) => `${x.reachedPerNode.join('+')} reached, last ${x.lastPerNode.map((v) => v?.toFixed(0) ?? '—').join('/')} ms`).join('; ')}`);
+    log(`2 workers, ${devLog(devOne)}`);
     await Promise.all([one.stop(), two.stop()]);
 
     // (b) two nodes on a Redis Cluster of three masters (no replicas: the figure is the spread, not failover).
@@ -312,6 +411,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
       servers: { 'node A': nodeA.pid, 'node B': nodeB.pid },
       redisPids: Object.fromEntries(pids.map((p, i) => [`redis ${i + 1}`, p])),
       redis: cc,
+      redisNodes: masterClients,
       usedMemory: async () => (await Promise.all(masterClients.map(usedMemory))).reduce((a, b) => a + b, 0),
     };
     const cusers = await nodeA.users('scale-c', ingestLoad.keys);
@@ -327,6 +427,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
     }
     const devC = await devicesRun(ctx, tc, cDev, devs);
     log(`2 nodes on Redis Cluster, ${devC.devices} devices (${devC.perNode.join(' + ')}): listed in ${(devC.registeredMs / 1000).toFixed(1)} s, Redis ${devC.bytesPerDevice} B/device online, ${devC.bytesPerDeviceAfterChanges} B/device after ${devs.rounds} changes; rounds ${devC.rounds.map((x) => `${x.reachedPerNode.join('+')} reached, last ${x.lastPerNode.map((v) => v?.toFixed(0) ?? '—').join('/')} ms`).join('; ')}`);
+    log(`2 nodes on Redis Cluster, ${devLog(devC)}`);
 
     const lps = (k: string): number => median((ing[k] ?? []).map((x) => x.linesPerSecond));
     const cps = (k: string): number => median((fan[k] ?? []).map((x) => x.updatesPerSecond));
@@ -363,6 +464,10 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
       { metric: 'Redis memory per online device (presence, labels, 10 reported vars), one Redis', figure: devOne.bytesPerDevice, unit: 'B', target: '(informative)', baseline: null, pass: null },
       { metric: `Redis memory per device after ${devs.rounds} dashboard changes to all, one Redis`, figure: devOne.bytesPerDeviceAfterChanges, unit: 'B', target: '(informative)', baseline: null, pass: null },
       { metric: 'Redis memory per online device, Redis Cluster (sum over 3 masters)', figure: devC.bytesPerDevice, unit: 'B', target: '(informative)', baseline: null, pass: null },
+      { metric: `daemon CPU per device report (i: of 1 variable, ${devs.reportsPerSecond.toLocaleString()}/s over ${devOne.devices} devices; above idle), --workers 2`, figure: devOne.report.daemonUsPerReport, unit: 'µs', target: '(informative)', baseline: null, pass: null, digits: 1 },
+      { metric: `Redis command time per device report (${devOne.report.redisTop})`, figure: devOne.report.redisUsPerReport, unit: 'µs', target: '(informative)', baseline: null, pass: null, digits: 1 },
+      { metric: 'idle online device: daemon CPU per device per second (above the daemon with no devices)', figure: devOne.idle.daemonUsPerDeviceSecond, unit: 'µs', target: '(informative)', baseline: null, pass: null, digits: 2 },
+      { metric: `idle online device: Redis command time per device per second (${devOne.idle.redisTop})`, figure: devOne.idle.redisUsPerDeviceSecond, unit: 'µs', target: '(informative)', baseline: null, pass: null, digits: 2 },
     ];
     for (const [d, where] of [
       [devOne, '--workers 2'],
@@ -375,7 +480,7 @@ export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
     notes.push(
       `Same machine for all: the daemon processes, Redis (one server, or three cluster masters), and the generators (${ingestLoad.generators} ingest generators; ${fanout.clientProcs} WebSocket client processes and one device for fan-out) share its ${cpus().length} cores. A second worker can only help as far as a core is free: compare the CPU per process below.`,
       `Ingest: ${ingestLoad.conns} connections, ${ingestLoad.keys} keys, ${ingestLoad.durationMs / 1000} s per run; with --workers 2 node:cluster hands the connections to the workers in turn; on the cluster, generator 1 streams to node A and generator 2 to node B. Fan-out: ${fanout.sockets} dashboard WebSockets of one key, ${fanout.durationMs / 1000} s; with --workers 2 the kernel spreads them over the workers (SO_REUSEPORT), on the cluster client process 1 is on node A and 2 on node B, the streaming device on node A.`,
-      `Devices: dev-n on node n % 2 (with --workers 2, one port: node:cluster spreads them); each verifies, declares 2 labels and reports 10 integer variables; Redis memory is INFO used_memory before the devices connected and once every device was listed online with its labels and its reported variables were in Redis (then again after ${devs.rounds} changes of one variable to every device, which adds what each was last sent). Changes: PUT /api/vars/difficulty to every device, made on the first node; times from the request leaving to each device's v: line.`,
+      `Devices: dev-n on node n % 2 (with --workers 2, one port: node:cluster spreads them); each verifies, declares 2 labels and reports 10 integer variables; Redis memory is INFO used_memory before the devices connected and once every device was listed online with its labels and its reported variables were in Redis (then again after ${devs.rounds} changes of one variable to every device, which adds what each was last sent). Changes: PUT /api/vars/difficulty to every device, made on the first node; times from the request leaving to each device's v: line. Then ${devs.idleMs / 1000} s idle (only the nodes' presence heartbeats, every 5 s by default) and ${devs.reportMs / 1000} s of i: reports of one variable at an even ${devs.reportsPerSecond.toLocaleString()}/s over all devices, until Redis holds each device's last; Redis command time is INFO commandstats (usec) after CONFIG RESETSTAT, CPU per process from /proc.`,
     );
     const cpu = {
       ...prefixKeys('1 worker ingest: ', medianCpu(ing['1w'] ?? [])),
