@@ -334,10 +334,12 @@ function fmtCpu(cpu: Record<string, number>): string {
 }
 
 export async function scaleScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
+  // QUICK (CI) must stay well inside run.ts's 120 s per scenario on a busy machine: fewer keys (each
+  // user costs two scrypt hashes), shorter phases; its figures are a smoke test, not the README's.
   const q = ctx.quick;
-  const ingestLoad = q ? { conns: 50, keys: 10, generators: 2, durationMs: 2000 } : { conns: 100, keys: 10, generators: 2, durationMs: 10_000 };
+  const ingestLoad = q ? { conns: 50, keys: 4, generators: 2, durationMs: 2000 } : { conns: 100, keys: 10, generators: 2, durationMs: 10_000 };
   const fanout = q ? { sockets: 500, clientProcs: 2, durationMs: 2000 } : { sockets: 1000, clientProcs: 2, durationMs: 10_000 };
-  const devs = q ? { devices: 200, rounds: 3, idleMs: 2600, reportsPerSecond: 1000, reportMs: 2000 } : { devices: 2000, rounds: 10, idleMs: 15_200, reportsPerSecond: 4000, reportMs: 10_000 };
+  const devs = q ? { devices: 200, rounds: 2, idleMs: 2000, reportsPerSecond: 1000, reportMs: 1500 } : { devices: 2000, rounds: 10, idleMs: 15_200, reportsPerSecond: 4000, reportMs: 10_000 };
   const notes: string[] = [];
   const log = (m: string): void => ctx.log(`  ${m}`);
 
