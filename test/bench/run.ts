@@ -24,6 +24,7 @@ import { latencyScenario } from './scenarios/latency.js';
 import { logsScenario } from './scenarios/logs.js';
 import { overridesScenario } from './scenarios/overrides.js';
 import { supervisionScenario } from './scenarios/supervision.js';
+import { scaleScenario } from './scenarios/scale.js';
 
 type Scenario = (ctx: BenchContext) => Promise<Omit<ScenarioReport, 'seconds'>>;
 
@@ -36,6 +37,7 @@ const SCENARIOS: Array<[string, Scenario]> = [
   ['connections', connectionsScenario],
   ['supervision', supervisionScenario],
   ['dashboard', dashboardScenario],
+  ['scale', scaleScenario],
 ];
 
 /** Longest one scenario may take before it is reported as an error. */

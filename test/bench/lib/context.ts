@@ -43,7 +43,7 @@ export interface BenchContext {
   workDir: string;
   profile: boolean;
   log(msg: string): void;
-  daemon(tag: string, opts?: { faultPrefix?: string }): Promise<DaemonProcess>;
+  daemon(tag: string, opts?: { faultPrefix?: string; workers?: number; adminToken?: string; redisUrl?: string }): Promise<DaemonProcess>;
   child<R, I = unknown>(name: string, script: string, config: unknown, opts?: { maxOldSpaceMb?: number }): BenchChild<R, I>;
   /** Stops everything started through this context (called after each scenario). */
   cleanup(): Promise<void>;
@@ -60,12 +60,14 @@ export function createContext(base: Omit<BenchContext, 'daemon' | 'child' | 'cle
       const dir = join(base.workDir, `${tag}-${n}`);
       mkdirSync(dir, { recursive: true });
       const d = await DaemonProcess.start({
-        redisUrl: base.redis.url,
+        redisUrl: opts.redisUrl ?? base.redis.url,
         meiliUrl: base.meili.url,
         meiliMasterKey: base.meili.masterKey,
         dataDir: join(dir, 'data'),
         logFile: join(dir, 'daemon.log'),
         faultPrefix: opts.faultPrefix,
+        workers: opts.workers,
+        adminToken: opts.adminToken,
         profileDir: base.profile ? join(base.workDir, 'profiles', tag) : undefined,
       });
       daemons.push(d);

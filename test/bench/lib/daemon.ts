@@ -25,6 +25,8 @@ export interface DaemonSpec {
   profileDir?: string;
   /** `serve --workers N`: N daemon processes on the same ports (Redis mode); default 1. */
   workers?: number;
+  /** OBSERVERIO_ADMIN_TOKEN (off by default); with workers > 1, start() waits for every worker through /admin/workers. */
+  adminToken?: string;
   extraEnv?: Record<string, string>;
 }
 
@@ -42,6 +44,7 @@ export class DaemonProcess {
     readonly tcpPort: number,
     readonly httpPort: number,
     readonly logFile: string,
+    readonly adminToken: string | null = null,
   ) {
     proc.on('exit', (code, signal) => (this.exited = `exited with ${signal ?? code}`));
   }
@@ -81,17 +84,21 @@ export class DaemonProcess {
     delete env.OBSERVERIO_FAULT_INJECTION_PREFIX;
     delete env.OBSERVERIO_ADMIN_TOKEN;
     if (spec.faultPrefix) env.OBSERVERIO_FAULT_INJECTION_PREFIX = spec.faultPrefix;
+    if (spec.adminToken) env.OBSERVERIO_ADMIN_TOKEN = spec.adminToken;
     const serveArgs = spec.workers !== undefined && spec.workers > 1 ? ['serve', '--workers', String(spec.workers)] : ['serve'];
     const proc = spawn(process.execPath, [...nodeArgs, cli, ...serveArgs], { cwd: REPO, env, stdio: ['ignore', out, out] });
     closeSync(out);
-    const d = new DaemonProcess(proc, tcpPort, httpPort, spec.logFile);
+    const d = new DaemonProcess(proc, tcpPort, httpPort, spec.logFile, spec.adminToken ?? null);
+    const workers = spec.workers ?? 1;
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (d.exited) throw new Error(`daemon ${d.exited} during start:\n${d.logTail()}`);
       const ok = await fetch(`${d.http}/healthz`)
         .then((r) => r.status === 200)
         .catch(() => false);
-      if (ok) return d;
+      // One healthy worker is not enough: node:cluster hands TCP connections only to workers that listen.
+      if (ok && (workers <= 1 || !d.adminToken)) return d;
+      if (ok && (await d.workerPids().catch(() => [])).length === workers) return d;
       if (Date.now() > deadline) {
         d.proc.kill('SIGKILL');
         throw new Error(`daemon not healthy within 30 s:\n${d.logTail()}`);
@@ -128,6 +135,15 @@ export class DaemonProcess {
     // A few at a time: each costs two scrypt hashes in the daemon's thread pool.
     for (let i = 0; i < n; i += 4) out.push(...(await Promise.all(Array.from({ length: Math.min(4, n - i) }, (_, j) => this.user(`${tag}${i + j}`)))));
     return out;
+  }
+
+  /** Pids of the workers of `serve --workers N` that are ready (GET /admin/workers; needs adminToken). */
+  async workerPids(): Promise<number[]> {
+    if (!this.adminToken) throw new Error('workerPids needs the daemon started with adminToken');
+    const r = await fetch(`${this.http}/admin/workers`, { headers: { authorization: `Bearer ${this.adminToken}` } });
+    if (r.status !== 200) throw new Error(`GET /admin/workers: ${r.status}`);
+    const body = (await r.json()) as { workers: Array<{ pid: number | null; status: string }> };
+    return body.workers.filter((w) => w.status === 'ready' && w.pid !== null).map((w) => w.pid as number);
   }
 
   /** A value from /metrics (first sample of the named metric), or null. */

@@ -69,3 +69,12 @@ export class CpuMeter {
     return out;
   }
 }
+
+/** CPU time of the whole machine so far (all cores, /proc/stat), in ms: busy and idle (idle includes iowait). */
+export function machineCpuMs(): { busy: number; idle: number } {
+  const first = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const f = first.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const toMs = (ticks: number): number => (ticks * 1000) / TICKS_PER_SECOND;
+  return { busy: toMs(user + nice + system + irq + softirq + steal), idle: toMs(idle + iowait) };
+}
