@@ -22,7 +22,7 @@ export interface ClientOptions {
   retryStrategy?: (times: number) => number | null;
   enableAutoPipelining?: boolean;
   /**
-   * Plain Redis only: hold every write of one turn of the event loop back until its check phase, so
+   * Plain Redis only: hold the writes of one turn of the event loop back until its check phase, so
    * they leave in one writev (coalesceWrites).
    */
   coalesceWrites?: boolean;
@@ -75,8 +75,8 @@ export function createRedisClient(url: string, opts: ClientOptions): RedisClient
 
 /**
  * Corks the client's socket at its first write in a turn of the event loop and uncorks it in the
- * check phase (setImmediate), so every command, MULTI and auto-pipelined batch of that turn leaves
- * in one writev. ioredis writes each MULTI at once and flushes auto-pipelined commands per tick
+ * check phase (setImmediate), so every MULTI and command written in that turn leaves in one writev
+ * (ioredis sends its auto-pipeline from an immediate of its own, which then adds one write). ioredis writes each MULTI at once and flushes auto-pipelined commands per tick
  * (process.nextTick), and under a connection storm a tick is one socket's callback: the connections
  * bench's profile had write(2) to Redis at 15% of the daemon's CPU, a loopback write costing far more
  * than most commands do in Redis. Order is kept (one socket, one buffer); a command waits at most for
