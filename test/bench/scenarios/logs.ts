@@ -160,11 +160,12 @@ export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
   const { best, bySize } = bestOf(alone);
   if (best) {
     rows.splice(1, 0, {
-      metric: `logs/s first sent to last searchable, offered ${TARGET_RATE.toLocaleString()}/s, against Meilisearch alone (batches of ${best.batchSize.toLocaleString()})`,
+      // The ratio is the figure; Meilisearch alone's docs/s goes into the words (a baseline cell would print it with the ratio's decimals).
+      metric: `logs/s first sent to last searchable, offered ${TARGET_RATE.toLocaleString()}/s, against Meilisearch alone (${best.docsPerSecond.toLocaleString()} docs/s in batches of ${best.batchSize.toLocaleString()})`,
       figure: rate / best.docsPerSecond,
       unit: '×',
       target: `≥ ${TARGET_RATIO}× Meilisearch alone`,
-      baseline: best.docsPerSecond,
+      baseline: null,
       pass: rate / best.docsPerSecond >= TARGET_RATIO,
       digits: 2,
     });
