@@ -322,12 +322,15 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           if (state.idleTimer) clearTimeout(state.idleTimer);
           state.idleTimer = null;
           // Recorded even when the socket is already gone again: a device that connected is remembered.
-          await guarded('touch', () => store.touchDevice(apiKey, { deviceId: msg.deviceKey, address: msg.address, generated: msg.generated }, Date.now(), deps.variables.presenceTtlMs));
+          // Not awaited before the verify: it needs nothing of it, and its write then leaves with the
+          // verify's first read (one write and one round trip less per connection).
+          const touched = guarded('touch', () => store.touchDevice(apiKey, { deviceId: msg.deviceKey, address: msg.address, generated: msg.generated }, Date.now(), deps.variables.presenceTtlMs));
           const e = entryOf(msg.connId);
           if (e && msg.resume) {
             e.up = true;
             await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null)));
           } else if (e) await guarded('verify', () => verify(e));
+          await touched;
           scheduleRecount(state, ctx);
           break;
         }

@@ -238,6 +238,14 @@ function fieldsText(fields: Record<string, unknown>): string {
   return out.join('\n');
 }
 
+/**
+ * The document one entry becomes, as add() sends it (one NDJSON line each): for benchmarks that feed
+ * Meilisearch the daemon's very documents without the daemon.
+ */
+export function meiliDocument(e: LogEntry, limits: LogLimits = DEFAULT_LOG_LIMITS): Record<string, unknown> {
+  return { ...toDocument(normalizeLogEntry(e, limits)) };
+}
+
 function toDocument(e: LogEntry): LogDocument {
   const { node, seq } = idOrderParts(e.id);
   return {

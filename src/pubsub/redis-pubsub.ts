@@ -65,7 +65,7 @@ export class RedisPubSub implements PubSub {
     // Not connected until start() (lazyConnect), as a child spec's start should.
     const common: Omit<ClientOptions, 'connectionName'> = { autoResubscribe: true };
     // Auto-pipelining sends every PUBLISH issued in one tick as one write; order is kept.
-    const pub = createRedisClient(this.opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true });
+    const pub = createRedisClient(this.opts.url, { ...common, connectionName: 'observerio:pubsub:pub', enableAutoPipelining: true, coalesceWrites: true });
     const sub = createRedisClient(this.opts.url, { ...common, connectionName: 'observerio:pubsub:sub', shardedSubscribers: true });
     this.watch(pub, 'publisher');
     this.watch(sub, 'subscriber');

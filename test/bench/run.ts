@@ -22,6 +22,8 @@ import { fanoutScenario } from './scenarios/fanout.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { latencyScenario } from './scenarios/latency.js';
 import { logsScenario } from './scenarios/logs.js';
+import { meiliAloneScenario } from './scenarios/meili-alone.js';
+import { idleScenario } from './scenarios/idle.js';
 import { overridesScenario } from './scenarios/overrides.js';
 import { supervisionScenario } from './scenarios/supervision.js';
 import { scaleScenario } from './scenarios/scale.js';
@@ -31,6 +33,9 @@ type Scenario = (ctx: BenchContext) => Promise<Omit<ScenarioReport, 'seconds'>>;
 const SCENARIOS: Array<[string, Scenario]> = [
   ['ingest', ingestScenario],
   ['logs', logsScenario],
+  // Issue 14: the logs scenario's ceiling on its own, and idle connections past one process's file limit.
+  ['meili-alone', meiliAloneScenario],
+  ['idle', idleScenario],
   ['fan-out', fanoutScenario],
   ['latency', latencyScenario],
   ['overrides', overridesScenario],

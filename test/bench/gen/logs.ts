@@ -8,6 +8,7 @@ import { logsLine, openVerified } from '../lib/lines.js';
 import { summarise, type LatencySummary } from '../lib/stats.js';
 import { runWorker } from '../lib/worker.js';
 import { prng } from '../../../src/cli/simulated-device.js';
+import { LEVELS, LOGS_PER_LINE, message } from '../lib/log-text.js';
 
 export interface LogsConfig {
   port: number;
@@ -35,10 +36,6 @@ export interface LogsResult {
   searchErrors: number;
 }
 
-const LOGS_PER_LINE = 10;
-const WORDS = 'player enemy spawned zone forest castle dungeon loaded texture shader frame dropped network packet retry timeout inventory item equipped quest completed level boss damage health mana cooldown ability cast failed success warning physics collision raycast audio clip streamed memory pool allocated save slot checkpoint reached menu opened closed settings changed'.split(' ');
-const LEVELS = ['info', 'info', 'info', 'debug', 'warn', 'error'];
-
 /** Letters only, so the search engine sees one word. */
 function letters(n: number, width = 6): string {
   let s = '';
@@ -48,15 +45,6 @@ function letters(n: number, width = 6): string {
   }
   return s;
 }
-
-function message(rnd: () => number): string {
-  const n = 6 + Math.floor(rnd() * 7);
-  const parts: string[] = [];
-  for (let i = 0; i < n; i++) parts.push(WORDS[Math.floor(rnd() * WORDS.length)] as string);
-  parts.push(String(Math.floor(rnd() * 100_000)));
-  return parts.join(' ');
-}
-
 
 runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
   const sockets: Socket[] = await Promise.all(cfg.conns.map((c) => openVerified({ port: cfg.port, apiKey: c.apiKey, deviceId: c.deviceId })));

@@ -5,7 +5,7 @@
  * (RSS with every connection open minus RSS before, over the count).
  */
 import type { BenchContext, ScenarioReport } from '../lib/context.js';
-import { CpuMeter, fdCount, rssBytes } from '../lib/proc.js';
+import { CpuMeter, cpuMs, fdCount, rssBytes } from '../lib/proc.js';
 import { median, sleep } from '../lib/stats.js';
 import type { ConnectionsConfig, ConnectionsResult } from '../gen/connections.js';
 import { medianCpu } from './ingest.js';
@@ -22,7 +22,27 @@ interface ConnectionsRun {
   heapPerConnection: number | null;
   /** Daemon CPU per connection accepted and verified, µs (robust to other load, unlike the rate). */
   daemonCpuUsPerConnection: number | null;
+  /**
+   * Daemon CPU per connection from the first connect until the daemon is idle again, µs: what the
+   * connection cost in all (the client actors' store work after OK included), whatever the wall clock.
+   */
+  daemonCpuUsUntilIdle: number | null;
+  /** How long after the last OK the daemon went idle (its client actors caught up), ms. */
+  settleMs: number;
   cpu: Record<string, number>;
+}
+
+/** Waits until the process uses under a tenth of a core over 250 ms; gives the ms waited. */
+export async function untilIdle(pid: number, maxMs: number): Promise<number> {
+  const t0 = Date.now();
+  let last = cpuMs(pid) ?? 0;
+  while (Date.now() - t0 < maxMs) {
+    await sleep(250);
+    const now = cpuMs(pid) ?? 0;
+    if (now - last < 25) return Date.now() - t0 - 250;
+    last = now;
+  }
+  return Date.now() - t0;
 }
 
 export async function connectionsScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
@@ -65,6 +85,7 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
     );
     await Promise.all(gens.map((g) => g.ready()));
     const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
+    const cpu0 = cpuMs(daemon.pid);
     meter.begin();
     const t0 = Date.now();
     for (const g of gens) g.go();
@@ -76,7 +97,9 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
     if (failed > 0) throw new Error(`${failed} connections failed, first: ${results.find((x) => x.result.firstError)?.result.firstError}`);
     const doneAt = Math.max(...results.map((x) => x.result.doneAt));
     // Let the daemon settle (client actors, device events) before reading its memory.
-    await sleep(2000);
+    const settleMs = await untilIdle(daemon.pid, 30_000);
+    const cpuIdle = cpuMs(daemon.pid);
+    await sleep(Math.max(0, 2000 - settleMs));
     const rssAfter = rssBytes(daemon.pid) ?? 0;
     const heap1 = await daemon.metric('observerio_nodejs_heap_size_used_bytes');
     const fds = fdCount(daemon.pid);
@@ -88,10 +111,12 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
       bytesPerConnection: Math.round((rssAfter - rssBefore) / verified),
       heapPerConnection: heap0 !== null && heap1 !== null ? Math.round((heap1 - heap0) / verified) : null,
       daemonCpuUsPerConnection: cpu.daemon === undefined ? null : Math.round(((cpu.daemon / 100) * (doneAt - t0) * 1000) / verified),
+      daemonCpuUsUntilIdle: cpu0 === null || cpuIdle === null ? null : Math.round(((cpuIdle - cpu0) * 1000) / verified),
+      settleMs,
       cpu,
     };
     ctx.log(
-      `  run ${r + 1}: ${verified.toLocaleString()} verified in ${doneAt - t0} ms = ${run.perSecond.toLocaleString()}/s (daemon ${run.daemonCpuUsPerConnection} µs CPU each); RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB = ${run.bytesPerConnection.toLocaleString()} B/connection (JS heap ${run.heapPerConnection?.toLocaleString() ?? '?'} B), ${fds} fds, cpu ${JSON.stringify(cpu)}`,
+      `  run ${r + 1}: ${verified.toLocaleString()} verified in ${doneAt - t0} ms = ${run.perSecond.toLocaleString()}/s (daemon ${run.daemonCpuUsPerConnection} µs CPU each, ${run.daemonCpuUsUntilIdle} µs until idle ${settleMs} ms after the last OK); RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB = ${run.bytesPerConnection.toLocaleString()} B/connection (JS heap ${run.heapPerConnection?.toLocaleString() ?? '?'} B), ${fds} fds, cpu ${JSON.stringify(cpu)}`,
     );
     runs.push(run);
     await Promise.all(gens.map((g) => g.close(10_000)));
