@@ -3,7 +3,7 @@
  * one process (tests). Names start with `observerio_`.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 /** Values the daemon already keeps, read when /metrics is scraped instead of tracked twice. */
 export interface ScrapeSources {
@@ -133,9 +133,19 @@ export class Metrics {
 
   /** Prometheus text for /metrics. */
   async render(): Promise<string> {
+    this.sampleLoop();
+    return this.registry.metrics();
+  }
+
+  /** The same as prom-client's JSON, which AggregatorRegistry sums over the workers of `--workers N`. */
+  async renderJson(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    this.sampleLoop();
+    return (await this.registry.getMetricsAsJSON()) as MetricObjectWithValues<MetricValue<string>>[];
+  }
+
+  private sampleLoop(): void {
     this.eventLoopLag.set(this.loop.percentile(99) / 1e9);
     this.loop.reset();
-    return this.registry.metrics();
   }
 
   get contentType(): string {

@@ -264,6 +264,8 @@ export type TreeQuery = TreeOptions;
 export interface KillBody {
   path: string;
   reason?: string | undefined;
+  /** Under `serve --workers N`: the worker to kill in (1..N); absent, the one the request reached. */
+  worker?: number | undefined;
 }
 
 /** `POST /admin/kill` → 200: the actor after the kill, and its supervisor without its subtree. */

@@ -86,16 +86,17 @@ export async function showWorkers(api: Api, token: string, io: CliIo, asJson = f
 
 export type KillAnswer = WireKillAnswer;
 
-export async function killActor(api: Api, token: string, path: string, reason: string | undefined, io: CliIo, asJson = false): Promise<KillAnswer> {
+export async function killActor(api: Api, token: string, path: string, reason: string | undefined, io: CliIo, asJson = false, worker?: number): Promise<KillAnswer> {
   const body: KillBody = { path };
   if (reason !== undefined) body.reason = reason;
+  if (worker !== undefined) body.worker = worker;
   const res = await api.request<KillAnswer>('POST', '/admin/kill', { token, body });
   if (asJson) {
     io.stdout.write(json(res, io.stdout.isTTY));
     return res;
   }
   const now = Date.now();
-  io.stdout.write(`killed ${path}\n`);
+  io.stdout.write(worker === undefined ? `killed ${path}\n` : `killed ${path} in worker ${worker}\n`);
   io.stdout.write(`now:        ${describe(res.node, res.node.path, now)}\n`);
   if (res.supervisor) io.stdout.write(`supervisor: ${describe(res.supervisor, res.supervisor.path, now)}\n`);
   return res;
@@ -128,8 +129,9 @@ export function registerAdmin(program: Command, io: CliIo): void {
   });
   withAdmin(admin.command('kill').description('crash one actor so its supervisor restarts it (as in OTP)').argument('<path>', 'actor path, e.g. /observerio/tcp/listener'))
     .option('--reason <text>', 'crash reason recorded in the tree', 'killed by operator')
-    .action(async (path: string, flags: AdminFlags & { reason?: string }, cmd: Command) => {
+    .addOption(new Option('--worker <n>', 'with serve --workers: kill in this worker process (1-64)').argParser(intArg(1, 64)))
+    .action(async (path: string, flags: AdminFlags & { reason?: string; worker?: number }, cmd: Command) => {
       if (!/^\/\S+$/.test(path)) usage(cmd, 'PATH must be an actor path such as /observerio/tcp/listener (see `observerio admin tree`)');
-      await killActor(apiFor(cmd, flags, io), adminToken(cmd, flags.adminToken, io), path, flags.reason, io, flags.json);
+      await killActor(apiFor(cmd, flags, io), adminToken(cmd, flags.adminToken, io), path, flags.reason, io, flags.json, flags.worker);
     });
 }

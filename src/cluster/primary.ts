@@ -123,7 +123,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
         answer(w, m.rid, { ok: false, code: 'unavailable', message: `worker ${target.id} did not answer within ${ASK_TIMEOUT_MS} ms` });
       }, ASK_TIMEOUT_MS);
       relayed.set(rid, { from: w, rid: m.rid, timer });
-      tell(target.worker, { tag: TAG, t: 'ask', rid, q: { what: 'tree', opts: m.q.opts } });
+      tell(target.worker, { tag: TAG, t: 'ask', rid, q: m.q.q });
     } else if (m.t === 'answer') {
       const r = relayed.get(m.rid);
       if (!r) return;

@@ -1,10 +1,16 @@
 /**
  * What the primary of `observerio serve --workers N` and its worker processes say to each other over
  * node:cluster's IPC channel, and what the admin routes answer about the workers. The primary holds
- * no HTTP listener: a worker asked for another worker's tree asks the primary, which asks that worker
- * and relays the answer (no Redis round trip, so the trees stay readable while Redis is down).
+ * no HTTP listener: a worker asked about another worker (its tree, a kill in it, its metrics) asks
+ * the primary, which asks that worker and relays the answer (no Redis round trip, so the trees stay
+ * readable while Redis is down).
  */
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { TreeNode, TreeOptions } from '../otp/index.js';
+import type { KillAnswer } from '../wire.js';
+
+/** One worker's metrics as prom-client's JSON, for the answering worker to aggregate. */
+export type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Set by the primary in each worker's environment: which slot it fills and the ports all share. */
 export const WORKER_ENV = 'OBSERVERIO_CLUSTER_WORKER';
@@ -48,6 +54,22 @@ export interface WorkerDirectory {
   workers(): Promise<WorkersAnswer>;
   /** Worker `id`'s supervision tree; rejects with an ObserverioError (not_found, unavailable). */
   tree(id: number, opts: TreeOptions): Promise<TreeNode>;
+  /** Kills the actor at `path` in worker `id`, as POST /admin/kill does in the worker it reached. */
+  kill(id: number, path: string, reason: string | null): Promise<KillAnswer>;
+  /** Worker `id`'s metrics as Prometheus text. */
+  metricsText(id: number): Promise<string>;
+  /** Every ready worker's metrics as JSON (a worker that is not ready is left out, and named). */
+  allMetrics(): Promise<{ metrics: WorkerMetrics[]; missing: number[] }>;
+}
+
+/** What one worker answers about itself. */
+export type LocalQuestion = { what: 'tree'; opts: TreeOptions } | { what: 'kill'; path: string; reason: string | null } | { what: 'metrics'; format: 'text' | 'json' };
+
+/** How a worker answers its LocalQuestions: set once its app runs. */
+export interface LocalAnswers {
+  tree(opts: TreeOptions): TreeNode;
+  kill(path: string, reason: string | null): Promise<KillAnswer>;
+  metrics(format: 'text' | 'json'): Promise<string | WorkerMetrics>;
 }
 
 /** Errors that cross the channel keep the code of the error catalog, so routes answer them as such. */
@@ -58,7 +80,7 @@ export interface Failure {
 
 export type Answer = { ok: true; value: unknown } | ({ ok: false } & Failure);
 
-export type Question = { what: 'workers' } | { what: 'tree'; worker: number; opts: TreeOptions };
+export type Question = { what: 'workers' } | { what: 'worker'; worker: number; q: LocalQuestion };
 
 /** Every message carries this tag so each side ignores whatever else travels on the channel. */
 export const TAG = 'observerio-cluster';
@@ -70,7 +92,7 @@ export type ToPrimary =
 
 export type ToWorker =
   | { tag: typeof TAG; t: 'stop' }
-  | { tag: typeof TAG; t: 'ask'; rid: number; q: { what: 'tree'; opts: TreeOptions } }
+  | { tag: typeof TAG; t: 'ask'; rid: number; q: LocalQuestion }
   | { tag: typeof TAG; t: 'answer'; rid: number; a: Answer };
 
 export function isMessage<T extends { tag: typeof TAG }>(m: unknown): m is T {

@@ -1,17 +1,35 @@
 /**
  * One worker process of `observerio serve --workers N`: a whole daemon (startApp) on the ports the
- * primary chose, which tells the primary when it is ready, answers the primary's questions about its
- * actor tree, asks the primary about the other workers for the admin routes, and stops gracefully
+ * primary chose, which tells the primary when it is ready, answers the primary's questions about
+ * itself (its actor tree, a kill in it, its metrics), asks the primary about the other workers for the
+ * admin and metrics routes, and stops gracefully
  * when the primary says so. SIGINT is left to the primary (a terminal's Ctrl-C reaches the whole
  * process group, and the primary stops every worker once).
  */
 import type { Logger } from 'pino';
 import type { App } from '../app.js';
 import type { Config } from '../config.js';
+import { killActor } from '../http/admin.js';
 import { ObserverioError } from '../errors.js';
 import type { TreeNode, TreeOptions } from '../otp/index.js';
 import { NoSuchActor } from '../otp/index.js';
-import { ASK_TIMEOUT_MS, isMessage, TAG, type Answer, type Failure, type Question, type ToPrimary, type ToWorker, type WorkerDirectory, type WorkerRole, type WorkersAnswer } from './protocol.js';
+import type { KillAnswer } from '../wire.js';
+import {
+  ASK_TIMEOUT_MS,
+  isMessage,
+  TAG,
+  type Answer,
+  type Failure,
+  type LocalAnswers,
+  type LocalQuestion,
+  type Question,
+  type ToPrimary,
+  type ToWorker,
+  type WorkerDirectory,
+  type WorkerMetrics,
+  type WorkerRole,
+  type WorkersAnswer,
+} from './protocol.js';
 
 interface Waiting {
   resolve(a: Answer): void;
@@ -22,7 +40,7 @@ interface Waiting {
 export class WorkerLink implements WorkerDirectory {
   private nextRid = 1;
   private readonly waiting = new Map<number, Waiting>();
-  private treeOf: ((opts: TreeOptions) => TreeNode) | null = null;
+  private local: LocalAnswers | null = null;
 
   constructor(
     private readonly role: WorkerRole,
@@ -37,9 +55,9 @@ export class WorkerLink implements WorkerDirectory {
     return this.role.count;
   }
 
-  /** Set once the app's runtime runs; until then questions about this worker answer unavailable. */
-  serveTree(fn: (opts: TreeOptions) => TreeNode): void {
-    this.treeOf = fn;
+  /** Set once the app runs; until then questions about this worker answer unavailable. */
+  serve(local: LocalAnswers): void {
+    this.local = local;
   }
 
   async workers(): Promise<WorkersAnswer> {
@@ -47,9 +65,31 @@ export class WorkerLink implements WorkerDirectory {
   }
 
   async tree(id: number, opts: TreeOptions): Promise<TreeNode> {
+    return (await this.on(id, { what: 'tree', opts })) as TreeNode;
+  }
+
+  async kill(id: number, path: string, reason: string | null): Promise<KillAnswer> {
+    return (await this.on(id, { what: 'kill', path, reason })) as KillAnswer;
+  }
+
+  async metricsText(id: number): Promise<string> {
+    return (await this.on(id, { what: 'metrics', format: 'text' })) as string;
+  }
+
+  async allMetrics(): Promise<{ metrics: WorkerMetrics[]; missing: number[] }> {
+    const ids = Array.from({ length: this.role.count }, (_, i) => i + 1);
+    const got = await Promise.allSettled(ids.map((id) => this.on(id, { what: 'metrics', format: 'json' })));
+    const metrics: WorkerMetrics[] = [];
+    const missing: number[] = [];
+    got.forEach((r, i) => (r.status === 'fulfilled' ? metrics.push(r.value as WorkerMetrics) : missing.push(ids[i] as number)));
+    return { metrics, missing };
+  }
+
+  /** Asks worker `id`: this one answers itself, any other is asked through the primary. */
+  private async on(id: number, q: LocalQuestion): Promise<unknown> {
     if (!Number.isInteger(id) || id < 1 || id > this.role.count) throw new ObserverioError('not_found', `no worker ${id}; this daemon runs workers 1-${this.role.count}`);
-    if (id === this.role.id) return this.localTree(opts);
-    return (await this.ask({ what: 'tree', worker: id, opts })) as TreeNode;
+    if (id === this.role.id) return this.answerLocal(q);
+    return this.ask({ what: 'worker', worker: id, q });
   }
 
   /** Handles a message from the primary (questions and answers; `stop` is the caller's). */
@@ -61,20 +101,20 @@ export class WorkerLink implements WorkerDirectory {
       clearTimeout(w.timer);
       w.resolve(m.a);
     } else if (m.t === 'ask') {
-      let a: Answer;
-      try {
-        a = { ok: true, value: this.localTree(m.q.opts) };
-      } catch (err) {
-        a = { ok: false, ...failure(err) };
-      }
-      this.send({ tag: TAG, t: 'answer', rid: m.rid, a });
+      this.answerLocal(m.q).then(
+        (value) => this.send({ tag: TAG, t: 'answer', rid: m.rid, a: { ok: true, value } }),
+        (err: unknown) => this.send({ tag: TAG, t: 'answer', rid: m.rid, a: { ok: false, ...failure(err) } }),
+      );
     }
   }
 
-  private localTree(opts: TreeOptions): TreeNode {
-    if (!this.treeOf) throw new ObserverioError('unavailable', `worker ${this.role.id} is still starting`);
+  private async answerLocal(q: LocalQuestion): Promise<unknown> {
+    const local = this.local;
+    if (!local) throw new ObserverioError('unavailable', `worker ${this.role.id} is still starting`);
     try {
-      return this.treeOf(opts);
+      if (q.what === 'tree') return local.tree(q.opts);
+      if (q.what === 'kill') return await local.kill(q.path, q.reason);
+      return await local.metrics(q.format);
     } catch (err) {
       if (err instanceof NoSuchActor) throw new ObserverioError('not_found', err.message);
       throw err;
@@ -156,7 +196,11 @@ export async function runWorker(opts: WorkerProcessOptions): Promise<void> {
   process.on('SIGINT', () => undefined);
   app = await opts.start(link, () => stop('the root supervisor gave up', 1));
   const started = app;
-  link.serveTree((o) => started.runtime.tree(o));
+  link.serve({
+    tree: (o) => started.runtime.tree(o),
+    kill: (path, reason) => killActor(started.runtime, path, reason, logger.child({ component: 'admin' }), 'another worker'),
+    metrics: (format) => (format === 'text' ? started.ctx.metrics.render() : started.ctx.metrics.renderJson()),
+  });
   logger.info({ worker: role.id, pid: process.pid, node: started.nodeId }, `worker ${role.id} serving`);
   send({ tag: TAG, t: 'ready', nodeId: started.nodeId });
 }

@@ -3,10 +3,12 @@
  * supervision tree (paged, so 10,000 connections stay one small answer) and POST /admin/kill crashes
  * one actor so its supervisor applies its strategy. Both need `Authorization: Bearer <adminToken>`;
  * with no token configured they answer 404, as if they did not exist. Under `serve --workers N`,
- * GET /admin/workers lists the worker processes and GET /admin/tree?worker=<n> serves worker n's
- * tree from whichever worker the request reached (relayed by the primary, cluster/).
+ * GET /admin/workers lists the worker processes, GET /admin/tree?worker=<n> serves worker n's tree
+ * and POST /admin/kill {"worker": n, ...} kills in worker n, from whichever worker the request
+ * reached (relayed by the primary, cluster/).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ObserverioError } from '../errors.js';
 import { NoSuchActor, type Cell, type Runtime, type TreeNode, type TreeOptions } from '../otp/index.js';
@@ -31,6 +33,7 @@ const killSchema = z
       .max(PATH_MAX, `path is longer than ${PATH_MAX} characters`)
       .regex(/^\/[^\s]*$/, 'path must be an actor path such as /observerio/tcp/listener'),
     reason: z.string({ error: 'reason must be a string' }).min(1, 'reason must not be empty').max(200, 'reason is longer than 200 characters').optional(),
+    worker: z.number({ error: 'worker must be a worker number' }).int('worker must be a whole number').min(1, 'worker must be at least 1').max(999, 'worker must be at most 999').optional(),
   })
   .strict();
 
@@ -117,6 +120,25 @@ function afterKill(rt: Runtime, path: string, killed: Cell): KillAnswer {
   return { node: now.node(KILL_VIEW, 0), supervisor: sup ? summary(sup.node({ limit: 0, depth: 0 }, 0)) : null };
 }
 
+/**
+ * Crashes the actor at `path` so its supervisor applies its strategy, and answers what became of it:
+ * POST /admin/kill in the worker the request reached, or in another worker on the primary's word.
+ */
+export async function killActor(rt: Runtime, rawPath: string, reason: string | null, log: Logger, by: string | null = null): Promise<KillAnswer> {
+  const path = rawPath.replace(/\/+$/, '') || '/';
+  if (path === rt.root.path || path === '/') bad('the root supervisor cannot be killed; stop the daemon instead');
+  // Logged before acting, so the crash reports that follow have their cause above them.
+  log.warn({ path, by, reason }, `operator kills ${path}`);
+  let killed: Cell;
+  try {
+    killed = await rt.kill(path, reason ?? 'killed by operator');
+  } catch (err) {
+    if (err instanceof NoSuchActor) throw new ObserverioError('not_found', err.message);
+    throw err;
+  }
+  return afterKill(rt, path, killed);
+}
+
 export const adminRoutes: RouteModule = (app, ctx: HttpContext) => {
   const token = ctx.config.adminToken;
   const authorized = token === null ? () => false : authorizer(token);
@@ -162,19 +184,17 @@ export const adminRoutes: RouteModule = (app, ctx: HttpContext) => {
     '/admin/kill',
     guarded('admin_kill', async (reply, info) => {
       const body: KillBody = await readJson(reply, info, ctx.config.http.maxBodyBytes, killSchema);
-      const rt = ctx.runtime();
-      const path = body.path.replace(/\/+$/, '') || '/';
-      if (path === rt.root.path || path === '/') bad('the root supervisor cannot be killed; stop the daemon instead');
-      // Logged before acting, so the crash reports that follow have their cause above them.
-      log.warn({ path, by: info.remoteAddress, reason: body.reason ?? null }, `operator kills ${path}`);
-      let killed: Cell;
-      try {
-        killed = await rt.kill(path, body.reason ?? 'killed by operator');
-      } catch (err) {
-        if (err instanceof NoSuchActor) throw new ObserverioError('not_found', err.message);
-        throw err;
+      const reason = body.reason ?? null;
+      const count = ctx.workers?.count ?? 1;
+      if (body.worker !== undefined && body.worker > count) {
+        throw new ObserverioError('not_found', count === 1 ? `no worker ${body.worker}; this daemon runs one process (serve --workers N runs more)` : `no worker ${body.worker}; this daemon runs workers 1-${count}`);
       }
-      reply.json(200, afterKill(rt, path, killed));
+      if (body.worker !== undefined && ctx.workers && body.worker !== ctx.workers.self) {
+        log.warn({ path: body.path, worker: body.worker, by: info.remoteAddress, reason }, `operator asks worker ${body.worker} to kill ${body.path}`);
+        reply.json(200, await ctx.workers.kill(body.worker, body.path, reason));
+        return;
+      }
+      reply.json(200, await killActor(ctx.runtime(), body.path, reason, log, info.remoteAddress));
     }),
   );
 

@@ -3,6 +3,7 @@
  * device connections, each worker's tree is reachable from any worker, a worker killed with SIGKILL
  * under load is restarted while the other keeps serving, no acknowledged change is lost (devices'
  * variables, dashboard overrides, overrides waiting for a key's first device), and SIGTERM stops all with exit 0.
+ * An operator kills an actor in the worker they name, and /metrics answers for all workers, summed.
  * Without Redis, --workers > 1 is refused with exit 2.
  */
 import { expect } from 'chai';
@@ -269,6 +270,84 @@ describe('observerio serve --workers (real processes, Redis)', function () {
     }
   });
 
+  it('kills an actor in the worker the operator names and answers /metrics summed over the workers, or for one', async () => {
+    const dir = tempDir();
+    const { url } = await sharedRedis();
+    const c = await startCluster(url, dir.path);
+    const devices: Client[] = [];
+    try {
+      const game = await user(c.http);
+      const N = 12;
+      for (let i = 0; i < N; i++) devices.push(await connect({ port: c.tcpPort, apiKey: game.apiKey, deviceId: `m-${i}`, reconnect: false }));
+      let split: [number, number] = [0, 0];
+      await eventually(async () => {
+        split = [await connsOf(c.http, 1), await connsOf(c.http, 2)];
+        expect(split[0] + split[1]).to.equal(N);
+      });
+      // Both hold some, so one worker's figure is never the sum.
+      expect(Math.min(...split)).to.be.above(0);
+      const gauge = (text: string): number => Number(/^observerio_tcp_connections\{transport="tcp"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
+      const metrics = async (query = ''): Promise<string> => {
+        const r = await fetch(`${c.http}/metrics${query}`);
+        expect(r.status).to.equal(200);
+        expect(r.headers.get('content-type')).to.match(/^text\/plain/);
+        return r.text();
+      };
+      // Whichever worker a scrape reaches, it counts every worker's connections; ?worker=n one worker's.
+      for (let k = 0; k < 4; k++) expect(gauge(await metrics())).to.equal(N);
+      expect([gauge(await metrics('?worker=1')), gauge(await metrics('?worker=2'))]).to.deep.equal(split);
+      for (const [query, status] of [['?worker=3', 404], ['?worker=0', 400], ['?worker=x', 400], ['?worker=1&worker=2', 400], ['?other=1', 400]] as const) {
+        expect((await fetch(`${c.http}/metrics${query}`)).status, query).to.equal(status);
+      }
+
+      // A kill names its worker: the store of worker 2 restarts, worker 1's is untouched, whichever answered.
+      const kill = async (body: unknown): Promise<{ status: number; body: { node?: { path: string; restarts: number }; error?: { message: string } } }> =>
+        json(`${c.http}/admin/kill`, { method: 'POST', token: TOKEN, body: JSON.stringify(body) });
+      const storeOf = async (n: number): Promise<number> => {
+        const r = await json<{ restarts: number }>(`${c.http}/admin/tree?worker=${n}&expand=/observerio/store&depth=0`, { token: TOKEN });
+        expect(r.status, JSON.stringify(r.body)).to.equal(200);
+        return r.body.restarts;
+      };
+      for (const n of [2, 2, 1]) {
+        const before = [await storeOf(1), await storeOf(2)];
+        const r = await kill({ path: '/observerio/store', reason: 'test', worker: n });
+        expect(r.status, JSON.stringify(r.body)).to.equal(200);
+        expect(r.body.node?.path).to.equal('/observerio/store');
+        await eventually(async () => {
+          const after = [await storeOf(1), await storeOf(2)];
+          expect(after).to.deep.equal(before.map((b, i) => (i === n - 1 ? (b as number) + 1 : b)));
+        });
+      }
+      expect(c.cli.stdout()).to.contain('operator kills /observerio/store');
+      // The CLI names the worker the same way.
+      const before = [await storeOf(1), await storeOf(2)];
+      const cliKill = await runCli(['admin', 'kill', '/observerio/store', '--worker', '2'], { env: { OBSERVERIO_URL: c.http, OBSERVERIO_ADMIN_TOKEN: TOKEN } });
+      expect(cliKill.code, cliKill.stderr).to.equal(0);
+      expect(cliKill.stdout).to.contain('killed /observerio/store in worker 2');
+      await eventually(async () => expect([await storeOf(1), await storeOf(2)]).to.deep.equal([before[0], (before[1] as number) + 1]));
+      const cases: Array<[unknown, number, RegExp]> = [
+        [{ path: '/observerio/store', worker: 3 }, 404, /no worker 3; this daemon runs workers 1-2/],
+        [{ path: '/observerio/store', worker: 0 }, 400, /worker must be at least 1/],
+        [{ path: '/observerio/store', worker: '2' }, 400, /worker must be a worker number/],
+        [{ path: '/observerio/store', worker: 1.5 }, 400, /worker must be a whole number/],
+        [{ path: '/observerio/nope', worker: 2 }, 404, /nope/],
+        [{ path: '/observerio', worker: 2 }, 400, /root supervisor cannot be killed/],
+      ];
+      for (const [body, status, message] of cases) {
+        const r = await kill(body);
+        expect(r.status, JSON.stringify(body)).to.equal(status);
+        expect(r.body.error?.message, JSON.stringify(body)).to.match(message);
+      }
+      // Every device is still served: the kills restarted stores, not connections.
+      expect(gauge(await metrics())).to.equal(N);
+    } finally {
+      await Promise.all(devices.map((d) => d.close().catch(() => undefined)));
+      c.cli.child.kill('SIGTERM');
+      await c.cli.exited;
+      dir.remove();
+    }
+  });
+
   it('restarts a worker that keeps dying with growing delays, then gives up: every process ends, exit 1', async () => {
     const dir = tempDir();
     const { url } = await sharedRedis();
@@ -345,6 +424,14 @@ describe('observerio serve --workers (real processes, Redis)', function () {
       const bad = await json<{ error: { code: string } }>(`${http}/admin/tree?worker=1&worker=1`, { token: TOKEN });
       expect(bad.status).to.equal(400);
       expect((await json(`${http}/admin/workers`)).status).to.equal(401);
+      const killOne = await json<{ node: { path: string } }>(`${http}/admin/kill`, { method: 'POST', token: TOKEN, body: JSON.stringify({ path: '/observerio/store', worker: 1 }) });
+      expect(killOne.status).to.equal(200);
+      expect(killOne.body.node.path).to.equal('/observerio/store');
+      const killTwo = await json<{ error: { message: string } }>(`${http}/admin/kill`, { method: 'POST', token: TOKEN, body: JSON.stringify({ path: '/observerio/store', worker: 2 }) });
+      expect(killTwo.status).to.equal(404);
+      expect(killTwo.body.error.message).to.contain('this daemon runs one process');
+      expect((await fetch(`${http}/metrics?worker=1`)).status).to.equal(200);
+      expect((await fetch(`${http}/metrics?worker=2`)).status).to.equal(404);
       cli.child.kill('SIGTERM');
       expect((await cli.exited).code).to.equal(0);
     } finally {
