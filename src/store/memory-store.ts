@@ -498,6 +498,14 @@ export class MemoryStore implements Store, VariablesStore {
     return new Map([...(sent ?? [])].map(([n, v]) => [n, { ...v }]));
   }
 
+  async getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
+    return Promise.all(deviceIds.map(async (id) => ({ lastSent: await this.getLastSent(apiKey, id), reported: await this.getReported(apiKey, id) })));
+  }
+
+  async addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
+    await Promise.all(sends.map((s) => this.setLastSent(apiKey, s.deviceId, s.vars, false)));
+  }
+
   async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
     const k = this.keyVars(apiKey);
     return { overrides: [...(k?.overrides.values() ?? [])], strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };

@@ -331,6 +331,18 @@ local nv = redis.call('INCR', KEYS[1])
 return {1, nv, id, dropped}
 `);
 
+/**
+ * KEYS: state, overrides, strategies. ARGV: the state version the caller holds parsed (-1: none).
+ * → {version} when it is still that one, else {version, override JSONs, strategy JSONs}: one
+ * round trip, one moment, and nothing to transfer or parse while the state is unchanged. Only COMMIT
+ * writes the two hashes, and it INCRs the version in the same step, so an equal version is the same state.
+ */
+const READ_STATE = script(`
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v == tonumber(ARGV[1]) then return {v} end
+return {v, redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3])}
+`);
+
 /** KEYS: history, delivered. ARGV: cutoff (ms), maxEntries. → entries dropped. */
 const PRUNE = script(`${TRIM_LUA}
 return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
@@ -382,12 +394,37 @@ function overrideField(key: string): string {
 }
 
 const ok = <T>(r: { success: true; data: T } | { success: false }): T | null => (r.success ? r.data : null);
-const parseDevice = (v: unknown) => ok(z.object({ lastAddress: z.string().nullable(), generated: z.boolean() }).safeParse(v));
+// Built once: zod v4 compiles a schema on its first parse, and a schema built per call paid that on
+// every record (the profile of issue 14: most of a dashboard change's CPU went to compiling these).
+const deviceSchema = z.object({ lastAddress: z.string().nullable(), generated: z.boolean() });
+const varListSchema = z.array(varSchema);
+const placedOverrideSchema = z.object({ n: z.number(), o: overrideSchema });
+const placedStrategySchema = z.object({ n: z.number(), s: strategyRecordSchema });
+const parseDevice = (v: unknown) => ok(deviceSchema.safeParse(v));
 const parseLabels = (v: unknown) => ok(labelsSchema.safeParse(v));
 const parseVar = (v: unknown) => ok(varSchema.safeParse(v));
-const parseVarList = (v: unknown) => ok(z.array(varSchema).safeParse(v));
-const parsePlacedOverride = (v: unknown) => ok(z.object({ n: z.number(), o: overrideSchema }).safeParse(v));
-const parsePlacedStrategy = (v: unknown) => ok(z.object({ n: z.number(), s: strategyRecordSchema }).safeParse(v));
+const parseVarList = (v: unknown) => ok(varListSchema.safeParse(v));
+const parsePlacedOverride = (v: unknown) => ok(placedOverrideSchema.safeParse(v));
+const parsePlacedStrategy = (v: unknown) => ok(placedStrategySchema.safeParse(v));
+
+/** The state with each override's and strategy's place (`n`), as COMMIT's places need it. */
+interface RawState {
+  overrides: { n: number; o: Override }[];
+  strategies: { n: number; s: StrategyRecord }[];
+  stateVersion: number;
+}
+
+/** API keys whose parsed state one store keeps; past it the oldest is dropped (it is only a cache). */
+const STATE_CACHE_KEYS = 1000;
+
+/** Handed out to every caller as it is, so nobody may change it (the memory store's objects are frozen too). */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
 const parseEntry = (id: string, v: unknown) => ok(entrySchema.safeParse(isRecord(v) ? { ...v, id } : v));
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -415,6 +452,12 @@ export class RedisStore implements Store, VariablesStore {
   /** Set by stop(): the next start() opens a new connection. */
   private closed = false;
   private lastError: string | undefined;
+  /**
+   * Each API key's state as last read or committed here, by version. Exact across nodes: READ_STATE
+   * sends it again whenever the version moved (another node committed), and a commit at a stale
+   * version fails in COMMIT whatever this says.
+   */
+  private readonly stateCache = new Map<string, RawState>();
 
   private readonly key = {
     vars: (apiKey: string) => `${apiKey}:vs`,
@@ -856,13 +899,58 @@ export class RedisStore implements Store, VariablesStore {
     return out;
   }
 
-  /** The state with each override's and strategy's place (`n`), in one MULTI so it is one moment. */
-  private async readRaw(apiKey: string): Promise<{ overrides: { n: number; o: Override }[]; strategies: { n: number; s: StrategyRecord }[]; stateVersion: number }> {
+  async getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
     const k = this.vsKeys(apiKey);
-    const [o, s, v] = (await this.exec(this.redis.multi().hvals(k.overrides).hvals(k.strategies).get(k.state))) as [string[], string[], string | null];
-    const overrides = o.map((raw) => this.parseJson(raw, parsePlacedOverride, 'override', apiKey)).filter((x) => x !== null);
-    const strategies = s.map((raw) => this.parseJson(raw, parsePlacedStrategy, 'strategy', apiKey)).filter((x) => x !== null);
-    return { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion: Number(v ?? 0) };
+    const out: Array<{ lastSent: Map<string, Var>; reported: Var[] }> = [];
+    for (let i = 0; i < deviceIds.length; i += CHUNK) {
+      const ids = deviceIds.slice(i, i + CHUNK);
+      const m = this.redis.multi();
+      for (const id of ids) m.hvals(k.sent(id)).get(k.reported(id));
+      const res = await this.exec(m);
+      for (let j = 0; j < ids.length; j++) {
+        const lastSent = new Map<string, Var>();
+        for (const raw of (res[2 * j] as string[] | null) ?? []) {
+          const v = this.parseJson(raw, parseVar, 'last-sent', apiKey);
+          if (v) lastSent.set(v.name, v);
+        }
+        out.push({ lastSent, reported: this.parseJson(res[2 * j + 1] as string | null, parseVarList, 'reported', apiKey) ?? [] });
+      }
+    }
+    return out;
+  }
+
+  async addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
+    const k = this.vsKeys(apiKey);
+    const todo = sends.filter((x) => x.vars.length > 0);
+    for (let i = 0; i < todo.length; i += CHUNK) {
+      const m = this.redis.multi();
+      for (const x of todo.slice(i, i + CHUNK)) m.hset(k.sent(x.deviceId), ...uniqueVars(x.vars).flatMap((v) => [v.name, JSON.stringify(v)]));
+      await this.exec(m);
+    }
+  }
+
+  /** The state with each override's and strategy's place (`n`), one moment of it (READ_STATE), from the cache while unchanged. */
+  private async readRaw(apiKey: string): Promise<RawState> {
+    const k = this.vsKeys(apiKey);
+    const cached = this.stateCache.get(apiKey);
+    const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [cached?.stateVersion ?? -1])) as [number, string[]?, string[]?];
+    const stateVersion = Number(res[0]);
+    if (cached && cached.stateVersion === stateVersion && res.length === 1) return cached;
+    const overrides = (res[1] ?? []).map((raw) => this.parseJson(raw, parsePlacedOverride, 'override', apiKey)).filter((x) => x !== null);
+    const strategies = (res[2] ?? []).map((raw) => this.parseJson(raw, parsePlacedStrategy, 'strategy', apiKey)).filter((x) => x !== null);
+    const raw: RawState = { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion };
+    this.remember(apiKey, raw);
+    return raw;
+  }
+
+  private remember(apiKey: string, raw: RawState): void {
+    deepFreeze(raw);
+    this.stateCache.delete(apiKey);
+    this.stateCache.set(apiKey, raw);
+    if (this.stateCache.size > STATE_CACHE_KEYS) {
+      const oldest = this.stateCache.keys().next();
+      if (!oldest.done) this.stateCache.delete(oldest.value);
+    }
   }
 
   async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
@@ -884,7 +972,10 @@ export class RedisStore implements Store, VariablesStore {
 
   async commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult> {
     checkHistoryBounds(bounds);
-    const raw = await this.readRaw(apiKey);
+    // The caller computed the ops from the state at expect.stateVersion: held here, it needs no read
+    // (COMMIT checks the version anyway); else read it, so a stale version fails as before.
+    const cached = this.stateCache.get(apiKey);
+    const raw = cached?.stateVersion === expect.stateVersion ? cached : await this.readRaw(apiKey);
     const strategiesNow = raw.strategies.map((x) => x.s);
     const failed = checkExpect(raw.stateVersion, strategiesNow, expect);
     if (failed) return failed;
@@ -914,15 +1005,21 @@ export class RedisStore implements Store, VariablesStore {
     const nextO = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), o]));
     const nextS = new Map(next.strategies.map((s) => [s.name, s]));
     const args: (string | number)[] = [];
+    const oWrites = new Map<string, string>();
+    const sWrites = new Map<string, string>();
     args.push(oTouched.size);
     for (const key of oTouched) {
       const o = nextO.get(key);
-      args.push(overrideField(key), o ? JSON.stringify({ n: oPlace.get(key), o }) : '');
+      const json = o ? JSON.stringify({ n: oPlace.get(key), o }) : '';
+      oWrites.set(key, json);
+      args.push(overrideField(key), json);
     }
     args.push(sTouched.size);
     for (const name of sTouched) {
       const s = nextS.get(name);
-      args.push(name, s ? JSON.stringify({ n: sPlace.get(name), s }) : '');
+      const json = s ? JSON.stringify({ n: sPlace.get(name), s }) : '';
+      sWrites.set(name, json);
+      args.push(name, json);
     }
     const body = plainDraft(draft);
     const k = this.vsKeys(apiKey);
@@ -933,7 +1030,27 @@ export class RedisStore implements Store, VariablesStore {
       if (!expect.strategy) return { ok: false, stateVersion };
       return { ok: false, stateVersion, strategyVersion: (await this.getStrategy(apiKey, expect.strategy.name))?.version ?? null };
     }
-    return { ok: true, entry: toEntry(String(res[2]), body), stateVersion: Number(res[1]) };
+    const stateVersion = Number(res[1]);
+    // COMMIT moved the version by one from the one read: the state there is exactly what it wrote.
+    if (stateVersion === raw.stateVersion + 1) this.rememberCommitted(apiKey, raw, oWrites, sWrites, stateVersion);
+    return { ok: true, entry: toEntry(String(res[2]), body), stateVersion };
+  }
+
+  /** The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse them, over the state before. */
+  private rememberCommitted(apiKey: string, raw: RawState, oFields: ReadonlyMap<string, string>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
+    const overrides = raw.overrides.filter((x) => !oFields.has(overrideKey(x.o.name, x.o.target)));
+    for (const json of oFields.values()) {
+      if (json === '') continue;
+      const p = this.parseJson(json, parsePlacedOverride, 'override', apiKey);
+      if (p) overrides.push(p);
+    }
+    const strategies = raw.strategies.filter((x) => !sFields.has(x.s.name));
+    for (const json of sFields.values()) {
+      if (json === '') continue;
+      const p = this.parseJson(json, parsePlacedStrategy, 'strategy', apiKey);
+      if (p) strategies.push(p);
+    }
+    this.remember(apiKey, { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion });
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {

@@ -80,6 +80,10 @@ export interface VariablesStore {
   /** Drops variables from last-sent (a report superseded them). */
   forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void>;
   getLastSent(apiKey: string, deviceId: string): Promise<Map<string, Var>>;
+  /** getLastSent and getReported of many devices, in the order given, in one round trip (a change reaching every device of a key). */
+  getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>>;
+  /** setLastSent(…, replace false) of many devices in one round trip; a device listed twice gets both, in order. */
+  addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void>;
 
   // Overrides, strategies, history: read, and change in one step ------------------------------------
 

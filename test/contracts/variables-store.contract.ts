@@ -435,6 +435,41 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         await store.setLastSent(key, 'd2', [], true);
         expect(await store.getLastSent(key, 'd2')).to.deep.equal(new Map());
       });
+
+      it('reads last-sent and reported of many devices at once, in the order asked, unknown devices empty', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
+        await store.setReported(key, 'd1', [v('z', '9'), v('a', '0')]);
+        await store.setReported(key, 'd3', [v('a', '3')]);
+        await store.setLastSent(key, 'other-key-device', [v('a', '7')], true);
+        const got = await store.getSentAndReported(key, ['d3', 'nobody', 'd1']);
+        expect(got).to.deep.equal([
+          { lastSent: new Map(), reported: [v('a', '3')] },
+          { lastSent: new Map(), reported: [] },
+          { lastSent: new Map([['a', v('a', '1')], ['b', v('b', '1')]]), reported: [v('z', '9'), v('a', '0')] },
+        ]);
+        expect(await store.getSentAndReported(key, [])).to.deep.equal([]);
+        // More devices than one Redis command carries (1000) come back whole and in order.
+        const many = Array.from({ length: 1500 }, (_, i) => `m${i}`);
+        await store.addLastSent(key, many.map((deviceId, i) => ({ deviceId, vars: [v('n', String(i))] })));
+        const all = await store.getSentAndReported(key, many);
+        expect(all.map((x) => x.lastSent.get('n')?.value)).to.deep.equal(many.map((_, i) => String(i)));
+      });
+
+      it('adds to the last-sent of many devices at once: merged like setLastSent without replace', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
+        await store.addLastSent(key, [
+          { deviceId: 'd1', vars: [v('b', '2'), v('c', '2', 'integer')] },
+          { deviceId: 'd2', vars: [v('a', '5'), v('a', '6')] },
+          { deviceId: 'd3', vars: [] },
+        ]);
+        expect(await store.getLastSent(key, 'd1')).to.deep.equal(new Map([['a', v('a', '1')], ['b', v('b', '2')], ['c', v('c', '2', 'integer')]]));
+        expect(await store.getLastSent(key, 'd2')).to.deep.equal(new Map([['a', v('a', '6')]]));
+        expect(await store.getLastSent(key, 'd3')).to.deep.equal(new Map());
+        await store.addLastSent(key, []);
+        // Only what the Var carries is kept, as setLastSent keeps it.
+        await store.addLastSent(key, [{ deviceId: 'd3', vars: [{ ...v('x', '1'), extra: 'no' } as Var] }]);
+        expect(await store.getLastSent(key, 'd3')).to.deep.equal(new Map([['x', v('x', '1')]]));
+      });
     });
 
     describe('hostile names', () => {
