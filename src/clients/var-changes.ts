@@ -17,7 +17,7 @@ import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNamePro
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import { affectedDevices, commit, type Action, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
 import type { StrategyAnswer, VarDelivery } from '../wire.js';
-import type { DeliveryAck, VarChange, VarStore } from './client.js';
+import type { DeliveryAck, DeliveryAcks, VarChange, VarStore } from './client.js';
 
 // The answer and the value's JSON type are declared in wire.ts with the other shapes that leave the process.
 export type { VarDelivery, VarValue };
@@ -110,6 +110,16 @@ function isAck(m: unknown): m is DeliveryAck {
   const a = m as Record<string, unknown>;
   return typeof a.requestId === 'string' && typeof a.delivered === 'number' && Number.isFinite(a.delivered) && a.delivered >= 0;
 }
+
+/** A node's answers to several changes in one message (clients/client.ts deliver); capped so a hostile one costs little. */
+function isAcks(m: unknown): m is DeliveryAcks {
+  if (typeof m !== 'object' || m === null) return false;
+  const list = (m as Record<string, unknown>).acks;
+  return Array.isArray(list) && list.length <= MAX_ACKS_PER_MESSAGE;
+}
+
+/** More acks than any delivery pass gives in one message is not a message of ours. */
+const MAX_ACKS_PER_MESSAGE = 100_000;
 
 export class VarChanges {
   readonly replyTo: string;
@@ -252,6 +262,10 @@ export class VarChanges {
   }
 
   private onAck(message: unknown): void {
+    if (isAcks(message)) {
+      for (const a of message.acks) this.onAck(a);
+      return;
+    }
     if (!isAck(message)) return;
     const p = this.pending.get(message.requestId);
     // Late acks (after the timeout) and foreign ones are ignored.

@@ -120,6 +120,24 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await change(changes, 's', 'x')).delivered).to.equal(1);
   });
 
+  it('takes a node’s acks for several changes in one message, and ignores a malformed or oversized batch', async () => {
+    const seen: VarChange[] = [];
+    await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
+      seen.push(m as VarChange);
+      // Answers once both changes are out, in one message, as a client actor that delivered them together does.
+      if (seen.length < 2) return;
+      const [a, b] = seen as [VarChange, VarChange];
+      void pubsub.publish(changes.replyTo, { acks: 'nope' });
+      void pubsub.publish(changes.replyTo, { acks: Array.from({ length: 100_001 }, () => ({ requestId: a.requestId, delivered: 50 })) });
+      void pubsub.publish(changes.replyTo, { acks: [{ requestId: a.requestId, delivered: 2 }, { hello: 1 }, { requestId: b.requestId, delivered: 1 }] });
+    });
+    const [r1, r2] = await Promise.all([change(changes, 's', 1), change(changes, 't', 2)]);
+    expect(r1).to.include({ delivered: 2 });
+    expect(r1.unconfirmed).to.equal(undefined);
+    expect(r2).to.include({ delivered: 1 });
+    expect(r2.unconfirmed).to.equal(undefined);
+  });
+
   it('applies concurrent changes of one key in the order they were made', async () => {
     const sent: string[] = [];
     await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
