@@ -18,7 +18,7 @@ import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type History
 import type { Labels } from '../variables/labels.js';
 import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
-import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
 import { LoginLimiter, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -536,6 +536,25 @@ export class MemoryStore implements Store, VariablesStore {
     const stateVersion = this.keyVarsFor(apiKey).stateVersion;
     await written;
     return { ok: true, entry, stateVersion };
+  }
+
+  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
+    checkHistoryBounds(bounds);
+    // One synchronous step, as commit: checked once, then every commit applied before anything else runs.
+    const now = this.keyVars(apiKey)?.stateVersion ?? 0;
+    if (now !== stateVersion) return { ok: false, stateVersion: now };
+    const entries: HistoryEntry[] = [];
+    const written: Promise<void>[] = [];
+    for (const c of commits) {
+      const k = this.keyVars(apiKey);
+      const last = k?.lastId ? parseHistoryId(k.lastId) : null;
+      const entry = toEntry(formatHistoryId(nextHistoryId(last, c.draft.at)), plainDraft(c.draft));
+      written.push(this.apply({ t: 'variables.commit', apiKey, ops: c.ops.map(plainOp), entry, by: c.by, maxEntries: bounds.maxEntries, maxAgeMs: bounds.maxAgeMs }));
+      entries.push(entry);
+    }
+    const after = this.keyVars(apiKey)?.stateVersion ?? 0;
+    await Promise.all(written);
+    return { ok: true, entries, stateVersion: after };
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {

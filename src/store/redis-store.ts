@@ -81,7 +81,7 @@ import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type History
 import type { Labels } from '../variables/labels.js';
 import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
-import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
@@ -341,6 +341,55 @@ const READ_STATE = script(`
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v == tonumber(ARGV[1]) then return {v} end
 return {v, redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3])}
+`);
+
+/**
+ * COMMIT for several commits at once (commitMany). KEYS as COMMIT. ARGV: expected state version,
+ * maxEntries, maxAgeMs, N, then N (at, entry JSON) in order, then the overrides' and strategies'
+ * (count, field/JSON pairs) of the state after the last one. Each entry gets its id as COMMIT gives
+ * it (after the one before); the version moves by N. → {0, current version} or {1, new version,
+ * entries pruned, id, id, ...}.
+ */
+const COMMIT_MANY = script(`${TRIM_LUA}
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v ~= tonumber(ARGV[1]) then return {0, v} end
+local n = tonumber(ARGV[4])
+local i = 5 + 2 * n
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  local c = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, c do
+    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+    i = i + 2
+  end
+end
+local lm, ls = -1, -1
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[4])
+  for j = 1, #info, 2 do
+    if info[j] == 'last-generated-id' then
+      local a, b = string.match(info[j + 1], '^(%d+)%-(%d+)$')
+      lm, ls = tonumber(a), tonumber(b)
+    end
+  end
+end
+local ids = {}
+for e = 0, n - 1 do
+  local ms = tonumber(ARGV[5 + 2 * e])
+  local seq = 0
+  if lm >= ms then
+    ms = lm
+    seq = ls + 1
+  end
+  if ms == 0 and seq == 0 then seq = 1 end
+  ids[#ids + 1] = redis.call('XADD', KEYS[4], string.format('%.0f-%.0f', ms, seq), 'e', ARGV[6 + 2 * e])
+  lm, ls = ms, seq
+end
+local dropped = trim(KEYS[4], KEYS[5], lm - tonumber(ARGV[3]), tonumber(ARGV[2]))
+local nv = redis.call('INCRBY', KEYS[1], n)
+local out = {1, nv, dropped}
+for _, id in ipairs(ids) do out[#out + 1] = id end
+return out
 `);
 
 /** KEYS: history, delivered. ARGV: cutoff (ms), maxEntries. → entries dropped. */
@@ -1034,6 +1083,70 @@ export class RedisStore implements Store, VariablesStore {
     // COMMIT moved the version by one from the one read: the state there is exactly what it wrote.
     if (stateVersion === raw.stateVersion + 1) this.rememberCommitted(apiKey, raw, oWrites, sWrites, stateVersion);
     return { ok: true, entry: toEntry(String(res[2]), body), stateVersion };
+  }
+
+  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
+    checkHistoryBounds(bounds);
+    const cached = this.stateCache.get(apiKey);
+    const raw = cached?.stateVersion === stateVersion ? cached : await this.readRaw(apiKey);
+    if (raw.stateVersion !== stateVersion) return { ok: false, stateVersion: raw.stateVersion };
+    if (commits.length === 0) return { ok: true, entries: [], stateVersion };
+    // Each commit applied to the state the ones before it leave, places as commit gives them.
+    let state = { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s) };
+    const oPlace = new Map(raw.overrides.map((x) => [overrideKey(x.o.name, x.o.target), x.n]));
+    const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
+    let oTop = Math.max(0, ...oPlace.values());
+    let sTop = Math.max(0, ...sPlace.values());
+    const oTouched = new Set<string>();
+    const sTouched = new Set<string>();
+    const entryArgs: (string | number)[] = [];
+    const bodies: HistoryDraft[] = [];
+    for (const c of commits) {
+      const plain = c.ops.map(plainOp);
+      const at = Math.max(0, Math.floor(c.draft.at));
+      state = applyCommit(state, plain, at, c.by);
+      for (const op of plain) {
+        if (op.kind === 'override.set' || op.kind === 'override.clear') {
+          const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
+          oTouched.add(key);
+          if (op.kind === 'override.clear') oPlace.delete(key);
+          else if (!oPlace.has(key)) oPlace.set(key, ++oTop);
+        } else {
+          const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
+          sTouched.add(name);
+          if (op.kind === 'strategy.delete') sPlace.delete(name);
+          else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
+        }
+      }
+      const body = plainDraft(c.draft);
+      bodies.push(body);
+      entryArgs.push(at, JSON.stringify(body));
+    }
+    const nextO = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+    const nextS = new Map(state.strategies.map((s) => [s.name, s]));
+    const args: (string | number)[] = [];
+    const oWrites = new Map<string, string>();
+    const sWrites = new Map<string, string>();
+    args.push(oTouched.size);
+    for (const key of oTouched) {
+      const o = nextO.get(key);
+      const json = o ? JSON.stringify({ n: oPlace.get(key), o }) : '';
+      oWrites.set(key, json);
+      args.push(overrideField(key), json);
+    }
+    args.push(sTouched.size);
+    for (const name of sTouched) {
+      const st = nextS.get(name);
+      const json = st ? JSON.stringify({ n: sPlace.get(name), s: st }) : '';
+      sWrites.set(name, json);
+      args.push(name, json);
+    }
+    const k = this.vsKeys(apiKey);
+    const res = (await this.run(COMMIT_MANY, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...args])) as unknown[];
+    if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
+    const nv = Number(res[1]);
+    if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, oWrites, sWrites, nv);
+    return { ok: true, entries: bodies.map((b, i) => toEntry(String(res[3 + i]), b)), stateVersion: nv };
   }
 
   /** The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse them, over the state before. */

@@ -151,6 +151,53 @@ describe('VarChanges (commit, then deliver)', () => {
     await eventually(() => expect(sent).to.deep.equal(results.map((r) => r.entry.id)));
   });
 
+  it('commits changes that queued up together, each computed from the state the ones before it leave, one failing alone', async () => {
+    await node({ delivered: 1 });
+    let batches = 0;
+    const commitMany = store.commitMany.bind(store);
+    store.commitMany = (...args) => {
+      batches += 1;
+      return commitMany(...args);
+    };
+    const seen: number[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        changes
+          .act(API_KEY, `user${i}`, (state) => {
+            // What each plan saw: the changes made before it, this batch's included.
+            seen.push(state.overrides.length);
+            if (i === 7) throw new ObserverioError('bad_request', 'no seven');
+            return setOverride({ overrides: state.overrides, strategies: [] }, `v${i}`, i, undefined, ALL, undefined, { actor: `user${i}`, at: Date.now() });
+          })
+          .catch((err: unknown) => err),
+      ),
+    );
+    expect(results[7]).to.be.instanceOf(ObserverioError).with.property('code', 'bad_request');
+    const ok = results.filter((r, i) => i !== 7) as Array<Awaited<ReturnType<VarChanges['act']>>>;
+    expect(ok.map((r) => r.delivered)).to.deep.equal(ok.map(() => 1));
+    expect(seen).to.deep.equal(Array.from({ length: 30 }, (_, i) => (i <= 7 ? i : i - 1)));
+    // In the order made, each entry the change's own, each `before` what the one before left.
+    const history = (await store.listHistory(API_KEY, { limit: 50 })).reverse();
+    expect(history.map((e) => e.actor)).to.deep.equal(Array.from({ length: 30 }, (_, i) => `user${i}`).filter((_, i) => i !== 7));
+    expect(ok.map((r) => r.entry.id)).to.deep.equal(history.map((e) => e.id));
+    ok.forEach((r, i) => expect(r.before.overrides.length).to.equal(i));
+    expect((await store.readState(API_KEY)).stateVersion).to.equal(29);
+    // All but the first change waited behind the first commit: a handful of commits, not 29.
+    expect(batches).to.be.within(1, 3);
+  });
+
+  it('refuses, within a batch, a strategy edit made against a version the batch has moved on from', async () => {
+    const { createStrategy, updateStrategy } = await import('../../../src/variables/index.js');
+    const s = (value: string) => ({ name: 'fast', vars: [{ name: 's', type: 'string', value }] });
+    await changes.act(API_KEY, 'me', (state) => ({ ...createStrategy(state, s('0'), { actor: 'me', at: Date.now() }), strategyExpect: { name: 'fast', version: null, fromEditor: true } }));
+    // Two editors who both read version 1: the first edit wins, the second is told, as it would be one by one.
+    const edit = (value: string) => changes.act(API_KEY, 'me', (state) => ({ ...updateStrategy(state, s(value), { actor: 'me', at: Date.now() }), strategyExpect: { name: 'fast', version: 1, fromEditor: true } }));
+    const [a, b] = await Promise.all([edit('1'), edit('2').catch((e: unknown) => e)]);
+    expect(a.entry.action).to.equal('strategy.update');
+    expect(b).to.be.instanceOf(ObserverioError).with.property('code', 'conflict');
+    expect(await store.getStrategy(API_KEY, 'fast')).to.deep.include({ version: 2, vars: s('1').vars });
+  });
+
   it('recomputes a change whose commit lost a race with another node', async () => {
     let raced = false;
     const r = await changes.act(API_KEY, 'me', async (state) => {
