@@ -84,10 +84,18 @@ export class Variables {
     return (name) => m.get(name);
   }
 
+  /** existingType for one variable: its own field of `<apiKey>:vs`, not the whole hash (every PUT asks). */
+  private async existingTypeOf(apiKey: string, name: string): Promise<(name: string) => string | undefined> {
+    const [types, overrides] = await Promise.all([this.deps.store.getVarTypes(apiKey, [name]), this.deps.store.listOverrides(apiKey)]);
+    let type = types.get(name);
+    for (const o of overrides) if (o.name === name) type = o.type;
+    return (n) => (n === name ? type : undefined);
+  }
+
   /** `PUT /api/vars/:name {value, type?, target?}`. */
   async setVar(apiKey: string, actor: string, body: { name: string; value: VarValue; type?: string | undefined; target: unknown }): Promise<SetOverrideAnswer> {
     const target = parseTarget(body.target);
-    const typeOf = await this.existingType(apiKey);
+    const typeOf = await this.existingTypeOf(apiKey, body.name);
     // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
     const known = typeOf(body.name);
     resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });

@@ -378,6 +378,16 @@ export class MemoryStore implements Store, VariablesStore {
     return m ? toVars(m) : [];
   }
 
+  async getVarTypes(apiKey: string, names: readonly string[]): Promise<Map<string, string>> {
+    const m = this.vars.get(apiKey);
+    const out = new Map<string, string>();
+    for (const name of names) {
+      const v = m?.get(name);
+      if (v) out.set(name, v.type);
+    }
+    return out;
+  }
+
   async deleteVar(apiKey: string, name: string): Promise<boolean> {
     if (!this.vars.get(apiKey)?.has(name)) return false;
     await this.apply({ t: 'vars.delete', apiKey, name });

@@ -463,6 +463,10 @@ interface RawState {
   stateVersion: number;
 }
 
+/** Reported lists RedisStore.reportedCache keeps: only long ones, and at most this much JSON in all (the parsed form is a few times that). */
+const REPORTED_CACHE_MIN_CHARS = 2048;
+const REPORTED_CACHE_MAX_CHARS = 8 << 20;
+
 /** API keys whose parsed state one store keeps; past it the oldest is dropped (it is only a cache). */
 const STATE_CACHE_KEYS = 1000;
 
@@ -507,6 +511,13 @@ export class RedisStore implements Store, VariablesStore {
    * version fails in COMMIT whatever this says.
    */
   private readonly stateCache = new Map<string, RawState>();
+  /**
+   * Each device's reported list as last parsed, by its JSON: a game reports hundreds of variables and
+   * every change and report reads the list again, mostly unchanged. Keyed by the text read, so it is
+   * never stale: a different text is parsed anew.
+   */
+  private readonly reportedCache = new Map<string, { raw: string; vars: readonly Var[] }>();
+  private reportedBytes = 0;
 
   private readonly key = {
     vars: (apiKey: string) => `${apiKey}:vs`,
@@ -739,6 +750,19 @@ export class RedisStore implements Store, VariablesStore {
     return out;
   }
 
+  async getVarTypes(apiKey: string, names: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (names.length === 0) return out;
+    const fields = await this.redis.hmget(this.key.vars(apiKey), ...names.flatMap((n) => [`${n}:type`, `${n}:value`]));
+    names.forEach((name, i) => {
+      const type = fields[2 * i];
+      // getVars lists a variable with either field (type '' without one).
+      if (type !== null && type !== undefined) out.set(name, type);
+      else if (fields[2 * i + 1] !== null && fields[2 * i + 1] !== undefined) out.set(name, '');
+    });
+    return out;
+  }
+
   async deleteVar(apiKey: string, name: string): Promise<boolean> {
     return Number(await this.run(DELETE_VAR, [this.key.vars(apiKey), this.key.varOrder(apiKey)], [name])) > 0;
   }
@@ -920,7 +944,31 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
-    return this.parseJson(await this.redis.get(this.vsKeys(apiKey).reported(deviceId)), parseVarList, 'reported', apiKey) ?? [];
+    return this.parseReported(apiKey, deviceId, await this.redis.get(this.vsKeys(apiKey).reported(deviceId)));
+  }
+
+  private parseReported(apiKey: string, deviceId: string, raw: string | null): Var[] {
+    if (raw === null) return [];
+    const id = `${apiKey}\u0000${deviceId}`;
+    const hit = this.reportedCache.get(id);
+    if (hit?.raw === raw) return [...hit.vars];
+    const vars = this.parseJson(raw, parseVarList, 'reported', apiKey);
+    if (hit) {
+      this.reportedCache.delete(id);
+      this.reportedBytes -= hit.raw.length;
+    }
+    if (!vars) return [];
+    // Short lists parse fast; long ones are what repeats the cost.
+    if (raw.length < REPORTED_CACHE_MIN_CHARS) return vars;
+    this.reportedCache.set(id, { raw, vars: deepFreeze(vars) });
+    this.reportedBytes += raw.length;
+    while (this.reportedBytes > REPORTED_CACHE_MAX_CHARS) {
+      const oldest = this.reportedCache.entries().next();
+      if (oldest.done) break;
+      this.reportedCache.delete(oldest.value[0]);
+      this.reportedBytes -= oldest.value[1].raw.length;
+    }
+    return [...vars];
   }
 
   async setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void> {
@@ -962,7 +1010,7 @@ export class RedisStore implements Store, VariablesStore {
           const v = this.parseJson(raw, parseVar, 'last-sent', apiKey);
           if (v) lastSent.set(v.name, v);
         }
-        out.push({ lastSent, reported: this.parseJson(res[2 * j + 1] as string | null, parseVarList, 'reported', apiKey) ?? [] });
+        out.push({ lastSent, reported: this.parseReported(apiKey, ids[j] as string, (res[2 * j + 1] as string | null) ?? null) });
       }
     }
     return out;

@@ -501,6 +501,23 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(await store.getLastSent(key, 'd2')).to.deep.equal(new Map());
       });
 
+      it('reads a long reported list again after each replacement, and a caller changing what it got changes nothing', async () => {
+        const list = (value: string) => Array.from({ length: 300 }, (_, i) => v(`var${i}`, value));
+        await store.setReported(key, 'd1', list('a'));
+        expect(await store.getReported(key, 'd1')).to.deep.equal(list('a'));
+        const got = await store.getReported(key, 'd1');
+        got.pop();
+        got.push(v('intruder', '1'));
+        expect(await store.getReported(key, 'd1')).to.deep.equal(list('a'));
+        expect((await store.getSentAndReported(key, ['d1']))[0]?.reported).to.deep.equal(list('a'));
+        // Same length, other values: read as they are now.
+        await store.setReported(key, 'd1', list('b'));
+        expect(await store.getReported(key, 'd1')).to.deep.equal(list('b'));
+        expect((await store.getSentAndReported(key, ['d1']))[0]?.reported).to.deep.equal(list('b'));
+        await store.setReported(key, 'd1', []);
+        expect(await store.getReported(key, 'd1')).to.deep.equal([]);
+      });
+
       it('reads last-sent and reported of many devices at once, in the order asked, unknown devices empty', async () => {
         await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
         await store.setReported(key, 'd1', [v('z', '9'), v('a', '0')]);
