@@ -15,7 +15,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
-import { applyCommit, plainOp } from '../store/variables-common.js';
+import { applyCommit, compareHistoryIds, parseHistoryId, plainOp } from '../store/variables-common.js';
 import { affectedDevices, commit, type Action, type HistoryDraft, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
 import type { StrategyAnswer, VarDelivery } from '../wire.js';
 import type { DeliveryAck, DeliveryAcks, VarChange, VarStore } from './client.js';
@@ -108,6 +108,9 @@ interface Queued {
   reject: (err: unknown) => void;
 }
 
+/** Keys whose newest overrides event one node remembers past its tick (a few numbers each). */
+const MAX_KEYS_REMEMBERED = 100_000;
+
 /** Changes committed in one step at most: a bigger batch would hold the first ones' answers back. */
 const MAX_BATCH = 256;
 
@@ -142,6 +145,8 @@ const MAX_ACKS_PER_MESSAGE = 100_000;
 export class VarChanges {
   readonly replyTo: string;
   private readonly pending = new Map<string, PendingAck>();
+  /** Per key, the newest overrides list sent to dashboards (by entry id) and the one waiting for the end of the tick. */
+  private readonly overridesSent = new Map<string, { id: { ms: number; seq: number }; tick: boolean; latest: readonly Override[] | null }>();
   /** Changes waiting to be committed, per key; a key is here while its drain runs. */
   private readonly queues = new Map<string, Queued[]>();
   private subscription: Promise<Unsubscribe> | null = null;
@@ -319,7 +324,7 @@ export class VarChanges {
     // Every dashboard of the key sees the change, whichever node or socket made it.
     const ch = channels.vars(apiKey);
     if (overridesChanged) {
-      gateway.publish(ch, { type: 'overrides', overrides: [...after.overrides] }, 'overrides');
+      this.publishOverrides(apiKey, entry.id, after.overrides);
       // Dashboards written before overrides show a change through the `vars` event, as they always did.
       const set = entry.changes.flatMap((c) => (c.after ? [{ name: c.name, type: c.after.type, value: c.after.value }] : []));
       if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
@@ -334,6 +339,34 @@ export class VarChanges {
     const out: Applied = { entry: final, before, after, delivered, pending };
     if (unconfirmed !== undefined) out.unconfirmed = unconfirmed;
     return out;
+  }
+
+  /**
+   * The key's dashboards get the overrides after a change: the whole list, so of a burst of changes
+   * only the newest list matters. The first of a tick goes out at once (a lone change is seen as it
+   * always was, before its vars, delivery and history events); the newest of the rest goes out once
+   * at the end of the tick, and a list older than one already sent is never sent after it.
+   */
+  private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[]): void {
+    const ch = channels.vars(apiKey);
+    const id = parseHistoryId(entryId) ?? { ms: 0, seq: 0 };
+    const sent = this.overridesSent.get(apiKey);
+    if (sent && compareHistoryIds(id, sent.id) <= 0) return;
+    if (!sent?.tick) {
+      this.overridesSent.set(apiKey, { id, tick: true, latest: null });
+      this.deps.gateway.publish(ch, { type: 'overrides', overrides: [...overrides] }, 'overrides');
+      setImmediate(() => {
+        const s = this.overridesSent.get(apiKey);
+        if (!s) return;
+        if (s.latest) this.deps.gateway.publish(ch, { type: 'overrides', overrides: [...s.latest] }, 'overrides');
+        // Past the tick only the newest id is kept, so an older list arriving late is still dropped.
+        this.overridesSent.delete(apiKey);
+        if (this.overridesSent.size < MAX_KEYS_REMEMBERED) this.overridesSent.set(apiKey, { id: s.id, tick: false, latest: null });
+      });
+      return;
+    }
+    sent.id = id;
+    sent.latest = overrides;
   }
 
   private onAck(message: unknown): void {

@@ -461,6 +461,8 @@ interface RawState {
   overrides: { n: number; o: Override }[];
   strategies: { n: number; s: StrategyRecord }[];
   stateVersion: number;
+  /** Each record as parsed, by the JSON text it was read or written as: a read after a change parses only what changed. */
+  parsed?: Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>;
 }
 
 /** Reported lists RedisStore.reportedCache keeps: only long ones, and at most this much JSON in all (the parsed form is a few times that). */
@@ -1033,15 +1035,32 @@ export class RedisStore implements Store, VariablesStore {
     const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [cached?.stateVersion ?? -1])) as [number, string[]?, string[]?];
     const stateVersion = Number(res[0]);
     if (cached && cached.stateVersion === stateVersion && res.length === 1) return cached;
-    const overrides = (res[1] ?? []).map((raw) => this.parseJson(raw, parsePlacedOverride, 'override', apiKey)).filter((x) => x !== null);
-    const strategies = (res[2] ?? []).map((raw) => this.parseJson(raw, parsePlacedStrategy, 'strategy', apiKey)).filter((x) => x !== null);
-    const raw: RawState = { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion };
-    this.remember(apiKey, raw);
+    // Records whose text is unchanged since the last read here are the objects parsed then.
+    const known = cached?.parsed;
+    const parsed = new Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>();
+    const overrides: { n: number; o: Override }[] = [];
+    for (const text of res[1] ?? []) {
+      const x = (known?.get(text) as { n: number; o: Override } | undefined) ?? this.parseJson(text, parsePlacedOverride, 'override', apiKey);
+      if (!x) continue;
+      parsed.set(text, x);
+      overrides.push(x);
+    }
+    const strategies: { n: number; s: StrategyRecord }[] = [];
+    for (const text of res[2] ?? []) {
+      const x = (known?.get(text) as { n: number; s: StrategyRecord } | undefined) ?? this.parseJson(text, parsePlacedStrategy, 'strategy', apiKey);
+      if (!x) continue;
+      parsed.set(text, x);
+      strategies.push(x);
+    }
+    const raw: RawState = { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed };
+    // A read answered before a commit of ours whose answer came first must not replace the newer state.
+    if (!cached || cached.stateVersion <= stateVersion) this.remember(apiKey, raw);
     return raw;
   }
 
   private remember(apiKey: string, raw: RawState): void {
-    deepFreeze(raw);
+    for (const x of raw.overrides) deepFreeze(x);
+    for (const x of raw.strategies) deepFreeze(x);
     this.stateCache.delete(apiKey);
     this.stateCache.set(apiKey, raw);
     if (this.stateCache.size > STATE_CACHE_KEYS) {
@@ -1200,18 +1219,30 @@ export class RedisStore implements Store, VariablesStore {
   /** The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse them, over the state before. */
   private rememberCommitted(apiKey: string, raw: RawState, oFields: ReadonlyMap<string, string>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
     const overrides = raw.overrides.filter((x) => !oFields.has(overrideKey(x.o.name, x.o.target)));
+    // Shared with the state before (only this cache reads it): texts of replaced records stay until
+    // the next read keeps only what it finds, or until there are too many of them.
+    let parsed = raw.parsed;
     for (const json of oFields.values()) {
       if (json === '') continue;
       const p = this.parseJson(json, parsePlacedOverride, 'override', apiKey);
-      if (p) overrides.push(p);
+      if (p) {
+        overrides.push(p);
+        parsed?.set(json, p);
+      }
     }
     const strategies = raw.strategies.filter((x) => !sFields.has(x.s.name));
     for (const json of sFields.values()) {
       if (json === '') continue;
       const p = this.parseJson(json, parsePlacedStrategy, 'strategy', apiKey);
-      if (p) strategies.push(p);
+      if (p) {
+        strategies.push(p);
+        parsed?.set(json, p);
+      }
     }
-    this.remember(apiKey, { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion });
+    if (parsed && parsed.size > 2 * (overrides.length + strategies.length) + 64) parsed = undefined;
+    const cached = this.stateCache.get(apiKey);
+    if (cached && cached.stateVersion > stateVersion) return;
+    this.remember(apiKey, { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed });
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {

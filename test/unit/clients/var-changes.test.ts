@@ -184,6 +184,13 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await store.readState(API_KEY)).stateVersion).to.equal(29);
     // All but the first change waited behind the first commit: a handful of commits, not 29.
     expect(batches).to.be.within(1, 3);
+    // Dashboards get the whole list of overrides: the newest one last, not one list per change.
+    await eventually(() => {
+      const lists = events.flatMap((e) => (e.type === 'overrides' ? [e.overrides.map((o) => o.name)] : []));
+      expect(lists.at(-1)).to.deep.equal(history.map((e) => e.changes[0]?.name));
+      expect(lists.length).to.be.within(1, 6);
+    });
+    expect(events.filter((e) => e.type === 'history')).to.have.length(29);
   });
 
   it('refuses, within a batch, a strategy edit made against a version the batch has moved on from', async () => {
