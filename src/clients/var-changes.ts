@@ -250,10 +250,13 @@ export class VarChanges {
         const before: VariablesState = { overrides, strategies: strategies.map((x) => ({ name: x.name, vars: x.vars })) };
         const { state: after, draft } = commit(before, p.ops, p.meta);
         planned.push({ item, ops: p.ops, draft, before, after });
-        // What the next change of the batch is computed from: the records this one leaves, as the store will write them.
-        const records = applyCommit({ overrides, strategies }, p.ops.map(plainOp), Math.max(0, Math.floor(draft.at)), item.actor);
-        overrides = records.overrides;
-        strategies = records.strategies;
+        // What the next change of the batch is computed from: the records this one leaves, as the store
+        // will write them (the overrides are applyOps', already in `after`; strategy records get versions).
+        if (p.ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete')) {
+          const records = applyCommit({ overrides, strategies }, p.ops.map(plainOp), Math.max(0, Math.floor(draft.at)), item.actor);
+          overrides = records.overrides;
+          strategies = records.strategies;
+        } else overrides = after.overrides as Override[];
       }
       if (planned.length === 0) {
         open = next;

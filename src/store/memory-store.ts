@@ -16,7 +16,7 @@ import { ObserverioError } from '../errors.js';
 import type { BackendHealth, Session, User, Var } from '../model.js';
 import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
 import type { Labels } from '../variables/labels.js';
-import { overrideKey, type Override } from '../variables/overrides.js';
+import { keyOfOverride, overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
@@ -727,7 +727,7 @@ export class MemoryStore implements Store, VariablesStore {
       case 'variables.commit': {
         const k = this.keyVarsFor(op.apiKey);
         const next = applyCommit({ overrides: [...k.overrides.values()], strategies: [...k.strategies.values()] }, op.ops, op.entry.at, op.by);
-        k.overrides = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), deepFreeze(o)]));
+        k.overrides = new Map(next.overrides.map((o) => [keyOfOverride(deepFreeze(o)), o]));
         k.strategies = new Map(next.strategies.map((s) => [s.name, deepFreeze(s)]));
         k.stateVersion++;
         k.history.push(deepFreeze(op.entry));

@@ -79,7 +79,7 @@ import { z } from 'zod';
 import type { BackendHealth, Session, User, Var } from '../model.js';
 import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
 import type { Labels } from '../variables/labels.js';
-import { overrideKey, type Override } from '../variables/overrides.js';
+import { keyOfOverride, overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
@@ -1099,7 +1099,7 @@ export class RedisStore implements Store, VariablesStore {
     const at = Math.max(0, Math.floor(draft.at));
     const next = applyCommit({ overrides: raw.overrides.map((x) => x.o), strategies: strategiesNow }, plain, at, by);
     // Places as applyOps' Map gives them: a kept key keeps its place, a new (or cleared and set again) one goes last.
-    const oPlace = new Map(raw.overrides.map((x) => [overrideKey(x.o.name, x.o.target), x.n]));
+    const oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
     const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
     let oTop = Math.max(0, ...oPlace.values());
     let sTop = Math.max(0, ...sPlace.values());
@@ -1118,7 +1118,7 @@ export class RedisStore implements Store, VariablesStore {
         else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
       }
     }
-    const nextO = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+    const nextO = new Map(next.overrides.map((o) => [keyOfOverride(o), o]));
     const nextS = new Map(next.strategies.map((s) => [s.name, s]));
     const args: (string | number)[] = [];
     const oWrites = new Map<string, string>();
@@ -1160,7 +1160,7 @@ export class RedisStore implements Store, VariablesStore {
     if (commits.length === 0) return { ok: true, entries: [], stateVersion };
     // Each commit applied to the state the ones before it leave, places as commit gives them.
     let state = { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s) };
-    const oPlace = new Map(raw.overrides.map((x) => [overrideKey(x.o.name, x.o.target), x.n]));
+    const oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
     const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
     let oTop = Math.max(0, ...oPlace.values());
     let sTop = Math.max(0, ...sPlace.values());
@@ -1168,10 +1168,14 @@ export class RedisStore implements Store, VariablesStore {
     const sTouched = new Set<string>();
     const entryArgs: (string | number)[] = [];
     const bodies: HistoryDraft[] = [];
-    for (const c of commits) {
-      const plain = c.ops.map(plainOp);
+    // Without strategy operations the commits' operations in a row are one applyOps: one pass over the state, not one per commit.
+    const plains = commits.map((c) => c.ops.map(plainOp));
+    const strategyOps = plains.some((ops) => ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete'));
+    if (!strategyOps) state = applyCommit(state, plains.flat(), 0, '');
+    for (const [ci, c] of commits.entries()) {
+      const plain = plains[ci] as Op[];
       const at = Math.max(0, Math.floor(c.draft.at));
-      state = applyCommit(state, plain, at, c.by);
+      if (strategyOps) state = applyCommit(state, plain, at, c.by);
       for (const op of plain) {
         if (op.kind === 'override.set' || op.kind === 'override.clear') {
           const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
@@ -1189,7 +1193,7 @@ export class RedisStore implements Store, VariablesStore {
       bodies.push(body);
       entryArgs.push(at, JSON.stringify(body));
     }
-    const nextO = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+    const nextO = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
     const nextS = new Map(state.strategies.map((s) => [s.name, s]));
     const args: (string | number)[] = [];
     const oWrites = new Map<string, string>();
@@ -1218,7 +1222,7 @@ export class RedisStore implements Store, VariablesStore {
 
   /** The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse them, over the state before. */
   private rememberCommitted(apiKey: string, raw: RawState, oFields: ReadonlyMap<string, string>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
-    const overrides = raw.overrides.filter((x) => !oFields.has(overrideKey(x.o.name, x.o.target)));
+    const overrides = raw.overrides.filter((x) => !oFields.has(keyOfOverride(x.o)));
     // Shared with the state before (only this cache reads it): texts of replaced records stay until
     // the next read keeps only what it finds, or until there are too many of them.
     let parsed = raw.parsed;

@@ -13,7 +13,7 @@
  */
 import { ObserverioError } from '../errors.js';
 import type { Var } from '../model.js';
-import { overrideKey, type Override } from './overrides.js';
+import { keyOfOverride, overrideKey, type Override } from './overrides.js';
 import type { Op, Strategy } from './strategies.js';
 import type { Target } from './target.js';
 
@@ -103,7 +103,7 @@ export function sameVars(a: readonly Var[] | null, b: readonly Var[] | null): bo
 
 /** The state after the operations, in order. Replacing an override or strategy keeps its place. */
 export function applyOps(state: VariablesState, ops: readonly Op[]): VariablesState {
-  const overrides = new Map<string, Override>(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  const overrides = new Map<string, Override>(state.overrides.map((o) => [keyOfOverride(o), o]));
   const strategies = new Map<string, Strategy>(state.strategies.map((s) => [s.name, s]));
   for (const op of ops) {
     if (op.kind === 'override.set') overrides.set(overrideKey(op.override.name, op.override.target), op.override);
@@ -130,8 +130,8 @@ export interface EntryMeta {
  */
 export function commit(state: VariablesState, ops: readonly Op[], meta: EntryMeta): { state: VariablesState; draft: HistoryDraft } {
   const next = applyOps(state, ops);
-  const before = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
-  const after = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  const before = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
+  const after = new Map(next.overrides.map((o) => [keyOfOverride(o), o]));
   const changes: OverrideChange[] = [];
   const touched = new Set<string>();
   for (const op of ops) {
@@ -179,7 +179,7 @@ export type RevertConflict =
  * so precedence among overrides is what it was.
  */
 export function revert(entry: HistoryEntry, state: VariablesState, options: { force?: boolean } = {}): { ops: Op[]; conflicts: RevertConflict[] } {
-  const overrides = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  const overrides = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
   const strategies = new Map(state.strategies.map((s) => [s.name, s.vars]));
   const ops: Op[] = [];
   const conflicts: RevertConflict[] = [];
@@ -216,7 +216,7 @@ function overrideOp(name: string, target: Target, v: OverrideValue | null): Op {
 export function rollback(state: VariablesState, newestFirst: readonly HistoryEntry[], toId: string): Op[] {
   const at = newestFirst.findIndex((e) => e.id === toId);
   if (at < 0) throw new ObserverioError('not_found', `history entry ${JSON.stringify(toId.slice(0, 40))} is not in the history (unknown, or pruned)`);
-  const overrides = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  const overrides = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
   const strategies = new Map(state.strategies.map((s) => [s.name, s]));
   const goalOverrides = new Map(overrides);
   const goalStrategies = new Map(strategies);
