@@ -273,17 +273,17 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    */
   const deliver = async (state: State, batch: readonly VarChange[]): Promise<void> => {
     const delivered = new Map<VarChange, number>(batch.map((c) => [c, 0]));
+    const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const here = devicesHere(true);
     if (here.size > 0) {
-      const overrides = await store.listOverrides(apiKey);
       const groups = [...here.values()];
-      const reads = await store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey));
+      // Independent reads, one round trip together.
+      const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey))]);
       // The latest change of the batch behind each variable, for the timeline.
       const causes = new Map<string, VarChange>();
       for (const c of batch) for (const x of c.changes ?? []) causes.set(x.name, c);
       const last = batch.at(-1) ?? null;
       const causeOf = (name: string): VarChange | null => causes.get(name) ?? (batch.length === 1 ? last : null);
-      const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
       const timelines: Array<() => void> = [];
       groups.forEach((all, i) => {
         const first = all[0] as DeviceConnEntry;
@@ -310,9 +310,11 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           timelines.push(() => sentTimeline(head, overrides, vars, read.lastSent, read.reported, causeOf));
         }
       });
-      if (writes.length > 0) await store.addLastSent(apiKey, writes);
       for (const t of timelines) t();
     }
+    // The acks leave with the last-sent write rather than after it: the lines are on the sockets
+    // already, and the sender has its own reads to do before it answers.
+    const lastSent = writes.length > 0 ? store.addLastSent(apiKey, writes) : Promise.resolve();
     const acks = new Map<string, DeliveryAck[]>();
     for (const [c, n] of delivered) {
       state.delivered += n;
@@ -323,7 +325,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       else acks.set(c.replyTo, [ack]);
     }
     // One message per asking node: a lone ack as it always was, several as one batch.
-    await Promise.all([...acks].map(([replyTo, list]) => pubsub.publish(replyTo, list.length === 1 ? list[0] : ({ acks: list } satisfies DeliveryAcks))));
+    await Promise.all([lastSent, ...[...acks].map(([replyTo, list]) => pubsub.publish(replyTo, list.length === 1 ? list[0] : ({ acks: list } satisfies DeliveryAcks)))]);
   };
 
   /**

@@ -295,6 +295,9 @@ export class VarChanges {
     const overridesChanged = entry.changes.length > 0;
     let delivered = 0;
     let unconfirmed: number | undefined;
+    // The devices to count what waits against, read while the acks are on their way.
+    const devicesP = overridesChanged ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
+    devicesP.catch(() => undefined);
     if (overridesChanged) {
       await backend(this.start(), 'pubsub', logger);
       const requestId = randomBytes(9).toString('base64url');
@@ -325,8 +328,7 @@ export class VarChanges {
       delivered = r.delivered;
       if (r.received < nodes) unconfirmed = nodes - r.received;
     }
-    const now = Date.now();
-    const devices = overridesChanged ? await backend(store.listDevices(apiKey, variables.deviceRememberMs, now), 'store', logger) : [];
+    const devices = await devicesP;
     const affected = affectedDevices(devices, before.overrides, after.overrides).length;
     const pending = Math.max(0, affected - delivered);
     const final: HistoryEntry = { ...entry, delivered };
