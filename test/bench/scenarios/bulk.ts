@@ -16,6 +16,9 @@ import { medianCpu } from './ingest.js';
 const RATE = 10_000;
 const TARGET_PER_S = 10_000;
 
+/** A latency in ms; none measured (nothing reached the device after warm-up) is a dash. */
+const ms = (v: number | null | undefined): string => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(1) : '—');
+
 interface BulkRun extends BulkResult {
   mode: BulkConfig['mode'];
   cpu: Record<string, number>;
@@ -57,7 +60,7 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       if (!daemon.alive) throw new Error(`the daemon died:\n${daemon.logTail()}`);
       if (x.reached === 0) throw new Error(`${mode}: no change reached the device (${x.sent} sent, ${x.errors} errors, first ${x.firstError ?? '—'})`);
       ctx.log(
-        `  ${label[mode]} run ${r + 1}: ${Math.round(x.reachedPerSecond).toLocaleString()} changes/s reached the device, ${x.reached}/${x.sent} reached (${x.offered} offered, ${x.skipped} not sent), ${x.answered} answered, ${x.errors} errors; → v: p50 ${x.latency.p50.toFixed(1)} p99 ${x.latency.p99.toFixed(1)} ms, cpu ${JSON.stringify(cpu)}${x.firstError ? `, first error ${x.firstError}` : ''}`,
+        `  ${label[mode]} run ${r + 1}: ${Math.round(x.reachedPerSecond).toLocaleString()} changes/s reached the device, ${x.reached}/${x.sent} reached (${x.offered} offered, ${x.skipped} not sent), ${x.answered} answered, ${x.errors} errors; → v: p50 ${ms(x.latency.p50)} p99 ${ms(x.latency.p99)} ms, cpu ${JSON.stringify(cpu)}${x.firstError ? `, first error ${x.firstError}` : ''}`,
       );
       const run: BulkRun = { ...x, mode, cpu };
       mine.push(run);
@@ -75,7 +78,7 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       pass: perS >= TARGET_PER_S && lost === 0 && skipped === 0,
     });
     rows.push({
-      metric: `${label[mode]} → device v:, p99 at ${RATE.toLocaleString()}/s offered (p50 ${median(mine.map((m) => m.latency.p50)).toFixed(1)} ms)`,
+      metric: `${label[mode]} → device v:, p99 at ${RATE.toLocaleString()}/s offered (p50 ${ms(median(mine.map((m) => m.latency.p50)))} ms)`,
       figure: median(mine.map((m) => m.latency.p99)),
       unit: 'ms',
       target: '(informative)',
