@@ -69,8 +69,25 @@ export interface DeliveryAck {
   delivered: number;
 }
 
+/** Several answers at once, one message: the changes one delivery pass of a node handled together. */
+export interface DeliveryAcks {
+  acks: DeliveryAck[];
+}
+
+/** Whether a line with `sent` to the device `view` carried change `c` (a change that names no variable: a resync, any line). */
+function reaches(c: VarChange, view: DeviceView, sent: readonly Var[]): boolean {
+  if (sent.length === 0) return false;
+  if (!c.changes || c.changes.length === 0) return true;
+  return c.changes.some((x) => matches(x.target, view) && sent.some((v) => v.name === x.name));
+}
+
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
+  /**
+   * Changes that arrived while this message waited in the mailbox, appended to it until the actor
+   * takes it (`taken`): a burst of changes costs one delivery pass, not one each.
+   */
+  | { kind: 'changes'; changes: VarChange[]; taken: boolean }
   /** `resume`: the socket's connection actor restarted; the device saw no new OK, so it is only sent what it misses. */
   | { kind: 'conn_up'; connId: string; deviceKey: string; generated: boolean; address: string | null; resume: boolean }
   | { kind: 'conn_down'; deviceKey: string }
@@ -167,24 +184,41 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     return cause.changes.some((c) => c.value !== null && matches(c.target, view) && winners.get(c.name)?.setAt === c.setAt && last.get(c.name)?.value === c.value);
   };
 
+  /**
+   * Sends a device what it has pending, from its last-sent and reported as read: the vars it got a
+   * line with (empty: none), and whether it already held `cause` (verified in between).
+   */
+  const sendPending = (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null, last: ReadonlyMap<string, Var>, reported: readonly Var[]): { sent: Var[]; had: boolean } => {
+    const view = viewOf(conns[0] as DeviceConnEntry);
+    const todo = pending(inEffectVars(view, overrides), last, reported);
+    if (todo.length === 0) return { sent: [], had: alreadyHas(view, overrides, last, cause) };
+    return send(conns, todo) ? { sent: todo, had: false } : { sent: [], had: false };
+  };
+
+  /** The timeline entries of what a device was sent; `causeOf` names the change behind each variable, if known. */
+  const sentTimeline = (first: DeviceConnEntry, overrides: readonly Override[], sent: readonly Var[], last: ReadonlyMap<string, Var>, reported: readonly Var[], causeOf: (name: string) => VarChange | null): void => {
+    const own = new Map(reported.map((v) => [v.name, v.value]));
+    const winners = inEffect(viewOf(first), overrides);
+    timeline(
+      first.deviceKey,
+      sent,
+      (name) => last.get(name)?.value ?? own.get(name) ?? null,
+      (name) => {
+        const cause = causeOf(name);
+        return { actor: cause?.actor ?? winners.get(name)?.setBy ?? 'unknown', action: cause?.action ?? (winners.has(name) ? 'override.set' : 'override.clear'), historyId: cause?.historyId ?? null };
+      },
+    );
+  };
+
   /** Sends a device what it has pending; true when it got a line (or already had the change). */
   const sync = async (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null): Promise<boolean> => {
     const first = conns[0];
     if (!first) return false;
-    const view = viewOf(first);
     const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
-    const todo = pending(inEffectVars(view, overrides), last, reported);
-    if (todo.length === 0) return alreadyHas(view, overrides, last, cause);
-    if (!send(conns, todo)) return false;
-    await store.setLastSent(apiKey, first.deviceKey, todo, false);
-    const own = new Map(reported.map((v) => [v.name, v.value]));
-    const winners = inEffect(view, overrides);
-    timeline(
-      first.deviceKey,
-      todo,
-      (name) => last.get(name)?.value ?? own.get(name) ?? null,
-      (name) => ({ actor: cause?.actor ?? winners.get(name)?.setBy ?? 'unknown', action: cause?.action ?? (winners.has(name) ? 'override.set' : 'override.clear'), historyId: cause?.historyId ?? null }),
-    );
+    const r = sendPending(conns, overrides, cause, last, reported);
+    if (r.sent.length === 0) return r.had;
+    await store.setLastSent(apiKey, first.deviceKey, r.sent, false);
+    sentTimeline(first, overrides, r.sent, last, reported, () => cause);
     return true;
   };
 
@@ -230,30 +264,68 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     }
   };
 
-  /** A change on any node: each device here gets what changed for it; the sender hears how many did. */
-  const deliver = async (state: State, change: VarChange): Promise<void> => {
-    let delivered = 0;
+  /**
+   * Changes from any node (those that arrived while the previous ones were being delivered, together):
+   * each device here gets one line with what is pending for it, every device's reads and writes are
+   * one store round trip each whatever the number of devices, and each sender hears, per change, how
+   * many devices got it. A change reached a device that got a line carrying one of its variables (any
+   * line, for a resync), or that already held it.
+   */
+  const deliver = async (state: State, batch: readonly VarChange[]): Promise<void> => {
+    const delivered = new Map<VarChange, number>(batch.map((c) => [c, 0]));
+    const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const here = devicesHere(true);
     if (here.size > 0) {
-      const overrides = await store.listOverrides(apiKey);
-      for (const all of here.values()) {
-        const conns = all.filter((c) => c.up);
-        if (conns.length > 0) {
-          if (await sync(conns, overrides, change)) delivered += 1;
-          continue;
-        }
-        // Verified, its conn_up right behind this message: that sends it every override in effect,
-        // this change included, so it is reached now all the same.
+      const groups = [...here.values()];
+      // Independent reads, one round trip together.
+      const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey))]);
+      // The latest change of the batch behind each variable, for the timeline.
+      const causes = new Map<string, VarChange>();
+      for (const c of batch) for (const x of c.changes ?? []) causes.set(x.name, c);
+      const last = batch.at(-1) ?? null;
+      const causeOf = (name: string): VarChange | null => causes.get(name) ?? (batch.length === 1 ? last : null);
+      const timelines: Array<() => void> = [];
+      groups.forEach((all, i) => {
         const first = all[0] as DeviceConnEntry;
-        const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
-        if (pending(inEffectVars(viewOf(first), overrides), last, reported).length > 0) delivered += 1;
-      }
+        const read = reads[i] ?? { lastSent: new Map<string, Var>(), reported: [] };
+        const conns = all.filter((c) => c.up);
+        if (conns.length === 0) {
+          // Verified, its conn_up right behind this message: that sends it every override in effect,
+          // these changes included, so they reach it now all the same.
+          const todo = pending(inEffectVars(viewOf(first), overrides), read.lastSent, read.reported);
+          for (const c of batch) if (reaches(c, viewOf(first), todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+          return;
+        }
+        const head = conns[0] as DeviceConnEntry;
+        let sent: Var[] = [];
+        for (const c of batch) {
+          // The line goes out once, with the first change; the others are judged by what it carried.
+          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, overrides, c, read.lastSent, read.reported) : { sent, had: alreadyHas(viewOf(head), overrides, read.lastSent, c) };
+          sent = r.sent;
+          if (r.had || reaches(c, viewOf(head), sent)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+        }
+        if (sent.length > 0) {
+          const vars = sent;
+          writes.push({ deviceId: head.deviceKey, vars });
+          timelines.push(() => sentTimeline(head, overrides, vars, read.lastSent, read.reported, causeOf));
+        }
+      });
+      for (const t of timelines) t();
     }
-    state.delivered += delivered;
-    if (change.requestId && change.replyTo) {
-      const ack: DeliveryAck = { requestId: change.requestId, delivered };
-      await pubsub.publish(change.replyTo, ack);
+    // The acks leave with the last-sent write rather than after it: the lines are on the sockets
+    // already, and the sender has its own reads to do before it answers.
+    const lastSent = writes.length > 0 ? store.addLastSent(apiKey, writes) : Promise.resolve();
+    const acks = new Map<string, DeliveryAck[]>();
+    for (const [c, n] of delivered) {
+      state.delivered += n;
+      if (!c.requestId || !c.replyTo) continue;
+      const list = acks.get(c.replyTo);
+      const ack: DeliveryAck = { requestId: c.requestId, delivered: n };
+      if (list) list.push(ack);
+      else acks.set(c.replyTo, [ack]);
     }
+    // One message per asking node: a lone ack as it always was, several as one batch.
+    await Promise.all([lastSent, ...[...acks].map(([replyTo, list]) => pubsub.publish(replyTo, list.length === 1 ? list[0] : ({ acks: list } satisfies DeliveryAcks)))]);
   };
 
   /**
@@ -298,15 +370,20 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
   return worker<State, ClientMsg>({
     async init(ctx) {
+      let open: Extract<ClientMsg, { kind: 'changes' }> | null = null;
       const unsubscribe = await pubsub.subscribe(channels.varsCallback(apiKey), (message) => {
-        ctx.self.send({ kind: 'change', change: message as VarChange });
+        if (open && !open.taken) open.changes.push(message as VarChange);
+        else {
+          open = { kind: 'changes', changes: [message as VarChange], taken: false };
+          ctx.self.send(open);
+        }
       });
       const heartbeat = setInterval(() => ctx.self.send({ kind: 'heartbeat' }), deps.variables.heartbeatMs);
       heartbeat.unref();
       const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0, recountTimer: null };
       deps.clientActors.register(apiKey, ctx.self, null);
       // A restarted actor: whatever changed while no actor was here goes out now (pending is derived, nothing was lost).
-      await guarded('resync', () => deliver(state, { historyId: null, actor: null, action: null }));
+      await guarded('resync', () => deliver(state, [{ historyId: null, actor: null, action: null }]));
       await guarded('recount', () => recount(state));
       armIdle(state, ctx);
       return state;
@@ -315,7 +392,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     async handle(state, msg, ctx) {
       switch (msg.kind) {
         case 'change':
-          await guarded('deliver', () => deliver(state, msg.change));
+          await guarded('deliver', () => deliver(state, [msg.change]));
+          scheduleRecount(state, ctx);
+          break;
+        case 'changes':
+          msg.taken = true;
+          await guarded('deliver', () => deliver(state, msg.changes));
           scheduleRecount(state, ctx);
           break;
         case 'conn_up': {

@@ -15,9 +15,10 @@ import type { Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
-import { affectedDevices, commit, type Action, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
+import { applyCommit, compareHistoryIds, parseHistoryId, plainOp } from '../store/variables-common.js';
+import { affectedDevices, commit, type Action, type HistoryDraft, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
 import type { StrategyAnswer, VarDelivery } from '../wire.js';
-import type { DeliveryAck, VarChange, VarStore } from './client.js';
+import type { DeliveryAck, DeliveryAcks, VarChange, VarStore } from './client.js';
 
 // The answer and the value's JSON type are declared in wire.ts with the other shapes that leave the process.
 export type { VarDelivery, VarValue };
@@ -93,6 +94,33 @@ export function resolveVar(edit: VarEdit, existing: Var | undefined): Var {
   return { name: edit.name, type, value: canonical.value };
 }
 
+interface Committed {
+  entry: HistoryEntry;
+  before: VariablesState;
+  after: VariablesState;
+}
+
+/** A change waiting for its key's commit. */
+interface Queued {
+  actor: string;
+  plan: (state: ReadState) => Planned | Promise<Planned>;
+  resolve: (c: Committed) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * How long a burst of changes shares one overrides event: the list is the key's whole state (a
+ * hundred kilobytes for a thousand overrides), and sending it per change at thousands of changes/s
+ * was most of the daemon's work in the profile, while a dashboard is no worse for 25 ms.
+ */
+const OVERRIDES_EVENT_MS = 25;
+
+/** Keys whose newest overrides event one node remembers past its tick (a few numbers each). */
+const MAX_KEYS_REMEMBERED = 100_000;
+
+/** Changes committed in one step at most: a bigger batch would hold the first ones' answers back. */
+const MAX_BATCH = 256;
+
 interface AckTotals {
   received: number;
   delivered: number;
@@ -111,10 +139,23 @@ function isAck(m: unknown): m is DeliveryAck {
   return typeof a.requestId === 'string' && typeof a.delivered === 'number' && Number.isFinite(a.delivered) && a.delivered >= 0;
 }
 
+/** A node's answers to several changes in one message (clients/client.ts deliver); capped so a hostile one costs little. */
+function isAcks(m: unknown): m is DeliveryAcks {
+  if (typeof m !== 'object' || m === null) return false;
+  const list = (m as Record<string, unknown>).acks;
+  return Array.isArray(list) && list.length <= MAX_ACKS_PER_MESSAGE;
+}
+
+/** More acks than any delivery pass gives in one message is not a message of ours. */
+const MAX_ACKS_PER_MESSAGE = 100_000;
+
 export class VarChanges {
   readonly replyTo: string;
   private readonly pending = new Map<string, PendingAck>();
-  private readonly chains = new Map<string, Promise<void>>();
+  /** Per key, the newest overrides list sent to dashboards (by entry id) and the one waiting for the end of the tick. */
+  private readonly overridesSent = new Map<string, { id: { ms: number; seq: number }; tick: boolean; latest: readonly Override[] | null }>();
+  /** Changes waiting to be committed, per key; a key is here while its drain runs. */
+  private readonly queues = new Map<string, Queued[]>();
   private subscription: Promise<Unsubscribe> | null = null;
   private readonly ackTimeoutMs: number;
 
@@ -151,27 +192,101 @@ export class VarChanges {
    * Computes the change from the key's current state (`plan` may throw a 4xx), commits it with its
    * history entry, and delivers it. A commit that lost a race is recomputed from the fresh state;
    * a strategy edit whose editor named a version that is no longer current is a 409 instead.
+   *
+   * One change at a time per key on this node, so quick changes reach the devices in the order made
+   * (other nodes are ordered by the store's version check). Changes that queue up behind a commit in
+   * flight are computed one after the other, each from the state the ones before it leave, and
+   * committed together in one step (store.commitMany): the same result as one by one, at one read
+   * and one write for the lot instead of two round trips each.
    */
   async act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
-    const { store, logger, variables } = this.deps;
-    // One change at a time per key on this node, so two quick changes reach the devices in the order made;
-    // other nodes are ordered by the store's version check.
-    const committed = await this.serial(apiKey, async () => {
-      for (let attempt = 0; attempt < variables.maxCommitRetries; attempt++) {
-        const state = await backend(store.readState(apiKey), 'store', logger);
-        const planned = await plan(state);
-        const before: VariablesState = { overrides: state.overrides, strategies: state.strategies.map((s) => ({ name: s.name, vars: s.vars })) };
-        const { state: after, draft } = commit(before, planned.ops, planned.meta);
-        const se = planned.strategyExpect;
-        const expect = se ? { stateVersion: state.stateVersion, strategy: { name: se.name, version: se.version } } : { stateVersion: state.stateVersion };
-        const r = await backend(store.commit(apiKey, planned.ops, draft, expect, { maxEntries: variables.historyMaxEntries, maxAgeMs: variables.historyMaxAgeMs }, actor), 'store', logger);
-        if (r.ok) return { entry: r.entry, before, after };
-        if (se?.fromEditor && r.strategyVersion !== undefined && r.strategyVersion !== se.version)
-          throw new ObserverioError('conflict', `strategy ${se.name} is at version ${r.strategyVersion ?? '(deleted)'}, not ${se.version ?? '(new)'}; re-read it and retry`);
+    const committed = await new Promise<Committed>((resolve, reject) => {
+      let q = this.queues.get(apiKey);
+      if (!q) {
+        q = [];
+        this.queues.set(apiKey, q);
+        void this.drain(apiKey, q);
       }
-      throw new ObserverioError('unavailable', 'too many concurrent changes of this key; retry');
+      q.push({ actor, plan, resolve, reject });
     });
     return this.deliver(apiKey, committed.entry, committed.before, committed.after);
+  }
+
+  /** Commits what waits for the key, batch after batch, until nothing does. */
+  private async drain(apiKey: string, q: Queued[]): Promise<void> {
+    // Started from act() before its push: let the pushes of this tick join the first batch.
+    await Promise.resolve();
+    while (q.length > 0) {
+      const batch = q.splice(0, MAX_BATCH);
+      try {
+        await this.commitBatch(apiKey, batch);
+      } catch (err) {
+        for (const item of batch) item.reject(err);
+      }
+    }
+    this.queues.delete(apiKey);
+  }
+
+  private async commitBatch(apiKey: string, batch: Queued[]): Promise<void> {
+    const { store, logger, variables } = this.deps;
+    let open = batch;
+    for (let attempt = 0; attempt < variables.maxCommitRetries && open.length > 0; attempt++) {
+      const state = await backend(store.readState(apiKey), 'store', logger);
+      let overrides = state.overrides;
+      let strategies = state.strategies;
+      const planned: Array<{ item: Queued; ops: Planned['ops']; draft: HistoryDraft; before: VariablesState; after: VariablesState }> = [];
+      const next: Queued[] = [];
+      for (const item of open) {
+        let p: Planned;
+        try {
+          p = await item.plan({ overrides, strategies, stateVersion: state.stateVersion + planned.length });
+        } catch (err) {
+          item.reject(err);
+          continue;
+        }
+        const se = p.strategyExpect;
+        if (se) {
+          const current = strategies.find((x) => x.name === se.name)?.version ?? null;
+          if (current !== se.version) {
+            if (se.fromEditor) item.reject(new ObserverioError('conflict', `strategy ${se.name} is at version ${current ?? '(deleted)'}, not ${se.version ?? '(new)'}; re-read it and retry`));
+            // Computed from an older state than this one: computed again on the next attempt.
+            else next.push(item);
+            continue;
+          }
+        }
+        const before: VariablesState = { overrides, strategies: strategies.map((x) => ({ name: x.name, vars: x.vars })) };
+        const { state: after, draft } = commit(before, p.ops, p.meta);
+        planned.push({ item, ops: p.ops, draft, before, after });
+        // What the next change of the batch is computed from: the records this one leaves, as the store
+        // will write them (the overrides are applyOps', already in `after`; strategy records get versions).
+        if (p.ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete')) {
+          const records = applyCommit({ overrides, strategies }, p.ops.map(plainOp), Math.max(0, Math.floor(draft.at)), item.actor);
+          overrides = records.overrides;
+          strategies = records.strategies;
+        } else overrides = after.overrides as Override[];
+      }
+      if (planned.length === 0) {
+        open = next;
+        continue;
+      }
+      const r = await backend(
+        store.commitMany(apiKey, planned.map((x) => ({ ops: x.ops, draft: x.draft, by: x.item.actor })), state.stateVersion, { maxEntries: variables.historyMaxEntries, maxAgeMs: variables.historyMaxAgeMs }),
+        'store',
+        logger,
+      ).catch((err: unknown) => {
+        for (const x of planned) x.item.reject(err);
+        return null;
+      });
+      if (!r) {
+        open = next;
+        continue;
+      }
+      if (r.ok) {
+        planned.forEach((x, i) => x.item.resolve({ entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after }));
+        open = next;
+      } else open = [...planned.map((x) => x.item), ...next];
+    }
+    for (const item of open) item.reject(new ObserverioError('unavailable', 'too many concurrent changes of this key; retry'));
   }
 
   /** Publishes the committed change to every node's client actor and counts who got it and who it waits for. */
@@ -180,6 +295,9 @@ export class VarChanges {
     const overridesChanged = entry.changes.length > 0;
     let delivered = 0;
     let unconfirmed: number | undefined;
+    // The devices to count what waits against, read while the acks are on their way.
+    const devicesP = overridesChanged ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
+    devicesP.catch(() => undefined);
     if (overridesChanged) {
       await backend(this.start(), 'pubsub', logger);
       const requestId = randomBytes(9).toString('base64url');
@@ -210,8 +328,7 @@ export class VarChanges {
       delivered = r.delivered;
       if (r.received < nodes) unconfirmed = nodes - r.received;
     }
-    const now = Date.now();
-    const devices = overridesChanged ? await backend(store.listDevices(apiKey, variables.deviceRememberMs, now), 'store', logger) : [];
+    const devices = await devicesP;
     const affected = affectedDevices(devices, before.overrides, after.overrides).length;
     const pending = Math.max(0, affected - delivered);
     const final: HistoryEntry = { ...entry, delivered };
@@ -219,7 +336,7 @@ export class VarChanges {
     // Every dashboard of the key sees the change, whichever node or socket made it.
     const ch = channels.vars(apiKey);
     if (overridesChanged) {
-      gateway.publish(ch, { type: 'overrides', overrides: [...after.overrides] }, 'overrides');
+      this.publishOverrides(apiKey, entry.id, after.overrides);
       // Dashboards written before overrides show a change through the `vars` event, as they always did.
       const set = entry.changes.flatMap((c) => (c.after ? [{ name: c.name, type: c.after.type, value: c.after.value }] : []));
       if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
@@ -236,22 +353,39 @@ export class VarChanges {
     return out;
   }
 
-  /** Runs `fn` after every earlier call for the same key has finished (whatever their outcome). */
-  private serial<T>(apiKey: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.chains.get(apiKey) ?? Promise.resolve();
-    const run = before.then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.chains.set(apiKey, tail);
-    void tail.then(() => {
-      if (this.chains.get(apiKey) === tail) this.chains.delete(apiKey);
-    });
-    return run;
+  /**
+   * The key's dashboards get the overrides after a change: the whole list, so of a burst of changes
+   * only the newest list matters. The first goes out at once (a lone change is seen as it always was,
+   * before its vars, delivery and history events); the newest of those in the next
+   * OVERRIDES_EVENT_MS goes out once at its end, and a list older than one sent is never sent after it.
+   */
+  private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[]): void {
+    const ch = channels.vars(apiKey);
+    const id = parseHistoryId(entryId) ?? { ms: 0, seq: 0 };
+    const sent = this.overridesSent.get(apiKey);
+    if (sent && compareHistoryIds(id, sent.id) <= 0) return;
+    if (!sent?.tick) {
+      this.overridesSent.set(apiKey, { id, tick: true, latest: null });
+      this.deps.gateway.publish(ch, { type: 'overrides', overrides: [...overrides] }, 'overrides');
+      setTimeout(() => {
+        const s = this.overridesSent.get(apiKey);
+        if (!s) return;
+        if (s.latest) this.deps.gateway.publish(ch, { type: 'overrides', overrides: [...s.latest] }, 'overrides');
+        // Past the tick only the newest id is kept, so an older list arriving late is still dropped.
+        this.overridesSent.delete(apiKey);
+        if (this.overridesSent.size < MAX_KEYS_REMEMBERED) this.overridesSent.set(apiKey, { id: s.id, tick: false, latest: null });
+      }, OVERRIDES_EVENT_MS).unref();
+      return;
+    }
+    sent.id = id;
+    sent.latest = overrides;
   }
 
   private onAck(message: unknown): void {
+    if (isAcks(message)) {
+      for (const a of message.acks) this.onAck(a);
+      return;
+    }
     if (!isAck(message)) return;
     const p = this.pending.get(message.requestId);
     // Late acks (after the timeout) and foreign ones are ignored.

@@ -87,11 +87,16 @@ export class Variables {
   /** `PUT /api/vars/:name {value, type?, target?}`. */
   async setVar(apiKey: string, actor: string, body: { name: string; value: VarValue; type?: string | undefined; target: unknown }): Promise<SetOverrideAnswer> {
     const target = parseTarget(body.target);
-    const typeOf = await this.existingType(apiKey);
-    // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
-    const known = typeOf(body.name);
-    resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });
-    const r = await this.deps.changes.act(apiKey, actor, (state) => setOverride(plain(state), body.name, body.value, body.type, target, typeOf(body.name), { actor, at: Date.now() }));
+    // existingType for one variable: its own fields of `<apiKey>:vs` (not the whole hash: every PUT
+    // asks), and an override's type from the state the change is computed from (no read of its own).
+    const reportedType = (await this.deps.store.getVarTypes(apiKey, [body.name])).get(body.name);
+    const r = await this.deps.changes.act(apiKey, actor, (state) => {
+      let known = reportedType;
+      for (const o of state.overrides) if (o.name === body.name) known = o.type;
+      // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
+      resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });
+      return setOverride(plain(state), body.name, body.value, body.type, target, known, { actor, at: Date.now() });
+    });
     const c = r.entry.changes[0];
     const o = r.after.overrides.find((x) => x.name === body.name && c !== undefined && c.after !== null && x.setAt === c.after.setAt);
     const v: Var = o ? { name: o.name, type: o.type, value: o.value } : { name: body.name, type: c?.after?.type ?? '', value: c?.after?.value ?? '' };

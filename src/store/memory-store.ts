@@ -16,9 +16,9 @@ import { ObserverioError } from '../errors.js';
 import type { BackendHealth, Session, User, Var } from '../model.js';
 import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
 import type { Labels } from '../variables/labels.js';
-import { overrideKey, type Override } from '../variables/overrides.js';
+import { keyOfOverride, overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
-import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
 import { LoginLimiter, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -378,6 +378,16 @@ export class MemoryStore implements Store, VariablesStore {
     return m ? toVars(m) : [];
   }
 
+  async getVarTypes(apiKey: string, names: readonly string[]): Promise<Map<string, string>> {
+    const m = this.vars.get(apiKey);
+    const out = new Map<string, string>();
+    for (const name of names) {
+      const v = m?.get(name);
+      if (v) out.set(name, v.type);
+    }
+    return out;
+  }
+
   async deleteVar(apiKey: string, name: string): Promise<boolean> {
     if (!this.vars.get(apiKey)?.has(name)) return false;
     await this.apply({ t: 'vars.delete', apiKey, name });
@@ -498,6 +508,14 @@ export class MemoryStore implements Store, VariablesStore {
     return new Map([...(sent ?? [])].map(([n, v]) => [n, { ...v }]));
   }
 
+  async getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
+    return Promise.all(deviceIds.map(async (id) => ({ lastSent: await this.getLastSent(apiKey, id), reported: await this.getReported(apiKey, id) })));
+  }
+
+  async addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
+    await Promise.all(sends.map((s) => this.setLastSent(apiKey, s.deviceId, s.vars, false)));
+  }
+
   async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
     const k = this.keyVars(apiKey);
     return { overrides: [...(k?.overrides.values() ?? [])], strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };
@@ -528,6 +546,25 @@ export class MemoryStore implements Store, VariablesStore {
     const stateVersion = this.keyVarsFor(apiKey).stateVersion;
     await written;
     return { ok: true, entry, stateVersion };
+  }
+
+  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
+    checkHistoryBounds(bounds);
+    // One synchronous step, as commit: checked once, then every commit applied before anything else runs.
+    const now = this.keyVars(apiKey)?.stateVersion ?? 0;
+    if (now !== stateVersion) return { ok: false, stateVersion: now };
+    const entries: HistoryEntry[] = [];
+    const written: Promise<void>[] = [];
+    for (const c of commits) {
+      const k = this.keyVars(apiKey);
+      const last = k?.lastId ? parseHistoryId(k.lastId) : null;
+      const entry = toEntry(formatHistoryId(nextHistoryId(last, c.draft.at)), plainDraft(c.draft));
+      written.push(this.apply({ t: 'variables.commit', apiKey, ops: c.ops.map(plainOp), entry, by: c.by, maxEntries: bounds.maxEntries, maxAgeMs: bounds.maxAgeMs }));
+      entries.push(entry);
+    }
+    const after = this.keyVars(apiKey)?.stateVersion ?? 0;
+    await Promise.all(written);
+    return { ok: true, entries, stateVersion: after };
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {
@@ -690,7 +727,7 @@ export class MemoryStore implements Store, VariablesStore {
       case 'variables.commit': {
         const k = this.keyVarsFor(op.apiKey);
         const next = applyCommit({ overrides: [...k.overrides.values()], strategies: [...k.strategies.values()] }, op.ops, op.entry.at, op.by);
-        k.overrides = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), deepFreeze(o)]));
+        k.overrides = new Map(next.overrides.map((o) => [keyOfOverride(deepFreeze(o)), o]));
         k.strategies = new Map(next.strategies.map((s) => [s.name, deepFreeze(s)]));
         k.stateVersion++;
         k.history.push(deepFreeze(op.entry));

@@ -79,9 +79,9 @@ import { z } from 'zod';
 import type { BackendHealth, Session, User, Var } from '../model.js';
 import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
 import type { Labels } from '../variables/labels.js';
-import { overrideKey, type Override } from '../variables/overrides.js';
+import { keyOfOverride, overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
-import type { CommitExpect, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
@@ -331,6 +331,67 @@ local nv = redis.call('INCR', KEYS[1])
 return {1, nv, id, dropped}
 `);
 
+/**
+ * KEYS: state, overrides, strategies. ARGV: the state version the caller holds parsed (-1: none).
+ * → {version} when it is still that one, else {version, override JSONs, strategy JSONs}: one
+ * round trip, one moment, and nothing to transfer or parse while the state is unchanged. Only COMMIT
+ * writes the two hashes, and it INCRs the version in the same step, so an equal version is the same state.
+ */
+const READ_STATE = script(`
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v == tonumber(ARGV[1]) then return {v} end
+return {v, redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3])}
+`);
+
+/**
+ * COMMIT for several commits at once (commitMany). KEYS as COMMIT. ARGV: expected state version,
+ * maxEntries, maxAgeMs, N, then N (at, entry JSON) in order, then the overrides' and strategies'
+ * (count, field/JSON pairs) of the state after the last one. Each entry gets its id as COMMIT gives
+ * it (after the one before); the version moves by N. → {0, current version} or {1, new version,
+ * entries pruned, id, id, ...}.
+ */
+const COMMIT_MANY = script(`${TRIM_LUA}
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v ~= tonumber(ARGV[1]) then return {0, v} end
+local n = tonumber(ARGV[4])
+local i = 5 + 2 * n
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  local c = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, c do
+    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+    i = i + 2
+  end
+end
+local lm, ls = -1, -1
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[4])
+  for j = 1, #info, 2 do
+    if info[j] == 'last-generated-id' then
+      local a, b = string.match(info[j + 1], '^(%d+)%-(%d+)$')
+      lm, ls = tonumber(a), tonumber(b)
+    end
+  end
+end
+local ids = {}
+for e = 0, n - 1 do
+  local ms = tonumber(ARGV[5 + 2 * e])
+  local seq = 0
+  if lm >= ms then
+    ms = lm
+    seq = ls + 1
+  end
+  if ms == 0 and seq == 0 then seq = 1 end
+  ids[#ids + 1] = redis.call('XADD', KEYS[4], string.format('%.0f-%.0f', ms, seq), 'e', ARGV[6 + 2 * e])
+  lm, ls = ms, seq
+end
+local dropped = trim(KEYS[4], KEYS[5], lm - tonumber(ARGV[3]), tonumber(ARGV[2]))
+local nv = redis.call('INCRBY', KEYS[1], n)
+local out = {1, nv, dropped}
+for _, id in ipairs(ids) do out[#out + 1] = id end
+return out
+`);
+
 /** KEYS: history, delivered. ARGV: cutoff (ms), maxEntries. → entries dropped. */
 const PRUNE = script(`${TRIM_LUA}
 return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
@@ -382,8 +443,9 @@ function overrideField(key: string): string {
 }
 
 const ok = <T>(r: { success: true; data: T } | { success: false }): T | null => (r.success ? r.data : null);
-// Schemas built once: zod compiles each on its first parse, so a schema built per call costs ~25 µs a
-// record (a device list of 1,500 devices read once a second per key was 8% of the daemon's CPU).
+// Schemas built once: zod v4 compiles each on its first parse, so a schema built per call cost ~25 µs
+// a record (issue 14's profiles: most of a dashboard change's CPU, and 8% of the daemon's while a
+// list of 1,500 devices was read once a second per key).
 const deviceSchema = z.object({ lastAddress: z.string().nullable(), generated: z.boolean() });
 const varListSchema = z.array(varSchema);
 const placedOverrideSchema = z.object({ n: z.number(), o: overrideSchema });
@@ -394,6 +456,31 @@ const parseVar = (v: unknown) => ok(varSchema.safeParse(v));
 const parseVarList = (v: unknown) => ok(varListSchema.safeParse(v));
 const parsePlacedOverride = (v: unknown) => ok(placedOverrideSchema.safeParse(v));
 const parsePlacedStrategy = (v: unknown) => ok(placedStrategySchema.safeParse(v));
+
+/** The state with each override's and strategy's place (`n`), as COMMIT's places need it. */
+interface RawState {
+  overrides: { n: number; o: Override }[];
+  strategies: { n: number; s: StrategyRecord }[];
+  stateVersion: number;
+  /** Each record as parsed, by the JSON text it was read or written as: a read after a change parses only what changed. */
+  parsed?: Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>;
+}
+
+/** Reported lists RedisStore.reportedCache keeps: only long ones, and at most this much JSON in all (the parsed form is a few times that). */
+const REPORTED_CACHE_MIN_CHARS = 2048;
+const REPORTED_CACHE_MAX_CHARS = 8 << 20;
+
+/** API keys whose parsed state one store keeps; past it the oldest is dropped (it is only a cache). */
+const STATE_CACHE_KEYS = 1000;
+
+/** Handed out to every caller as it is, so nobody may change it (the memory store's objects are frozen too). */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}
 const parseEntry = (id: string, v: unknown) => ok(entrySchema.safeParse(isRecord(v) ? { ...v, id } : v));
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -421,6 +508,19 @@ export class RedisStore implements Store, VariablesStore {
   /** Set by stop(): the next start() opens a new connection. */
   private closed = false;
   private lastError: string | undefined;
+  /**
+   * Each API key's state as last read or committed here, by version. Exact across nodes: READ_STATE
+   * sends it again whenever the version moved (another node committed), and a commit at a stale
+   * version fails in COMMIT whatever this says.
+   */
+  private readonly stateCache = new Map<string, RawState>();
+  /**
+   * Each device's reported list as last parsed, by its JSON: a game reports hundreds of variables and
+   * every change and report reads the list again, mostly unchanged. Keyed by the text read, so it is
+   * never stale: a different text is parsed anew.
+   */
+  private readonly reportedCache = new Map<string, { raw: string; vars: readonly Var[] }>();
+  private reportedBytes = 0;
 
   private readonly key = {
     vars: (apiKey: string) => `${apiKey}:vs`,
@@ -655,6 +755,19 @@ export class RedisStore implements Store, VariablesStore {
     return out;
   }
 
+  async getVarTypes(apiKey: string, names: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (names.length === 0) return out;
+    const fields = await this.redis.hmget(this.key.vars(apiKey), ...names.flatMap((n) => [`${n}:type`, `${n}:value`]));
+    names.forEach((name, i) => {
+      const type = fields[2 * i];
+      // getVars lists a variable with either field (type '' without one).
+      if (type !== null && type !== undefined) out.set(name, type);
+      else if (fields[2 * i + 1] !== null && fields[2 * i + 1] !== undefined) out.set(name, '');
+    });
+    return out;
+  }
+
   async deleteVar(apiKey: string, name: string): Promise<boolean> {
     return Number(await this.run(DELETE_VAR, [this.key.vars(apiKey), this.key.varOrder(apiKey)], [name])) > 0;
   }
@@ -836,7 +949,31 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
-    return this.parseJson(await this.redis.get(this.vsKeys(apiKey).reported(deviceId)), parseVarList, 'reported', apiKey) ?? [];
+    return this.parseReported(apiKey, deviceId, await this.redis.get(this.vsKeys(apiKey).reported(deviceId)));
+  }
+
+  private parseReported(apiKey: string, deviceId: string, raw: string | null): Var[] {
+    if (raw === null) return [];
+    const id = `${apiKey}\u0000${deviceId}`;
+    const hit = this.reportedCache.get(id);
+    if (hit?.raw === raw) return [...hit.vars];
+    const vars = this.parseJson(raw, parseVarList, 'reported', apiKey);
+    if (hit) {
+      this.reportedCache.delete(id);
+      this.reportedBytes -= hit.raw.length;
+    }
+    if (!vars) return [];
+    // Short lists parse fast; long ones are what repeats the cost.
+    if (raw.length < REPORTED_CACHE_MIN_CHARS) return vars;
+    this.reportedCache.set(id, { raw, vars: deepFreeze(vars) });
+    this.reportedBytes += raw.length;
+    while (this.reportedBytes > REPORTED_CACHE_MAX_CHARS) {
+      const oldest = this.reportedCache.entries().next();
+      if (oldest.done) break;
+      this.reportedCache.delete(oldest.value[0]);
+      this.reportedBytes -= oldest.value[1].raw.length;
+    }
+    return [...vars];
   }
 
   async setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void> {
@@ -864,13 +1001,75 @@ export class RedisStore implements Store, VariablesStore {
     return out;
   }
 
-  /** The state with each override's and strategy's place (`n`), in one MULTI so it is one moment. */
-  private async readRaw(apiKey: string): Promise<{ overrides: { n: number; o: Override }[]; strategies: { n: number; s: StrategyRecord }[]; stateVersion: number }> {
+  async getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
     const k = this.vsKeys(apiKey);
-    const [o, s, v] = (await this.exec(this.redis.multi().hvals(k.overrides).hvals(k.strategies).get(k.state))) as [string[], string[], string | null];
-    const overrides = o.map((raw) => this.parseJson(raw, parsePlacedOverride, 'override', apiKey)).filter((x) => x !== null);
-    const strategies = s.map((raw) => this.parseJson(raw, parsePlacedStrategy, 'strategy', apiKey)).filter((x) => x !== null);
-    return { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion: Number(v ?? 0) };
+    const out: Array<{ lastSent: Map<string, Var>; reported: Var[] }> = [];
+    for (let i = 0; i < deviceIds.length; i += CHUNK) {
+      const ids = deviceIds.slice(i, i + CHUNK);
+      const m = this.redis.multi();
+      for (const id of ids) m.hvals(k.sent(id)).get(k.reported(id));
+      const res = await this.exec(m);
+      for (let j = 0; j < ids.length; j++) {
+        const lastSent = new Map<string, Var>();
+        for (const raw of (res[2 * j] as string[] | null) ?? []) {
+          const v = this.parseJson(raw, parseVar, 'last-sent', apiKey);
+          if (v) lastSent.set(v.name, v);
+        }
+        out.push({ lastSent, reported: this.parseReported(apiKey, ids[j] as string, (res[2 * j + 1] as string | null) ?? null) });
+      }
+    }
+    return out;
+  }
+
+  async addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
+    const k = this.vsKeys(apiKey);
+    const todo = sends.filter((x) => x.vars.length > 0);
+    for (let i = 0; i < todo.length; i += CHUNK) {
+      const m = this.redis.multi();
+      for (const x of todo.slice(i, i + CHUNK)) m.hset(k.sent(x.deviceId), ...uniqueVars(x.vars).flatMap((v) => [v.name, JSON.stringify(v)]));
+      await this.exec(m);
+    }
+  }
+
+  /** The state with each override's and strategy's place (`n`), one moment of it (READ_STATE), from the cache while unchanged. */
+  private async readRaw(apiKey: string): Promise<RawState> {
+    const k = this.vsKeys(apiKey);
+    const cached = this.stateCache.get(apiKey);
+    const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [cached?.stateVersion ?? -1])) as [number, string[]?, string[]?];
+    const stateVersion = Number(res[0]);
+    if (cached && cached.stateVersion === stateVersion && res.length === 1) return cached;
+    // Records whose text is unchanged since the last read here are the objects parsed then.
+    const known = cached?.parsed;
+    const parsed = new Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>();
+    const overrides: { n: number; o: Override }[] = [];
+    for (const text of res[1] ?? []) {
+      const x = (known?.get(text) as { n: number; o: Override } | undefined) ?? this.parseJson(text, parsePlacedOverride, 'override', apiKey);
+      if (!x) continue;
+      parsed.set(text, x);
+      overrides.push(x);
+    }
+    const strategies: { n: number; s: StrategyRecord }[] = [];
+    for (const text of res[2] ?? []) {
+      const x = (known?.get(text) as { n: number; s: StrategyRecord } | undefined) ?? this.parseJson(text, parsePlacedStrategy, 'strategy', apiKey);
+      if (!x) continue;
+      parsed.set(text, x);
+      strategies.push(x);
+    }
+    const raw: RawState = { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed };
+    // A read answered before a commit of ours whose answer came first must not replace the newer state.
+    if (!cached || cached.stateVersion <= stateVersion) this.remember(apiKey, raw);
+    return raw;
+  }
+
+  private remember(apiKey: string, raw: RawState): void {
+    for (const x of raw.overrides) deepFreeze(x);
+    for (const x of raw.strategies) deepFreeze(x);
+    this.stateCache.delete(apiKey);
+    this.stateCache.set(apiKey, raw);
+    if (this.stateCache.size > STATE_CACHE_KEYS) {
+      const oldest = this.stateCache.keys().next();
+      if (!oldest.done) this.stateCache.delete(oldest.value);
+    }
   }
 
   async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
@@ -892,7 +1091,10 @@ export class RedisStore implements Store, VariablesStore {
 
   async commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult> {
     checkHistoryBounds(bounds);
-    const raw = await this.readRaw(apiKey);
+    // The caller computed the ops from the state at expect.stateVersion: held here, it needs no read
+    // (COMMIT checks the version anyway); else read it, so a stale version fails as before.
+    const cached = this.stateCache.get(apiKey);
+    const raw = cached?.stateVersion === expect.stateVersion ? cached : await this.readRaw(apiKey);
     const strategiesNow = raw.strategies.map((x) => x.s);
     const failed = checkExpect(raw.stateVersion, strategiesNow, expect);
     if (failed) return failed;
@@ -900,7 +1102,7 @@ export class RedisStore implements Store, VariablesStore {
     const at = Math.max(0, Math.floor(draft.at));
     const next = applyCommit({ overrides: raw.overrides.map((x) => x.o), strategies: strategiesNow }, plain, at, by);
     // Places as applyOps' Map gives them: a kept key keeps its place, a new (or cleared and set again) one goes last.
-    const oPlace = new Map(raw.overrides.map((x) => [overrideKey(x.o.name, x.o.target), x.n]));
+    const oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
     const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
     let oTop = Math.max(0, ...oPlace.values());
     let sTop = Math.max(0, ...sPlace.values());
@@ -919,18 +1121,24 @@ export class RedisStore implements Store, VariablesStore {
         else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
       }
     }
-    const nextO = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+    const nextO = new Map(next.overrides.map((o) => [keyOfOverride(o), o]));
     const nextS = new Map(next.strategies.map((s) => [s.name, s]));
     const args: (string | number)[] = [];
+    const oWrites = new Map<string, string>();
+    const sWrites = new Map<string, string>();
     args.push(oTouched.size);
     for (const key of oTouched) {
       const o = nextO.get(key);
-      args.push(overrideField(key), o ? JSON.stringify({ n: oPlace.get(key), o }) : '');
+      const json = o ? JSON.stringify({ n: oPlace.get(key), o }) : '';
+      oWrites.set(key, json);
+      args.push(overrideField(key), json);
     }
     args.push(sTouched.size);
     for (const name of sTouched) {
       const s = nextS.get(name);
-      args.push(name, s ? JSON.stringify({ n: sPlace.get(name), s }) : '');
+      const json = s ? JSON.stringify({ n: sPlace.get(name), s }) : '';
+      sWrites.set(name, json);
+      args.push(name, json);
     }
     const body = plainDraft(draft);
     const k = this.vsKeys(apiKey);
@@ -941,7 +1149,107 @@ export class RedisStore implements Store, VariablesStore {
       if (!expect.strategy) return { ok: false, stateVersion };
       return { ok: false, stateVersion, strategyVersion: (await this.getStrategy(apiKey, expect.strategy.name))?.version ?? null };
     }
-    return { ok: true, entry: toEntry(String(res[2]), body), stateVersion: Number(res[1]) };
+    const stateVersion = Number(res[1]);
+    // COMMIT moved the version by one from the one read: the state there is exactly what it wrote.
+    if (stateVersion === raw.stateVersion + 1) this.rememberCommitted(apiKey, raw, oWrites, sWrites, stateVersion);
+    return { ok: true, entry: toEntry(String(res[2]), body), stateVersion };
+  }
+
+  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
+    checkHistoryBounds(bounds);
+    const cached = this.stateCache.get(apiKey);
+    const raw = cached?.stateVersion === stateVersion ? cached : await this.readRaw(apiKey);
+    if (raw.stateVersion !== stateVersion) return { ok: false, stateVersion: raw.stateVersion };
+    if (commits.length === 0) return { ok: true, entries: [], stateVersion };
+    // Each commit applied to the state the ones before it leave, places as commit gives them.
+    let state = { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s) };
+    const oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
+    const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
+    let oTop = Math.max(0, ...oPlace.values());
+    let sTop = Math.max(0, ...sPlace.values());
+    const oTouched = new Set<string>();
+    const sTouched = new Set<string>();
+    const entryArgs: (string | number)[] = [];
+    const bodies: HistoryDraft[] = [];
+    // Without strategy operations the commits' operations in a row are one applyOps: one pass over the state, not one per commit.
+    const plains = commits.map((c) => c.ops.map(plainOp));
+    const strategyOps = plains.some((ops) => ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete'));
+    if (!strategyOps) state = applyCommit(state, plains.flat(), 0, '');
+    for (const [ci, c] of commits.entries()) {
+      const plain = plains[ci] as Op[];
+      const at = Math.max(0, Math.floor(c.draft.at));
+      if (strategyOps) state = applyCommit(state, plain, at, c.by);
+      for (const op of plain) {
+        if (op.kind === 'override.set' || op.kind === 'override.clear') {
+          const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
+          oTouched.add(key);
+          if (op.kind === 'override.clear') oPlace.delete(key);
+          else if (!oPlace.has(key)) oPlace.set(key, ++oTop);
+        } else {
+          const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
+          sTouched.add(name);
+          if (op.kind === 'strategy.delete') sPlace.delete(name);
+          else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
+        }
+      }
+      const body = plainDraft(c.draft);
+      bodies.push(body);
+      entryArgs.push(at, JSON.stringify(body));
+    }
+    const nextO = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
+    const nextS = new Map(state.strategies.map((s) => [s.name, s]));
+    const args: (string | number)[] = [];
+    const oWrites = new Map<string, string>();
+    const sWrites = new Map<string, string>();
+    args.push(oTouched.size);
+    for (const key of oTouched) {
+      const o = nextO.get(key);
+      const json = o ? JSON.stringify({ n: oPlace.get(key), o }) : '';
+      oWrites.set(key, json);
+      args.push(overrideField(key), json);
+    }
+    args.push(sTouched.size);
+    for (const name of sTouched) {
+      const st = nextS.get(name);
+      const json = st ? JSON.stringify({ n: sPlace.get(name), s: st }) : '';
+      sWrites.set(name, json);
+      args.push(name, json);
+    }
+    const k = this.vsKeys(apiKey);
+    const res = (await this.run(COMMIT_MANY, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...args])) as unknown[];
+    if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
+    const nv = Number(res[1]);
+    if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, oWrites, sWrites, nv);
+    return { ok: true, entries: bodies.map((b, i) => toEntry(String(res[3 + i]), b)), stateVersion: nv };
+  }
+
+  /** The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse them, over the state before. */
+  private rememberCommitted(apiKey: string, raw: RawState, oFields: ReadonlyMap<string, string>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
+    const overrides = raw.overrides.filter((x) => !oFields.has(keyOfOverride(x.o)));
+    // Shared with the state before (only this cache reads it): texts of replaced records stay until
+    // the next read keeps only what it finds, or until there are too many of them.
+    let parsed = raw.parsed;
+    for (const json of oFields.values()) {
+      if (json === '') continue;
+      const p = this.parseJson(json, parsePlacedOverride, 'override', apiKey);
+      if (p) {
+        overrides.push(p);
+        parsed?.set(json, p);
+      }
+    }
+    const strategies = raw.strategies.filter((x) => !sFields.has(x.s.name));
+    for (const json of sFields.values()) {
+      if (json === '') continue;
+      const p = this.parseJson(json, parsePlacedStrategy, 'strategy', apiKey);
+      if (p) {
+        strategies.push(p);
+        parsed?.set(json, p);
+      }
+    }
+    if (parsed && parsed.size > 2 * (overrides.length + strategies.length) + 64) parsed = undefined;
+    const cached = this.stateCache.get(apiKey);
+    if (cached && cached.stateVersion > stateVersion) return;
+    this.remember(apiKey, { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed });
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {

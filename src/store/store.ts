@@ -38,6 +38,8 @@ export interface Store {
   setVars(apiKey: string, vars: readonly Var[]): Promise<void>;
   /** The key's variables in first-seen order. */
   getVars(apiKey: string): Promise<Var[]>;
+  /** The types of these variables in `<apiKey>:vs`, as getVars gives them (a name not there is absent): one variable's type without reading them all. */
+  getVarTypes(apiKey: string, names: readonly string[]): Promise<Map<string, string>>;
   /**
    * Removes one variable from `<apiKey>:vs` (both its fields, and its place in the first-seen order:
    * reported again, it goes to the end). True when it existed.

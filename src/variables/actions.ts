@@ -6,7 +6,7 @@
 import { ObserverioError } from '../errors.js';
 import type { EntryMeta, HistoryEntry, VariablesState } from './history.js';
 import { revert as revertOps, rollback as rollbackOps, type RevertConflict } from './history.js';
-import { makeOverride, overrideKey } from './overrides.js';
+import { keyOfOverride, makeOverride, overrideKey } from './overrides.js';
 import { applyStrategy, type Op, type Strategy } from './strategies.js';
 import type { Target } from './target.js';
 import { resolveVarValue } from './var-rules.js';
@@ -34,7 +34,7 @@ export function setOverride(state: VariablesState, name: unknown, value: unknown
 /** `DELETE /api/vars/:name/override {target?}`: not_found when that variable has no override for that target. */
 export function clearOverride(state: VariablesState, name: string, target: Target, who: Who): Action {
   const key = overrideKey(name, target);
-  const o = state.overrides.find((x) => overrideKey(x.name, x.target) === key);
+  const o = state.overrides.find((x) => keyOfOverride(x) === key);
   if (!o) throw new ObserverioError('not_found', `variable ${JSON.stringify(name.slice(0, 130))} has no override for that target`);
   return { ops: [{ kind: 'override.clear', name, target: o.target }], meta: { ...who, action: 'override.clear', target: o.target } };
 }

@@ -13,7 +13,7 @@
  */
 import { ObserverioError } from '../errors.js';
 import type { Var } from '../model.js';
-import { overrideKey, type Override } from './overrides.js';
+import { keyOfOverride, overrideKey, type Override } from './overrides.js';
 import type { Op, Strategy } from './strategies.js';
 import type { Target } from './target.js';
 
@@ -103,7 +103,8 @@ export function sameVars(a: readonly Var[] | null, b: readonly Var[] | null): bo
 
 /** The state after the operations, in order. Replacing an override or strategy keeps its place. */
 export function applyOps(state: VariablesState, ops: readonly Op[]): VariablesState {
-  const overrides = new Map<string, Override>(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  if (ops.length <= FEW_OPS && ops.every((op) => op.kind === 'override.set' || op.kind === 'override.clear')) return { overrides: applyFew(state.overrides, ops), strategies: state.strategies };
+  const overrides = new Map<string, Override>(state.overrides.map((o) => [keyOfOverride(o), o]));
   const strategies = new Map<string, Strategy>(state.strategies.map((s) => [s.name, s]));
   for (const op of ops) {
     if (op.kind === 'override.set') overrides.set(overrideKey(op.override.name, op.override.target), op.override);
@@ -112,6 +113,37 @@ export function applyOps(state: VariablesState, ops: readonly Op[]): VariablesSt
     else strategies.delete(op.name);
   }
   return { overrides: [...overrides.values()], strategies: [...strategies.values()] };
+}
+
+/**
+ * Up to this many override operations are applied by finding each one's override in the list (by
+ * name first, a string compare), not by keying the whole list: a dashboard change is one or a few
+ * operations on a key with hundreds of overrides. Same result as the Map: a replaced override keeps
+ * its place, a new one goes last.
+ */
+const FEW_OPS = 8;
+
+function findOverride(list: readonly Override[], name: string, key: string): number {
+  for (let i = 0; i < list.length; i++) {
+    const o = list[i] as Override;
+    if (o.name === name && keyOfOverride(o) === key) return i;
+  }
+  return -1;
+}
+
+function applyFew(overrides: readonly Override[], ops: readonly Op[]): Override[] {
+  const list = [...overrides];
+  for (const op of ops) {
+    if (op.kind === 'override.set') {
+      const i = findOverride(list, op.override.name, overrideKey(op.override.name, op.override.target));
+      if (i >= 0) list[i] = op.override;
+      else list.push(op.override);
+    } else if (op.kind === 'override.clear') {
+      const i = findOverride(list, op.name, overrideKey(op.name, op.target));
+      if (i >= 0) list.splice(i, 1);
+    }
+  }
+  return list;
 }
 
 export interface EntryMeta {
@@ -130,8 +162,14 @@ export interface EntryMeta {
  */
 export function commit(state: VariablesState, ops: readonly Op[], meta: EntryMeta): { state: VariablesState; draft: HistoryDraft } {
   const next = applyOps(state, ops);
-  const before = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
-  const after = new Map(next.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  // A few operations look their overrides up in the lists; many key the lists once.
+  const few = ops.length <= FEW_OPS;
+  const lookup = (list: readonly Override[]) => {
+    const m = few ? null : new Map(list.map((o) => [keyOfOverride(o), o]));
+    return { get: (key: string, name: string): Override | undefined => (m ? m.get(key) : list[findOverride(list, name, key)]) };
+  };
+  const before = lookup(state.overrides);
+  const after = lookup(next.overrides);
   const changes: OverrideChange[] = [];
   const touched = new Set<string>();
   for (const op of ops) {
@@ -141,8 +179,8 @@ export function commit(state: VariablesState, ops: readonly Op[], meta: EntryMet
     const key = overrideKey(name, target);
     if (touched.has(key)) continue;
     touched.add(key);
-    const b = before.get(key);
-    const a = after.get(key);
+    const b = before.get(key, name);
+    const a = after.get(key, name);
     const bv = b ? valueOf(b) : null;
     const av = a ? valueOf(a) : null;
     if (!sameOverrideValue(bv, av)) changes.push({ name, target: (a ?? b)?.target ?? target, before: bv, after: av });
@@ -179,7 +217,7 @@ export type RevertConflict =
  * so precedence among overrides is what it was.
  */
 export function revert(entry: HistoryEntry, state: VariablesState, options: { force?: boolean } = {}): { ops: Op[]; conflicts: RevertConflict[] } {
-  const overrides = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  const overrides = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
   const strategies = new Map(state.strategies.map((s) => [s.name, s.vars]));
   const ops: Op[] = [];
   const conflicts: RevertConflict[] = [];
@@ -216,7 +254,7 @@ function overrideOp(name: string, target: Target, v: OverrideValue | null): Op {
 export function rollback(state: VariablesState, newestFirst: readonly HistoryEntry[], toId: string): Op[] {
   const at = newestFirst.findIndex((e) => e.id === toId);
   if (at < 0) throw new ObserverioError('not_found', `history entry ${JSON.stringify(toId.slice(0, 40))} is not in the history (unknown, or pruned)`);
-  const overrides = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+  const overrides = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
   const strategies = new Map(state.strategies.map((s) => [s.name, s]));
   const goalOverrides = new Map(overrides);
   const goalStrategies = new Map(strategies);

@@ -43,6 +43,20 @@ export function overrideKey(name: string, target: Target): string {
   return `${name}\u0000${targetKey(target)}`;
 }
 
+/** overrideKey of an override, computed once for a frozen (stored) one. */
+export function keyOfOverride(o: Override): string {
+  const frozen = Object.isFrozen(o);
+  if (frozen) {
+    const known = overrideKeys.get(o);
+    if (known !== undefined) return known;
+  }
+  const key = overrideKey(o.name, o.target);
+  if (frozen && Object.isFrozen(o.target)) overrideKeys.set(o, key);
+  return key;
+}
+
+const overrideKeys = new WeakMap<Override, string>();
+
 /**
  * True when `a` takes precedence over `b` for a device both match: higher specificity; then the
  * later setAt ("the last edit wins", what a person setting values one after the other expects);

@@ -53,6 +53,10 @@ export type CommitResult =
   /** Someone else committed first: re-read, recompute, retry (or tell the editor, for a strategy). */
   | { readonly ok: false; readonly stateVersion: number; readonly strategyVersion?: number | null };
 
+export type CommitManyResult =
+  | { readonly ok: true; readonly entries: HistoryEntry[]; readonly stateVersion: number }
+  | { readonly ok: false; readonly stateVersion: number };
+
 export interface VariablesStore {
   // Devices -----------------------------------------------------------------------------------------
 
@@ -80,6 +84,10 @@ export interface VariablesStore {
   /** Drops variables from last-sent (a report superseded them). */
   forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void>;
   getLastSent(apiKey: string, deviceId: string): Promise<Map<string, Var>>;
+  /** getLastSent and getReported of many devices, in the order given, in one round trip (a change reaching every device of a key). */
+  getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>>;
+  /** setLastSent(…, replace false) of many devices in one round trip; a device listed twice gets both, in order. */
+  addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void>;
 
   // Overrides, strategies, history: read, and change in one step ------------------------------------
 
@@ -93,6 +101,14 @@ export interface VariablesStore {
    * atomically, if `expect` still holds; prunes the history to `bounds` in the same step.
    */
   commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult>;
+  /**
+   * Several commits computed one after the other from the state at `stateVersion` (each from the state
+   * the ones before it leave), applied in that order in one atomic step, each with its own history
+   * entry: the same as committing them one by one, in one round trip. All or none: when the version
+   * moved, nothing is written. The version moves by one per commit. Strategy expectations are the
+   * caller's to check against the state it computed each commit from.
+   */
+  commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult>;
   /** Records how many devices an entry reached, once delivery is known (the entry's only mutable field); an id no longer there is ignored. */
   setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void>;
   /** Newest first, at most `limit`, only entries older than `before` (an id) when given; a malformed `before` or limit is bad_request. */

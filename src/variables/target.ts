@@ -181,9 +181,19 @@ export function specificity(t: Target): 1 | 2 | 3 {
  */
 export function targetKey(t: Target): string {
   if (isAll(t)) return 'all';
-  if (isDevices(t)) return `devices:${[...new Set(t.devices)].sort().join(',')}`;
-  return `labels:${formatSelector(t.labels)}`;
+  // A frozen target (every stored override's) cannot change: its key is computed once. Every change
+  // of a key looks up each of its overrides by key, and a list target's key sorts the whole list.
+  const frozen = Object.isFrozen(t);
+  if (frozen) {
+    const known = frozenKeys.get(t);
+    if (known !== undefined) return known;
+  }
+  const key = isDevices(t) ? `devices:${[...new Set(t.devices)].sort().join(',')}` : `labels:${formatSelector(t.labels)}`;
+  if (frozen && (!isDevices(t) || Object.isFrozen(t.devices)) && (isDevices(t) || Object.isFrozen(t.labels))) frozenKeys.set(t, key);
+  return key;
 }
+
+const frozenKeys = new WeakMap<Target, string>();
 
 /** The same target in canonical form (device ids deduplicated and sorted, keys sorted). */
 export function canonicalTarget(t: Target): Target {

@@ -17,6 +17,7 @@ import { REPO } from './lib/daemon.js';
 import { machine, writeReports } from './lib/report.js';
 import { fmt } from './lib/stats.js';
 import { dashboardScenario } from './dashboard-longtasks.js';
+import { bulkScenario } from './scenarios/bulk.js';
 import { connectionsScenario } from './scenarios/connections.js';
 import { fanoutScenario } from './scenarios/fanout.js';
 import { ingestScenario } from './scenarios/ingest.js';
@@ -39,6 +40,8 @@ const SCENARIOS: Array<[string, Scenario]> = [
   ['fan-out', fanoutScenario],
   ['latency', latencyScenario],
   ['overrides', overridesScenario],
+  // Issue 14: dashboard changes at 10,000/s through PUT and the WebSocket.
+  ['bulk', bulkScenario],
   ['connections', connectionsScenario],
   ['supervision', supervisionScenario],
   ['dashboard', dashboardScenario],

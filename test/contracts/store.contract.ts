@@ -394,6 +394,20 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       });
     });
 
+    describe('getVarTypes', () => {
+      it('gives the types of the names asked for that exist, as getVars has them', async () => {
+        const k = newApiKey();
+        await store.setVars(k, [v('a', '1', 'integer'), v('b', 'x'), v('__proto__', 'true', 'boolean'), v('a', '2', 'float')]);
+        const types = await store.getVarTypes(k, ['b', 'nope', 'a', '__proto__']);
+        expect([...types]).to.deep.equal([['b', 'string'], ['a', 'float'], ['__proto__', 'boolean']]);
+        expect(new Map((await store.getVars(k)).map((x) => [x.name, x.type]))).to.deep.equal(new Map([['a', 'float'], ['b', 'string'], ['__proto__', 'boolean']]));
+        expect(await store.getVarTypes(k, [])).to.deep.equal(new Map());
+        expect(await store.getVarTypes(newApiKey(), ['a'])).to.deep.equal(new Map());
+        await store.deleteVar(k, 'a');
+        expect(await store.getVarTypes(k, ['a'])).to.deep.equal(new Map());
+      });
+    });
+
     describe('deleteVar', () => {
       it('removes only that variable and keeps the others in first-seen order', async () => {
         const k = newApiKey();

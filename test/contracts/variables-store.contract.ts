@@ -155,6 +155,71 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(await store.listHistory(key, { limit: 100 })).to.have.length(11);
       });
 
+      it('commitMany applies commits computed one after the other exactly as committing them one by one would', async () => {
+        const t = 1_700_000_000_000;
+        await ok([set('base', '0', ALL, t - 10), set('gone', '0', ALL, t - 10)], { at: t - 10 });
+        const other = newApiKey();
+        await ok([set('base', '0', ALL, t - 10), set('gone', '0', ALL, t - 10)], { apiKey: other, at: t - 10 });
+        const steps: Array<{ ops: Op[]; action: HistoryAction; by: string }> = [
+          { ops: [set('a', '1', ALL, t)], action: 'override.set', by: 'ana@example.com' },
+          { ops: [set('a', '2', ALL, t + 1), set('b', '1', { devices: ['d1'] }, t + 1)], action: 'override.set', by: 'bo@example.com' },
+          { ops: [clear('gone'), put('fast', [v('a', '9')])], action: 'strategy.create', by: 'ana@example.com' },
+          { ops: [put('fast', [v('a', '8')]), set('gone', '1', ALL, t + 3)], action: 'strategy.update', by: 'ana@example.com' },
+        ];
+        // Each computed from the state the ones before it leave, as VarChanges computes a batch.
+        let state = await store.readState(key);
+        const version = state.stateVersion;
+        const commits = [];
+        for (const [i, step] of steps.entries()) {
+          const { state: next, draft } = describeCommit({ overrides: state.overrides, strategies: state.strategies }, step.ops, { at: t + i, actor: step.by, action: step.action, target: null });
+          commits.push({ ops: step.ops, draft, by: step.by });
+          state = { ...state, overrides: [...next.overrides], strategies: state.strategies };
+        }
+        const r = await store.commitMany(key, commits, version, BOUNDS);
+        if (!r.ok) throw new Error('commitMany refused');
+        expect(r.stateVersion).to.equal(version + steps.length);
+        expect(r.entries).to.have.length(steps.length);
+        const history = await store.listHistory(key, { limit: 10 });
+        expect(history.slice(0, steps.length).map((e) => e.id)).to.deep.equal(r.entries.map((e) => e.id).reverse());
+        for (const e of r.entries) expect(e.id).to.match(HISTORY_ID_RE);
+        // The same commits one by one on another key.
+        for (const [i, c] of commits.entries()) {
+          const one = await store.commit(other, c.ops, c.draft, { stateVersion: version + i }, BOUNDS, c.by);
+          expect(one.ok, `commit ${i}`).to.equal(true);
+        }
+        expect(await store.readState(key)).to.deep.equal(await store.readState(other));
+        const strip = (list: HistoryEntry[]) => list.map(({ id: _id, ...rest }) => rest);
+        expect(strip(await store.listHistory(key, { limit: 10 }))).to.deep.equal(strip(await store.listHistory(other, { limit: 10 })));
+        expect((await store.getStrategy(key, 'fast'))?.version).to.equal(2);
+      });
+
+      it('commitMany refuses a stale version and writes none of its commits', async () => {
+        await ok([set('a', '1')]);
+        const state = await store.readState(key);
+        const meta = { at: Date.now(), actor: 'x', action: 'override.set' as const, target: null };
+        const commits = [set('a', '2'), set('b', '2')].map((op) => ({ ops: [op], draft: describeCommit(state, [op], meta).draft, by: 'x' }));
+        expect(await store.commitMany(key, commits, 0, BOUNDS)).to.deep.equal({ ok: false, stateVersion: 1 });
+        expect((await store.listOverrides(key)).map((o) => [o.name, o.value])).to.deep.equal([['a', '1']]);
+        expect(await store.listHistory(key, { limit: 10 })).to.have.length(1);
+        expect((await store.readState(key)).stateVersion).to.equal(1);
+        // Nothing to commit changes nothing either.
+        expect(await store.commitMany(key, [], 1, BOUNDS)).to.deep.equal({ ok: true, entries: [], stateVersion: 1 });
+        // And a bound that is not a positive integer is refused as commit refuses it.
+        expect(await rejection(store.commitMany(key, commits, 1, { maxEntries: 0, maxAgeMs: 1000 }))).to.be.instanceOf(Error);
+      });
+
+      it('commitMany prunes the history to its bounds, and two of them from one read: exactly one wins', async () => {
+        const state = await store.readState(key);
+        const meta = { at: Date.now(), actor: 'x', action: 'override.set' as const, target: null };
+        const many = (prefix: string) => Array.from({ length: 7 }, (_, i) => set(`${prefix}${i}`, '1')).map((op) => ({ ops: [op], draft: describeCommit(state, [op], meta).draft, by: 'x' }));
+        const [ra, rb] = await Promise.all([store.commitMany(key, many('a'), 0, { ...BOUNDS, maxEntries: 5 }), store.commitMany(key, many('b'), 0, { ...BOUNDS, maxEntries: 5 })]);
+        expect([ra.ok, rb.ok].filter(Boolean)).to.have.length(1);
+        expect((ra.ok ? rb : ra).stateVersion).to.equal(7);
+        const winner = ra.ok ? 'a' : 'b';
+        expect((await store.listOverrides(key)).map((o) => o.name)).to.deep.equal(Array.from({ length: 7 }, (_, i) => `${winner}${i}`));
+        expect(await store.listHistory(key, { limit: 10 })).to.have.length(5);
+      });
+
       it('keeps API keys apart', async () => {
         const other = newApiKey();
         await ok([set('a', '1')]);
@@ -434,6 +499,58 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         // Replace with nothing: what a verify with no overrides in effect leaves.
         await store.setLastSent(key, 'd2', [], true);
         expect(await store.getLastSent(key, 'd2')).to.deep.equal(new Map());
+      });
+
+      it('reads a long reported list again after each replacement, and a caller changing what it got changes nothing', async () => {
+        const list = (value: string) => Array.from({ length: 300 }, (_, i) => v(`var${i}`, value));
+        await store.setReported(key, 'd1', list('a'));
+        expect(await store.getReported(key, 'd1')).to.deep.equal(list('a'));
+        const got = await store.getReported(key, 'd1');
+        got.pop();
+        got.push(v('intruder', '1'));
+        expect(await store.getReported(key, 'd1')).to.deep.equal(list('a'));
+        expect((await store.getSentAndReported(key, ['d1']))[0]?.reported).to.deep.equal(list('a'));
+        // Same length, other values: read as they are now.
+        await store.setReported(key, 'd1', list('b'));
+        expect(await store.getReported(key, 'd1')).to.deep.equal(list('b'));
+        expect((await store.getSentAndReported(key, ['d1']))[0]?.reported).to.deep.equal(list('b'));
+        await store.setReported(key, 'd1', []);
+        expect(await store.getReported(key, 'd1')).to.deep.equal([]);
+      });
+
+      it('reads last-sent and reported of many devices at once, in the order asked, unknown devices empty', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
+        await store.setReported(key, 'd1', [v('z', '9'), v('a', '0')]);
+        await store.setReported(key, 'd3', [v('a', '3')]);
+        await store.setLastSent(key, 'other-key-device', [v('a', '7')], true);
+        const got = await store.getSentAndReported(key, ['d3', 'nobody', 'd1']);
+        expect(got).to.deep.equal([
+          { lastSent: new Map(), reported: [v('a', '3')] },
+          { lastSent: new Map(), reported: [] },
+          { lastSent: new Map([['a', v('a', '1')], ['b', v('b', '1')]]), reported: [v('z', '9'), v('a', '0')] },
+        ]);
+        expect(await store.getSentAndReported(key, [])).to.deep.equal([]);
+        // More devices than one Redis command carries (1000) come back whole and in order.
+        const many = Array.from({ length: 1500 }, (_, i) => `m${i}`);
+        await store.addLastSent(key, many.map((deviceId, i) => ({ deviceId, vars: [v('n', String(i))] })));
+        const all = await store.getSentAndReported(key, many);
+        expect(all.map((x) => x.lastSent.get('n')?.value)).to.deep.equal(many.map((_, i) => String(i)));
+      });
+
+      it('adds to the last-sent of many devices at once: merged like setLastSent without replace', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
+        await store.addLastSent(key, [
+          { deviceId: 'd1', vars: [v('b', '2'), v('c', '2', 'integer')] },
+          { deviceId: 'd2', vars: [v('a', '5'), v('a', '6')] },
+          { deviceId: 'd3', vars: [] },
+        ]);
+        expect(await store.getLastSent(key, 'd1')).to.deep.equal(new Map([['a', v('a', '1')], ['b', v('b', '2')], ['c', v('c', '2', 'integer')]]));
+        expect(await store.getLastSent(key, 'd2')).to.deep.equal(new Map([['a', v('a', '6')]]));
+        expect(await store.getLastSent(key, 'd3')).to.deep.equal(new Map());
+        await store.addLastSent(key, []);
+        // Only what the Var carries is kept, as setLastSent keeps it.
+        await store.addLastSent(key, [{ deviceId: 'd3', vars: [{ ...v('x', '1'), extra: 'no' } as Var] }]);
+        expect(await store.getLastSent(key, 'd3')).to.deep.equal(new Map([['x', v('x', '1')]]));
       });
     });
 

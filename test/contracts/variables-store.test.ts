@@ -10,7 +10,7 @@ import { commit as describeCommit } from '../../src/variables/history.js';
 import { makeOverride } from '../../src/variables/overrides.js';
 import type { Op } from '../../src/variables/strategies.js';
 import { ALL } from '../../src/variables/target.js';
-import { sharedRedis } from '../helpers/processes.js';
+import { sharedRedis, sharedRedisCluster } from '../helpers/processes.js';
 import { contractStoreConfig } from './store.contract.js';
 import { STORE_CONFIGURATIONS } from './store-fixtures.js';
 import { variablesStoreContract } from './variables-store.contract.js';
@@ -62,3 +62,55 @@ describe('RedisStore §8 key layout', () => {
     }
   });
 });
+
+// RedisStore keeps each key's parsed state by version (issue 14): two stores on one Redis are two
+// nodes, and neither may act on a state the other has moved on from.
+for (const [name, url] of [
+  ['Redis', async () => (await sharedRedis()).url],
+  ['Redis Cluster', async () => (await sharedRedisCluster()).url],
+] as const) {
+  describe(`RedisStore state read by two nodes (${name})`, function () {
+    this.timeout(20_000);
+    const bounds = { maxEntries: 100, maxAgeMs: 60_000 };
+    const setOp = (value: string, at: number): Op => ({ kind: 'override.set', override: makeOverride({ name: 'speed', type: 'string', value }, ALL, 'ana@example.com', at) });
+    async function commitOn(store: RedisStore, apiKey: string, ops: Op[], stateVersion: number) {
+      const state = await store.readState(apiKey);
+      const { draft } = describeCommit(state, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
+      return store.commit(apiKey, ops, draft, { stateVersion }, bounds, 'ana@example.com');
+    }
+
+    it('each node reads what the other committed, refuses a stale commit, and its own commits read as a fresh node reads them', async () => {
+      const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+      const u = await url();
+      const [a, b, fresh] = [0, 1, 2].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore, RedisStore];
+      await Promise.all([a.start(), b.start()]);
+      try {
+        const apiKey = newApiKey();
+        const t = Date.now();
+        expect((await commitOn(a, apiKey, [setOp('1', t)], 0)).ok).to.equal(true);
+        expect((await a.readState(apiKey)).overrides.map((o) => o.value)).to.deep.equal(['1']);
+        // b moves the state on; a, holding version 1, must see version 2 on its next read.
+        expect((await commitOn(b, apiKey, [setOp('2', t + 1)], 1)).ok).to.equal(true);
+        const seen = await a.readState(apiKey);
+        expect(seen.stateVersion).to.equal(2);
+        expect(seen.overrides.map((o) => o.value)).to.deep.equal(['2']);
+        // A commit computed at version 1 (what a held before) fails on a, whatever it held.
+        const stale = await a.commit(apiKey, [setOp('3', t + 2)], describeCommit(seen, [setOp('3', t + 2)], { at: t + 2, actor: 'x', action: 'override.set', target: null }).draft, { stateVersion: 1 }, bounds, 'x');
+        expect(stale).to.deep.equal({ ok: false, stateVersion: 2 });
+        // a's own commit, taken into its cache without a read, reads exactly as a store that never saw it.
+        const strat: Op = { kind: 'strategy.put', strategy: { name: 'fast', vars: [{ name: 'speed', type: 'string', value: '4' }] } };
+        expect((await commitOn(a, apiKey, [setOp('4', t + 3), strat], 2)).ok).to.equal(true);
+        expect((await commitOn(a, apiKey, [{ kind: 'override.clear', name: 'speed', target: ALL }, setOp('5', t + 4)], 3)).ok).to.equal(true);
+        await fresh.start();
+        expect(await a.readState(apiKey)).to.deep.equal(await fresh.readState(apiKey));
+        expect(await b.readState(apiKey)).to.deep.equal(await fresh.readState(apiKey));
+        expect((await fresh.readState(apiKey)).stateVersion).to.equal(4);
+        // What a store hands out cannot be changed by a caller (it is shared by every later read).
+        const o = (await a.readState(apiKey)).overrides[0];
+        expect(Object.isFrozen(o)).to.equal(true);
+      } finally {
+        await Promise.all([a.stop(), b.stop(), fresh.stop()]);
+      }
+    });
+  });
+}

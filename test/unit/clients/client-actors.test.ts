@@ -19,6 +19,7 @@ describe('ClientActors (the client actors’ service)', () => {
   let deviceConns: Registry<DeviceConnEntry>;
   let clientActors: Registry<null>;
   let events: DashboardEvent[];
+  let timelines: Array<{ deviceId: string; names: string[] }>;
   let clients: ClientActors;
   let rt: Runtime | null;
 
@@ -39,13 +40,17 @@ describe('ClientActors (the client actors’ service)', () => {
     deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
     clientActors = new Registry<null>('clientActors', 'unique');
     events = [];
+    timelines = [];
     rt = null;
     clients = new ClientActors(() => (rt as Runtime).dynamicSupervisor('/root/clients'), {
       store,
       pubsub,
       deviceConns,
       clientActors,
-      gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
+      gateway: {
+        publish: (_ch: string, e: DashboardEvent) => events.push(e),
+        timeline: (_k: string, deviceId: string, entries: Array<{ fields: { name: string } }>) => timelines.push({ deviceId, names: entries.map((e) => e.fields.name) }),
+      } as unknown as Gateway,
       metrics: new Metrics(),
       logger: silent,
       nodeId: 'node-1',
@@ -135,6 +140,47 @@ describe('ClientActors (the client actors’ service)', () => {
       clients.deviceVerified(verifiedConn([], null), connRef(tree));
       expect(deviceConns.size).to.equal(0);
       expect(clientActors.size).to.equal(0);
+    });
+  });
+
+  describe('a burst of changes', () => {
+    it('reaches each device with the latest values, tells each change how many devices it reached, and records last-sent', async () => {
+      // Two device connection actors, one per device.
+      const conns = ['a', 'b'].map((id) => ({ id: `conn-${id}`, start: worker<null, never>({ init: () => null }) }));
+      rt = await Runtime.start({ id: 'root', start: supervisor({ strategy: 'one_for_one' }, [clients.registryChildSpec(), clientsChildSpec(), ...conns]) }, { logger: silent });
+      const tree = rt;
+      const lines: Record<string, string[]> = { a: [], b: [] };
+      for (const id of ['a', 'b'])
+        clients.deviceVerified(
+          { id: `c-${id}`, verified: { apiKey: API_KEY, deviceId: id }, write: (line) => (lines[id] as string[]).push(line) > 0, device: (node) => ({ id: `c-${id}`, node }) as unknown as DeviceInfo },
+          (tree.find(`/root/conn-${id}`) as unknown as { ref: ActorRef<unknown> }).ref,
+        );
+      await eventually(async () => expect((await store.listDevices(API_KEY, 60_000, Date.now())).filter((d) => d.online)).to.have.length(2));
+      const decode = (line: string) => JSON.parse(Buffer.from(line.trim().split(':')[2] ?? '', 'base64').toString('utf8')) as Array<{ name: string; value: string }>;
+      // 40 changes at once: those for every device reach both, those for `b` reach `b` alone.
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => clients.variables.setVar(API_KEY, 'me@example.com', { name: `v${i % 10}`, value: i, target: i % 4 === 3 ? { devices: ['b'] } : undefined })),
+      );
+      results.forEach((r, i) => expect([r.delivered, r.unconfirmed], `change ${i}`).to.deep.equal([i % 4 === 3 ? 1 : 2, undefined]));
+      const got = (id: string) => {
+        const m = new Map<string, string>();
+        for (const l of lines[id] ?? []) for (const v of decode(l)) m.set(v.name, v.value);
+        return m;
+      };
+      // Each variable's effective value (DESIGN.md §8: an override for the device beats one for all):
+      // `a` never sees the changes for `b` alone, `b` keeps its own once it has one.
+      const lastFor = (id: string, n: number) => {
+        const of = (own: boolean) => [...Array(40).keys()].filter((i) => i % 10 === n && (i % 4 === 3) === own).at(-1);
+        return String((id === 'b' ? of(true) : undefined) ?? of(false));
+      };
+      for (const id of ['a', 'b']) {
+        const want = new Map(Array.from({ length: 10 }, (_, n) => [`v${n}`, lastFor(id, n)]));
+        const sorted = (m: ReadonlyMap<string, string>) => [...m].sort(([x], [y]) => (x < y ? -1 : 1));
+        expect(sorted(got(id)), id).to.deep.equal(sorted(want));
+        expect(sorted(new Map([...(await store.getLastSent(API_KEY, id))].map(([k, v]) => [k, v.value]))), id).to.deep.equal(sorted(want));
+        // Every variable it was sent is in its timeline.
+        expect(new Set(timelines.filter((t) => t.deviceId === id).flatMap((t) => t.names))).to.deep.equal(new Set(want.keys()));
+      }
     });
   });
 

@@ -120,6 +120,24 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await change(changes, 's', 'x')).delivered).to.equal(1);
   });
 
+  it('takes a node’s acks for several changes in one message, and ignores a malformed or oversized batch', async () => {
+    const seen: VarChange[] = [];
+    await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
+      seen.push(m as VarChange);
+      // Answers once both changes are out, in one message, as a client actor that delivered them together does.
+      if (seen.length < 2) return;
+      const [a, b] = seen as [VarChange, VarChange];
+      void pubsub.publish(changes.replyTo, { acks: 'nope' });
+      void pubsub.publish(changes.replyTo, { acks: Array.from({ length: 100_001 }, () => ({ requestId: a.requestId, delivered: 50 })) });
+      void pubsub.publish(changes.replyTo, { acks: [{ requestId: a.requestId, delivered: 2 }, { hello: 1 }, { requestId: b.requestId, delivered: 1 }] });
+    });
+    const [r1, r2] = await Promise.all([change(changes, 's', 1), change(changes, 't', 2)]);
+    expect(r1).to.include({ delivered: 2 });
+    expect(r1.unconfirmed).to.equal(undefined);
+    expect(r2).to.include({ delivered: 1 });
+    expect(r2.unconfirmed).to.equal(undefined);
+  });
+
   it('applies concurrent changes of one key in the order they were made', async () => {
     const sent: string[] = [];
     await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
@@ -131,6 +149,60 @@ describe('VarChanges (commit, then deliver)', () => {
     expect(results.map((r) => r.after.overrides[0]?.value)).to.deep.equal(['1', '2', '3']);
     expect((await store.listOverrides(API_KEY)).map((o) => o.value)).to.deep.equal(['3']);
     await eventually(() => expect(sent).to.deep.equal(results.map((r) => r.entry.id)));
+  });
+
+  it('commits changes that queued up together, each computed from the state the ones before it leave, one failing alone', async () => {
+    await node({ delivered: 1 });
+    let batches = 0;
+    const commitMany = store.commitMany.bind(store);
+    store.commitMany = (...args) => {
+      batches += 1;
+      return commitMany(...args);
+    };
+    const seen: number[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        changes
+          .act(API_KEY, `user${i}`, (state) => {
+            // What each plan saw: the changes made before it, this batch's included.
+            seen.push(state.overrides.length);
+            if (i === 7) throw new ObserverioError('bad_request', 'no seven');
+            return setOverride({ overrides: state.overrides, strategies: [] }, `v${i}`, i, undefined, ALL, undefined, { actor: `user${i}`, at: Date.now() });
+          })
+          .catch((err: unknown) => err),
+      ),
+    );
+    expect(results[7]).to.be.instanceOf(ObserverioError).with.property('code', 'bad_request');
+    const ok = results.filter((r, i) => i !== 7) as Array<Awaited<ReturnType<VarChanges['act']>>>;
+    expect(ok.map((r) => r.delivered)).to.deep.equal(ok.map(() => 1));
+    expect(seen).to.deep.equal(Array.from({ length: 30 }, (_, i) => (i <= 7 ? i : i - 1)));
+    // In the order made, each entry the change's own, each `before` what the one before left.
+    const history = (await store.listHistory(API_KEY, { limit: 50 })).reverse();
+    expect(history.map((e) => e.actor)).to.deep.equal(Array.from({ length: 30 }, (_, i) => `user${i}`).filter((_, i) => i !== 7));
+    expect(ok.map((r) => r.entry.id)).to.deep.equal(history.map((e) => e.id));
+    ok.forEach((r, i) => expect(r.before.overrides.length).to.equal(i));
+    expect((await store.readState(API_KEY)).stateVersion).to.equal(29);
+    // All but the first change waited behind the first commit: a handful of commits, not 29.
+    expect(batches).to.be.within(1, 3);
+    // Dashboards get the whole list of overrides: the newest one last, not one list per change.
+    await eventually(() => {
+      const lists = events.flatMap((e) => (e.type === 'overrides' ? [e.overrides.map((o) => o.name)] : []));
+      expect(lists.at(-1)).to.deep.equal(history.map((e) => e.changes[0]?.name));
+      expect(lists.length).to.be.within(1, 6);
+    });
+    expect(events.filter((e) => e.type === 'history')).to.have.length(29);
+  });
+
+  it('refuses, within a batch, a strategy edit made against a version the batch has moved on from', async () => {
+    const { createStrategy, updateStrategy } = await import('../../../src/variables/index.js');
+    const s = (value: string) => ({ name: 'fast', vars: [{ name: 's', type: 'string', value }] });
+    await changes.act(API_KEY, 'me', (state) => ({ ...createStrategy(state, s('0'), { actor: 'me', at: Date.now() }), strategyExpect: { name: 'fast', version: null, fromEditor: true } }));
+    // Two editors who both read version 1: the first edit wins, the second is told, as it would be one by one.
+    const edit = (value: string) => changes.act(API_KEY, 'me', (state) => ({ ...updateStrategy(state, s(value), { actor: 'me', at: Date.now() }), strategyExpect: { name: 'fast', version: 1, fromEditor: true } }));
+    const [a, b] = await Promise.all([edit('1'), edit('2').catch((e: unknown) => e)]);
+    expect(a.entry.action).to.equal('strategy.update');
+    expect(b).to.be.instanceOf(ObserverioError).with.property('code', 'conflict');
+    expect(await store.getStrategy(API_KEY, 'fast')).to.deep.include({ version: 2, vars: s('1').vars });
   });
 
   it('recomputes a change whose commit lost a race with another node', async () => {

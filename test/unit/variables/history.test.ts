@@ -42,6 +42,33 @@ class Key {
 }
 
 describe('variables/history', () => {
+  describe('applyOps: a few operations (looked up in the list) and many (keyed) give the same state', () => {
+    it('for random sets and clears on frozen and fresh overrides, with targets of every kind', () => {
+      let seed = 7;
+      const rnd = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      const targets = [ALL, parseTarget({ devices: ['a', 'b'] }), parseTarget({ devices: ['b', 'a'] }), parseTarget({ labels: 'os=ios' }), parseTarget({ devices: ['c'] })];
+      const randomOp = (i: number) =>
+        rnd(3) === 0
+          ? { kind: 'override.clear' as const, name: `v${rnd(6)}`, target: targets[rnd(targets.length)] ?? ALL }
+          : { kind: 'override.set' as const, override: makeOverride({ name: `v${rnd(6)}`, type: 'string', value: String(i) }, targets[rnd(targets.length)] ?? ALL, 'x', i) };
+      for (let round = 0; round < 300; round++) {
+        let state = { overrides: [] as ReturnType<typeof makeOverride>[], strategies: [] };
+        for (let i = 0; i < rnd(12); i++) state = { ...state, overrides: [...applyOps(state, [randomOp(i)]).overrides] };
+        if (round % 2 === 0) state.overrides.forEach((o) => Object.freeze(Object.freeze(o).target));
+        const ops = Array.from({ length: 1 + rnd(8) }, (_, i) => randomOp(100 + i));
+        // Clears of overrides that do not exist change nothing, but make the list long enough to be keyed.
+        const padding = Array.from({ length: 9 }, (_, i) => ({ kind: 'override.clear' as const, name: `none${i}`, target: ALL }));
+        const few = applyOps(state, ops);
+        const many = applyOps(state, [...ops, ...padding]);
+        expect(few.overrides, `round ${round}`).to.deep.equal(many.overrides);
+        expect(commit(state, ops, { at: 1, actor: 'x', action: 'override.set', target: null }).draft.changes).to.deep.equal(commit(state, [...ops, ...padding], { at: 1, actor: 'x', action: 'override.set', target: null }).draft.changes);
+      }
+    });
+  });
+
   describe('commit', () => {
     it('records each variable and target before and after', () => {
       const k = new Key();

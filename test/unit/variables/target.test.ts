@@ -183,6 +183,23 @@ describe('variables/target', () => {
       const keys = [ALL, { devices: ['a'] }, { devices: ['a', 'b'] }, { labels: { a: '1' } }, { labels: { a: '1*' } }, { labels: { a: '1', b: '2' } }].map(targetKey);
       expect(new Set(keys).size).to.equal(keys.length);
     });
+    it('follows a target that is not frozen when it changes; a frozen one (stored) keeps the key it has', () => {
+      const open: { devices: string[] } = { devices: ['b', 'a'] };
+      expect(targetKey(open)).to.equal('devices:a,b');
+      open.devices.push('c');
+      expect(targetKey(open)).to.equal('devices:a,b,c');
+      // Frozen on the outside only: its list can still change, so its key is not kept.
+      const shallow = Object.freeze({ devices: ['x'] });
+      expect(targetKey(shallow)).to.equal('devices:x');
+      shallow.devices.push('y');
+      expect(targetKey(shallow)).to.equal('devices:x,y');
+      const frozen = Object.freeze({ devices: Object.freeze(['z', 'y']) });
+      expect(targetKey(frozen)).to.equal('devices:y,z');
+      expect(targetKey(frozen)).to.equal(targetKey({ devices: ['y', 'z'] }));
+      const labels = Object.freeze({ labels: Object.freeze({ b: '2', a: '1' }) });
+      expect(targetKey(labels)).to.equal(targetKey(parseTarget({ labels: 'a=1,b=2' })));
+      expect(targetKey(labels)).to.equal(targetKey(parseTarget({ labels: 'a=1,b=2' })));
+    });
     it('canonicalTarget sorts and deduplicates', () => {
       expect(canonicalTarget({ devices: ['b', 'a', 'a'] })).to.deep.equal({ devices: ['a', 'b'] });
       expect(Object.keys((canonicalTarget({ labels: { z: '1', a: '2' } }) as { labels: object }).labels)).to.deep.equal(['a', 'z']);
