@@ -49,6 +49,8 @@ export class ClientActors {
   private readonly queues = new Map<string, Promise<void>>();
   /** Sockets already taken on: a restart of their connection actor registers them again without a new OK. */
   private readonly seen = new WeakSet<VerifiedConn>();
+  /** Per socket, the report waiting in its key's mailbox, which later reports join (deviceReported). */
+  private readonly heldReports = new Map<string, Array<readonly Var[]>>();
   /** Every change and view of §8. */
   readonly variables: Variables;
 
@@ -131,20 +133,48 @@ export class ClientActors {
       write: (line) => conn.write(line),
       device: () => conn.device(nodeId),
     });
-    self.monitor(() => this.notify(v.apiKey, { kind: 'conn_down', deviceKey }));
+    self.monitor(() => {
+      this.heldReports.delete(conn.id);
+      this.notify(v.apiKey, { kind: 'conn_down', deviceKey });
+    });
     const resume = this.seen.has(conn);
     this.seen.add(conn);
     this.dispatch(v.apiKey, { kind: 'conn_up', connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null, resume });
   }
 
-  /** A verified device reported variables (`i:`). */
+  /**
+   * A verified device reported variables (`i:`). Reports of one socket that arrive while its previous
+   * one still waits in the key's mailbox join that message instead of queueing behind it: a device
+   * streaming `i:` lines faster than the key's actor reads the store would otherwise grow the mailbox
+   * by one message per line and hold every dashboard change for the key behind that backlog. The
+   * actor reads them all in one turn, in order (each still one report of §8), and they stay in
+   * order with the socket's other events (a `d:` line starts a new message after it).
+   */
   deviceReported(conn: VerifiedConn, vars: readonly Var[]): void {
-    if (conn.verified && vars.length > 0) this.dispatch(conn.verified.apiKey, { kind: 'report', connId: conn.id, vars });
+    if (!conn.verified || vars.length === 0) return;
+    const held = this.heldReports.get(conn.id);
+    if (held) {
+      held.push(vars);
+      return;
+    }
+    const reports: Array<readonly Var[]> = [vars];
+    this.heldReports.set(conn.id, reports);
+    this.dispatch(conn.verified.apiKey, {
+      kind: 'report',
+      connId: conn.id,
+      take: () => {
+        if (this.heldReports.get(conn.id) === reports) this.heldReports.delete(conn.id);
+        return reports;
+      },
+    });
   }
 
   /** A verified device declared its labels (`d:`). */
   deviceLabels(conn: VerifiedConn, labels: Labels): void {
-    if (conn.verified) this.dispatch(conn.verified.apiKey, { kind: 'labels', connId: conn.id, labels });
+    if (!conn.verified) return;
+    // A report after these labels is a new message behind them, never folded into one before them.
+    this.heldReports.delete(conn.id);
+    this.dispatch(conn.verified.apiKey, { kind: 'labels', connId: conn.id, labels });
   }
 
   /** A dashboard changes a variable for every device (the original PUT): an override for all. */

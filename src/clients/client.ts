@@ -91,7 +91,8 @@ export type ClientMsg =
   /** `resume`: the socket's connection actor restarted; the device saw no new OK, so it is only sent what it misses. */
   | { kind: 'conn_up'; connId: string; deviceKey: string; generated: boolean; address: string | null; resume: boolean }
   | { kind: 'conn_down'; deviceKey: string }
-  | { kind: 'report'; connId: string; vars: readonly Var[] }
+  /** `take()` hands over the socket's reports that arrived until now, in order (see ClientActors.deviceReported). */
+  | { kind: 'report'; connId: string; take(): ReadonlyArray<readonly Var[]> }
   | { kind: 'labels'; connId: string; labels: Labels }
   | { kind: 'heartbeat' }
   | { kind: 'recount' }
@@ -244,10 +245,20 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   };
 
   /** An `i:` report: kept as the game's own values; an override it disagrees with is sent again. */
-  const report = async (e: DeviceConnEntry, vars: readonly Var[]): Promise<void> => {
+  const report = async (e: DeviceConnEntry, reports: ReadonlyArray<readonly Var[]>): Promise<void> => {
     const overrides = await store.listOverrides(apiKey);
     const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
-    const r = onReport(viewOf(e), reported, vars, overrides, last);
+    // The socket's reports since the last one read, folded in order as if read one by one (a game's
+    // own value followed by an echo of the override stays the game's own), stored once; what they ask
+    // to be sent again goes in one line.
+    const view = viewOf(e);
+    let r = { reported: reported as Var[], send: [] as Var[], lastSent: new Map(last) };
+    const again = new Map<string, Var>();
+    for (const vars of reports) {
+      r = onReport(view, r.reported, vars, overrides, r.lastSent);
+      for (const v of r.send) again.set(v.name, v);
+    }
+    r = { ...r, send: [...again.values()] };
     await store.setReported(apiKey, e.deviceKey, r.reported);
     const forgotten = [...last.keys()].filter((name) => !r.lastSent.has(name));
     if (forgotten.length > 0) await store.forgetLastSent(apiKey, e.deviceKey, forgotten);
@@ -418,7 +429,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         }
         case 'report': {
           const e = entryOf(msg.connId);
-          if (e) await guarded('report', () => report(e, msg.vars));
+          const reports = msg.take();
+          if (e) await guarded('report', () => report(e, reports));
           break;
         }
         case 'labels': {

@@ -264,6 +264,43 @@ describe('overrides, devices, strategies and history (real Redis)', () => {
     });
   });
 
+  it('a device flooding i: lines holds one report in its key\'s mailbox, not thousands; a change is not held behind them; its latest values are kept', async () => {
+    const c = await device(a, 'flood');
+    const path = `/observerio/clients/client-${a.apiKey}`;
+    await eventually(() => expect(daemon.runtime.find(path), path).to.not.equal(undefined));
+    const N = 3000;
+    const lines: string[] = [];
+    for (let k = 1; k <= N; k++) {
+      const vars = [{ name: 'speed', type: 'integer', value: String(k) }];
+      if (k % 100 === 0) vars.push({ name: 'ship', type: 'string', value: `s${k}` });
+      lines.push(`i:${a.apiKey}:${b64(vars)}`);
+    }
+    // One write: the connection actor reads it as a few chunks and hands each line's report on at once.
+    c.send(`${lines.join('\n')}\n`);
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        most = Math.max(most, daemon.runtime.find(path)?.mailbox() ?? 0);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await eventually(async () => {
+      const d = (await getDevice(a, 'flood')).body;
+      expect([varOf(d, 'speed')?.reported, varOf(d, 'ship')?.reported]).to.deep.equal([String(N), `s${N}`]);
+    });
+    sampling = false;
+    await sampler;
+    // Before reports joined, each line was a message of its own: the mailbox held about N of them.
+    expect(most, 'the most messages the key\'s mailbox held').to.be.at.most(5);
+    // A change right after the flood reaches the device (nothing held in front of it).
+    const answer = await put(a, 'speed', { value: 99 });
+    expect(answer.delivered).to.equal(1);
+    await eventually(async () => expect(c.lines.slice(1).map((l) => decodeV(a.apiKey, l).find((v) => v.name === 'speed')?.value)).to.include('99'));
+    const d = (await getDevice(a, 'flood')).body;
+    expect(varOf(d, 'speed')).to.include({ reported: String(N), override: '99', effective: '99', source: 'override' });
+  });
+
   describe('history', () => {
     it('records who changed what, reverts one entry, and a rollback restores every override', async () => {
       const dev = await device(a, 'h-1');
