@@ -495,6 +495,67 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Where COMMIT puts each record of a key's overrides and strategies hashes after some operations: as
+ * applyOps' Map orders them, a kept key keeps its place and a new (or cleared and set again) one goes
+ * last; then the fields to write from the state after them ('' deletes), for commit and commitMany.
+ */
+class Placement {
+  private readonly oPlace: Map<string, number>;
+  private readonly sPlace: Map<string, number>;
+  private oTop: number;
+  private sTop: number;
+  private readonly oTouched = new Set<string>();
+  private readonly sTouched = new Set<string>();
+
+  constructor(raw: RawState) {
+    this.oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
+    this.sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
+    this.oTop = Math.max(0, ...this.oPlace.values());
+    this.sTop = Math.max(0, ...this.sPlace.values());
+  }
+
+  place(ops: readonly Op[]): void {
+    for (const op of ops) {
+      if (op.kind === 'override.set' || op.kind === 'override.clear') {
+        const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
+        this.oTouched.add(key);
+        if (op.kind === 'override.clear') this.oPlace.delete(key);
+        else if (!this.oPlace.has(key)) this.oPlace.set(key, ++this.oTop);
+      } else {
+        const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
+        this.sTouched.add(name);
+        if (op.kind === 'strategy.delete') this.sPlace.delete(name);
+        else if (!this.sPlace.has(name)) this.sPlace.set(name, ++this.sTop);
+      }
+    }
+  }
+
+  /** COMMIT's trailing arguments, and the texts it writes (for the state cache). */
+  writes(next: { overrides: readonly Override[]; strategies: readonly StrategyRecord[] }): { args: (string | number)[]; oWrites: Map<string, string>; sWrites: Map<string, string> } {
+    const nextO = new Map(next.overrides.map((o) => [keyOfOverride(o), o]));
+    const nextS = new Map(next.strategies.map((st) => [st.name, st]));
+    const args: (string | number)[] = [];
+    const oWrites = new Map<string, string>();
+    const sWrites = new Map<string, string>();
+    args.push(this.oTouched.size);
+    for (const key of this.oTouched) {
+      const o = nextO.get(key);
+      const json = o ? JSON.stringify({ n: this.oPlace.get(key), o }) : '';
+      oWrites.set(key, json);
+      args.push(overrideField(key), json);
+    }
+    args.push(this.sTouched.size);
+    for (const name of this.sTouched) {
+      const st = nextS.get(name);
+      const json = st ? JSON.stringify({ n: this.sPlace.get(name), s: st }) : '';
+      sWrites.set(name, json);
+      args.push(name, json);
+    }
+    return { args, oWrites, sWrites };
+  }
+}
+
 export class RedisStore implements Store, VariablesStore {
   readonly kind = 'redis' as const;
   private redis: RedisClient;
@@ -1101,45 +1162,9 @@ export class RedisStore implements Store, VariablesStore {
     const plain = ops.map(plainOp);
     const at = Math.max(0, Math.floor(draft.at));
     const next = applyCommit({ overrides: raw.overrides.map((x) => x.o), strategies: strategiesNow }, plain, at, by);
-    // Places as applyOps' Map gives them: a kept key keeps its place, a new (or cleared and set again) one goes last.
-    const oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
-    const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
-    let oTop = Math.max(0, ...oPlace.values());
-    let sTop = Math.max(0, ...sPlace.values());
-    const oTouched = new Set<string>();
-    const sTouched = new Set<string>();
-    for (const op of plain) {
-      if (op.kind === 'override.set' || op.kind === 'override.clear') {
-        const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
-        oTouched.add(key);
-        if (op.kind === 'override.clear') oPlace.delete(key);
-        else if (!oPlace.has(key)) oPlace.set(key, ++oTop);
-      } else {
-        const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
-        sTouched.add(name);
-        if (op.kind === 'strategy.delete') sPlace.delete(name);
-        else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
-      }
-    }
-    const nextO = new Map(next.overrides.map((o) => [keyOfOverride(o), o]));
-    const nextS = new Map(next.strategies.map((s) => [s.name, s]));
-    const args: (string | number)[] = [];
-    const oWrites = new Map<string, string>();
-    const sWrites = new Map<string, string>();
-    args.push(oTouched.size);
-    for (const key of oTouched) {
-      const o = nextO.get(key);
-      const json = o ? JSON.stringify({ n: oPlace.get(key), o }) : '';
-      oWrites.set(key, json);
-      args.push(overrideField(key), json);
-    }
-    args.push(sTouched.size);
-    for (const name of sTouched) {
-      const s = nextS.get(name);
-      const json = s ? JSON.stringify({ n: sPlace.get(name), s }) : '';
-      sWrites.set(name, json);
-      args.push(name, json);
-    }
+    const placement = new Placement(raw);
+    placement.place(plain);
+    const { args, oWrites, sWrites } = placement.writes(next);
     const body = plainDraft(draft);
     const k = this.vsKeys(apiKey);
     const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [raw.stateVersion, at, bounds.maxEntries, bounds.maxAgeMs, JSON.stringify(body), ...args])) as unknown[];
@@ -1163,12 +1188,7 @@ export class RedisStore implements Store, VariablesStore {
     if (commits.length === 0) return { ok: true, entries: [], stateVersion };
     // Each commit applied to the state the ones before it leave, places as commit gives them.
     let state = { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s) };
-    const oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
-    const sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
-    let oTop = Math.max(0, ...oPlace.values());
-    let sTop = Math.max(0, ...sPlace.values());
-    const oTouched = new Set<string>();
-    const sTouched = new Set<string>();
+    const placement = new Placement(raw);
     const entryArgs: (string | number)[] = [];
     const bodies: HistoryDraft[] = [];
     // Without strategy operations the commits' operations in a row are one applyOps: one pass over the state, not one per commit.
@@ -1179,42 +1199,12 @@ export class RedisStore implements Store, VariablesStore {
       const plain = plains[ci] as Op[];
       const at = Math.max(0, Math.floor(c.draft.at));
       if (strategyOps) state = applyCommit(state, plain, at, c.by);
-      for (const op of plain) {
-        if (op.kind === 'override.set' || op.kind === 'override.clear') {
-          const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
-          oTouched.add(key);
-          if (op.kind === 'override.clear') oPlace.delete(key);
-          else if (!oPlace.has(key)) oPlace.set(key, ++oTop);
-        } else {
-          const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
-          sTouched.add(name);
-          if (op.kind === 'strategy.delete') sPlace.delete(name);
-          else if (!sPlace.has(name)) sPlace.set(name, ++sTop);
-        }
-      }
+      placement.place(plain);
       const body = plainDraft(c.draft);
       bodies.push(body);
       entryArgs.push(at, JSON.stringify(body));
     }
-    const nextO = new Map(state.overrides.map((o) => [keyOfOverride(o), o]));
-    const nextS = new Map(state.strategies.map((s) => [s.name, s]));
-    const args: (string | number)[] = [];
-    const oWrites = new Map<string, string>();
-    const sWrites = new Map<string, string>();
-    args.push(oTouched.size);
-    for (const key of oTouched) {
-      const o = nextO.get(key);
-      const json = o ? JSON.stringify({ n: oPlace.get(key), o }) : '';
-      oWrites.set(key, json);
-      args.push(overrideField(key), json);
-    }
-    args.push(sTouched.size);
-    for (const name of sTouched) {
-      const st = nextS.get(name);
-      const json = st ? JSON.stringify({ n: sPlace.get(name), s: st }) : '';
-      sWrites.set(name, json);
-      args.push(name, json);
-    }
+    const { args, oWrites, sWrites } = placement.writes(state);
     const k = this.vsKeys(apiKey);
     const res = (await this.run(COMMIT_MANY, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...args])) as unknown[];
     if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
