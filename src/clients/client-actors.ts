@@ -42,6 +42,22 @@ export function deviceKeyOf(conn: Pick<VerifiedConn, 'id' | 'verified'>, nodeId:
   return { deviceKey: `anon-${createHash('sha256').update(nodeId).digest('hex').slice(0, 8)}-${conn.id}`.slice(0, 64), generated: true };
 }
 
+/**
+ * A socket's report turns are this far apart at least: a report arriving sooner after the previous
+ * turn read that socket's reports waits the rest (later ones join it). A turn reads and rewrites the
+ * device's whole reported list whatever it folds, so a device streaming `i:` lines one per
+ * millisecond cost a turn per line (most of the daemon's CPU in the latency bench, and the tail of
+ * every other event). A device that reports now and then is read at once, as before.
+ */
+export const REPORT_TURN_MS = 20;
+
+/** The reports of one socket waiting for its next turn, and the timer that sends them once due. */
+interface HeldReports {
+  apiKey: string;
+  reports: Array<readonly Var[]>;
+  timer: NodeJS.Timeout | null;
+}
+
 export class ClientActors {
   private readonly starting = new Map<string, Promise<ActorRef<ClientMsg>>>();
   private readonly changes: VarChanges;
@@ -49,8 +65,10 @@ export class ClientActors {
   private readonly queues = new Map<string, Promise<void>>();
   /** Sockets already taken on: a restart of their connection actor registers them again without a new OK. */
   private readonly seen = new WeakSet<VerifiedConn>();
-  /** Per socket, the report waiting in its key's mailbox, which later reports join (deviceReported). */
-  private readonly heldReports = new Map<string, Array<readonly Var[]>>();
+  /** Per socket, the reports waiting for their turn or in the key's mailbox, which later reports join (deviceReported). */
+  private readonly heldReports = new Map<string, HeldReports>();
+  /** Per socket, when its reports were last read by the key's actor (REPORT_TURN_MS). */
+  private readonly lastReportTurn = new Map<string, number>();
   /** Every change and view of §8. */
   readonly variables: Variables;
 
@@ -134,7 +152,10 @@ export class ClientActors {
       device: () => conn.device(nodeId),
     });
     self.monitor(() => {
+      // Reports still waiting for their turn go first, as they would have without the wait.
+      this.releaseHeld(conn.id);
       this.heldReports.delete(conn.id);
+      this.lastReportTurn.delete(conn.id);
       this.notify(v.apiKey, { kind: 'conn_down', deviceKey });
     });
     const resume = this.seen.has(conn);
@@ -148,30 +169,54 @@ export class ClientActors {
    * streaming `i:` lines faster than the key's actor reads the store would otherwise grow the mailbox
    * by one message per line and hold every dashboard change for the key behind that backlog. The
    * actor reads them all in one turn, in order (each still one report of §8), and they stay in
-   * order with the socket's other events (a `d:` line starts a new message after it).
+   * order with the socket's other events (a `d:` line starts a new message after it). A socket's
+   * turns are REPORT_TURN_MS apart at least, so a stream of lines is read in a few turns a second.
    */
   deviceReported(conn: VerifiedConn, vars: readonly Var[]): void {
     if (!conn.verified || vars.length === 0) return;
-    const held = this.heldReports.get(conn.id);
-    if (held) {
-      held.push(vars);
+    const found = this.heldReports.get(conn.id);
+    if (found) {
+      found.reports.push(vars);
       return;
     }
-    const reports: Array<readonly Var[]> = [vars];
-    this.heldReports.set(conn.id, reports);
-    this.dispatch(conn.verified.apiKey, {
+    const held: HeldReports = { apiKey: conn.verified.apiKey, reports: [vars], timer: null };
+    this.heldReports.set(conn.id, held);
+    // A socket whose previous turn was moments ago waits out the rest of REPORT_TURN_MS.
+    const wait = (this.lastReportTurn.get(conn.id) ?? -Infinity) + REPORT_TURN_MS - performance.now();
+    if (wait > 0) {
+      held.timer = setTimeout(() => this.sendHeld(conn.id, held), Math.ceil(wait));
+      held.timer.unref();
+    } else this.sendHeld(conn.id, held);
+  }
+
+  /** Puts a socket's held reports in its key's mailbox; the actor takes all that joined them by then. */
+  private sendHeld(connId: string, held: HeldReports): void {
+    held.timer = null;
+    this.dispatch(held.apiKey, {
       kind: 'report',
-      connId: conn.id,
+      connId,
       take: () => {
-        if (this.heldReports.get(conn.id) === reports) this.heldReports.delete(conn.id);
-        return reports;
+        if (this.heldReports.get(connId) === held) {
+          this.heldReports.delete(connId);
+          this.lastReportTurn.set(connId, performance.now());
+        }
+        return held.reports;
       },
     });
+  }
+
+  /** Sends a socket's reports that wait for their turn now: an event of the socket that follows them must not overtake them. */
+  private releaseHeld(connId: string): void {
+    const held = this.heldReports.get(connId);
+    if (!held?.timer) return;
+    clearTimeout(held.timer);
+    this.sendHeld(connId, held);
   }
 
   /** A verified device declared its labels (`d:`). */
   deviceLabels(conn: VerifiedConn, labels: Labels): void {
     if (!conn.verified) return;
+    this.releaseHeld(conn.id);
     // A report after these labels is a new message behind them, never folded into one before them.
     this.heldReports.delete(conn.id);
     this.dispatch(conn.verified.apiKey, { kind: 'labels', connId: conn.id, labels });

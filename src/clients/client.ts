@@ -6,7 +6,7 @@
  *
  * - right after a device's `OK`: one `v:` line with every override in effect for it (onVerify);
  * - on each `i:` report: the report kept as the device's own values, and the override sent again
- *   where the report disagrees with it (onReport, once per report);
+ *   where the report disagrees with it (onReports, once per report);
  * - on a `d:` line: the new labels stored, and whatever the device now has pending sent;
  * - on a change published on `<apiKey>:vars:callback` (by any node): every device of the key here is
  *   sent what changed for it, and the sender is told how many devices got a line;
@@ -23,7 +23,7 @@ import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { packVars } from '../tcp/protocol.js';
 import type { VariablesConfig } from '../config.js';
-import { inEffect, matches, type Target, inEffectVars, onReport, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
+import { inEffect, matches, type Target, inEffectVars, onReports, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
 import type { ChangeTimelineFields } from '../wire.js';
 
 /** The store as the client actors use it: the daemon's Store and the §8 contract. */
@@ -246,19 +246,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
   /** An `i:` report: kept as the game's own values; an override it disagrees with is sent again. */
   const report = async (e: DeviceConnEntry, reports: ReadonlyArray<readonly Var[]>): Promise<void> => {
-    const overrides = await store.listOverrides(apiKey);
-    const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
+    // Independent reads, one round trip together.
+    const [overrides, last, reported] = await Promise.all([store.listOverrides(apiKey), store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
     // The socket's reports since the last one read, folded in order as if read one by one (a game's
     // own value followed by an echo of the override stays the game's own), stored once; what they ask
     // to be sent again goes in one line.
-    const view = viewOf(e);
-    let r = { reported: reported as Var[], send: [] as Var[], lastSent: new Map(last) };
-    const again = new Map<string, Var>();
-    for (const vars of reports) {
-      r = onReport(view, r.reported, vars, overrides, r.lastSent);
-      for (const v of r.send) again.set(v.name, v);
-    }
-    r = { ...r, send: [...again.values()] };
+    const r = onReports(viewOf(e), reported, reports, overrides, last);
     await store.setReported(apiKey, e.deviceKey, r.reported);
     const forgotten = [...last.keys()].filter((name) => !r.lastSent.has(name));
     if (forgotten.length > 0) await store.forgetLastSent(apiKey, e.deviceKey, forgotten);

@@ -1005,8 +1005,12 @@ export class RedisStore implements Store, VariablesStore {
     const key = this.vsKeys(apiKey).reported(deviceId);
     const list = uniqueVars(vars);
     // One string, replaced whole: a report's list is always written whole, and its order survives any size.
-    if (list.length === 0) await this.redis.del(key);
-    else await this.redis.set(key, JSON.stringify(list));
+    if (list.length === 0) return void (await this.redis.del(key));
+    const raw = JSON.stringify(list);
+    await this.redis.set(key, raw);
+    // The next report of the device reads this text back: known, it is not parsed again (a device
+    // streaming i: lines had its whole list parsed and validated once per report).
+    this.rememberReported(apiKey, deviceId, raw, list);
   }
 
   async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
@@ -1019,13 +1023,24 @@ export class RedisStore implements Store, VariablesStore {
     const hit = this.reportedCache.get(id);
     if (hit?.raw === raw) return [...hit.vars];
     const vars = this.parseJson(raw, parseVarList, 'reported', apiKey);
+    if (!vars) {
+      this.rememberReported(apiKey, deviceId, null, []);
+      return [];
+    }
+    this.rememberReported(apiKey, deviceId, raw, vars);
+    return [...vars];
+  }
+
+  /** Keeps `vars` as what `raw` parses to (null: forgets the device's entry); only long lists are kept. */
+  private rememberReported(apiKey: string, deviceId: string, raw: string | null, vars: Var[]): void {
+    const id = `${apiKey}\u0000${deviceId}`;
+    const hit = this.reportedCache.get(id);
     if (hit) {
       this.reportedCache.delete(id);
       this.reportedBytes -= hit.raw.length;
     }
-    if (!vars) return [];
     // Short lists parse fast; long ones are what repeats the cost.
-    if (raw.length < REPORTED_CACHE_MIN_CHARS) return vars;
+    if (raw === null || raw.length < REPORTED_CACHE_MIN_CHARS) return;
     this.reportedCache.set(id, { raw, vars: deepFreeze(vars) });
     this.reportedBytes += raw.length;
     while (this.reportedBytes > REPORTED_CACHE_MAX_CHARS) {
@@ -1034,7 +1049,6 @@ export class RedisStore implements Store, VariablesStore {
       this.reportedCache.delete(oldest.value[0]);
       this.reportedBytes -= oldest.value[1].raw.length;
     }
-    return [...vars];
   }
 
   async setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void> {

@@ -144,31 +144,51 @@ export function onReport(
   overrides: readonly Override[],
   lastSent: LastSent,
 ): { reported: Var[]; send: Var[]; lastSent: Map<string, Var> } {
+  return onReports(device, reported, [report], overrides, lastSent);
+}
+
+/**
+ * Several reports of one device, in order: the same as onReport applied to each in turn (each is
+ * still one report: a game's own value followed by an echo of the override stays the game's own),
+ * with what they ask to be sent again in one list, each variable once. One pass: the lists are built
+ * once, not once per report (a device streaming `i:` lines hands the client actor hundreds at once,
+ * and re-copying a list of a thousand values per report made that quadratic).
+ */
+export function onReports(
+  device: DeviceView,
+  reported: readonly Var[],
+  reports: ReadonlyArray<readonly Var[]>,
+  overrides: readonly Override[],
+  lastSent: LastSent,
+): { reported: Var[]; send: Var[]; lastSent: Map<string, Var> } {
   const winners = inEffect(device, overrides);
   const own = new Map<string, Var>();
   for (const v of reported) own.set(v.name, v);
-  const latest = new Map<string, Var>();
-  // A name twice in one report: the later one wins, as the protocol says.
-  for (const v of report) latest.set(v.name, v);
   const sent = new Map(lastSent);
-  const send: Var[] = [];
-  for (const v of latest.values()) {
-    const o = winners.get(v.name);
-    if (!o) {
+  const send = new Map<string, Var>();
+  const latest = new Map<string, Var>();
+  for (const report of reports) {
+    // A name twice in one report: the later one wins, as the protocol says.
+    latest.clear();
+    for (const v of report) latest.set(v.name, v);
+    for (const v of latest.values()) {
+      const o = winners.get(v.name);
+      if (!o) {
+        own.set(v.name, v);
+        sent.delete(v.name);
+        continue;
+      }
+      if (sameValue(o.type, o.value, v.value)) {
+        if (!own.has(v.name)) own.set(v.name, v);
+        continue;
+      }
       own.set(v.name, v);
-      sent.delete(v.name);
-      continue;
+      const again = toVar(o);
+      send.set(o.name, again);
+      sent.set(o.name, again);
     }
-    if (sameValue(o.type, o.value, v.value)) {
-      if (!own.has(v.name)) own.set(v.name, v);
-      continue;
-    }
-    own.set(v.name, v);
-    const again = toVar(o);
-    send.push(again);
-    sent.set(o.name, again);
   }
-  return { reported: [...own.values()], send, lastSent: sent };
+  return { reported: [...own.values()], send: [...send.values()], lastSent: sent };
 }
 
 /** A new override, its target in canonical form. */

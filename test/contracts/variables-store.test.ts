@@ -114,3 +114,42 @@ for (const [name, url] of [
     });
   });
 }
+
+// RedisStore keeps a device's long reported list by its JSON text, the one it wrote as well as the
+// ones it read (issue 14: a streaming device had its list parsed once per report): two stores on one
+// Redis are two nodes writing one device's list in turn, and each must read the other's.
+describe('RedisStore reported lists written by two nodes', function () {
+  this.timeout(20_000);
+  it('reads what the other node wrote, never the list it wrote itself last, and hands out lists nobody can change', async () => {
+    const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+    const u = (await sharedRedis()).url;
+    const [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore];
+    await Promise.all([a.start(), b.start()]);
+    try {
+      const apiKey = newApiKey();
+      // Long enough to be kept (the cache takes lists of 2,048+ characters of JSON).
+      const list = (tag: string) => Array.from({ length: 100 }, (_, i) => ({ name: `var${i}`, type: 'string', value: `${tag}-${i}` }));
+      await a.setReported(apiKey, 'd1', list('a1'));
+      expect(await a.getReported(apiKey, 'd1')).to.deep.equal(list('a1'));
+      await b.setReported(apiKey, 'd1', list('b1'));
+      expect(await a.getReported(apiKey, 'd1')).to.deep.equal(list('b1'));
+      await a.setReported(apiKey, 'd1', list('a2'));
+      expect(await b.getReported(apiKey, 'd1')).to.deep.equal(list('a2'));
+      expect(await a.getReported(apiKey, 'd1')).to.deep.equal(list('a2'));
+      // A caller's copy is its own array of frozen values: changing the array changes no later read.
+      const got = await a.getReported(apiKey, 'd1');
+      got.pop();
+      expect(Object.isFrozen(got[0])).to.equal(true);
+      expect(await a.getReported(apiKey, 'd1')).to.deep.equal(list('a2'));
+      // What the caller passed in stays the caller's (not frozen by the store).
+      const mine = list('a3');
+      await a.setReported(apiKey, 'd1', mine);
+      expect(Object.isFrozen(mine[0])).to.equal(false);
+      await a.setReported(apiKey, 'd1', []);
+      expect(await b.getReported(apiKey, 'd1')).to.deep.equal([]);
+      expect(await a.getReported(apiKey, 'd1')).to.deep.equal([]);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});

@@ -35,7 +35,9 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
   const notes: string[] = [];
   const label = { ingest: 'i: → WS ', put: 'PUT → v:', echo: 'v: → OK ' } as const;
   let floorP99 = Number.NaN;
-  for (const mode of ['echo', 'ingest', 'put'] as const) {
+  // BENCH_LATENCY_MODES=echo,ingest runs only those paths (the floor always runs: the targets need it).
+  const only = process.env.BENCH_LATENCY_MODES?.split(',');
+  for (const mode of (['echo', 'ingest', 'put'] as const).filter((m) => m === 'echo' || !only || only.includes(m))) {
     for (const rate of mode === 'echo' ? [1000] : [1000, 10_000]) {
       const mine: LatencyRun[] = [];
       for (let r = 0; r < ctx.runs; r++) {

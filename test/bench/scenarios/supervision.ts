@@ -5,6 +5,10 @@
  * the crashing 10%: throughput when flooding (lines/s until Redis has every last value, as in
  * scenario 1) and the p99 round trip of a paced load (each block of lines ends with a `v:` line whose
  * `OK` comes back once the daemon has read the block). Target: ≤ 10% less throughput, ≤ 10% higher p99.
+ * First, the crashers alone (no healthy load): their own daemon CPU, the share of the one event loop
+ * that the healthy load cannot have under fire however cheap a crash is made (informative row).
+ * And the daemon's CPU per healthy flood line, calm and under fire (informative): on cores shared
+ * with other work the throughput says how much CPU the daemon was given, this what it spent.
  */
 import type { BenchContext, ScenarioReport } from '../lib/context.js';
 import { CpuMeter } from '../lib/proc.js';
@@ -29,6 +33,66 @@ interface SupervisionRun {
   flood: IngestRun;
   paced: PacedRun;
   crashers: CrasherResult | null;
+}
+
+interface AloneRun {
+  seconds: number;
+  crashes: number;
+  reconnects: number;
+  cpu: Record<string, number>;
+  /** Daemon CPU per crash line, its share of the reconnects and their verifies included. */
+  usPerCrash: number;
+  /** Redis commands the daemon sent meanwhile, by command. */
+  redisCalls: Record<string, number>;
+}
+
+/**
+ * The crashing connections with no healthy load: what they cost the daemon's one event loop by
+ * themselves. Under fire the healthy load gets that much less of the same core, so the daemon's
+ * share here, against its share while flooding calm, says how much of the difference under fire is
+ * only the crashers' own work (which no crash handling can make zero) and how much is interference.
+ */
+async function crashersAlone(ctx: BenchContext, redis: ReturnType<BenchContext['redis']['client']>, port: number, users: BenchUser[], crashing: number, durationMs: number, pids: Record<string, number>): Promise<AloneRun> {
+  const crashers = ctx.child<CrasherResult>('crashers-alone', 'gen/crasher.ts', {
+    port,
+    conns: Array.from({ length: crashing }, (_, i) => ({ apiKey: (users[i % users.length] as BenchUser).apiKey, deviceId: `alone${i}` })),
+    crashLine: `${CRASH_PREFIX} boom`,
+    everyMs: 20,
+    reconnectMs: RECONNECT_MS,
+  } satisfies CrasherConfig);
+  await crashers.ready();
+  crashers.go();
+  await new Promise((res) => setTimeout(res, 500));
+  const meter = new CpuMeter(pids);
+  const calls0 = await redisCalls(redis);
+  meter.begin();
+  const t0 = performance.now();
+  await new Promise((res) => setTimeout(res, durationMs));
+  const cpu = meter.end();
+  const calls = diffCalls(await redisCalls(redis), calls0);
+  const seconds = (performance.now() - t0) / 1000;
+  crashers.stop();
+  const res = (await crashers.result(30_000)).result;
+  await crashers.close();
+  // The counts cover the head start too: scale them to the measured window.
+  const share = seconds / (seconds + 0.5);
+  const crashes = Math.round(res.crashLinesSent * share);
+  const reconnects = Math.round(res.reconnects * share);
+  return { seconds, crashes, reconnects, cpu, usPerCrash: crashes > 0 ? ((cpu.daemon ?? 0) * 10_000 * seconds) / crashes : 0, redisCalls: calls };
+}
+
+/** Redis's command counts (INFO commandstats), to say what a crash and a reconnect ask of the store. */
+async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<Map<string, number>> {
+  const text = (await redis.info('commandstats')) as string;
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1] as string, Number(m[2]));
+  return out;
+}
+
+function diffCalls(after: Map<string, number>, before: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, n] of after) if (n - (before.get(k) ?? 0) > 0 && k !== 'info') out[k] = n - (before.get(k) ?? 0);
+  return out;
 }
 
 async function pacedRun(ctx: BenchContext, port: number, users: BenchUser[], opts: { conns: number; generators: number; intervalMs: number; blockLines: number; durationMs: number; tag: string; pids: Record<string, number> }): Promise<PacedRun> {
@@ -65,8 +129,19 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
   const redis = ctx.redis.client();
   const pids = { daemon: daemon.pid, redis: ctx.redis.pid as number };
   const runs: SupervisionRun[] = [];
+  const alone: AloneRun[] = [];
   try {
     for (let r = 0; r < ctx.runs; r++) {
+      alone.push(await crashersAlone(ctx, redis, daemon.tcpPort, users, crashing, durationMs, pids));
+      const a = alone.at(-1) as AloneRun;
+      ctx.log(
+        `  run ${r + 1} crashers alone: ${a.crashes} crash lines and ${a.reconnects} reconnects in ${(a.seconds).toFixed(1)} s; daemon ${a.cpu.daemon?.toFixed(1)}% of a core (${a.usPerCrash.toFixed(0)} µs per crash line, reconnects included), redis ${a.cpu.redis?.toFixed(1)}%; Redis commands ${JSON.stringify(a.redisCalls)}`,
+      );
+      // BENCH_SUPERVISION_ALONE_ONLY=1: only this phase, to compare the crash path's cost alone, repeatedly.
+      if (process.env.BENCH_SUPERVISION_ALONE_ONLY === '1') continue;
+      // A flood not counted before the first calm one: calm always goes first, and a cold daemon (JIT,
+      // first keys) made calm look slower than under fire run after run.
+      if (r === 0) await ingestRun(ctx, redis, { port: daemon.tcpPort, users, load: { conns: healthy, keys: users.length, generators: 2, durationMs: 1500 }, tag: 'warm', pids });
       for (const phase of ['calm', 'under fire'] as const) {
         let crashers: ReturnType<typeof ctx.child<CrasherResult>> | null = null;
         if (phase === 'under fire') {
@@ -102,6 +177,18 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
   } finally {
     redis.disconnect();
   }
+  const aloneRow = {
+    metric: `daemon CPU of the crashing connections alone, no healthy load (${Math.round(median(alone.map((a) => a.usPerCrash)))} µs per crash line, reconnects included)`,
+    figure: median(alone.map((a) => a.cpu.daemon ?? 0)),
+    unit: '% of a core',
+    target: '(informative)',
+    baseline: null,
+    pass: null,
+    digits: 1,
+  };
+  const perCrash = (a: AloneRun): number => Object.values(a.redisCalls).reduce((x, n) => x + n, 0) / Math.max(1, a.crashes);
+  const aloneNote = `Alone, each crash line (a crash, a restart on the same socket with its re-registration and resync, the i: line after it, and a tenth of a reconnect) cost the daemon ${Math.round(median(alone.map((a) => a.usPerCrash)))} µs of CPU and ${median(alone.map(perCrash)).toFixed(1)} Redis commands (INFO commandstats, script calls included).`;
+  if (runs.length === 0) return { id: 'supervision', title: 'Supervision: the crashing connections alone', rows: [aloneRow], cpu: {}, runs: alone, notes: [aloneNote] };
   const calm = runs.filter((x) => x.phase === 'calm');
   const fire = runs.filter((x) => x.phase === 'under fire');
   const thrCalm = median(calm.map((x) => x.flood.linesPerSecond));
@@ -109,6 +196,11 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
   const p99Calm = median(calm.map((x) => x.paced.rtt.p99));
   const p99Fire = median(fire.map((x) => x.paced.rtt.p99));
   const loss = 1 - thrFire / thrCalm;
+  // Daemon CPU per healthy flood line: what the daemon spent, not what the shared cores let it have.
+  const usPerLine = (x: SupervisionRun): number => ((x.flood.cpu.daemon ?? 0) * 10_000) / Math.max(1, x.flood.linesPerSecond);
+  const cpuCalm = median(calm.map(usPerLine));
+  const cpuFire = median(fire.map(usPerLine));
+  const daemonShare = (xs: SupervisionRun[]): string => spread(xs.map((x) => x.flood.cpu.daemon ?? 0));
   const rise = p99Fire / p99Calm - 1;
   const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
   // Crashers ran during the flood and the paced phase (plus the 0.5 s head start).
@@ -119,6 +211,16 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
     id: 'supervision',
     title: `Supervision under fire: ${healthy} healthy connections, ${crashing} crashing every 20 ms (closed past 5 crashes in 10 s, reconnecting ${RECONNECT_MS} ms later)`,
     rows: [
+      { ...aloneRow, metric: `${aloneRow.metric.slice(0, -1)}; the calm flood kept the daemon at ${median(calm.map((x) => x.flood.cpu.daemon ?? 0)).toFixed(0)}%)` },
+      {
+        metric: `daemon CPU per healthy flood line under fire, the crashers' work included (${changeText(cpuFire / cpuCalm - 1)} calm; the daemon got ${daemonShare(calm)}% of a core calm and ${daemonShare(fire)}% under fire)`,
+        figure: cpuFire,
+        unit: 'µs/line',
+        target: '(informative)',
+        baseline: cpuCalm,
+        pass: null,
+        digits: 2,
+      },
       { metric: `healthy throughput under fire (${changeText(-loss)} calm)`, figure: thrFire, unit: 'lines/s', target: '≤ 10% lower than calm', baseline: thrCalm, pass: loss <= 0.1 },
       { metric: `healthy round trip p99 under fire (${changeText(rise)} calm)`, figure: p99Fire, unit: 'ms', target: '≤ 10% higher than calm', baseline: p99Calm, pass: rise <= 0.1, digits: 2 },
     ],
@@ -126,6 +228,8 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
     runs,
     notes: [
       `Per run, calm p99 ranged ${spread(calm.map((x) => x.paced.rtt.p99))} ms and under fire ${spread(fire.map((x) => x.paced.rtt.p99))} ms; calm throughput ${spread(calm.map((x) => x.flood.linesPerSecond / 1000))}k and under fire ${spread(fire.map((x) => x.flood.linesPerSecond / 1000))}k lines/s: differences within that spread are noise on a shared 2-core machine.`,
+      `The crashers' own work runs on the daemon's one event loop: alone they took ${spread(alone.map((a) => a.cpu.daemon ?? 0))}% of a core, which a flood that keeps that loop busy loses to them whatever crash handling costs, on top of their generator's and Redis's share of the 2 shared cores.`,
+      aloneNote,
       `"baseline" here is the same daemon without the crashing connections. About ${Math.round(crashes)} crash lines/s and ${Math.round(reconnects)} reconnects/s while under fire; every crash is a real actor crash (error, crash report in the log, restart on the same socket).`,
     ],
   };

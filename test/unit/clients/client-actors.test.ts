@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { ClientActors, clientsChildSpec, type VerifiedConn } from '../../../src/clients/client-actors.js';
+import { ClientActors, clientsChildSpec, REPORT_TURN_MS, type VerifiedConn } from '../../../src/clients/client-actors.js';
 import type { DeviceConnEntry } from '../../../src/clients/client.js';
 import { ackChannel } from '../../../src/clients/var-changes.js';
 import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
@@ -140,6 +140,58 @@ describe('ClientActors (the client actors’ service)', () => {
       clients.deviceVerified(verifiedConn([], null), connRef(tree));
       expect(deviceConns.size).to.equal(0);
       expect(clientActors.size).to.equal(0);
+    });
+  });
+
+  describe('deviceReported', () => {
+    const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: () => true, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
+    const connRef = (tree: Runtime) => (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /** Records the client actor's report turns (one getReported each) and its store writes, in order. */
+    const spy = () => {
+      const log: string[] = [];
+      let turns = 0;
+      const { getReported, setReported, setLabels } = store;
+      store.getReported = (...a) => ((turns += 1), getReported.apply(store, a));
+      store.setReported = (k, d, vars) => (log.push(`reported ${vars.map((v) => v.value).join(',')}`), setReported.call(store, k, d, vars));
+      store.setLabels = (k, d, labels) => (log.push(`labels ${JSON.stringify(labels)}`), setLabels.call(store, k, d, labels));
+      return { log, turns: () => turns };
+    };
+
+    it(`reads a socket streaming reports in turns ${REPORT_TURN_MS} ms apart at least, every report kept in order`, async () => {
+      const tree = await start();
+      clients.deviceVerified(conn, connRef(tree));
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'phone', Date.now()))?.online).to.equal(true));
+      const s = spy();
+      const t0 = performance.now();
+      for (let i = 0; i < 150; i++) {
+        clients.deviceReported(conn, [{ name: `v${i % 7}`, type: 'integer', value: String(i) }]);
+        await sleep(1);
+      }
+      const elapsed = performance.now() - t0;
+      await eventually(async () => expect((await store.getReported(API_KEY, 'phone')).map((v) => v.value)).to.deep.equal(['147', '148', '149', '143', '144', '145', '146']));
+      // One turn per report before (a turn a millisecond); now one per REPORT_TURN_MS, plus the first and the last.
+      expect(s.turns()).to.be.at.most(Math.ceil(elapsed / REPORT_TURN_MS) + 3);
+      expect(s.turns()).to.be.at.least(2);
+    });
+
+    it('keeps a report that waits for its turn ahead of the labels that follow it', async () => {
+      const tree = await start();
+      clients.deviceVerified(conn, connRef(tree));
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'phone', Date.now()))?.online).to.equal(true));
+      const s = spy();
+      const { setReported } = store;
+      store.setReported = (k, d, vars) => {
+        // During the first turn: the next report waits for its turn, and the labels must not overtake it.
+        if (vars[0]?.value === '1') {
+          clients.deviceReported(conn, [{ name: 'speed', type: 'integer', value: '2' }]);
+          clients.deviceLabels(conn, { platform: 'ios' });
+          clients.deviceReported(conn, [{ name: 'speed', type: 'integer', value: '3' }]);
+        }
+        return setReported.call(store, k, d, vars);
+      };
+      clients.deviceReported(conn, [{ name: 'speed', type: 'integer', value: '1' }]);
+      await eventually(() => expect(s.log).to.deep.equal(['reported 1', 'reported 2', 'labels {"platform":"ios"}', 'reported 3']));
     });
   });
 

@@ -7,6 +7,7 @@ import {
   inEffectVars,
   makeOverride,
   onReport,
+  onReports,
   onVerify,
   outranks,
   overrideKey,
@@ -131,6 +132,49 @@ describe('variables/overrides', () => {
       const r = onReport(android, [], [v('fuel', '7')], overrides, sent);
       expect(r.lastSent.has('fuel')).to.equal(false);
       expect(r.send).to.deep.equal([]);
+    });
+  });
+
+  describe('onReports', () => {
+    const overrides = [all('speed', '9'), dev('lives', '5', ['p1'])];
+    /** The reference: onReport applied to each report in turn, what they ask to resend collected once per name. */
+    const oneByOne = (device: DeviceView, reported: Var[], reports: Var[][], sent: Map<string, Var>) => {
+      let r = { reported, send: [] as Var[], lastSent: sent };
+      const again = new Map<string, Var>();
+      for (const rep of reports) {
+        r = onReport(device, r.reported, rep, overrides, r.lastSent);
+        for (const x of r.send) again.set(x.name, x);
+      }
+      return { reported: r.reported, send: [...again.values()], lastSent: r.lastSent };
+    };
+    it('folds reports exactly as onReport one by one: an own value then an echo stays the own value, new names keep first-seen order', () => {
+      const reports = [
+        [v('speed', '1'), v('fuel', '7')],
+        [v('speed', '9'), v('ammo', '3'), v('fuel', '8'), v('fuel', '6')],
+        [v('lives', '2'), v('new', '1')],
+        [v('lives', '5'), v('speed', '4')],
+      ];
+      const sent = new Map([['fuel', v('fuel', '2')], ['lives', v('lives', '5')]]);
+      const got = onReports(android, [v('old', '1'), v('lives', '1')], reports, overrides, sent);
+      expect(got).to.deep.equal(oneByOne(android, [v('old', '1'), v('lives', '1')], reports, sent));
+      // Spelled out, so a reference that drifted would be caught too.
+      expect(got.reported).to.deep.equal([v('old', '1'), v('lives', '2'), v('speed', '4'), v('fuel', '6'), v('ammo', '3'), v('new', '1')]);
+      expect(got.send).to.deep.equal([v('speed', '9'), v('lives', '5')]);
+      expect(got.lastSent.has('fuel')).to.equal(false);
+      // The input map is the caller's: it is not changed.
+      expect(sent.get('fuel')).to.deep.equal(v('fuel', '2'));
+    });
+    it('agrees with onReport one by one on many random streams', () => {
+      let seed = 7;
+      const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      for (let t = 0; t < 200; t++) {
+        const names = ['speed', 'lives', 'fuel', 'ammo'];
+        const pick = (): Var => v(names[rnd(4)] as string, String(rnd(3) === 0 ? (rnd(2) ? 9 : 5) : rnd(10)));
+        const reports = Array.from({ length: 1 + rnd(6) }, () => Array.from({ length: 1 + rnd(4) }, pick));
+        const reported = Array.from({ length: rnd(3) }, pick);
+        const sent = new Map(Array.from({ length: rnd(3) }, pick).map((x) => [x.name, x]));
+        expect(onReports(android, reported, reports, overrides, sent)).to.deep.equal(oneByOne(android, reported, reports, sent));
+      }
     });
   });
 
