@@ -66,7 +66,8 @@ const SORT = ['receivedAt:desc', 'sortNode:desc', 'sortSeq:desc'];
 const INDEX_ERRORS = new Set(['index_primary_key_already_exists', 'index_not_found', 'index_already_exists', 'invalid_api_key', 'missing_authorization_header']);
 const SETUP_TASK_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 15_000;
-const TASK_POLL_MS = 50;
+/** How often the follower asks about unfinished write tasks. */
+export const TASK_POLL_MS = 50;
 
 export class MeiliLogIndex implements LogIndex {
   readonly kind = 'meilisearch' as const;
@@ -77,6 +78,9 @@ export class MeiliLogIndex implements LogIndex {
   /** Writes not yet finished, for settle(). */
   private readonly writing = new Set<Promise<void>>();
   private lastTaskUid: number | null = null;
+  /** Tasks enqueued and not yet known to be finished, each with the write waiting on it. */
+  private readonly following = new Map<number, { resolve: (t: Task) => void; reject: (err: unknown) => void }>();
+  private follower: Promise<void> | null = null;
   private failed = 0;
   private skipped = 0;
 
@@ -86,7 +90,10 @@ export class MeiliLogIndex implements LogIndex {
   ) {
     this.logger = logger;
     this.limits = cfg.limits ?? DEFAULT_LOG_LIMITS;
-    this.client = new Meilisearch({ host: cfg.url, apiKey: cfg.masterKey ?? undefined, timeout: REQUEST_TIMEOUT_MS });
+    // Uncompressed answers: fetch asks for gzip by default, so Meilisearch compressed every search and
+    // task answer and this process inflated it again, CPU both spent beside the indexing (the logs
+    // bench's profile: zlib was a tenth of the daemon's busy time); the index is usually a neighbour.
+    this.client = new Meilisearch({ host: cfg.url, apiKey: cfg.masterKey ?? undefined, timeout: REQUEST_TIMEOUT_MS, requestInit: { headers: { 'accept-encoding': 'identity' } } });
     this.index = this.client.index<LogDocument>(cfg.indexName);
   }
 
@@ -190,7 +197,7 @@ export class MeiliLogIndex implements LogIndex {
     this.lastTaskUid = uid;
     // Meilisearch tells what it thinks of the documents only once it processed the task; until then
     // the batch stays with the caller, which sends it again if this cannot be confirmed.
-    const task = await this.client.tasks.waitForTask(uid, { timeout: 0, interval: TASK_POLL_MS });
+    const task = await this.finished(uid);
     if (task.status === 'succeeded') return;
     this.failed += 1;
     this.logger?.warn({ taskUid: uid, docs: lines.length, status: task.status, error: task.error, index: this.cfg.indexName }, 'Meilisearch log write task failed');
@@ -200,6 +207,46 @@ export class MeiliLogIndex implements LogIndex {
       throw new LogWriteRefused(reasonCode(task.error.code), task.error.message);
     }
     throw new Error(`Meilisearch log write task ${uid} ${task.status}${task.error ? `: ${task.error.code}: ${task.error.message}` : ''}`);
+  }
+
+  /** Resolves with the task once Meilisearch finished it; rejects if its status cannot be read. */
+  private finished(uid: number): Promise<Task> {
+    return new Promise<Task>((resolve, reject) => {
+      this.following.set(uid, { resolve, reject });
+      this.startFollower();
+    });
+  }
+
+  private startFollower(): void {
+    if (this.follower) return;
+    this.follower = this.follow().finally(() => {
+      this.follower = null;
+      // A task enqueued between the loop's last look and now would wait for nobody.
+      if (this.following.size > 0) this.startFollower();
+    });
+  }
+
+  /** While tasks are unfinished: every TASK_POLL_MS, one GET /tasks for all of them. */
+  private async follow(): Promise<void> {
+    while (this.following.size > 0) {
+      await new Promise((r) => setTimeout(r, TASK_POLL_MS));
+      const uids = [...this.following.keys()];
+      let done: Task[];
+      try {
+        done = (await this.client.tasks.getTasks({ uids, statuses: ['succeeded', 'failed', 'canceled'], limit: uids.length })).results;
+      } catch (err) {
+        // As a write whose task cannot be confirmed: each caller sends its batch again later.
+        for (const uid of uids) {
+          this.following.get(uid)?.reject(err);
+          this.following.delete(uid);
+        }
+        continue;
+      }
+      for (const task of done) {
+        this.following.get(task.uid)?.resolve(task);
+        this.following.delete(task.uid);
+      }
+    }
   }
 
   private skip(e: LogEntry, err: unknown): void {

@@ -3,13 +3,15 @@
  * memory index's bound per key, and the Meilisearch index's settings, start-up checks and its
  * handling of failed tasks.
  */
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Meilisearch } from 'meilisearch';
 import { pino } from 'pino';
 import { resolveLogIndex } from '../../src/log-index/index.js';
 import { loadConfig } from '../../src/config.js';
 import { LogWriteRefused } from '../../src/log-index/log-index.js';
-import { MEILI_LOG_SETTINGS, MeiliLogIndex } from '../../src/log-index/meili-log-index.js';
+import { MEILI_LOG_SETTINGS, MeiliLogIndex, TASK_POLL_MS } from '../../src/log-index/meili-log-index.js';
 import { MemoryLogIndex } from '../../src/log-index/memory-log-index.js';
 import { freePort } from '../helpers/free-port.js';
 import { sharedMeili, startMeiliServer, type MeiliServer } from '../helpers/processes.js';
@@ -176,6 +178,45 @@ describe('MeiliLogIndex (Meilisearch only)', () => {
     expect(index.failedTasks).to.equal(0);
     expect((await index.search({ apiKey: key })).hits.map((h) => h.id)).to.deep.equal([good.id]);
     expect(cap.records.some((r) => r.msg === 'log entry cannot be indexed; skipped')).to.equal(true);
+  });
+
+  it('follows many writes in flight with one task request per poll, asking for uncompressed answers', async () => {
+    // A proxy in front of Meilisearch that notes every request and answer.
+    const seen: Array<{ method: string; path: string; headers: IncomingHttpHeaders; encoding: string | undefined }> = [];
+    const target = new URL(meili.url);
+    const proxy = createServer((req, res) => {
+      const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, encoding: answer.headers['content-encoding'] });
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const index = new MeiliLogIndex({ url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, masterKey: meili.masterKey, indexName: indexName('follow') });
+      await index.start();
+      const key = freshKey();
+      const writes = 24;
+      seen.length = 0;
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: writes }, (_, i) => index.add([log(key, { message: `follow ${i}` })])));
+      const elapsed = performance.now() - t0;
+      const posts = seen.filter((r) => r.method === 'POST' && r.path.includes('/documents')).length;
+      const polls = seen.filter((r) => r.method === 'GET' && r.path.startsWith('/tasks')).length;
+      expect(posts).to.equal(writes);
+      // One request per poll for all of them (a request per task would be `writes` per poll).
+      expect(polls, `${polls} task requests in ${Math.round(elapsed)} ms`).to.be.at.most(Math.ceil(elapsed / TASK_POLL_MS) + 1);
+      expect((await index.search({ apiKey: key, limit: 100 })).total).to.equal(writes);
+      expect(seen.length).to.be.greaterThan(0);
+      for (const r of seen) {
+        expect(r.headers['accept-encoding'], `${r.method} ${r.path}`).to.equal('identity');
+        expect(r.encoding, `${r.method} ${r.path}`).to.equal(undefined);
+      }
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('reports unhealthy when Meilisearch cannot be reached', async () => {

@@ -8,7 +8,7 @@ import { logsLine, openVerified } from '../lib/lines.js';
 import { summarise, type LatencySummary } from '../lib/stats.js';
 import { runWorker } from '../lib/worker.js';
 import { prng } from '../../../src/cli/simulated-device.js';
-import { LEVELS, LOGS_PER_LINE, message } from '../lib/log-text.js';
+import { LOGS_PER_LINE, logPools, message } from '../lib/log-text.js';
 
 export interface LogsConfig {
   port: number;
@@ -54,12 +54,7 @@ runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
     s.on('error', () => undefined);
   }
   const rnd = prng(42);
-  const pools = cfg.conns.map((c) =>
-    Array.from({ length: 200 }, () => {
-      const logs = Array.from({ length: LOGS_PER_LINE }, () => ({ message: message(rnd), level: LEVELS[Math.floor(rnd() * LEVELS.length)], timestamp: Date.now(), scene: 'bench' }));
-      return logsLine(c.apiKey, logs);
-    }),
-  );
+  const pools = logPools(cfg.conns.length, rnd, Date.now()).map((pool, i) => pool.map((logs) => logsLine((cfg.conns[i] as { apiKey: string }).apiKey, logs)));
   await ctl.ready();
   const t0 = performance.now();
   const linesPerMs = cfg.logsPerSecond / LOGS_PER_LINE / 1000;

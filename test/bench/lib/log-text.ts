@@ -14,3 +14,19 @@ export function message(rnd: () => number): string {
   parts.push(String(Math.floor(rnd() * 100_000)));
   return parts.join(' ');
 }
+
+/** Lines each logs-generator connection cycles through. */
+export const LINES_PER_POOL = 200;
+
+/**
+ * The logs each connection of the logs generator sends, `LINES_PER_POOL` lines of `LOGS_PER_LINE`,
+ * connection by connection from prng(42): the generator cycles through them, and Meilisearch alone
+ * indexes the same logs in the same order, so both index the same words.
+ */
+export function logPools(conns: number, rnd: () => number, timestamp: number): Array<Array<Array<{ message: string; level: string; timestamp: number; scene: string }>>> {
+  return Array.from({ length: conns }, () =>
+    Array.from({ length: LINES_PER_POOL }, () =>
+      Array.from({ length: LOGS_PER_LINE }, () => ({ message: message(rnd), level: LEVELS[Math.floor(rnd() * LEVELS.length)] as string, timestamp, scene: 'bench' })),
+    ),
+  );
+}

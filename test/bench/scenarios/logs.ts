@@ -33,6 +33,8 @@ interface LogsRun {
   probes: string;
   dropped: number | null;
   cpu: Record<string, number>;
+  /** Meilisearch's indexing batches of the daemon's index during the run: how it merged the daemon's writes. */
+  batches: { count: number; tasks: number; sizes: number[]; busyMs: number };
 }
 
 async function indexStats(ctx: BenchContext): Promise<{ documents: number; indexing: boolean }> {
@@ -41,6 +43,44 @@ async function indexStats(ctx: BenchContext): Promise<{ documents: number; index
   if (!res.ok) throw new Error(`meilisearch stats: ${res.status} ${await res.text()}`);
   const body = (await res.json()) as { numberOfDocuments: number; isIndexing: boolean };
   return { documents: body.numberOfDocuments, indexing: body.isIndexing };
+}
+
+/** Deletes every document of the daemon's index (the index and its settings stay) and waits until it is done. */
+async function clearIndex(ctx: BenchContext): Promise<void> {
+  const headers = { authorization: `Bearer ${ctx.meili.masterKey}` };
+  const res = await fetch(`${ctx.meili.url}/indexes/${INDEX}/documents`, { method: 'DELETE', headers });
+  if (res.status === 404) return;
+  if (!res.ok) throw new Error(`meilisearch clear: ${res.status} ${await res.text()}`);
+  const { taskUid } = (await res.json()) as { taskUid: number };
+  for (;;) {
+    const t = (await (await fetch(`${ctx.meili.url}/tasks/${taskUid}`, { headers })).json()) as { status: string };
+    if (t.status === 'succeeded') return;
+    if (t.status === 'failed' || t.status === 'canceled') throw new Error(`meilisearch clear: task ${taskUid} ${t.status}`);
+    await sleep(50);
+  }
+}
+
+async function lastBatchUid(ctx: BenchContext): Promise<number> {
+  const res = await fetch(`${ctx.meili.url}/batches?limit=1`, { headers: { authorization: `Bearer ${ctx.meili.masterKey}` } });
+  const body = (await res.json()) as { results: Array<{ uid: number }> };
+  return body.results[0]?.uid ?? -1;
+}
+
+/** The daemon index's batches after `after`: how many, how many tasks and documents each, time spent processing. */
+async function indexingBatches(ctx: BenchContext, after: number): Promise<LogsRun['batches']> {
+  const res = await fetch(`${ctx.meili.url}/batches?limit=1000&indexUids=${INDEX}`, { headers: { authorization: `Bearer ${ctx.meili.masterKey}` } });
+  const body = (await res.json()) as { results: Array<{ uid: number; stats: { totalNbTasks: number }; details: { receivedDocuments?: number }; duration: string | null }> };
+  const mine = body.results.filter((b) => b.uid > after && b.details.receivedDocuments !== undefined).reverse();
+  const seconds = (d: string | null) => {
+    const m = d ? /^PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?$/.exec(d) : null;
+    return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
+  };
+  return {
+    count: mine.length,
+    tasks: mine.reduce((n, b) => n + b.stats.totalNbTasks, 0),
+    sizes: mine.map((b) => b.details.receivedDocuments ?? 0),
+    busyMs: Math.round(mine.reduce((n, b) => n + seconds(b.duration), 0) * 1000),
+  };
 }
 
 async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser, opts: { rate: number; durationMs: number; drainMs: number; tag: string }): Promise<LogsRun> {
@@ -59,6 +99,7 @@ async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser
   } satisfies LogsConfig);
   await gen.ready();
   const docs0 = (await indexStats(ctx)).documents;
+  const batch0 = await lastBatchUid(ctx);
   const dropped0 = await daemon.metric('observerio_logs_dropped_total');
   const meter = new CpuMeter({ daemon: daemon.pid, meilisearch: ctx.meili.pid });
   meter.begin();
@@ -98,6 +139,7 @@ async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser
   const a = half[0];
   const b = half[half.length - 1];
   const dropped1 = await daemon.metric('observerio_logs_dropped_total');
+  const batches = await indexingBatches(ctx, batch0);
   return {
     offered: opts.rate,
     sent: res.result.logs,
@@ -109,29 +151,33 @@ async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser
     probes: `${res.result.probesFound}/${res.result.probesSent}`,
     dropped: dropped0 === null || dropped1 === null ? null : dropped1 - dropped0,
     cpu,
+    batches,
   };
 }
 
 export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
-  // The ceiling first, in the same sitting: Meilisearch alone with these documents and settings.
-  const alone = await meiliAlone(ctx, meiliAlonePlan(ctx.quick));
-  const daemon = await ctx.daemon('logs');
-  const [user] = await daemon.users('logs', 1);
-  if (!user) throw new Error('no user');
   const low = Number(process.env.BENCH_LOGS_LOW_RATE ?? 2000);
   const plans = [
     { rate: TARGET_RATE, durationMs: ctx.quick ? 4000 : 10_000, drainMs: ctx.quick ? 15_000 : 60_000 },
     { rate: low, durationMs: ctx.quick ? 3000 : 10_000, drainMs: ctx.quick ? 10_000 : 30_000 },
   ];
+  // The ceiling first, in the same sitting: Meilisearch alone with these documents and settings, as
+  // many as one run at the target rate sends (indexing slows as an index grows: fewer would flatter it).
+  const alone = await meiliAlone(ctx, meiliAlonePlan(ctx.quick));
+  const daemon = await ctx.daemon('logs');
+  const [user] = await daemon.users('logs', 1);
+  if (!user) throw new Error('no user');
   const byRate = new Map<number, LogsRun[]>();
   const notes: string[] = [];
   let n = 0;
   for (const plan of plans) {
     const runs: LogsRun[] = [];
     for (let r = 0; r < ctx.runs; r++) {
+      // Each run at the target rate starts on an empty index, as Meilisearch alone does on a fresh one.
+      if (plan.rate === TARGET_RATE) await clearIndex(ctx);
       const run = await logsRun(ctx, daemon, user, { ...plan, tag: String.fromCharCode(97 + n++) });
       ctx.log(
-        `  ${plan.rate.toLocaleString()} logs/s run ${r + 1}: ${run.searchablePerSecond.toLocaleString()} logs/s from first sent to last searchable (${run.indexedPerSecond.toLocaleString()} logs/s indexed during the second half of sending); all ${run.sent.toLocaleString()} searchable ${run.allIndexedAfterMs === null ? `not within ${plan.drainMs / 1000} s of the end` : `after ${(run.allIndexedAfterMs / 1000).toFixed(1)} s`}; until searchable p50 ${run.latency.p50.toFixed(0)} p95 ${run.latency.p95.toFixed(0)} ms (${run.probes} probes found)${run.dropped ? `, ${run.dropped} dropped` : ''}; cpu ${JSON.stringify(run.cpu)}`,
+        `  ${plan.rate.toLocaleString()} logs/s run ${r + 1}: ${run.searchablePerSecond.toLocaleString()} logs/s from first sent to last searchable (${run.indexedPerSecond.toLocaleString()} logs/s indexed during the second half of sending); all ${run.sent.toLocaleString()} searchable ${run.allIndexedAfterMs === null ? `not within ${plan.drainMs / 1000} s of the end` : `after ${(run.allIndexedAfterMs / 1000).toFixed(1)} s`}; until searchable p50 ${run.latency.p50.toFixed(0)} p95 ${run.latency.p95.toFixed(0)} ms (${run.probes} probes found)${run.dropped ? `, ${run.dropped} dropped` : ''}; cpu ${JSON.stringify(run.cpu)}; Meilisearch ${run.batches.count} indexing batches of ${run.batches.tasks} tasks (${run.batches.sizes.join(', ')} documents), busy ${(run.batches.busyMs / 1000).toFixed(1)} s`,
       );
       runs.push(run);
     }
@@ -169,7 +215,7 @@ export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       pass: rate / best.docsPerSecond >= TARGET_RATIO,
       digits: 2,
     });
-    notes.push(`Meilisearch alone (same documents and index settings, every batch enqueued at once, this sitting): ${[...bySize].map(([size, r]) => `${r.toLocaleString()} docs/s in batches of ${size.toLocaleString()}`).join(', ')}.`);
+    notes.push(`Meilisearch alone (the same ${alone[0]!.docs.toLocaleString()} logs one run at ${TARGET_RATE.toLocaleString()}/s sends, same index settings, a fresh index, every batch enqueued at once, this sitting; each run at ${TARGET_RATE.toLocaleString()}/s starts on an emptied index likewise): ${[...bySize].map(([size, r]) => `${r.toLocaleString()} docs/s in batches of ${size.toLocaleString()}`).join(', ')}.`);
   }
   notes.push(
     `The rate is every log sent over the time from the first sent until Meilisearch holds them all; sustaining ${TARGET_RATE.toLocaleString()}/s means all are searchable within 2 s of the last being sent (then the rate is at least ${TARGET_RATE.toLocaleString()} × sending time / (sending time + 2 s)). Time until searchable: a probe log every 100 ms, found by polling GET /api/logs every 50 ms.`,
