@@ -392,11 +392,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const offline = devices.filter((d) => !d.online);
     const names = new Set<string>();
     if (offline.length > 0) {
-      const overrides = await store.listOverrides(apiKey);
-      for (const d of offline) {
-        const [last, reported] = await Promise.all([store.getLastSent(apiKey, d.deviceId), store.getReported(apiKey, d.deviceId)]);
-        for (const v of pending(inEffectVars(d, overrides), last, reported)) names.add(v.name);
-      }
+      // Every offline device's reads in one round trip: a key remembers many devices, and a burst of
+      // connects recounts every second.
+      const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, offline.map((d) => d.deviceId))]);
+      offline.forEach((d, i) => {
+        const read = reads[i];
+        if (read) for (const v of pending(inEffectVars(d, overrides), read.lastSent, read.reported)) names.add(v.name);
+      });
     }
     state.outboxLength = names.size;
     metrics.setOutbox(apiKey, names.size);
