@@ -258,17 +258,27 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const verify = async (es: readonly DeviceConnEntry[]): Promise<void> => {
     // From here on the sockets take part in changes, even if a store call below fails.
     for (const e of es) e.up = true;
-    const keys = [...new Set(es.map((e) => e.deviceKey))];
-    const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, keys)]);
+    const overrides = await store.listOverrides(apiKey);
+    const inEs = es.map((e) => inEffectVars(viewOf(e), overrides));
+    // Only a device with something in effect needs its last-sent and reported read: with nothing in
+    // effect nothing reaches it, and its last-sent becomes empty whatever it held (a key without
+    // overrides, the common case, costs its verifies no read).
+    const keys = [...new Set(es.flatMap((e, i) => ((inEs[i] as Var[]).length > 0 ? [e.deviceKey] : [])))];
+    const reads = keys.length > 0 ? await store.getSentAndReported(apiKey, keys) : [];
     const lastOf = new Map(keys.map((k, i) => [k, reads[i]?.lastSent ?? new Map<string, Var>()]));
     const reportedOf = new Map(keys.map((k, i) => [k, reads[i]?.reported ?? []]));
     const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const flushed: Array<() => void> = [];
-    for (const e of es) {
+    es.forEach((e, i) => {
       const view = viewOf(e);
-      const inE = inEffectVars(view, overrides);
-      const last = lastOf.get(e.deviceKey) as Map<string, Var>;
-      const reported = reportedOf.get(e.deviceKey) as Var[];
+      const inE = inEs[i] as Var[];
+      if (inE.length === 0) {
+        writes.push({ deviceId: e.deviceKey, vars: inE });
+        lastOf.set(e.deviceKey, new Map());
+        return;
+      }
+      const last = lastOf.get(e.deviceKey) ?? new Map<string, Var>();
+      const reported = reportedOf.get(e.deviceKey) ?? [];
       // What it had not been sent before this connection is what reaches it now, for the timeline.
       const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
       const sent = send([e], inE);
@@ -283,7 +293,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           if (sent) gateway.publish(channels.vars(apiKey), { type: 'outbox_flushed', names: fresh.map((v) => v.name), delivered: 1 }, 'outbox_flushed');
         });
       }
-    }
+    });
     await store.replaceLastSent(apiKey, writes);
     for (const f of flushed) f();
   };

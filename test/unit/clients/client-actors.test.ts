@@ -187,6 +187,25 @@ describe('ClientActors (the client actors’ service)', () => {
       expect(timelines.filter((t) => t.names.includes('speed'))).to.have.length(40);
     });
 
+    it('reads no last-sent for sockets with no override in effect, and leaves their last-sent empty', async () => {
+      const refs = await startWithConns(11);
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'first', lines), refs[0] as ActorRef<unknown>);
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'first', Date.now()))?.online).to.equal(true));
+      // Sent before, by an override since cleared: after OK, last-sent is exactly what is in effect (nothing).
+      for (let i = 1; i <= 10; i++) await store.setLastSent(API_KEY, `phone-${i}`, [{ name: 'old', type: 'integer', value: '1' }], true);
+      let reads = 0;
+      const gs = store.getSentAndReported.bind(store);
+      store.getSentAndReported = (k, ids) => ((reads += 1), gs(k, ids));
+      for (let i = 1; i <= 10; i++) clients.deviceVerified(socket(i, `phone-${i}`, lines), refs[i] as ActorRef<unknown>);
+      await eventually(async () => {
+        for (let i = 1; i <= 10; i++) expect(await store.getLastSent(API_KEY, `phone-${i}`), `phone-${i}`).to.deep.equal(new Map());
+      });
+      expect(reads).to.equal(0);
+      expect(lines.flat()).to.deep.equal([]);
+      expect(timelines).to.deep.equal([]);
+    });
+
     it('gives two sockets of one device in one burst what verifying them one after the other gives: both the line, one timeline entry', async () => {
       const refs = await startWithConns(2);
       await clients.change(API_KEY, { name: 'speed', value: 3 });
