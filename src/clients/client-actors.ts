@@ -12,7 +12,7 @@ import type { Var } from '../model.js';
 import { dynamicSupervisor, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
 import type { Labels } from '../variables/labels.js';
 import type { DeviceStateEvent, SetOverrideAnswer } from '../wire.js';
-import { clientChildSpec, type ClientDeps, type ClientMsg, type ConnUp } from './client.js';
+import { clientChildSpec, type ClientDeps, type ClientMsg, type ConnUp, type DeviceConnEntry } from './client.js';
 import { PresenceWatch } from './presence-watch.js';
 import { VarChanges, type VarEdit } from './var-changes.js';
 import { Variables } from './variables.js';
@@ -40,6 +40,36 @@ export function deviceKeyOf(conn: Pick<VerifiedConn, 'id' | 'verified'>, nodeId:
   const id = conn.verified?.deviceId;
   if (id) return { deviceKey: id, generated: false };
   return { deviceKey: `anon-${createHash('sha256').update(nodeId).digest('hex').slice(0, 8)}-${conn.id}`.slice(0, 64), generated: true };
+}
+
+/** A socket's entry in the device-connection registry: methods on the prototype, not three closures per socket. */
+class SocketEntry implements DeviceConnEntry {
+  readonly connId: string;
+  readonly address: string | null;
+  up = false;
+
+  constructor(
+    private readonly conn: VerifiedConn,
+    readonly deviceId: string | null,
+    readonly deviceKey: string,
+    readonly generated: boolean,
+    private readonly nodeId: string,
+  ) {
+    this.connId = conn.id;
+    this.address = conn.remoteAddress ?? null;
+  }
+
+  labels(): Labels {
+    return this.conn.labels ?? {};
+  }
+
+  write(line: string): boolean {
+    return this.conn.write(line);
+  }
+
+  device(): DeviceInfo {
+    return this.conn.device(this.nodeId);
+  }
 }
 
 /** A conn_up message still open to joins: its sockets, and the actor it went to (undefined: not sent yet; null: lost). */
@@ -140,17 +170,7 @@ export class ClientActors {
     if (!v) return;
     const { nodeId } = this.deps;
     const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
-    this.deps.deviceConns.register(v.apiKey, self, {
-      connId: conn.id,
-      deviceId: v.deviceId,
-      deviceKey,
-      generated,
-      address: conn.remoteAddress ?? null,
-      labels: () => conn.labels ?? {},
-      up: false,
-      write: (line) => conn.write(line),
-      device: () => conn.device(nodeId),
-    });
+    this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId));
     self.monitor(() => {
       this.heldReports.delete(conn.id);
       this.notify(v.apiKey, { kind: 'conn_down', deviceKey });
