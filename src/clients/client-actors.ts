@@ -12,7 +12,7 @@ import type { Var } from '../model.js';
 import { dynamicSupervisor, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
 import type { Labels } from '../variables/labels.js';
 import type { DeviceStateEvent, SetOverrideAnswer } from '../wire.js';
-import { clientChildSpec, type ClientDeps, type ClientMsg } from './client.js';
+import { clientChildSpec, type ClientDeps, type ClientMsg, type ConnUp, type DeviceConnEntry } from './client.js';
 import { PresenceWatch } from './presence-watch.js';
 import { VarChanges, type VarEdit } from './var-changes.js';
 import { Variables } from './variables.js';
@@ -58,6 +58,42 @@ interface HeldReports {
   timer: NodeJS.Timeout | null;
 }
 
+/** A socket's entry in the device-connection registry: methods on the prototype, not three closures per socket. */
+class SocketEntry implements DeviceConnEntry {
+  readonly connId: string;
+  readonly address: string | null;
+  up = false;
+
+  constructor(
+    private readonly conn: VerifiedConn,
+    readonly deviceId: string | null,
+    readonly deviceKey: string,
+    readonly generated: boolean,
+    private readonly nodeId: string,
+  ) {
+    this.connId = conn.id;
+    this.address = conn.remoteAddress ?? null;
+  }
+
+  labels(): Labels {
+    return this.conn.labels ?? {};
+  }
+
+  write(line: string): boolean {
+    return this.conn.write(line);
+  }
+
+  device(): DeviceInfo {
+    return this.conn.device(this.nodeId);
+  }
+}
+
+/** A conn_up message still open to joins: its sockets, and the actor it went to (undefined: not sent yet; null: lost). */
+interface HeldUps {
+  ups: ConnUp[];
+  ref: ActorRef<ClientMsg> | null | undefined;
+}
+
 export class ClientActors {
   private readonly starting = new Map<string, Promise<ActorRef<ClientMsg>>>();
   private readonly changes: VarChanges;
@@ -69,6 +105,8 @@ export class ClientActors {
   private readonly heldReports = new Map<string, HeldReports>();
   /** Per socket, when its reports were last read by the key's actor (REPORT_TURN_MS). */
   private readonly lastReportTurn = new Map<string, number>();
+  /** Per key, the verified sockets' conn_up waiting in its mailbox, which later verifies join (deviceVerified). */
+  private readonly heldUps = new Map<string, HeldUps>();
   /** Every change and view of §8. */
   readonly variables: Variables;
 
@@ -113,17 +151,27 @@ export class ClientActors {
    * Sends to the key's actor, starting it if needed; messages of one key arrive in the order sent,
    * even while the actor is starting.
    */
-  private dispatch(apiKey: string, msg: ClientMsg): void {
+  private dispatch(apiKey: string, msg: ClientMsg, sent?: (ref: ActorRef<ClientMsg> | null) => void): void {
     const queued = this.queues.get(apiKey);
     if (!queued) {
       const found = this.registry.whereis(apiKey);
-      if (found) return (found.ref as ActorRef<ClientMsg>).send(msg);
+      if (found) {
+        (found.ref as ActorRef<ClientMsg>).send(msg);
+        sent?.(found.ref as ActorRef<ClientMsg>);
+        return;
+      }
     }
     const next = (queued ?? Promise.resolve())
       .then(() => this.ensure(apiKey))
       .then(
-        (ref) => ref.send(msg),
-        (err: unknown) => this.deps.logger.error({ err, apiKey }, 'cannot start client actor'),
+        (ref) => {
+          ref.send(msg);
+          sent?.(ref);
+        },
+        (err: unknown) => {
+          sent?.(null);
+          this.deps.logger.error({ err, apiKey }, 'cannot start client actor');
+        },
       );
     this.queues.set(apiKey, next);
     void next.then(() => {
@@ -140,17 +188,7 @@ export class ClientActors {
     if (!v) return;
     const { nodeId } = this.deps;
     const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
-    this.deps.deviceConns.register(v.apiKey, self, {
-      connId: conn.id,
-      deviceId: v.deviceId,
-      deviceKey,
-      generated,
-      address: conn.remoteAddress ?? null,
-      labels: () => conn.labels ?? {},
-      up: false,
-      write: (line) => conn.write(line),
-      device: () => conn.device(nodeId),
-    });
+    this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId));
     self.monitor(() => {
       // Reports still waiting for their turn go first, as they would have without the wait.
       this.releaseHeld(conn.id);
@@ -160,7 +198,34 @@ export class ClientActors {
     });
     const resume = this.seen.has(conn);
     this.seen.add(conn);
-    this.dispatch(v.apiKey, { kind: 'conn_up', connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null, resume });
+    const up: ConnUp = { connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null };
+    // A restarted connection actor's socket goes alone, in its place among the socket's messages.
+    if (resume) return this.dispatch(v.apiKey, { kind: 'conn_up', resume: true, take: () => [up] });
+    this.upJoin(v.apiKey, up);
+  }
+
+  /**
+   * A fresh socket's conn_up joins the key's one still waiting in the mailbox, if any, so a burst of
+   * verifies costs the key's actor one turn and one store round trip per step, not one each. Only
+   * earlier: nothing of a socket is sent before its conn_up, so its order with its own messages holds.
+   * A message the actor can no longer take (it stopped, or never started) is joined no more.
+   */
+  private upJoin(apiKey: string, up: ConnUp): void {
+    const held = this.heldUps.get(apiKey);
+    if (held && (held.ref === undefined || held.ref?.alive())) {
+      held.ups.push(up);
+      return;
+    }
+    const fresh: HeldUps = { ups: [up], ref: undefined };
+    this.heldUps.set(apiKey, fresh);
+    const take = (): ConnUp[] => {
+      if (this.heldUps.get(apiKey) === fresh) this.heldUps.delete(apiKey);
+      return fresh.ups;
+    };
+    this.dispatch(apiKey, { kind: 'conn_up', resume: false, take }, (ref) => {
+      fresh.ref = ref;
+      if (ref === null && this.heldUps.get(apiKey) === fresh) this.heldUps.delete(apiKey);
+    });
   }
 
   /**

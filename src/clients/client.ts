@@ -81,6 +81,14 @@ function reaches(c: VarChange, view: DeviceView, sent: readonly Var[]): boolean 
   return c.changes.some((x) => matches(x.target, view) && sent.some((v) => v.name === x.name));
 }
 
+/** A verified socket, as its conn_up tells the key's actor. */
+export interface ConnUp {
+  connId: string;
+  deviceKey: string;
+  generated: boolean;
+  address: string | null;
+}
+
 export type ClientMsg =
   | { kind: 'change'; change: VarChange }
   /**
@@ -88,8 +96,12 @@ export type ClientMsg =
    * takes it (`taken`): a burst of changes costs one delivery pass, not one each.
    */
   | { kind: 'changes'; changes: VarChange[]; taken: boolean }
-  /** `resume`: the socket's connection actor restarted; the device saw no new OK, so it is only sent what it misses. */
-  | { kind: 'conn_up'; connId: string; deviceKey: string; generated: boolean; address: string | null; resume: boolean }
+  /**
+   * Sockets that verified; `take()` hands over those that joined until now (ClientActors.deviceVerified).
+   * `resume`: one socket whose connection actor restarted; the device saw no new OK, so it is only
+   * sent what it misses.
+   */
+  | { kind: 'conn_up'; resume: boolean; take(): readonly ConnUp[] }
   | { kind: 'conn_down'; deviceKey: string }
   /** `take()` hands over the socket's reports that arrived until now, in order (see ClientActors.deviceReported). */
   | { kind: 'report'; connId: string; take(): ReadonlyArray<readonly Var[]> }
@@ -148,7 +160,21 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     return out;
   };
 
-  const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.lookup(apiKey).find((e) => e.value.connId === connId)?.value;
+  const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.find(apiKey, (v) => v.connId === connId);
+  /** The entries of these sockets that are still registered, in order (one scan of the key's entries). */
+  const sockets = (ups: readonly ConnUp[]): DeviceConnEntry[] => {
+    if (ups.length === 1) {
+      const e = entryOf((ups[0] as ConnUp).connId);
+      return e ? [e] : [];
+    }
+    const byId = new Map<string, DeviceConnEntry>();
+    const wanted = new Set(ups.map((u) => u.connId));
+    deviceConns.find(apiKey, (v) => {
+      if (wanted.has(v.connId)) byId.set(v.connId, v);
+      return byId.size === wanted.size;
+    });
+    return ups.flatMap((u) => byId.get(u.connId) ?? []);
+  };
   const connsOf = (deviceKey: string): DeviceConnEntry[] => deviceConns.lookup(apiKey).flatMap((e) => (e.value.deviceKey === deviceKey ? [e.value] : []));
   const viewOf = (e: DeviceConnEntry): DeviceView => ({ deviceId: e.deviceKey, labels: e.labels() });
 
@@ -223,25 +249,53 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     return true;
   };
 
-  /** Right after OK: every override in effect, in one line; lastSent becomes exactly that. */
-  const verify = async (e: DeviceConnEntry): Promise<void> => {
-    // From here on the socket takes part in changes, even if a store call below fails.
-    e.up = true;
+  /**
+   * Right after OK: every override in effect, in one line; lastSent becomes exactly that. For the
+   * sockets of one conn_up message together: each store step is one round trip for all of them, and
+   * the result is what verifying them one after the other would give (a device's second socket
+   * reads the last-sent its first one left).
+   */
+  const verify = async (es: readonly DeviceConnEntry[]): Promise<void> => {
+    // From here on the sockets take part in changes, even if a store call below fails.
+    for (const e of es) e.up = true;
     const overrides = await store.listOverrides(apiKey);
-    const view = viewOf(e);
-    const inE = inEffectVars(view, overrides);
-    const [last, reported] = await Promise.all([store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
-    // What it had not been sent before this connection is what reaches it now, for the timeline.
-    const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
-    const sent = send([e], inE);
-    await store.setLastSent(apiKey, e.deviceKey, inE, true);
-    if (fresh.length > 0) {
-      const winners = inEffect(view, overrides);
-      const own = new Map(reported.map((v) => [v.name, v.value]));
-      timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
-      // A change that waited for a device has reached one: dashboards turn "waiting" into "sent on reconnect".
-      if (sent) gateway.publish(channels.vars(apiKey), { type: 'outbox_flushed', names: fresh.map((v) => v.name), delivered: 1 }, 'outbox_flushed');
-    }
+    const inEs = es.map((e) => inEffectVars(viewOf(e), overrides));
+    // Only a device with something in effect needs its last-sent and reported read: with nothing in
+    // effect nothing reaches it, and its last-sent becomes empty whatever it held (a key without
+    // overrides, the common case, costs its verifies no read).
+    const keys = [...new Set(es.flatMap((e, i) => ((inEs[i] as Var[]).length > 0 ? [e.deviceKey] : [])))];
+    const reads = keys.length > 0 ? await store.getSentAndReported(apiKey, keys) : [];
+    const lastOf = new Map(keys.map((k, i) => [k, reads[i]?.lastSent ?? new Map<string, Var>()]));
+    const reportedOf = new Map(keys.map((k, i) => [k, reads[i]?.reported ?? []]));
+    const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
+    const flushed: Array<() => void> = [];
+    es.forEach((e, i) => {
+      const view = viewOf(e);
+      const inE = inEs[i] as Var[];
+      if (inE.length === 0) {
+        writes.push({ deviceId: e.deviceKey, vars: inE });
+        lastOf.set(e.deviceKey, new Map());
+        return;
+      }
+      const last = lastOf.get(e.deviceKey) ?? new Map<string, Var>();
+      const reported = reportedOf.get(e.deviceKey) ?? [];
+      // What it had not been sent before this connection is what reaches it now, for the timeline.
+      const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
+      const sent = send([e], inE);
+      writes.push({ deviceId: e.deviceKey, vars: inE });
+      lastOf.set(e.deviceKey, new Map(inE.map((v) => [v.name, v])));
+      if (fresh.length > 0) {
+        flushed.push(() => {
+          const winners = inEffect(view, overrides);
+          const own = new Map(reported.map((v) => [v.name, v.value]));
+          timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
+          // A change that waited for a device has reached one: dashboards turn "waiting" into "sent on reconnect".
+          if (sent) gateway.publish(channels.vars(apiKey), { type: 'outbox_flushed', names: fresh.map((v) => v.name), delivered: 1 }, 'outbox_flushed');
+        });
+      }
+    });
+    await store.replaceLastSent(apiKey, writes);
+    for (const f of flushed) f();
   };
 
   /** An `i:` report: kept as the game's own values; an override it disagrees with is sent again. */
@@ -341,11 +395,13 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const offline = devices.filter((d) => !d.online);
     const names = new Set<string>();
     if (offline.length > 0) {
-      const overrides = await store.listOverrides(apiKey);
-      for (const d of offline) {
-        const [last, reported] = await Promise.all([store.getLastSent(apiKey, d.deviceId), store.getReported(apiKey, d.deviceId)]);
-        for (const v of pending(inEffectVars(d, overrides), last, reported)) names.add(v.name);
-      }
+      // Every offline device's reads in one round trip: a key remembers many devices, and a burst of
+      // connects recounts every second.
+      const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, offline.map((d) => d.deviceId))]);
+      offline.forEach((d, i) => {
+        const read = reads[i];
+        if (read) for (const v of pending(inEffectVars(d, overrides), read.lastSent, read.reported)) names.add(v.name);
+      });
     }
     state.outboxLength = names.size;
     metrics.setOutbox(apiKey, names.size);
@@ -407,15 +463,17 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         case 'conn_up': {
           if (state.idleTimer) clearTimeout(state.idleTimer);
           state.idleTimer = null;
+          const ups = msg.take();
           // Recorded even when the socket is already gone again: a device that connected is remembered.
           // Not awaited before the verify: it needs nothing of it, and its write then leaves with the
-          // verify's first read (one write and one round trip less per connection).
-          const touched = guarded('touch', () => store.touchDevice(apiKey, { deviceId: msg.deviceKey, address: msg.address, generated: msg.generated }, Date.now(), deps.variables.presenceTtlMs));
-          const e = entryOf(msg.connId);
+          // verify's first read (one write and one round trip less per message).
+          const touched = guarded('touch', () => store.touchDevices(apiKey, ups.map((u) => ({ deviceId: u.deviceKey, address: u.address, generated: u.generated })), Date.now(), deps.variables.presenceTtlMs));
+          const live = sockets(ups);
+          const e = live[0];
           if (e && msg.resume) {
             e.up = true;
             await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null)));
-          } else if (e) await guarded('verify', () => verify(e));
+          } else if (live.length > 0) await guarded('verify', () => verify(live));
           await touched;
           scheduleRecount(state, ctx);
           break;

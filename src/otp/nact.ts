@@ -20,6 +20,8 @@ export interface NactCrashContext {
 export interface NactSpawnOptions {
   onCrash?: (msg: unknown, err: unknown, ctx: NactCrashContext, child?: NactRef) => symbol | Promise<symbol>;
   initialState?: unknown;
+  /** Called after stop with the last state; nact makes a closure of its own per actor when absent. */
+  afterStop?: (state: unknown, ctx: unknown) => void;
 }
 
 interface NactModule {

@@ -68,6 +68,14 @@ export class Registry<V> {
     return [...entries.values()].map(({ ref, value }) => ({ ref, value }));
   }
 
+  /** The first value under `key` that `pred` accepts, without copying the key's entries. */
+  find(key: string, pred: (value: V) => boolean): V | undefined {
+    const entries = this.byKey.get(key);
+    if (!entries) return undefined;
+    for (const held of entries.values()) if (pred(held.value)) return held.value;
+    return undefined;
+  }
+
   /** The one entry of a unique key, if any. */
   whereis(key: string): Entry<V> | undefined {
     const entries = this.byKey.get(key);

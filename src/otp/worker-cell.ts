@@ -7,7 +7,7 @@ import { Cell, formatReason, type ParentCell } from './cell.js';
 import type { NormalizedSpec, WorkerDef } from './child-spec.js';
 import { Deferred, isPromiseLike, withTimeout } from './deferred.js';
 import { dispatch, spawnActor, stopActor, type NactCrashContext, type NactRef } from './nact.js';
-import type { ActorContext, ActorRef, Behaviour, TreeNode } from './types.js';
+import type { ActorContext, ActorRef, Behaviour, OtpLogger, TreeNode } from './types.js';
 
 /** Thrown into an actor by kill(): a crash like any other. */
 export class Killed extends Error {
@@ -36,24 +36,18 @@ export class WorkerCell extends Cell {
   constructor(spec: NormalizedSpec, parent: ParentCell) {
     super(spec, parent);
     this.behaviour = (spec.start as WorkerDef).behaviour;
-    this.ref = this.makeRef();
-    const cell = this;
-    this.ctx = {
-      self: this.ref,
-      path: this.path,
-      name: this.name,
-      get log() {
-        return cell.log;
-      },
-      stop: (reason = 'normal') => {
-        queueMicrotask(() => void cell.parent.childExited(cell, reason));
-      },
-    };
+    // Objects with prototype methods rather than closures: a node holds one worker per connection.
+    this.ref = new WorkerRef(this);
+    this.ctx = new WorkerContext(this);
   }
 
   async start(): Promise<void> {
-    this.nact = spawnActor(this.parent.nactRef, (_s, msg) => this.onMessage(msg), this.name, {
+    // The nact state is the cell itself and the message function is shared by every worker, so a
+    // worker costs nact no closure of its own but the crash hook (which must know its cell).
+    this.nact = spawnActor(this.parent.nactRef, deliverToCell, this.name, {
+      initialState: this,
       onCrash: (_msg, err, ctx) => this.onCrash(err, ctx),
+      afterStop: noop,
     });
     await this.init();
   }
@@ -74,7 +68,8 @@ export class WorkerCell extends Cell {
     done(result);
   }
 
-  private onMessage(msg: unknown): unknown {
+  /** nact's message function for this worker (deliverToCell). */
+  onMessage(msg: unknown): unknown {
     this.pending -= 1;
     if (this.gate) return this.gate.promise.then(() => this.deliver(msg));
     return this.deliver(msg);
@@ -198,31 +193,88 @@ export class WorkerCell extends Cell {
     return n;
   }
 
-  private makeRef(): ActorRef<unknown> {
-    const cell = this;
-    return {
-      path: this.path,
-      name: this.name,
-      send(msg: unknown): void {
-        if (cell.status === 'stopped' || !cell.nact) return;
-        cell.pending += 1;
-        dispatch(cell.nact, msg);
-      },
-      call<R>(build: (reply: (value: R) => void) => unknown, timeoutMs: number): Promise<R> {
-        if (cell.status === 'stopped') return Promise.reject(new Error(`${cell.path} is not running`));
-        const d = new Deferred<R>();
-        this.send(build((v) => d.resolve(v)));
-        return withTimeout(d.promise, timeoutMs, () => new CallTimeout(`${cell.path} did not answer within ${timeoutMs} ms`));
-      },
-      alive: () => cell.status !== 'stopped',
-      monitor(onExit: (reason: string) => void): () => void {
-        if (cell.status === 'stopped') {
-          queueMicrotask(() => onExit('noproc'));
-          return () => undefined;
-        }
-        cell.monitors.add(onExit);
-        return () => cell.monitors.delete(onExit);
-      },
-    };
+  /** ActorRef.send: queues the message unless stopped. */
+  send(msg: unknown): void {
+    if (this.status === 'stopped' || !this.nact) return;
+    this.pending += 1;
+    dispatch(this.nact, msg);
+  }
+
+  /** ActorRef.monitor. */
+  monitor(onExit: (reason: string) => void): () => void {
+    if (this.status === 'stopped') {
+      queueMicrotask(() => onExit('noproc'));
+      return noop;
+    }
+    this.monitors.add(onExit);
+    return () => this.monitors.delete(onExit);
+  }
+}
+
+const noop = (): void => undefined;
+
+/** nact's message function of every worker: its state is the cell, and stays it. */
+function deliverToCell(cell: unknown, msg: unknown): unknown {
+  const c = cell as WorkerCell;
+  const r = c.onMessage(msg);
+  return isPromiseLike(r) ? Promise.resolve(r).then(() => c) : c;
+}
+
+/** A worker's ActorRef, stable across its in-place restarts. */
+class WorkerRef implements ActorRef<unknown> {
+  constructor(private readonly cell: WorkerCell) {}
+
+  get path(): string {
+    return this.cell.path;
+  }
+
+  get name(): string {
+    return this.cell.name;
+  }
+
+  send(msg: unknown): void {
+    this.cell.send(msg);
+  }
+
+  call<R>(build: (reply: (value: R) => void) => unknown, timeoutMs: number): Promise<R> {
+    const { cell } = this;
+    if (cell.status === 'stopped') return Promise.reject(new Error(`${cell.path} is not running`));
+    const d = new Deferred<R>();
+    cell.send(build((v) => d.resolve(v)));
+    return withTimeout(d.promise, timeoutMs, () => new CallTimeout(`${cell.path} did not answer within ${timeoutMs} ms`));
+  }
+
+  alive(): boolean {
+    return this.cell.status !== 'stopped';
+  }
+
+  monitor(onExit: (reason: string) => void): () => void {
+    return this.cell.monitor(onExit);
+  }
+}
+
+/** A worker's ActorContext, handed to every incarnation. */
+class WorkerContext implements ActorContext<unknown> {
+  readonly self: ActorRef<unknown>;
+
+  constructor(private readonly cell: WorkerCell) {
+    this.self = cell.ref;
+  }
+
+  get path(): string {
+    return this.cell.path;
+  }
+
+  get name(): string {
+    return this.cell.name;
+  }
+
+  get log(): OtpLogger {
+    return this.cell.log;
+  }
+
+  stop(reason = 'normal'): void {
+    const { cell } = this;
+    queueMicrotask(() => void cell.parent.childExited(cell, reason));
   }
 }

@@ -432,6 +432,12 @@ export class MemoryStore implements Store, VariablesStore {
     await this.apply({ t: 'device.touch', apiKey, deviceId: device.deviceId, address: device.address, generated: device.generated, at, expiresAt: at + ttl });
   }
 
+  async touchDevices(apiKey: string, devices: ReadonlyArray<{ deviceId: string; address: string | null; generated: boolean }>, at: number, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    // In order, one journal entry each: the same records as that many touchDevice calls.
+    for (const d of devices) await this.apply({ t: 'device.touch', apiKey, deviceId: d.deviceId, address: d.address, generated: d.generated, at, expiresAt: at + ttl });
+  }
+
   async heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void> {
     const ttl = checkTtl(ttlMs);
     if (deviceIds.length === 0) return;
@@ -514,6 +520,10 @@ export class MemoryStore implements Store, VariablesStore {
 
   async addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
     await Promise.all(sends.map((s) => this.setLastSent(apiKey, s.deviceId, s.vars, false)));
+  }
+
+  async replaceLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
+    for (const x of sends) await this.setLastSent(apiKey, x.deviceId, x.vars, true);
   }
 
   async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {

@@ -917,6 +917,26 @@ export class RedisStore implements Store, VariablesStore {
     await this.exec(m);
   }
 
+  async touchDevices(apiKey: string, devices: ReadonlyArray<{ deviceId: string; address: string | null; generated: boolean }>, at: number, ttlMs: number): Promise<void> {
+    const ttl = checkTtl(ttlMs);
+    if (devices.length === 0) return;
+    // Each device once, its later entry winning, as that many touchDevice calls would leave it.
+    const latest = new Map(devices.map((d) => [d.deviceId, d]));
+    const ids = [...latest.keys()];
+    const k = this.vsKeys(apiKey);
+    const m = this.redis.multi();
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const part = ids.slice(i, i + CHUNK);
+      m.hset(k.devices, ...part.flatMap((id) => {
+        const d = latest.get(id) as { address: string | null; generated: boolean };
+        return [id, JSON.stringify({ lastAddress: d.address, generated: d.generated })];
+      }));
+      m.zadd(k.seen, 'GT', ...part.flatMap((id) => [at, id]));
+      m.zadd(k.presence, 'GT', ...part.flatMap((id) => [at + ttl, id]));
+    }
+    await this.exec(m);
+  }
+
   async heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void> {
     const ttl = checkTtl(ttlMs);
     if (deviceIds.length === 0) return;
@@ -1102,6 +1122,20 @@ export class RedisStore implements Store, VariablesStore {
     for (let i = 0; i < todo.length; i += CHUNK) {
       const m = this.redis.multi();
       for (const x of todo.slice(i, i + CHUNK)) m.hset(k.sent(x.deviceId), ...uniqueVars(x.vars).flatMap((v) => [v.name, JSON.stringify(v)]));
+      await this.exec(m);
+    }
+  }
+
+  async replaceLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
+    const k = this.vsKeys(apiKey);
+    for (let i = 0; i < sends.length; i += CHUNK) {
+      const m = this.redis.multi();
+      for (const x of sends.slice(i, i + CHUNK)) {
+        const key = k.sent(x.deviceId);
+        m.del(key);
+        const list = uniqueVars(x.vars);
+        if (list.length > 0) m.hset(key, ...list.flatMap((v) => [v.name, JSON.stringify(v)]));
+      }
       await this.exec(m);
     }
   }

@@ -49,6 +49,14 @@ const MAX_WRITE_BACKLOG = 8 * 1024 * 1024;
 /** A limit's refusals are answered at most once per this per connection and code: never amplify a flood. */
 const REFUSAL_REPLY_MS = 1000;
 
+/** The `transport` label of each kind, one object per kind rather than one per connection. */
+const labelsByKind = new Map<string, { transport: string }>();
+function transportLabels(kind: string): { transport: string } {
+  let l = labelsByKind.get(kind);
+  if (!l) labelsByKind.set(kind, (l = { transport: kind }));
+  return l;
+}
+
 export class Connection {
   verified: { apiKey: string; deviceId: string | null } | null = null;
   /** The labels of its last `d:` line; outlives a restart of the actor, as verification does. */
@@ -67,8 +75,11 @@ export class Connection {
    */
   backlog: FrameEvent[] = [];
   backlogAt = 0;
-  /** Protocol errors in a sliding window: the same bookkeeping as a supervisor's restart intensity. */
-  private readonly errors: RestartIntensity;
+  /**
+   * Protocol errors in a sliding window: the same bookkeeping as a supervisor's restart intensity.
+   * Made at the first error: most connections never make one.
+   */
+  private errors: RestartIntensity | null = null;
   private verifyTimer: NodeJS.Timeout | undefined;
   private listening = false;
   /** The transport reported its end: nothing may be acquired for this connection any more. */
@@ -84,9 +95,7 @@ export class Connection {
     readonly transport: LineTransport,
     readonly tcp: TcpConfig,
     private readonly now: () => number = Date.now,
-  ) {
-    this.errors = new RestartIntensity(tcp.maxErrors, tcp.errorWindowMs, now);
-  }
+  ) {}
 
   get remoteAddress(): string {
     return this.transport.remoteAddress;
@@ -99,7 +108,7 @@ export class Connection {
   listen(self: ActorRef<ConnectionMsg>, metrics: Metrics): void {
     if (this.listening) return;
     this.listening = true;
-    const transport = { transport: this.transport.kind };
+    const transport = transportLabels(this.transport.kind);
     metrics.connections.inc(transport);
     this.transport.listen({
       data: (chunk) => self.send({ kind: 'data', chunk }),
@@ -133,6 +142,7 @@ export class Connection {
   error(code: ErrorCode, message: string, metrics: Metrics): void {
     metrics.protocolErrors.inc({ code });
     this.write(errorReply({ code, message }));
+    this.errors ??= new RestartIntensity(this.tcp.maxErrors, this.tcp.errorWindowMs, this.now);
     if (!this.errors.add()) {
       metrics.protocolErrors.inc({ code: 'too_many_errors' });
       this.write(errorReply({ code: 'too_many_errors', message: `more than ${this.tcp.maxErrors} errors in ${this.tcp.errorWindowMs} ms; closing` }));

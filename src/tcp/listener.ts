@@ -120,10 +120,10 @@ function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
 
   const accept = (socket: Socket): void => {
     // The transport handles the socket's errors from here on; the actor listens to it once started.
-    const release = startConnection(new NetTransport(socket), socket.remoteAddress ?? '?');
-    // On the socket, not the connection actor: the slot comes back however the socket ends, also if
-    // the actor never starts.
-    if (release) socket.once('close', release);
+    // The address slot comes back when the socket closes (the transport's close handler, not the
+    // connection actor's: however the socket ends, also if the actor never starts).
+    let release: (() => void) | null = null;
+    release = startConnection(new NetTransport(socket, () => release?.()), socket.remoteAddress ?? '?');
   };
 
   return worker<ListenerState, never>({

@@ -9,11 +9,17 @@ export class NetTransport implements LineTransport {
   private closedWith: string | null = null;
   private peer: string | null = null;
 
-  constructor(private readonly socket: Socket) {
+  /** `onClose` runs when the socket has closed, however it ended (before the connection hears of it). */
+  constructor(
+    private readonly socket: Socket,
+    private readonly onClose: (() => void) | null = null,
+  ) {
     // An error is always followed by 'close', which reports it; unhandled, it would crash the daemon.
+    // `on`, not `once`: 'close' comes once anyway, and `once` costs a wrapper and a bound function per socket.
     socket.on('error', (err: NodeJS.ErrnoException) => (this.error ??= err.code ?? err.message));
-    socket.once('close', () => {
+    socket.on('close', () => {
       this.closedWith = this.error === null ? 'peer closed' : `peer closed: ${this.error}`;
+      this.onClose?.();
       this.events?.closed(this.closedWith);
     });
   }
@@ -37,7 +43,7 @@ export class NetTransport implements LineTransport {
       return;
     }
     // Attaching 'data' is what starts the flow: bytes received before this waited in the socket.
-    this.socket.on('data', (chunk: Buffer) => events.data(chunk));
+    this.socket.on('data', events.data);
   }
 
   write(text: string): boolean {
@@ -53,7 +59,14 @@ export class NetTransport implements LineTransport {
   }
 
   setIdleTimeout(ms: number, onIdle: () => void): void {
-    this.socket.setTimeout(ms, onIdle);
+    this.socket.setTimeout(ms);
+    // Not setTimeout's own callback, which is a `once` listener (a wrapper and a bound function per socket).
+    let fired = false;
+    this.socket.on('timeout', () => {
+      if (fired) return;
+      fired = true;
+      onIdle();
+    });
   }
 
   end(): void {

@@ -62,6 +62,8 @@ export interface VariablesStore {
 
   /** A device verified (or heartbeats): record it, refresh its presence for `ttlMs`. Labels stay as they were. */
   touchDevice(apiKey: string, device: { deviceId: string; address: string | null; generated: boolean }, at: number, ttlMs: number): Promise<void>;
+  /** touchDevice of many devices at once (a burst of verifies of one key), one round trip; a device listed twice: the later. */
+  touchDevices(apiKey: string, devices: ReadonlyArray<{ deviceId: string; address: string | null; generated: boolean }>, at: number, ttlMs: number): Promise<void>;
   /** Many devices of this node at once (the heartbeat); one round trip. */
   heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void>;
   /** The labels a `d:` line declared; replaces the previous set. */
@@ -88,6 +90,8 @@ export interface VariablesStore {
   getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>>;
   /** setLastSent(…, replace false) of many devices in one round trip; a device listed twice gets both, in order. */
   addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void>;
+  /** setLastSent(…, replace true) of many devices in one round trip (a burst of verifies); a device listed twice: the later. */
+  replaceLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void>;
 
   // Overrides, strategies, history: read, and change in one step ------------------------------------
 

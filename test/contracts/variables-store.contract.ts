@@ -395,6 +395,38 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(await store.getDevice(key, 'unknown', now)).to.equal(null);
       });
 
+      it('touches many devices at once like that many touchDevice calls: addresses, presence, labels kept, a device twice the later', async () => {
+        const now = Date.now();
+        await store.touchDevice(key, { deviceId: 'd1', address: '10.0.0.1:1', generated: false }, now - 5000, TTL);
+        await store.setLabels(key, 'd1', { platform: 'ios' });
+        await store.touchDevices(
+          key,
+          [
+            { deviceId: 'd1', address: '10.0.0.9:9', generated: false },
+            { deviceId: 'g1', address: null, generated: true },
+            { deviceId: 'd2', address: '10.0.0.2:2', generated: false },
+            { deviceId: 'd2', address: '10.0.0.3:3', generated: false },
+          ],
+          now,
+          TTL,
+        );
+        expect(await store.getDevice(key, 'd1', now)).to.deep.equal({ deviceId: 'd1', labels: { platform: 'ios' }, online: true, lastSeen: now, lastAddress: '10.0.0.9:9', generated: false });
+        expect(await store.getDevice(key, 'g1', now)).to.deep.equal({ deviceId: 'g1', labels: {}, online: true, lastSeen: now, lastAddress: null, generated: true });
+        expect((await store.getDevice(key, 'd2', now))?.lastAddress).to.equal('10.0.0.3:3');
+        // GT, as touchDevice: an older touch moves neither last seen nor presence back.
+        await store.touchDevices(key, [{ deviceId: 'd1', address: '10.0.0.8:8', generated: false }], now - 60_000, 1);
+        const d1 = await store.getDevice(key, 'd1', now + 1);
+        expect(d1?.lastSeen).to.equal(now);
+        expect(d1?.online).to.equal(true);
+        await store.touchDevices(key, [], now, TTL);
+        // More devices than one Redis command carries (1000), all recorded.
+        const many = Array.from({ length: 1200 }, (_, i) => ({ deviceId: `m${i}`, address: null, generated: false }));
+        await store.touchDevices(key, many, now, TTL);
+        const listed = await store.listDevices(key, 60_000, now);
+        expect(listed.filter((d) => d.deviceId.startsWith('m') && d.online)).to.have.length(1200);
+        expect(await rejection(store.touchDevices(key, many, now, 0))).to.be.instanceOf(RangeError);
+      });
+
       it('replaces labels as a whole', async () => {
         const now = Date.now();
         await store.touchDevice(key, { deviceId: 'd1', address: null, generated: true }, now, TTL);
@@ -551,6 +583,23 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         // Only what the Var carries is kept, as setLastSent keeps it.
         await store.addLastSent(key, [{ deviceId: 'd3', vars: [{ ...v('x', '1'), extra: 'no' } as Var] }]);
         expect(await store.getLastSent(key, 'd3')).to.deep.equal(new Map([['x', v('x', '1')]]));
+      });
+      it('replaces the last-sent of many devices at once, like setLastSent with replace: a device twice the later, empty clears', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
+        await store.setLastSent(key, 'd2', [v('a', '1')], true);
+        await store.replaceLastSent(key, [
+          { deviceId: 'd1', vars: [v('c', '2', 'integer'), v('c', '3', 'integer')] },
+          { deviceId: 'd2', vars: [] },
+          { deviceId: 'd3', vars: [v('x', '1')] },
+          { deviceId: 'd3', vars: [v('y', '2')] },
+        ]);
+        expect(await store.getLastSent(key, 'd1')).to.deep.equal(new Map([['c', v('c', '3', 'integer')]]));
+        expect(await store.getLastSent(key, 'd2')).to.deep.equal(new Map());
+        expect(await store.getLastSent(key, 'd3')).to.deep.equal(new Map([['y', v('y', '2')]]));
+        await store.replaceLastSent(key, []);
+        const many = Array.from({ length: 1200 }, (_, i) => `m${i}`);
+        await store.replaceLastSent(key, many.map((deviceId, i) => ({ deviceId, vars: [v('n', String(i))] })));
+        expect((await store.getSentAndReported(key, many)).map((x) => x.lastSent.get('n')?.value)).to.deep.equal(many.map((_, i) => String(i)));
       });
     });
 

@@ -82,10 +82,14 @@ describe('overrides, devices, strategies and history (real Redis)', () => {
       const list = await call<DeviceListAnswer>(daemon, 'GET', '/api/devices', { token: a.token });
       expect(list.body.devices).to.have.length(50);
       for (const d of list.body.devices) expect(d).to.include({ online: true, generated: false, pendingCount: 0 });
-      for (const i of [0, 49]) {
-        const dev = (await getDevice(a, `sim-${i}`)).body;
-        expect(varOf(dev, 'difficulty')).to.include({ reported: 'normal', override: 'easy', effective: 'easy', source: 'override' });
-      }
+      // The reports are read after the verifies that sent the override: a device can hold it before
+      // its own report is stored.
+      await eventually(async () => {
+        for (const i of [0, 49]) {
+          const dev = (await getDevice(a, `sim-${i}`)).body;
+          expect(varOf(dev, 'difficulty')).to.include({ reported: 'normal', override: 'easy', effective: 'easy', source: 'override' });
+        }
+      }, { timeoutMs: 10_000 });
       // The dashboard still shows the change: it is an override, not a value a device can overwrite.
       const o = await call<OverridesAnswer>(daemon, 'GET', '/api/overrides', { token: a.token });
       expect(o.body.overrides.map((x) => [x.name, x.value])).to.deep.equal([['difficulty', 'easy']]);

@@ -5,7 +5,7 @@ import type { DeviceConnEntry } from '../../../src/clients/client.js';
 import { ackChannel } from '../../../src/clients/var-changes.js';
 import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
 import { Metrics } from '../../../src/metrics.js';
-import { Registry, Runtime, supervisor, worker, type ActorRef } from '../../../src/otp/index.js';
+import { dynamicSupervisor, Registry, Runtime, supervisor, worker, type ActorRef } from '../../../src/otp/index.js';
 import { LocalPubSub } from '../../../src/pubsub/local-pubsub.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { eventually } from '../../helpers/eventually.js';
@@ -192,6 +192,107 @@ describe('ClientActors (the client actors’ service)', () => {
       };
       clients.deviceReported(conn, [{ name: 'speed', type: 'integer', value: '1' }]);
       await eventually(() => expect(s.log).to.deep.equal(['reported 1', 'reported 2', 'labels {"platform":"ios"}', 'reported 3']));
+    });
+  });
+
+  describe('a burst of verifies of one key', () => {
+    /** The tree with a dynamic supervisor of connection actors, one per socket, as tcp/conns is. */
+    const startWithConns = async (n: number) => {
+      rt = await Runtime.start(
+        { id: 'root', start: supervisor({ strategy: 'one_for_one' }, [clients.registryChildSpec(), clientsChildSpec(), { id: 'conns', start: dynamicSupervisor() }]) },
+        { logger: silent },
+      );
+      const conns = rt.dynamicSupervisor('/root/conns');
+      const refs: Array<ActorRef<unknown>> = [];
+      for (let i = 0; i < n; i++) refs.push(await conns.startChild({ id: `c-${i}`, restart: 'transient', start: worker<null, never>({ init: () => null }) }));
+      return refs;
+    };
+    const socket = (i: number, deviceId: string, lines: string[][]): VerifiedConn => {
+      lines[i] = [];
+      return { id: `c-${i}`, verified: { apiKey: API_KEY, deviceId }, write: (line) => (lines[i] as string[]).push(line) > 0, device: (node) => ({ id: `c-${i}`, node }) as unknown as DeviceInfo };
+    };
+    /** Counts the store's reads of the key's overrides from here on. */
+    const countReads = () => {
+      const n = { listOverrides: 0 };
+      const lo = store.listOverrides.bind(store);
+      store.listOverrides = (k) => ((n.listOverrides += 1), lo(k));
+      return n;
+    };
+
+    it('sends every socket its overrides after OK and records each device, reading the store once per step for the sockets that verified together', async () => {
+      const refs = await startWithConns(40);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      const reads = countReads();
+      const lines: string[][] = [];
+      refs.forEach((ref, i) => clients.deviceVerified(socket(i, `phone-${i}`, lines), ref));
+      await eventually(() => expect(lines.every((l) => l.length === 1)).to.equal(true));
+      const line = lines[0]?.[0];
+      expect(line).to.match(new RegExp(`^v:${API_KEY}:`));
+      expect(lines.map((l) => l[0])).to.deep.equal(refs.map(() => line));
+      for (let i = 0; i < 40; i++) {
+        expect([...(await store.getLastSent(API_KEY, `phone-${i}`)).values()]).to.deep.equal([{ name: 'speed', type: 'integer', value: '3' }]);
+        expect((await store.getDevice(API_KEY, `phone-${i}`, Date.now()))?.online).to.equal(true);
+      }
+      // One socket at a time read the overrides 40 times; the actor's start (its resync) and the
+      // verifies of the 40 sockets together read them a few times in all.
+      expect(reads.listOverrides).to.be.at.most(4);
+      expect(timelines.filter((t) => t.names.includes('speed'))).to.have.length(40);
+    });
+
+    it('reads no last-sent for sockets with no override in effect, and leaves their last-sent empty', async () => {
+      const refs = await startWithConns(11);
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'first', lines), refs[0] as ActorRef<unknown>);
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'first', Date.now()))?.online).to.equal(true));
+      // Sent before, by an override since cleared: after OK, last-sent is exactly what is in effect (nothing).
+      for (let i = 1; i <= 10; i++) await store.setLastSent(API_KEY, `phone-${i}`, [{ name: 'old', type: 'integer', value: '1' }], true);
+      let reads = 0;
+      const gs = store.getSentAndReported.bind(store);
+      store.getSentAndReported = (k, ids) => ((reads += 1), gs(k, ids));
+      for (let i = 1; i <= 10; i++) clients.deviceVerified(socket(i, `phone-${i}`, lines), refs[i] as ActorRef<unknown>);
+      await eventually(async () => {
+        for (let i = 1; i <= 10; i++) expect(await store.getLastSent(API_KEY, `phone-${i}`), `phone-${i}`).to.deep.equal(new Map());
+      });
+      expect(reads).to.equal(0);
+      expect(lines.flat()).to.deep.equal([]);
+      expect(timelines).to.deep.equal([]);
+    });
+
+    it('gives two sockets of one device in one burst what verifying them one after the other gives: both the line, one timeline entry', async () => {
+      const refs = await startWithConns(2);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'tablet', lines), refs[0] as ActorRef<unknown>);
+      clients.deviceVerified(socket(1, 'tablet', lines), refs[1] as ActorRef<unknown>);
+      await eventually(() => expect(lines.map((l) => l.length)).to.deep.equal([1, 1]));
+      expect(lines[1]).to.deep.equal(lines[0]);
+      expect(timelines).to.deep.equal([{ deviceId: 'tablet', names: ['speed'] }]);
+      expect(events.filter((e) => (e as { type?: string }).type === 'outbox_flushed')).to.have.length(1);
+      expect([...(await store.getLastSent(API_KEY, 'tablet')).values()]).to.deep.equal([{ name: 'speed', type: 'integer', value: '3' }]);
+    });
+
+    it('records a device whose socket is gone before its conn_up is read, and sends that socket nothing', async () => {
+      const refs = await startWithConns(2);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'gone', lines), refs[0] as ActorRef<unknown>);
+      clients.deviceVerified(socket(1, 'stays', lines), refs[1] as ActorRef<unknown>);
+      await (rt as Runtime).dynamicSupervisor('/root/conns').terminateChild('c-0');
+      await eventually(() => expect(lines[1]).to.have.length(1));
+      expect(lines[0]).to.deep.equal([]);
+      await eventually(async () => expect(await store.getDevice(API_KEY, 'gone', Date.now())).to.not.equal(null));
+    });
+
+    it('after the key’s actor stopped, a new verify starts a new one that sends the overrides', async () => {
+      const refs = await startWithConns(2);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'first', lines), refs[0] as ActorRef<unknown>);
+      await eventually(() => expect(lines[0]).to.have.length(1));
+      await (rt as Runtime).dynamicSupervisor('/root/conns').terminateChild('c-0');
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.equal(undefined));
+      clients.deviceVerified(socket(1, 'second', lines), refs[1] as ActorRef<unknown>);
+      await eventually(() => expect(lines[1]).to.have.length(1));
     });
   });
 
