@@ -98,14 +98,43 @@ interface Committed {
   entry: HistoryEntry;
   before: VariablesState;
   after: VariablesState;
+  /** The variables the change's operations set or clear: the only ones whose winners can differ. */
+  names: ReadonlySet<string>;
 }
 
 /** A change waiting for its key's commit. */
 interface Queued {
   actor: string;
   plan: (state: ReadState) => Planned | Promise<Planned>;
-  resolve: (c: Committed) => void;
+  resolve: (a: Applied) => void;
   reject: (err: unknown) => void;
+}
+
+/**
+ * A batch of changes on `<apiKey>:vars:callback`, one message for the changes committed together
+ * (clients/client.ts unpacks it): one publish instead of one each.
+ */
+export interface VarChangeBatch {
+  batch: VarChange[];
+}
+
+/** Changes in one message at most, so a hostile publisher's batch costs little (a commit batch is ≤ MAX_BATCH). */
+export const MAX_CHANGES_PER_MESSAGE = 10_000;
+
+export function isVarChangeBatch(m: unknown): m is VarChangeBatch {
+  if (typeof m !== 'object' || m === null) return false;
+  const list = (m as Record<string, unknown>).batch;
+  return Array.isArray(list) && list.length <= MAX_CHANGES_PER_MESSAGE;
+}
+
+/** The variables the operations set or clear. */
+function opNames(ops: Planned['ops']): Set<string> {
+  const out = new Set<string>();
+  for (const op of ops) {
+    if (op.kind === 'override.set') out.add(op.override.name);
+    else if (op.kind === 'override.clear') out.add(op.name);
+  }
+  return out;
 }
 
 /**
@@ -199,8 +228,8 @@ export class VarChanges {
    * committed together in one step (store.commitMany): the same result as one by one, at one read
    * and one write for the lot instead of two round trips each.
    */
-  async act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
-    const committed = await new Promise<Committed>((resolve, reject) => {
+  act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
+    return new Promise<Applied>((resolve, reject) => {
       let q = this.queues.get(apiKey);
       if (!q) {
         q = [];
@@ -209,7 +238,6 @@ export class VarChanges {
       }
       q.push({ actor, plan, resolve, reject });
     });
-    return this.deliver(apiKey, committed.entry, committed.before, committed.after);
   }
 
   /** Commits what waits for the key, batch after batch, until nothing does. */
@@ -282,75 +310,134 @@ export class VarChanges {
         continue;
       }
       if (r.ok) {
-        planned.forEach((x, i) => x.item.resolve({ entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after }));
+        // Delivered as one batch, started here before the next commit so batches reach the nodes in
+        // commit order; the next batch's commit does not wait for this one's acks.
+        void this.deliverBatch(
+          apiKey,
+          planned.map((x, i) => ({ item: x.item, c: { entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops) } })),
+        );
         open = next;
       } else open = [...planned.map((x) => x.item), ...next];
     }
     for (const item of open) item.reject(new ObserverioError('unavailable', 'too many concurrent changes of this key; retry'));
   }
 
-  /** Publishes the committed change to every node's client actor and counts who got it and who it waits for. */
-  private async deliver(apiKey: string, entry: HistoryEntry, before: VariablesState, after: VariablesState): Promise<Applied> {
+  /** Delivers a committed batch and answers each of its changes (a failure answers the changes it concerns). */
+  private async deliverBatch(apiKey: string, done: ReadonlyArray<{ item: Queued; c: Committed }>): Promise<void> {
+    let results: Array<Applied | { error: unknown }>;
+    try {
+      results = await this.deliver(apiKey, done.map((d) => d.c));
+    } catch (err) {
+      for (const d of done) d.item.reject(err);
+      return;
+    }
+    done.forEach((d, i) => {
+      const r = results[i] as Applied | { error: unknown };
+      if ('error' in r) d.item.reject(r.error);
+      else d.item.resolve(r);
+    });
+  }
+
+  /**
+   * Publishes changes committed together to every node's client actor, in one message, and counts,
+   * per change, who got it and who it waits for: one publish, one ack wait (each node answers the lot
+   * in one message), one read of the key's devices and one write of the delivered counts for the
+   * batch, each change's answer what it would have been on its own.
+   */
+  private async deliver(apiKey: string, list: readonly Committed[]): Promise<Array<Applied | { error: unknown }>> {
     const { store, pubsub, gateway, logger, variables } = this.deps;
-    const overridesChanged = entry.changes.length > 0;
-    let delivered = 0;
-    let unconfirmed: number | undefined;
+    const changed = list.filter((c) => c.entry.changes.length > 0);
     // The devices to count what waits against, read while the acks are on their way.
-    const devicesP = overridesChanged ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
+    const devicesP = changed.length > 0 ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
     devicesP.catch(() => undefined);
-    if (overridesChanged) {
-      await backend(this.start(), 'pubsub', logger);
-      const requestId = randomBytes(9).toString('base64url');
-      // Registered before publishing: an ack may come back before publish() resolves.
-      const acks = new Promise<AckTotals>((done) => {
-        this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
-      });
-      const changes = entry.changes.map((c) => ({ name: c.name, target: c.target, value: c.after?.value ?? null, setAt: c.after?.setAt ?? null }));
-      const change: VarChange = { historyId: entry.id, actor: entry.actor, action: entry.action, changes, requestId, replyTo: this.replyTo };
-      let nodes: number;
+    const acks = new Map<Committed, { totals: AckTotals; nodes: number }>();
+    let failed: unknown = null;
+    if (changed.length > 0) {
       try {
-        nodes = await pubsub.publish(channels.varsCallback(apiKey), change);
-      } catch (err) {
-        this.settle(requestId);
-        logger.error({ err, apiKey }, 'cannot publish a variable change');
-        throw new ObserverioError('unavailable', 'the change is stored but cannot be sent right now; devices get it when they next connect');
-      }
-      const p = this.pending.get(requestId);
-      if (p) {
-        p.expected = nodes;
-        if (p.received >= nodes) this.settle(requestId);
-        else {
-          p.timer = setTimeout(() => this.settle(requestId), this.ackTimeoutMs);
-          p.timer.unref();
+        await backend(this.start(), 'pubsub', logger);
+        const requests = changed.map((c) => {
+          const requestId = randomBytes(9).toString('base64url');
+          // Registered before publishing: an ack may come back before publish() resolves.
+          const totals = new Promise<AckTotals>((done) => {
+            this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
+          });
+          const changes = c.entry.changes.map((x) => ({ name: x.name, target: x.target, value: x.after?.value ?? null, setAt: x.after?.setAt ?? null }));
+          const change: VarChange = { historyId: c.entry.id, actor: c.entry.actor, action: c.entry.action, changes, requestId, replyTo: this.replyTo };
+          return { c, requestId, change, totals };
+        });
+        // A lone change as it always was; several in one message.
+        const message = requests.length === 1 ? (requests[0] as (typeof requests)[number]).change : ({ batch: requests.map((r) => r.change) } satisfies VarChangeBatch);
+        let nodes: number;
+        try {
+          nodes = await pubsub.publish(channels.varsCallback(apiKey), message);
+        } catch (err) {
+          for (const r of requests) this.settle(r.requestId);
+          logger.error({ err, apiKey }, 'cannot publish a variable change');
+          throw new ObserverioError('unavailable', 'the change is stored but cannot be sent right now; devices get it when they next connect');
         }
+        const open: string[] = [];
+        for (const r of requests) {
+          const p = this.pending.get(r.requestId);
+          if (!p) continue;
+          p.expected = nodes;
+          if (p.received >= nodes) this.settle(r.requestId);
+          else open.push(r.requestId);
+        }
+        // One timer for the batch: the nodes answer its changes together.
+        if (open.length > 0) setTimeout(() => open.forEach((id) => this.settle(id)), this.ackTimeoutMs).unref();
+        for (const r of requests) acks.set(r.c, { totals: await r.totals, nodes });
+      } catch (err) {
+        failed = err;
       }
-      const r = await acks;
-      delivered = r.delivered;
-      if (r.received < nodes) unconfirmed = nodes - r.received;
     }
-    const devices = await devicesP;
-    const affected = affectedDevices(devices, before.overrides, after.overrides).length;
-    const pending = Math.max(0, affected - delivered);
-    const final: HistoryEntry = { ...entry, delivered };
-    if (delivered > 0) await backend(store.setDelivered(apiKey, entry.id, delivered), 'store', logger);
-    // Every dashboard of the key sees the change, whichever node or socket made it.
+    let devices: Awaited<typeof devicesP> = [];
+    if (failed === null)
+      try {
+        devices = await devicesP;
+      } catch (err) {
+        failed = err;
+      }
+    const out: Array<Applied | { error: unknown }> = list.map((c) => {
+      const overridesChanged = c.entry.changes.length > 0;
+      if (overridesChanged && failed !== null) return { error: failed };
+      const a = acks.get(c);
+      const delivered = a?.totals.delivered ?? 0;
+      const affected = overridesChanged ? affectedDevices(devices, c.before.overrides, c.after.overrides, c.names).length : 0;
+      const applied: Applied = { entry: { ...c.entry, delivered }, before: c.before, after: c.after, delivered, pending: Math.max(0, affected - delivered) };
+      if (a && a.totals.received < a.nodes) applied.unconfirmed = a.nodes - a.totals.received;
+      return applied;
+    });
+    const counts = out.flatMap((r) => ('error' in r || r.delivered === 0 ? [] : [{ id: r.entry.id, delivered: r.delivered }]));
+    if (counts.length > 0) {
+      try {
+        await backend(store.setDeliveredMany(apiKey, counts), 'store', logger);
+      } catch (err) {
+        return list.map(() => ({ error: err }));
+      }
+    }
+    // Every dashboard of the key sees each change, whichever node or socket made it, in commit order.
     const ch = channels.vars(apiKey);
-    if (overridesChanged) {
-      this.publishOverrides(apiKey, entry.id, after.overrides);
-      // Dashboards written before overrides show a change through the `vars` event, as they always did.
-      const set = entry.changes.flatMap((c) => (c.after ? [{ name: c.name, type: c.after.type, value: c.after.value }] : []));
-      if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
-      const names = [...new Set(entry.changes.map((c) => c.name))];
-      gateway.publish(ch, { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: delivered === 0, node: this.deps.nodeId }, 'delivery');
-    }
-    if (entry.strategies.length > 0) {
-      const list = await backend(store.listStrategies(apiKey), 'store', logger);
-      gateway.publish(ch, { type: 'strategies', strategies: list.map((s) => strategyAnswer(s, 0)) }, 'strategies');
-    }
-    gateway.publish(ch, { type: 'history', entry: final }, 'history');
-    const out: Applied = { entry: final, before, after, delivered, pending };
-    if (unconfirmed !== undefined) out.unconfirmed = unconfirmed;
-    return out;
+    const strategiesP = list.some((c) => c.entry.strategies.length > 0) ? backend(store.listStrategies(apiKey), 'store', logger) : null;
+    const strategyList = strategiesP ? await strategiesP.catch((err: unknown) => ({ error: err })) : null;
+    return out.map((r, i) => {
+      if ('error' in r) return r;
+      const c = list[i] as Committed;
+      const entry = r.entry;
+      if (entry.changes.length > 0) {
+        this.publishOverrides(apiKey, entry.id, c.after.overrides);
+        // Dashboards written before overrides show a change through the `vars` event, as they always did.
+        const set = entry.changes.flatMap((x) => (x.after ? [{ name: x.name, type: x.after.type, value: x.after.value }] : []));
+        if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
+        const names = [...new Set(entry.changes.map((x) => x.name))];
+        gateway.publish(ch, { type: 'delivery', name: names[0] ?? '', names, delivered: r.delivered, buffered: r.delivered === 0, node: this.deps.nodeId }, 'delivery');
+      }
+      if (entry.strategies.length > 0) {
+        if (strategyList === null || 'error' in strategyList) return { error: strategyList?.error ?? new ObserverioError('unavailable', 'the store is unavailable; retry') };
+        gateway.publish(ch, { type: 'strategies', strategies: strategyList.map((s) => strategyAnswer(s, 0)) }, 'strategies');
+      }
+      gateway.publish(ch, { type: 'history', entry }, 'history');
+      return r;
+    });
   }
 
   /**

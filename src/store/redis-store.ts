@@ -404,6 +404,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 `);
 
+/** KEYS: history, delivered. ARGV: id, count, id, count, …: SET_DELIVERED for each pair, in one call. */
+const SET_DELIVERED_MANY = script(`
+for i = 1, #ARGV, 2 do
+  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) > 0 then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+`);
+
 /**
  * KEYS: seen, presence, devices, labels, then per device its reported and sent keys. ARGV: before,
  * now, device ids. Forgets each device still not seen since `before` and not online at `now`
@@ -1246,6 +1254,13 @@ export class RedisStore implements Store, VariablesStore {
     if (!parseHistoryId(entryId)) return;
     const k = this.vsKeys(apiKey);
     await this.run(SET_DELIVERED, [k.history, k.delivered], [entryId, delivered]);
+  }
+
+  async setDeliveredMany(apiKey: string, counts: ReadonlyArray<{ id: string; delivered: number }>): Promise<void> {
+    const args = counts.flatMap((c) => (parseHistoryId(c.id) ? [c.id, c.delivered] : []));
+    if (args.length === 0) return;
+    const k = this.vsKeys(apiKey);
+    await this.run(SET_DELIVERED_MANY, [k.history, k.delivered], args);
   }
 
   /** Stream entries as history entries, with their delivered counts. */
