@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { VariablesConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
-import type { Gateway } from '../gateway/gateway.js';
+import type { DashboardEvent, Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
@@ -415,29 +415,37 @@ export class VarChanges {
         return list.map(() => ({ error: err }));
       }
     }
-    // Every dashboard of the key sees each change, whichever node or socket made it, in commit order.
-    const ch = channels.vars(apiKey);
+    // Every dashboard of the key sees each change, whichever node or socket made it, in commit order:
+    // the batch's events in one message, the vars of its changes in one `vars` event.
     const strategiesP = list.some((c) => c.entry.strategies.length > 0) ? backend(store.listStrategies(apiKey), 'store', logger) : null;
     const strategyList = strategiesP ? await strategiesP.catch((err: unknown) => ({ error: err })) : null;
-    return out.map((r, i) => {
+    const events: DashboardEvent[] = [];
+    const set = new Map<string, Var>();
+    const answers = out.map((r, i) => {
       if ('error' in r) return r;
       const c = list[i] as Committed;
       const entry = r.entry;
       if (entry.changes.length > 0) {
-        this.publishOverrides(apiKey, entry.id, c.after.overrides);
-        // Dashboards written before overrides show a change through the `vars` event, as they always did.
-        const set = entry.changes.flatMap((x) => (x.after ? [{ name: x.name, type: x.after.type, value: x.after.value }] : []));
-        if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
+        this.publishOverrides(apiKey, entry.id, c.after.overrides, events);
+        for (const x of entry.changes) if (x.after) set.set(x.name, { name: x.name, type: x.after.type, value: x.after.value });
         const names = [...new Set(entry.changes.map((x) => x.name))];
-        gateway.publish(ch, { type: 'delivery', name: names[0] ?? '', names, delivered: r.delivered, buffered: r.delivered === 0, node: this.deps.nodeId }, 'delivery');
+        events.push({ type: 'delivery', name: names[0] ?? '', names, delivered: r.delivered, buffered: r.delivered === 0, node: this.deps.nodeId });
       }
       if (entry.strategies.length > 0) {
         if (strategyList === null || 'error' in strategyList) return { error: strategyList?.error ?? new ObserverioError('unavailable', 'the store is unavailable; retry') };
-        gateway.publish(ch, { type: 'strategies', strategies: strategyList.map((s) => strategyAnswer(s, 0)) }, 'strategies');
+        events.push({ type: 'strategies', strategies: strategyList.map((s) => strategyAnswer(s, 0)) });
       }
-      gateway.publish(ch, { type: 'history', entry }, 'history');
+      events.push({ type: 'history', entry });
       return r;
     });
+    // Dashboards written before overrides show a change through the `vars` event, as they always did;
+    // it goes first, as a lone change's did, right after the overrides it may have sent.
+    if (set.size > 0) {
+      const at = events.findIndex((e) => e.type !== 'overrides');
+      events.splice(at < 0 ? events.length : at, 0, { type: 'vars', apiKey, deviceId: null, vars: [...set.values()], source: 'dashboard' });
+    }
+    gateway.publishMany(channels.vars(apiKey), events);
+    return answers;
   }
 
   /**
@@ -446,14 +454,14 @@ export class VarChanges {
    * before its vars, delivery and history events); the newest of those in the next
    * OVERRIDES_EVENT_MS goes out once at its end, and a list older than one sent is never sent after it.
    */
-  private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[]): void {
+  private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[], events: DashboardEvent[]): void {
     const ch = channels.vars(apiKey);
     const id = parseHistoryId(entryId) ?? { ms: 0, seq: 0 };
     const sent = this.overridesSent.get(apiKey);
     if (sent && compareHistoryIds(id, sent.id) <= 0) return;
     if (!sent?.tick) {
       this.overridesSent.set(apiKey, { id, tick: true, latest: null });
-      this.deps.gateway.publish(ch, { type: 'overrides', overrides: [...overrides] }, 'overrides');
+      events.push({ type: 'overrides', overrides: [...overrides] });
       setTimeout(() => {
         const s = this.overridesSent.get(apiKey);
         if (!s) return;

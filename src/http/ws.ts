@@ -21,6 +21,7 @@ import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
 import { varTypeSchema, varValueSchema } from './api/vars.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
+import type { DashboardEvents } from '../gateway/gateway.js';
 
 /** What each socket carries from its upgrade. */
 export interface WsUser {
@@ -183,6 +184,16 @@ function tokenOf(query: string, protocols: string): { token: string | null; prot
   return { token: fromQuery ?? fromProtocol, protocol: offered.includes(WS_PROTOCOL) ? WS_PROTOCOL : '' };
 }
 
+/** More events than one batch of changes makes in one message is not a message of ours. */
+const MAX_EVENTS_PER_MESSAGE = 10_000;
+
+/** Gateway.publishMany's message; its events are each forwarded as one frame. */
+function isEventBatch(m: unknown): m is DashboardEvents {
+  if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== 'events') return false;
+  const list = (m as { events?: unknown }).events;
+  return Array.isArray(list) && list.length <= MAX_EVENTS_PER_MESSAGE;
+}
+
 /** A key's event to its sockets here; a `delivery` goes out a second time under its old tag. */
 function fanOut(app: TemplatedApp, topic: string, event: unknown): void {
   app.publish(topic, JSON.stringify(event), false);
@@ -200,6 +211,11 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const feeds = new KeyFeeds(
     ctx.pubsub,
     (apiKey, event) => {
+      // Events published together (Gateway.publishMany) go out as the frames they are, in order.
+      if (isEventBatch(event)) {
+        for (const e of event.events) fanOut(app, topicOf(apiKey), e);
+        return;
+      }
       fanOut(app, topicOf(apiKey), event);
       // A socket of the key came or went on some node: its device's state is worth a look now.
       if (typeof event === 'object' && event !== null && (event as { type?: unknown }).type === 'device') presence.nudge(apiKey);

@@ -49,6 +49,7 @@ describe('ClientActors (the client actors’ service)', () => {
       clientActors,
       gateway: {
         publish: (_ch: string, e: DashboardEvent) => events.push(e),
+        publishMany: (_ch: string, es: DashboardEvent[]) => events.push(...es),
         timeline: (_k: string, deviceId: string, entries: Array<{ fields: { name: string } }>) => timelines.push({ deviceId, names: entries.map((e) => e.fields.name) }),
       } as unknown as Gateway,
       metrics: new Metrics(),

@@ -53,7 +53,7 @@ describe('VarChanges (commit, then deliver)', () => {
       store,
       metrics: new Metrics(),
       pubsub,
-      gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
+      gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e), publishMany: (_ch: string, es: DashboardEvent[]) => events.push(...es) } as unknown as Gateway,
       logger: pino({ level: 'silent' }),
       nodeId: 'node-1',
       ackTimeoutMs: 100,
