@@ -144,6 +144,19 @@ function opNames(ops: Planned['ops']): Set<string> {
  */
 const OVERRIDES_EVENT_MS = 25;
 
+/**
+ * A long list waits longer, in proportion, up to OVERRIDES_EVENT_MAX_MS: sending, decoding and
+ * fanning out a thousand overrides forty times a second was still the largest single cost of a
+ * burst in the profile (at 1,000 changes/s), while a dashboard showing them is no worse for 100 ms.
+ */
+const OVERRIDES_PER_EVENT_MS = 10;
+const OVERRIDES_EVENT_MAX_MS = 100;
+
+/** How long a burst shares one overrides event for a list this long. */
+export function overridesEventMs(length: number): number {
+  return Math.min(OVERRIDES_EVENT_MAX_MS, Math.max(OVERRIDES_EVENT_MS, Math.ceil(length / OVERRIDES_PER_EVENT_MS)));
+}
+
 /** Keys whose newest overrides event one node remembers past its tick (a few numbers each). */
 const MAX_KEYS_REMEMBERED = 100_000;
 
@@ -355,8 +368,10 @@ export class VarChanges {
     if (changed.length > 0) {
       try {
         await backend(this.start(), 'pubsub', logger);
-        const requests = changed.map((c) => {
-          const requestId = randomBytes(9).toString('base64url');
+        // One random prefix per batch, the change's place after it: unique, at one draw per batch.
+        const prefix = randomBytes(9).toString('base64url');
+        const requests = changed.map((c, i) => {
+          const requestId = `${prefix}.${i}`;
           // Registered before publishing: an ack may come back before publish() resolves.
           const totals = new Promise<AckTotals>((done) => {
             this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
@@ -452,7 +467,7 @@ export class VarChanges {
    * The key's dashboards get the overrides after a change: the whole list, so of a burst of changes
    * only the newest list matters. The first goes out at once (a lone change is seen as it always was,
    * before its vars, delivery and history events); the newest of those in the next
-   * OVERRIDES_EVENT_MS goes out once at its end, and a list older than one sent is never sent after it.
+   * overridesEventMs (25 ms, up to 100 ms for a long list) goes out once at its end, and a list older than one sent is never sent after it.
    */
   private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[], events: DashboardEvent[]): void {
     const ch = channels.vars(apiKey);
@@ -469,7 +484,7 @@ export class VarChanges {
         // Past the tick only the newest id is kept, so an older list arriving late is still dropped.
         this.overridesSent.delete(apiKey);
         if (this.overridesSent.size < MAX_KEYS_REMEMBERED) this.overridesSent.set(apiKey, { id: s.id, tick: false, latest: null });
-      }, OVERRIDES_EVENT_MS).unref();
+      }, overridesEventMs(overrides.length)).unref();
       return;
     }
     sent.id = id;

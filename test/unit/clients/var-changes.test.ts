@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Metrics } from '../../../src/metrics.js';
-import { isVarChangeBatch, resolveVar, VarChanges, type VarChangesDeps } from '../../../src/clients/var-changes.js';
+import { isVarChangeBatch, overridesEventMs, resolveVar, VarChanges, type VarChangesDeps } from '../../../src/clients/var-changes.js';
 import { ALL, setOverride } from '../../../src/variables/index.js';
 import type { DeliveryAck, VarChange } from '../../../src/clients/client.js';
 import type { DashboardEvent, Gateway } from '../../../src/gateway/gateway.js';
@@ -39,6 +39,12 @@ describe('resolveVar', () => {
     bad(() => resolveVar({ name: '', value: 1 }, undefined), /1-128/);
     bad(() => resolveVar({ name: 'a\nb', value: 1 }, undefined), /control/);
     bad(() => resolveVar({ name: 'n', value: 1, type: 't'.repeat(33) }, undefined), /type/);
+  });
+});
+
+describe('overridesEventMs', () => {
+  it('lets a burst share one overrides event for 25 ms, longer in proportion for a long list, at most 100 ms', () => {
+    expect([0, 1, 250, 251, 500, 1024, 100_000].map(overridesEventMs)).to.deep.equal([25, 25, 25, 26, 50, 100, 100]);
   });
 });
 
