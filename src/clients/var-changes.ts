@@ -427,7 +427,11 @@ export class VarChanges {
       try {
         await backend(store.setDeliveredMany(apiKey, counts), 'store', logger);
       } catch (err) {
-        return list.map(() => ({ error: err }));
+        // As one by one: the changes whose count could not be written fail, the others stand.
+        for (let i = 0; i < out.length; i++) {
+          const r = out[i] as Applied | { error: unknown };
+          if (!('error' in r) && r.delivered > 0) out[i] = { error: err };
+        }
       }
     }
     // Every dashboard of the key sees each change, whichever node or socket made it, in commit order:
