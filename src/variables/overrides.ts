@@ -187,8 +187,8 @@ export function makeOverride(v: Var, target: Target, setBy: string, setAt: numbe
  */
 export function affectedDevices(devices: Iterable<DeviceView>, before: readonly Override[], after: readonly Override[], names?: ReadonlySet<string>): string[] {
   if (names) {
-    before = before.filter((o) => names.has(o.name));
-    after = after.filter((o) => names.has(o.name));
+    before = ofNames(before, names);
+    after = ofNames(after, names);
   }
   const out: string[] = [];
   for (const d of devices) {
@@ -204,6 +204,24 @@ export function affectedDevices(devices: Iterable<DeviceView>, before: readonly 
         }
       }
     if (differs) out.push(d.deviceId);
+  }
+  return out;
+}
+
+/** The overrides of these variables; one pass, a plain comparison for the usual single name (this runs per change over every override of the key). */
+function ofNames(overrides: readonly Override[], names: ReadonlySet<string>): Override[] {
+  const out: Override[] = [];
+  if (names.size === 1) {
+    const [only] = names;
+    for (let i = 0; i < overrides.length; i++) {
+      const o = overrides[i] as Override;
+      if (o.name === only) out.push(o);
+    }
+    return out;
+  }
+  for (let i = 0; i < overrides.length; i++) {
+    const o = overrides[i] as Override;
+    if (names.has(o.name)) out.push(o);
   }
   return out;
 }
