@@ -197,7 +197,7 @@ function tokenOf(query: string, protocols: string): { token: string | null; prot
 const MAX_EVENTS_PER_MESSAGE = 10_000;
 
 /** Gateway.publishMany's message; its events are each forwarded as one frame. */
-function isEventBatch(m: unknown): m is DashboardEvents {
+export function isEventBatch(m: unknown): m is DashboardEvents {
   if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== 'events') return false;
   const list = (m as { events?: unknown }).events;
   return Array.isArray(list) && list.length <= MAX_EVENTS_PER_MESSAGE;

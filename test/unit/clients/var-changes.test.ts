@@ -42,6 +42,15 @@ describe('resolveVar', () => {
   });
 });
 
+describe('isVarChangeBatch (a vars:callback message of several changes)', () => {
+  it('takes a batch of changes and refuses what is malformed or oversized, which is then read as one change as before', () => {
+    expect(isVarChangeBatch({ batch: [{ historyId: '1-0', actor: 'a', action: 'override.set' }] })).to.equal(true);
+    expect(isVarChangeBatch({ batch: [] })).to.equal(true);
+    for (const m of [null, 'x', 7, [], {}, { batch: 'nope' }, { batch: { length: 1 } }, { batch: Array.from({ length: 10_001 }, () => ({})) }])
+      expect(isVarChangeBatch(m), JSON.stringify(m)?.slice(0, 40)).to.equal(false);
+  });
+});
+
 describe('overridesEventMs', () => {
   it('lets a burst share one overrides event for 25 ms, longer in proportion for a long list, at most 100 ms', () => {
     expect([0, 1, 250, 251, 500, 1024, 100_000].map(overridesEventMs)).to.deep.equal([25, 25, 25, 26, 50, 100, 100]);
