@@ -118,7 +118,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     idleMs: opts.clientIdleMs ?? 30_000,
   });
   const dashboardSockets = new DashboardSockets();
-  const sessionRevocations = new SessionRevocations({ pubsub, sockets: dashboardSockets, logger: logger.child({ component: 'session-revocations' }) });
+  const sessionRevocations = new SessionRevocations({ pubsub, sockets: dashboardSockets, logger: logger.child({ component: 'session-revocations' }), sessionCacheMs: config.http.sessionCacheMs });
   const loginLimiter = new LoginAttempts(store, logger.child({ component: 'login-limiter' }));
 
   let tcpPort = config.tcpPort;

@@ -180,6 +180,12 @@ export const configSchema = z
         wsMaxPayloadBytes: positiveInt.describe('largest accepted WebSocket frame'),
         wsMaxBackpressureBytes: positiveInt.describe('a WebSocket client that falls this far behind is closed'),
         wsIdleTimeoutS: z.number().int().min(0).describe('WebSocket idle timeout in seconds (0 disables)'),
+        sessionCacheMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(60_000)
+          .describe('how long a node answers a dashboard session from memory instead of the store (0 disables); a node that missed a sign-out accepts that token this long at most'),
       })
       .strict(),
     variables: z

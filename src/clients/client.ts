@@ -25,6 +25,7 @@ import { packVars } from '../tcp/protocol.js';
 import type { VariablesConfig } from '../config.js';
 import { inEffect, matches, type Target, inEffectVars, onReports, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
 import type { ChangeTimelineFields } from '../wire.js';
+import { isVarChangeBatch } from './var-changes.js';
 
 /** The store as the client actors use it: the daemon's Store and the §8 contract. */
 export type VarStore = Store & VariablesStore;
@@ -205,10 +206,15 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    * True when the device already holds what the change set for it: its socket verified between the
    * commit and this message, and the verify sent it the change with every other override.
    */
-  const alreadyHas = (view: DeviceView, overrides: readonly Override[], last: ReadonlyMap<string, Var>, cause: VarChange | null): boolean => {
+  const alreadyHas = (view: DeviceView, overrides: readonly Override[], last: ReadonlyMap<string, Var>, cause: VarChange | null, winnersOf?: () => ReadonlyMap<string, Override>): boolean => {
     if (!cause?.changes) return false;
-    const winners = inEffect(view, overrides);
-    return cause.changes.some((c) => c.value !== null && matches(c.target, view) && winners.get(c.name)?.setAt === c.setAt && last.get(c.name)?.value === c.value);
+    let winners: ReadonlyMap<string, Override> | null = null;
+    return cause.changes.some((c) => {
+      if (c.value === null || !matches(c.target, view) || last.get(c.name)?.value !== c.value) return false;
+      // Computed once per device for a batch (winnersOf), not once per change of it.
+      winners ??= winnersOf ? winnersOf() : inEffect(view, overrides);
+      return winners.get(c.name)?.setAt === c.setAt;
+    });
   };
 
   /**
@@ -330,6 +336,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    * line, for a resync), or that already held it.
    */
   const deliver = async (state: State, batch: readonly VarChange[]): Promise<void> => {
+    if (batch.length === 0) return;
     const delivered = new Map<VarChange, number>(batch.map((c) => [c, 0]));
     const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const here = devicesHere(true);
@@ -355,12 +362,15 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           return;
         }
         const head = conns[0] as DeviceConnEntry;
+        const view = viewOf(head);
+        let winners: Map<string, Override> | null = null;
+        const winnersOf = (): Map<string, Override> => (winners ??= inEffect(view, overrides));
         let sent: Var[] = [];
         for (const c of batch) {
           // The line goes out once, with the first change; the others are judged by what it carried.
-          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, overrides, c, read.lastSent, read.reported) : { sent, had: alreadyHas(viewOf(head), overrides, read.lastSent, c) };
+          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, overrides, c, read.lastSent, read.reported) : { sent, had: alreadyHas(view, overrides, read.lastSent, c, winnersOf) };
           sent = r.sent;
-          if (r.had || reaches(c, viewOf(head), sent)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+          if (r.had || reaches(c, view, sent)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
         }
         if (sent.length > 0) {
           const vars = sent;
@@ -432,9 +442,11 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     async init(ctx) {
       let open: Extract<ClientMsg, { kind: 'changes' }> | null = null;
       const unsubscribe = await pubsub.subscribe(channels.varsCallback(apiKey), (message) => {
-        if (open && !open.taken) open.changes.push(message as VarChange);
+        // The changes one node committed together come as one message (var-changes.ts deliver).
+        const list = isVarChangeBatch(message) ? message.batch : [message as VarChange];
+        if (open && !open.taken) open.changes.push(...list);
         else {
-          open = { kind: 'changes', changes: [message as VarChange], taken: false };
+          open = { kind: 'changes', changes: [...list], taken: false };
           ctx.self.send(open);
         }
       });

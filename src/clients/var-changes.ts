@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { VariablesConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
-import type { Gateway } from '../gateway/gateway.js';
+import type { DashboardEvent, Gateway } from '../gateway/gateway.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
@@ -98,14 +98,43 @@ interface Committed {
   entry: HistoryEntry;
   before: VariablesState;
   after: VariablesState;
+  /** The variables the change's operations set or clear: the only ones whose winners can differ. */
+  names: ReadonlySet<string>;
 }
 
 /** A change waiting for its key's commit. */
 interface Queued {
   actor: string;
   plan: (state: ReadState) => Planned | Promise<Planned>;
-  resolve: (c: Committed) => void;
+  resolve: (a: Applied) => void;
   reject: (err: unknown) => void;
+}
+
+/**
+ * A batch of changes on `<apiKey>:vars:callback`, one message for the changes committed together
+ * (clients/client.ts unpacks it): one publish instead of one each.
+ */
+export interface VarChangeBatch {
+  batch: VarChange[];
+}
+
+/** Changes in one message at most, so a hostile publisher's batch costs little (a commit batch is ≤ MAX_BATCH). */
+export const MAX_CHANGES_PER_MESSAGE = 10_000;
+
+export function isVarChangeBatch(m: unknown): m is VarChangeBatch {
+  if (typeof m !== 'object' || m === null) return false;
+  const list = (m as Record<string, unknown>).batch;
+  return Array.isArray(list) && list.length <= MAX_CHANGES_PER_MESSAGE;
+}
+
+/** The variables the operations set or clear. */
+function opNames(ops: Planned['ops']): Set<string> {
+  const out = new Set<string>();
+  for (const op of ops) {
+    if (op.kind === 'override.set') out.add(op.override.name);
+    else if (op.kind === 'override.clear') out.add(op.name);
+  }
+  return out;
 }
 
 /**
@@ -114,6 +143,19 @@ interface Queued {
  * was most of the daemon's work in the profile, while a dashboard is no worse for 25 ms.
  */
 const OVERRIDES_EVENT_MS = 25;
+
+/**
+ * A long list waits longer, in proportion, up to OVERRIDES_EVENT_MAX_MS: sending, decoding and
+ * fanning out a thousand overrides forty times a second was still the largest single cost of a
+ * burst in the profile (at 1,000 changes/s), while a dashboard showing them is no worse for 100 ms.
+ */
+const OVERRIDES_PER_EVENT_MS = 10;
+const OVERRIDES_EVENT_MAX_MS = 100;
+
+/** How long a burst shares one overrides event for a list this long. */
+export function overridesEventMs(length: number): number {
+  return Math.min(OVERRIDES_EVENT_MAX_MS, Math.max(OVERRIDES_EVENT_MS, Math.ceil(length / OVERRIDES_PER_EVENT_MS)));
+}
 
 /** Keys whose newest overrides event one node remembers past its tick (a few numbers each). */
 const MAX_KEYS_REMEMBERED = 100_000;
@@ -199,8 +241,8 @@ export class VarChanges {
    * committed together in one step (store.commitMany): the same result as one by one, at one read
    * and one write for the lot instead of two round trips each.
    */
-  async act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
-    const committed = await new Promise<Committed>((resolve, reject) => {
+  act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
+    return new Promise<Applied>((resolve, reject) => {
       let q = this.queues.get(apiKey);
       if (!q) {
         q = [];
@@ -209,7 +251,6 @@ export class VarChanges {
       }
       q.push({ actor, plan, resolve, reject });
     });
-    return this.deliver(apiKey, committed.entry, committed.before, committed.after);
   }
 
   /** Commits what waits for the key, batch after batch, until nothing does. */
@@ -282,91 +323,164 @@ export class VarChanges {
         continue;
       }
       if (r.ok) {
-        planned.forEach((x, i) => x.item.resolve({ entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after }));
+        // Delivered as one batch, started here before the next commit so batches reach the nodes in
+        // commit order; the next batch's commit does not wait for this one's acks.
+        void this.deliverBatch(
+          apiKey,
+          planned.map((x, i) => ({ item: x.item, c: { entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops) } })),
+        );
         open = next;
       } else open = [...planned.map((x) => x.item), ...next];
     }
     for (const item of open) item.reject(new ObserverioError('unavailable', 'too many concurrent changes of this key; retry'));
   }
 
-  /** Publishes the committed change to every node's client actor and counts who got it and who it waits for. */
-  private async deliver(apiKey: string, entry: HistoryEntry, before: VariablesState, after: VariablesState): Promise<Applied> {
+  /** Delivers a committed batch and answers each of its changes (a failure answers the changes it concerns). */
+  private async deliverBatch(apiKey: string, done: ReadonlyArray<{ item: Queued; c: Committed }>): Promise<void> {
+    let results: Array<Applied | { error: unknown }>;
+    try {
+      results = await this.deliver(apiKey, done.map((d) => d.c));
+    } catch (err) {
+      for (const d of done) d.item.reject(err);
+      return;
+    }
+    done.forEach((d, i) => {
+      const r = results[i] as Applied | { error: unknown };
+      if ('error' in r) d.item.reject(r.error);
+      else d.item.resolve(r);
+    });
+  }
+
+  /**
+   * Publishes changes committed together to every node's client actor, in one message, and counts,
+   * per change, who got it and who it waits for: one publish, one ack wait (each node answers the lot
+   * in one message), one read of the key's devices and one write of the delivered counts for the
+   * batch, each change's answer what it would have been on its own.
+   */
+  private async deliver(apiKey: string, list: readonly Committed[]): Promise<Array<Applied | { error: unknown }>> {
     const { store, pubsub, gateway, logger, variables } = this.deps;
-    const overridesChanged = entry.changes.length > 0;
-    let delivered = 0;
-    let unconfirmed: number | undefined;
+    const changed = list.filter((c) => c.entry.changes.length > 0);
     // The devices to count what waits against, read while the acks are on their way.
-    const devicesP = overridesChanged ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
+    const devicesP = changed.length > 0 ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
     devicesP.catch(() => undefined);
-    if (overridesChanged) {
-      await backend(this.start(), 'pubsub', logger);
-      const requestId = randomBytes(9).toString('base64url');
-      // Registered before publishing: an ack may come back before publish() resolves.
-      const acks = new Promise<AckTotals>((done) => {
-        this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
-      });
-      const changes = entry.changes.map((c) => ({ name: c.name, target: c.target, value: c.after?.value ?? null, setAt: c.after?.setAt ?? null }));
-      const change: VarChange = { historyId: entry.id, actor: entry.actor, action: entry.action, changes, requestId, replyTo: this.replyTo };
-      let nodes: number;
+    const acks = new Map<Committed, { totals: AckTotals; nodes: number }>();
+    let failed: unknown = null;
+    if (changed.length > 0) {
       try {
-        nodes = await pubsub.publish(channels.varsCallback(apiKey), change);
+        await backend(this.start(), 'pubsub', logger);
+        // One random prefix per batch, the change's place after it: unique, at one draw per batch.
+        const prefix = randomBytes(9).toString('base64url');
+        const requests = changed.map((c, i) => {
+          const requestId = `${prefix}.${i}`;
+          // Registered before publishing: an ack may come back before publish() resolves.
+          const totals = new Promise<AckTotals>((done) => {
+            this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
+          });
+          const changes = c.entry.changes.map((x) => ({ name: x.name, target: x.target, value: x.after?.value ?? null, setAt: x.after?.setAt ?? null }));
+          const change: VarChange = { historyId: c.entry.id, actor: c.entry.actor, action: c.entry.action, changes, requestId, replyTo: this.replyTo };
+          return { c, requestId, change, totals };
+        });
+        // A lone change as it always was; several in one message.
+        const message = requests.length === 1 ? (requests[0] as (typeof requests)[number]).change : ({ batch: requests.map((r) => r.change) } satisfies VarChangeBatch);
+        let nodes: number;
+        try {
+          nodes = await pubsub.publish(channels.varsCallback(apiKey), message);
+        } catch (err) {
+          for (const r of requests) this.settle(r.requestId);
+          logger.error({ err, apiKey }, 'cannot publish a variable change');
+          throw new ObserverioError('unavailable', 'the change is stored but cannot be sent right now; devices get it when they next connect');
+        }
+        const open: string[] = [];
+        for (const r of requests) {
+          const p = this.pending.get(r.requestId);
+          if (!p) continue;
+          p.expected = nodes;
+          if (p.received >= nodes) this.settle(r.requestId);
+          else open.push(r.requestId);
+        }
+        // One timer for the batch: the nodes answer its changes together.
+        if (open.length > 0) setTimeout(() => open.forEach((id) => this.settle(id)), this.ackTimeoutMs).unref();
+        for (const r of requests) acks.set(r.c, { totals: await r.totals, nodes });
       } catch (err) {
-        this.settle(requestId);
-        logger.error({ err, apiKey }, 'cannot publish a variable change');
-        throw new ObserverioError('unavailable', 'the change is stored but cannot be sent right now; devices get it when they next connect');
+        failed = err;
       }
-      const p = this.pending.get(requestId);
-      if (p) {
-        p.expected = nodes;
-        if (p.received >= nodes) this.settle(requestId);
-        else {
-          p.timer = setTimeout(() => this.settle(requestId), this.ackTimeoutMs);
-          p.timer.unref();
+    }
+    let devices: Awaited<typeof devicesP> = [];
+    if (failed === null)
+      try {
+        devices = await devicesP;
+      } catch (err) {
+        failed = err;
+      }
+    const out: Array<Applied | { error: unknown }> = list.map((c) => {
+      const overridesChanged = c.entry.changes.length > 0;
+      if (overridesChanged && failed !== null) return { error: failed };
+      const a = acks.get(c);
+      const delivered = a?.totals.delivered ?? 0;
+      const affected = overridesChanged ? affectedDevices(devices, c.before.overrides, c.after.overrides, c.names).length : 0;
+      const applied: Applied = { entry: { ...c.entry, delivered }, before: c.before, after: c.after, delivered, pending: Math.max(0, affected - delivered) };
+      if (a && a.totals.received < a.nodes) applied.unconfirmed = a.nodes - a.totals.received;
+      return applied;
+    });
+    const counts = out.flatMap((r) => ('error' in r || r.delivered === 0 ? [] : [{ id: r.entry.id, delivered: r.delivered }]));
+    if (counts.length > 0) {
+      try {
+        await backend(store.setDeliveredMany(apiKey, counts), 'store', logger);
+      } catch (err) {
+        // As one by one: the changes whose count could not be written fail, the others stand.
+        for (let i = 0; i < out.length; i++) {
+          const r = out[i] as Applied | { error: unknown };
+          if (!('error' in r) && r.delivered > 0) out[i] = { error: err };
         }
       }
-      const r = await acks;
-      delivered = r.delivered;
-      if (r.received < nodes) unconfirmed = nodes - r.received;
     }
-    const devices = await devicesP;
-    const affected = affectedDevices(devices, before.overrides, after.overrides).length;
-    const pending = Math.max(0, affected - delivered);
-    const final: HistoryEntry = { ...entry, delivered };
-    if (delivered > 0) await backend(store.setDelivered(apiKey, entry.id, delivered), 'store', logger);
-    // Every dashboard of the key sees the change, whichever node or socket made it.
-    const ch = channels.vars(apiKey);
-    if (overridesChanged) {
-      this.publishOverrides(apiKey, entry.id, after.overrides);
-      // Dashboards written before overrides show a change through the `vars` event, as they always did.
-      const set = entry.changes.flatMap((c) => (c.after ? [{ name: c.name, type: c.after.type, value: c.after.value }] : []));
-      if (set.length > 0) gateway.publish(ch, { type: 'vars', apiKey, deviceId: null, vars: set, source: 'dashboard' }, 'vars');
-      const names = [...new Set(entry.changes.map((c) => c.name))];
-      gateway.publish(ch, { type: 'delivery', name: names[0] ?? '', names, delivered, buffered: delivered === 0, node: this.deps.nodeId }, 'delivery');
+    // Every dashboard of the key sees each change, whichever node or socket made it, in commit order:
+    // the batch's events in one message, the vars of its changes in one `vars` event.
+    const strategiesP = list.some((c) => c.entry.strategies.length > 0) ? backend(store.listStrategies(apiKey), 'store', logger) : null;
+    const strategyList = strategiesP ? await strategiesP.catch((err: unknown) => ({ error: err })) : null;
+    const events: DashboardEvent[] = [];
+    const set = new Map<string, Var>();
+    const answers = out.map((r, i) => {
+      if ('error' in r) return r;
+      const c = list[i] as Committed;
+      const entry = r.entry;
+      if (entry.changes.length > 0) {
+        this.publishOverrides(apiKey, entry.id, c.after.overrides, events);
+        for (const x of entry.changes) if (x.after) set.set(x.name, { name: x.name, type: x.after.type, value: x.after.value });
+        const names = [...new Set(entry.changes.map((x) => x.name))];
+        events.push({ type: 'delivery', name: names[0] ?? '', names, delivered: r.delivered, buffered: r.delivered === 0, node: this.deps.nodeId });
+      }
+      if (entry.strategies.length > 0) {
+        if (strategyList === null || 'error' in strategyList) return { error: strategyList?.error ?? new ObserverioError('unavailable', 'the store is unavailable; retry') };
+        events.push({ type: 'strategies', strategies: strategyList.map((s) => strategyAnswer(s, 0)) });
+      }
+      events.push({ type: 'history', entry });
+      return r;
+    });
+    // Dashboards written before overrides show a change through the `vars` event, as they always did;
+    // it goes first, as a lone change's did, right after the overrides it may have sent.
+    if (set.size > 0) {
+      const at = events.findIndex((e) => e.type !== 'overrides');
+      events.splice(at < 0 ? events.length : at, 0, { type: 'vars', apiKey, deviceId: null, vars: [...set.values()], source: 'dashboard' });
     }
-    if (entry.strategies.length > 0) {
-      const list = await backend(store.listStrategies(apiKey), 'store', logger);
-      gateway.publish(ch, { type: 'strategies', strategies: list.map((s) => strategyAnswer(s, 0)) }, 'strategies');
-    }
-    gateway.publish(ch, { type: 'history', entry: final }, 'history');
-    const out: Applied = { entry: final, before, after, delivered, pending };
-    if (unconfirmed !== undefined) out.unconfirmed = unconfirmed;
-    return out;
+    gateway.publishMany(channels.vars(apiKey), events);
+    return answers;
   }
 
   /**
    * The key's dashboards get the overrides after a change: the whole list, so of a burst of changes
    * only the newest list matters. The first goes out at once (a lone change is seen as it always was,
    * before its vars, delivery and history events); the newest of those in the next
-   * OVERRIDES_EVENT_MS goes out once at its end, and a list older than one sent is never sent after it.
+   * overridesEventMs (25 ms, up to 100 ms for a long list) goes out once at its end, and a list older than one sent is never sent after it.
    */
-  private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[]): void {
+  private publishOverrides(apiKey: string, entryId: string, overrides: readonly Override[], events: DashboardEvent[]): void {
     const ch = channels.vars(apiKey);
     const id = parseHistoryId(entryId) ?? { ms: 0, seq: 0 };
     const sent = this.overridesSent.get(apiKey);
     if (sent && compareHistoryIds(id, sent.id) <= 0) return;
     if (!sent?.tick) {
       this.overridesSent.set(apiKey, { id, tick: true, latest: null });
-      this.deps.gateway.publish(ch, { type: 'overrides', overrides: [...overrides] }, 'overrides');
+      events.push({ type: 'overrides', overrides: [...overrides] });
       setTimeout(() => {
         const s = this.overridesSent.get(apiKey);
         if (!s) return;
@@ -374,7 +488,7 @@ export class VarChanges {
         // Past the tick only the newest id is kept, so an older list arriving late is still dropped.
         this.overridesSent.delete(apiKey);
         if (this.overridesSent.size < MAX_KEYS_REMEMBERED) this.overridesSent.set(apiKey, { id: s.id, tick: false, latest: null });
-      }, OVERRIDES_EVENT_MS).unref();
+      }, overridesEventMs(overrides.length)).unref();
       return;
     }
     sent.id = id;

@@ -89,9 +89,12 @@ export class Variables {
     const target = parseTarget(body.target);
     // existingType for one variable: its own fields of `<apiKey>:vs` (not the whole hash: every PUT
     // asks), and an override's type from the state the change is computed from (no read of its own).
-    const reportedType = (await this.deps.store.getVarTypes(apiKey, [body.name])).get(body.name);
-    const r = await this.deps.changes.act(apiKey, actor, (state) => {
-      let known = reportedType;
+    // The read runs while the change waits for its key's commit, and the change joins the key's queue
+    // now, before any await: changes a caller makes one after the other are committed in that order.
+    const typesP = this.deps.store.getVarTypes(apiKey, [body.name]);
+    typesP.catch(() => undefined);
+    const r = await this.deps.changes.act(apiKey, actor, async (state) => {
+      let known = (await typesP).get(body.name);
       for (const o of state.overrides) if (o.name === body.name) known = o.type;
       // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
       resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });

@@ -18,6 +18,13 @@ import type { ChangeTimelineFields, DashboardEvent, DeviceInfo } from '../wire.j
 import { RetryQueue } from './retry-queue.js';
 
 // Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
+
+/** Events of one channel published together (Gateway.publishMany); never sent to a dashboard as such. */
+export interface DashboardEvents {
+  type: 'events';
+  events: readonly DashboardEvent[];
+}
+
 export type { DashboardEvent, DeviceInfo };
 
 /** Where logs go: the batching writer in front of the log index. */
@@ -189,6 +196,17 @@ export class Gateway {
   publish(channel: string, event: DashboardEvent, kind: string): void {
     this.deps.metrics.messagesPublished.inc({ kind });
     this.track(this.deps.pubsub.publish(channel, event));
+  }
+
+  /**
+   * Several events of one channel, in order, as one pubsub message (`DashboardEvents`, which /ws
+   * unpacks into one frame each): the events of a batch of changes cost one publish, not one each.
+   */
+  publishMany(channel: string, events: readonly DashboardEvent[]): void {
+    if (events.length === 0) return;
+    if (events.length === 1) return this.publish(channel, events[0] as DashboardEvent, (events[0] as DashboardEvent).type);
+    this.deps.metrics.messagesPublished.inc({ kind: 'events' });
+    this.track(this.deps.pubsub.publish(channel, { type: 'events', events } satisfies DashboardEvents));
   }
 
   private schedule(): void {

@@ -20,9 +20,17 @@ export async function requireSession(ctx: HttpContext, info: RequestInfo): Promi
   return sessionOf(ctx, token);
 }
 
-/** The token's session, or ObserverioError('unauthorized'); a store failure is a 503, not a 401. */
+/**
+ * The token's session, or ObserverioError('unauthorized'); a store failure is a 503, not a 401.
+ * Answered from this node's SessionCache when it holds the token (see there for what that risks).
+ */
 export async function sessionOf(ctx: HttpContext, token: string): Promise<Session> {
   if (!TOKEN_RE.test(token)) throw new ObserverioError('unauthorized', 'invalid or expired session token');
+  const cache = ctx.sessionRevocations?.sessions;
+  const now = Date.now();
+  const hit = cache?.get(token, now);
+  if (hit) return hit;
+  const generation = cache?.generation ?? 0;
   let session: Session | null;
   try {
     session = await ctx.store.getSession(token);
@@ -31,7 +39,60 @@ export async function sessionOf(ctx: HttpContext, token: string): Promise<Sessio
     throw new ObserverioError('unavailable', 'cannot check the session right now; retry');
   }
   if (!session) throw new ObserverioError('unauthorized', 'invalid or expired session token');
+  cache?.set(token, session, now, generation);
   return session;
+}
+
+/**
+ * Sessions this node read from the store in the last `ttlMs`, so that every request and every
+ * set_var frame of a busy dashboard does not read its session again (at thousands of changes/s that
+ * was one store round trip each). Bounded (the oldest entry goes first) and short-lived; an entry
+ * is dropped at once on this node when the session is deleted here or a sign-out from any node
+ * arrives (SessionRevocations). The worst case, accepted: a node that missed a sign-out message
+ * (pubsub is at-most-once: its subscriber connection was down) accepts that token for up to `ttlMs`
+ * after it last read it from the store; it then reads the store again and refuses it. `ttlMs` 0
+ * turns the cache off.
+ */
+export class SessionCache {
+  private readonly entries = new Map<string, { session: Session; until: number }>();
+  /** Moves at every drop: a read that started before a drop does not put the dropped session back. */
+  generation = 0;
+
+  constructor(
+    readonly ttlMs: number,
+    readonly maxEntries = 10_000,
+  ) {}
+
+  get(token: string, now: number): Session | null {
+    const e = this.entries.get(token);
+    if (!e) return null;
+    if (e.until <= now || e.session.expiresAt <= now) {
+      this.entries.delete(token);
+      return null;
+    }
+    return e.session;
+  }
+
+  /** Keeps a session read at `readAt`, unless something was dropped since `generation` was read. */
+  set(token: string, session: Session, readAt: number, generation: number): void {
+    if (this.ttlMs <= 0 || generation !== this.generation) return;
+    this.entries.delete(token);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done) break;
+      this.entries.delete(oldest.value);
+    }
+    this.entries.set(token, { session, until: Math.min(readAt + this.ttlMs, session.expiresAt) });
+  }
+
+  drop(token: string): void {
+    this.generation += 1;
+    this.entries.delete(token);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
 }
 
 // The in-process limiter lives with the store that keeps it (the embedded one); Redis runs its rule

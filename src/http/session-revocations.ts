@@ -3,11 +3,13 @@
  * dashboard sockets at once and publishes the token on `observerio:sessions:revoked`; every node,
  * itself included, closes the token's sockets it holds when the message arrives. Pubsub is
  * at-most-once, so a node whose subscriber connection is down misses the message: its sockets of
- * that session keep streaming until expiry, but any set_var they send re-reads the session and fails.
+ * that session keep streaming until expiry, and it accepts the token (requests and set_var) for up
+ * to `http.sessionCacheMs` after it last read it from the store (its SessionCache, auth.ts); past
+ * that it reads the store again, which no longer has the session.
  */
 import type { Logger } from 'pino';
 import type { PubSub, Unsubscribe } from '../pubsub/pubsub.js';
-import { TOKEN_RE } from './auth.js';
+import { SessionCache, TOKEN_RE } from './auth.js';
 import type { DashboardSockets } from './dashboard-sockets.js';
 
 export const SESSIONS_REVOKED_CHANNEL = 'observerio:sessions:revoked';
@@ -24,6 +26,10 @@ export interface SessionRevocationsDeps {
   /** First delay before subscribing again after a failure; doubled up to retryMaxMs. */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /** How long this node answers a session from memory (http.sessionCacheMs); 0 or absent: never. */
+  sessionCacheMs?: number;
+  /** Sessions the cache holds at most. */
+  sessionCacheEntries?: number;
 }
 
 export class SessionRevocations {
@@ -31,9 +37,12 @@ export class SessionRevocations {
   private retryTimer: NodeJS.Timeout | null = null;
   private retryMs: number;
   private stopped = true;
+  /** The sessions this node read lately; a sign-out drops its token here at once (see SessionCache). */
+  readonly sessions: SessionCache;
 
   constructor(private readonly deps: SessionRevocationsDeps) {
     this.retryMs = deps.retryInitialMs ?? 500;
+    this.sessions = new SessionCache(deps.sessionCacheMs ?? 0, deps.sessionCacheEntries);
   }
 
   /**
@@ -72,6 +81,7 @@ export class SessionRevocations {
    * the store. Never throws: the sign-out has happened; a lost message is logged.
    */
   async revoke(token: string): Promise<void> {
+    this.sessions.drop(token);
     this.deps.sockets.closeSession(token);
     try {
       await this.deps.pubsub.publish(SESSIONS_REVOKED_CHANNEL, { token } satisfies SessionRevoked);
@@ -87,6 +97,7 @@ export class SessionRevocations {
       this.deps.logger.warn({ channel: SESSIONS_REVOKED_CHANNEL }, 'malformed sign-out message ignored');
       return;
     }
+    this.sessions.drop(token);
     this.deps.sockets.closeSession(token);
   }
 

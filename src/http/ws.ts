@@ -21,6 +21,7 @@ import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
 import { varTypeSchema, varValueSchema } from './api/vars.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
+import type { DashboardEvents } from '../gateway/gateway.js';
 
 /** What each socket carries from its upgrade. */
 export interface WsUser {
@@ -34,8 +35,17 @@ export interface WsUser {
   feed: FeedHandle | null;
   /** Ends this socket's share of the key's presence watch (clients/presence-watch.ts). */
   unwatch: (() => void) | null;
-  /** set_var frames run one after another, so a socket's changes reach devices in the order sent. */
-  queue: Promise<void>;
+  /**
+   * set_var frames are pipelined: each one's session check runs after the previous one's, and its
+   * change joins its key's queue as that check passes, so a socket's changes are committed and reach
+   * devices in the order sent while several are in flight; `answered` sends the answers in that order.
+   * A frame for a variable that one of the socket's frames still in flight sets waits for that one's
+   * answer first (`lastByName`), as every frame used to: each value a socket sets reaches the devices
+   * as its own line rather than collapsed into the next one.
+   */
+  checked: Promise<void>;
+  answered: Promise<void>;
+  lastByName: Map<string, Promise<unknown>>;
   pending: number;
 }
 
@@ -183,6 +193,16 @@ function tokenOf(query: string, protocols: string): { token: string | null; prot
   return { token: fromQuery ?? fromProtocol, protocol: offered.includes(WS_PROTOCOL) ? WS_PROTOCOL : '' };
 }
 
+/** More events than one batch of changes makes in one message is not a message of ours. */
+const MAX_EVENTS_PER_MESSAGE = 10_000;
+
+/** Gateway.publishMany's message; its events are each forwarded as one frame. */
+export function isEventBatch(m: unknown): m is DashboardEvents {
+  if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== 'events') return false;
+  const list = (m as { events?: unknown }).events;
+  return Array.isArray(list) && list.length <= MAX_EVENTS_PER_MESSAGE;
+}
+
 /** A key's event to its sockets here; a `delivery` goes out a second time under its old tag. */
 function fanOut(app: TemplatedApp, topic: string, event: unknown): void {
   app.publish(topic, JSON.stringify(event), false);
@@ -200,6 +220,11 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const feeds = new KeyFeeds(
     ctx.pubsub,
     (apiKey, event) => {
+      // Events published together (Gateway.publishMany) go out as the frames they are, in order.
+      if (isEventBatch(event)) {
+        for (const e of event.events) fanOut(app, topicOf(apiKey), e);
+        return;
+      }
       fanOut(app, topicOf(apiKey), event);
       // A socket of the key came or went on some node: its device's state is worth a look now.
       if (typeof event === 'object' && event !== null && (event as { type?: unknown }).type === 'device') presence.nudge(apiKey);
@@ -223,27 +248,56 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
     user.expiryTimer.unref();
   };
 
-  const setVar = async (ws: WebSocket<WsUser>, frame: SetVarFrame): Promise<void> => {
+  /** What a frame's answer will be: sent once the answers of the frames before it are. */
+  type Outcome = { frame: WsServerFrame; endSession: boolean };
+
+  const errorOutcome = (err: unknown, id: string | number | undefined): Outcome => {
+    if (err instanceof ObserverioError) return { frame: id === undefined ? { type: 'error', code: err.code, message: err.message } : { type: 'error', code: err.code, message: err.message, id }, endSession: false };
+    log.error({ err }, 'set_var failed');
+    const message = ERRORS.internal.message;
+    return { frame: id === undefined ? { type: 'error', code: 'internal', message } : { type: 'error', code: 'internal', message, id }, endSession: false };
+  };
+
+  /**
+   * One frame: its session checked after the previous frame's (signed out on another node, or
+   * expired: this socket may no longer steer devices), then its change started at once, in order.
+   */
+  const setVar = (ws: WebSocket<WsUser>, frame: SetVarFrame): void => {
     const user = ws.getUserData();
-    try {
-      // Signed out on another node, or expired: this socket may no longer steer devices.
-      await sessionOf(ctx, user.token);
-    } catch (err) {
-      const code: ErrorCode = err instanceof ObserverioError ? err.code : 'internal';
-      sendError(ws, code, err instanceof Error ? err.message : ERRORS[code].message, frame.id);
-      if (code === 'unauthorized') endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'session ended');
-      return;
-    }
-    try {
-      const r = await changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target });
-      sendJson(ws, { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r } satisfies SetVarAnswer);
-    } catch (err) {
-      if (err instanceof ObserverioError) sendError(ws, err.code, err.message, frame.id);
-      else {
-        log.error({ err }, 'set_var failed');
-        sendError(ws, 'internal', ERRORS.internal.message, frame.id);
-      }
-    }
+    let started!: (p: Promise<Outcome>) => void;
+    const outcome = new Promise<Promise<Outcome>>((resolve) => (started = resolve)).then((p) => p);
+    const sameName = user.lastByName.get(frame.name);
+    user.lastByName.set(frame.name, outcome);
+    void outcome.then(() => {
+      if (user.lastByName.get(frame.name) === outcome) user.lastByName.delete(frame.name);
+    });
+    // Outcomes never reject, so neither does this chain.
+    user.checked = user.checked
+      .then(() => sameName)
+      .then(() => sessionOf(ctx, user.token))
+      .then(
+        () => {
+          // Called as the check passes: the change joins its key's queue now, after the frames before it.
+          started(
+            changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target }).then(
+              (r): Outcome => ({ frame: { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r } satisfies SetVarAnswer, endSession: false }),
+              (err: unknown) => errorOutcome(err, frame.id),
+            ),
+          );
+        },
+        (err: unknown) => {
+          const o = errorOutcome(err, frame.id);
+          o.endSession = err instanceof ObserverioError && err.code === 'unauthorized';
+          started(Promise.resolve(o));
+        },
+      );
+    user.answered = Promise.all([user.answered, outcome])
+      .then(([, o]) => {
+        sendJson(ws, o.frame);
+        if (o.endSession) endQuietly(ws, WS_CLOSE_SESSION_ENDED, 'session ended');
+      })
+      .catch((err: unknown) => log.error({ err }, 'set_var answer failed'))
+      .finally(() => (user.pending -= 1));
   };
 
   app.ws<WsUser>('/ws', {
@@ -269,7 +323,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       sessionOf(ctx, token).then(
         (session) => {
           if (reply.aborted) return;
-          const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, unwatch: null, queue: Promise.resolve(), pending: 0 };
+          const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, unwatch: null, checked: Promise.resolve(), answered: Promise.resolve(), lastByName: new Map(), pending: 0 };
           reply.done = true;
           res.cork(() => res.upgrade(user, key, protocol, extensions, context));
           metrics.httpRequests.inc({ route: 'ws_upgrade', status: '101' });
@@ -324,7 +378,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       const user = ws.getUserData();
       if (user.pending >= MAX_PENDING_FRAMES) return sendError(ws, 'too_many_requests', `more than ${MAX_PENDING_FRAMES} set_var frames waiting; slow down`, id);
       user.pending += 1;
-      user.queue = user.queue.then(() => setVar(ws, parsed.data as SetVarFrame)).finally(() => (user.pending -= 1));
+      setVar(ws, parsed.data as SetVarFrame);
     },
 
     close: (ws) => {

@@ -578,8 +578,17 @@ export class MemoryStore implements Store, VariablesStore {
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {
-    if (!this.keyVars(apiKey)?.history.some((e) => e.id === entryId)) return;
-    await this.apply({ t: 'history.delivered', apiKey, id: entryId, delivered });
+    await this.setDeliveredMany(apiKey, [{ id: entryId, delivered }]);
+  }
+
+  async setDeliveredMany(apiKey: string, counts: ReadonlyArray<{ id: string; delivered: number }>): Promise<void> {
+    const h = this.keyVars(apiKey)?.history;
+    if (!h || counts.length === 0) return;
+    // One pass over the history for the lot, not one each (thousands of entries, hundreds of counts).
+    const ids = new Set(h.map((e) => e.id));
+    const written: Array<Promise<void>> = [];
+    for (const c of counts) if (ids.has(c.id)) written.push(this.apply({ t: 'history.delivered', apiKey, id: c.id, delivered: c.delivered }));
+    await Promise.all(written);
   }
 
   async listHistory(apiKey: string, options: { limit: number; before?: string }): Promise<HistoryEntry[]> {
@@ -747,7 +756,8 @@ export class MemoryStore implements Store, VariablesStore {
       }
       case 'history.delivered': {
         const h = this.keyVarsFor(op.apiKey).history;
-        const i = h.findIndex((e) => e.id === op.id);
+        // Counts are set right after their commit: the entry is among the newest, so look from the end.
+        const i = h.findLastIndex((e) => e.id === op.id);
         if (i >= 0) h[i] = deepFreeze({ ...(h[i] as HistoryEntry), delivered: op.delivered });
         return;
       }

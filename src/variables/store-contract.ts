@@ -115,6 +115,8 @@ export interface VariablesStore {
   commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult>;
   /** Records how many devices an entry reached, once delivery is known (the entry's only mutable field); an id no longer there is ignored. */
   setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void>;
+  /** setDelivered for several entries in one step (the changes one delivery pass handled together); ids no longer there are ignored. */
+  setDeliveredMany(apiKey: string, counts: ReadonlyArray<{ id: string; delivered: number }>): Promise<void>;
   /** Newest first, at most `limit`, only entries older than `before` (an id) when given; a malformed `before` or limit is bad_request. */
   listHistory(apiKey: string, options: { limit: number; before?: string }): Promise<HistoryEntry[]>;
   getHistoryEntry(apiKey: string, id: string): Promise<HistoryEntry | null>;

@@ -381,6 +381,28 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         await store.setDelivered(key, 'garbage', 3);
         expect(await store.getHistoryEntry(key, '1-0')).to.equal(null);
       });
+
+      it('setDeliveredMany records each count on its entry in one call; unknown and malformed ids are ignored, others still set', async () => {
+        const a = await ok([set('m', '1')]);
+        const b = await ok([set('m', '2')]);
+        const c = await ok([set('m', '3')]);
+        await store.setDeliveredMany(key, [
+          { id: a.id, delivered: 2 },
+          { id: '1-0', delivered: 9 },
+          { id: 'garbage', delivered: 9 },
+          { id: c.id, delivered: 5 },
+        ]);
+        expect((await store.listHistory(key, { limit: 3 })).map((x) => [x.id, x.delivered])).to.deep.equal([
+          [c.id, 5],
+          [b.id, 0],
+          [a.id, 2],
+        ]);
+        expect(await store.getHistoryEntry(key, '1-0')).to.equal(null);
+        await store.setDeliveredMany(key, []);
+        await store.setDeliveredMany(key, [{ id: b.id, delivered: 1 }]);
+        expect((await store.getHistoryEntry(key, b.id))?.delivered).to.equal(1);
+        expect((await store.historySince(key, a.id))?.map((x) => x.delivered)).to.deep.equal([5, 1, 2]);
+      });
     });
 
     describe('devices', () => {

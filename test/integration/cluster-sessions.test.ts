@@ -117,6 +117,51 @@ describe('sessions across two daemons on one Redis', () => {
   });
 });
 
+describe('the session cache across daemons on one Redis (http.sessionCacheMs)', () => {
+  let nodeA: Daemon;
+  /** Caches sessions for 20 s: what it refuses sooner, it refused because it heard the sign-out. */
+  let longTtl: Daemon;
+  /** Caches sessions for 1.5 s; made to miss the sign-out message, as a node whose subscriber connection was down. */
+  let deaf: Daemon;
+  const DEAF_TTL_MS = 1500;
+
+  before(async () => {
+    [nodeA, longTtl, deaf] = await Promise.all([
+      startDaemon({ redis: true }),
+      startDaemon({ redis: true, overrides: { http: { sessionCacheMs: 20_000 } } }),
+      startDaemon({ redis: true, overrides: { http: { sessionCacheMs: DEAF_TTL_MS } } }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([nodeA.stop(), longTtl.stop(), deaf.stop()]);
+  });
+
+  it('a node that hears the sign-out refuses the token at once, though it had the session cached for 20 s', async () => {
+    const u = await signedInUser(nodeA);
+    expect((await call(longTtl, 'GET', '/api/vars', { token: u.token })).status).to.equal(200);
+    expect(longTtl.ctx.sessionRevocations.sessions.get(u.token, Date.now())?.email).to.equal(u.email);
+    expect((await call(nodeA, 'DELETE', '/api/sessions', { token: u.token })).status).to.equal(204);
+    expect((await call(nodeA, 'GET', '/api/vars', { token: u.token })).status).to.equal(401);
+    await eventually(async () => expect((await call(longTtl, 'GET', '/api/vars', { token: u.token })).status).to.equal(401), { timeoutMs: 5000, intervalMs: 50 });
+  });
+
+  it('a node that missed the sign-out message refuses the token within http.sessionCacheMs of its last read', async () => {
+    const u = await signedInUser(nodeA);
+    // This node's sign-outs stop arriving (at-most-once pubsub, its subscriber down).
+    await deaf.ctx.sessionRevocations.stop();
+    try {
+      expect((await call(deaf, 'GET', '/api/vars', { token: u.token })).status).to.equal(200);
+      const lastRead = Date.now();
+      expect((await call(nodeA, 'DELETE', '/api/sessions', { token: u.token })).status).to.equal(204);
+      await eventually(async () => expect((await call(deaf, 'GET', '/api/vars', { token: u.token })).status).to.equal(401), { timeoutMs: DEAF_TTL_MS + 3000, intervalMs: 50 });
+      // Refused once its entry lapsed, not because it heard anything; and not later than the TTL allows (plus a request's time).
+      expect(Date.now() - lastRead).to.be.below(DEAF_TTL_MS + 2500);
+    } finally {
+      await deaf.ctx.sessionRevocations.start();
+    }
+  });
+});
+
 describe('sessions on one embedded daemon (no Redis)', () => {
   let daemon: Daemon;
   before(async () => {

@@ -179,6 +179,31 @@ describe('WebSocket /ws (real Redis)', () => {
       expect(o.body.overrides.map((x) => [x.name, x.value])).to.deep.equal([['n', '20']]);
     });
 
+    it('pipelines a socket’s set_var frames for different variables: all are in flight at once, answered in order with their ids', async () => {
+      const live = await ws(a);
+      const dev = await device(a.apiKey);
+      // A node that never acks: each change's answer waits out the ack timeout (1 s) while its line is
+      // already on the device. One frame at a time, the second change would start only after the
+      // first answer; pipelined, all ten reach the device before any answer.
+      const silent = redis.duplicate();
+      await silent.subscribe(`${a.apiKey}:vars:callback`);
+      try {
+        for (let i = 0; i < 10; i++) live.send({ type: 'set_var', name: `p${i}`, value: i, id: `f${i}` });
+        const values = new Map<string, string>();
+        while (values.size < 10) for (const v of decodeV(await dev.next(5000)) as Array<{ name: string; value: string }>) values.set(v.name, v.value);
+        const answers = () => live.frames.filter((f) => f.type === 'var_delivery' && 'var' in f);
+        expect(answers()).to.have.length(0);
+        await eventually(() => expect(answers()).to.have.length(10), { timeoutMs: 10_000 });
+        expect(answers().map((f) => [f.id, f.name, f.unconfirmed])).to.deep.equal(Array.from({ length: 10 }, (_, i) => [`f${i}`, `p${i}`, 1]));
+        expect([...values].sort()).to.deep.equal(Array.from({ length: 10 }, (_, i) => [`p${i}`, String(i)]));
+        // In the order sent: the history lists them so, newest first.
+        const h = await call<{ entries: Array<{ changes: Array<{ name: string }> }> }>(daemon, 'GET', '/api/history?limit=10', { token: a.token });
+        expect(h.body.entries.map((e) => e.changes[0]?.name)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `p${9 - i}`));
+      } finally {
+        silent.disconnect();
+      }
+    });
+
     it('tells a socket flooding set_var frames to slow down, and keeps serving it', async () => {
       const live = await ws(a);
       for (let i = 0; i < 500; i++) live.send({ type: 'set_var', name: 'flood', value: i });

@@ -21,6 +21,12 @@ describe('config', () => {
       expect(c).to.include({ tcpPort: 5050, httpPort: 6060, redisUrl: 'redis://127.0.0.1:6390', logLevel: 'debug', adminToken: 'x'.repeat(32) });
       expect(c.logs.flushDelayMs).to.equal(20);
     });
+    it('caches sessions for a second by default, may turn it off, and rejects a bad or long TTL, naming the key', () => {
+      expect(loadConfig({ env: {} }).http.sessionCacheMs).to.equal(1000);
+      expect(loadConfig({ env: {}, overrides: { http: { sessionCacheMs: 0 } } }).http.sessionCacheMs).to.equal(0);
+      for (const bad of [-1, 1.5, 60_001, '1000', null])
+        expect(() => loadConfig({ env: {}, overrides: { http: { sessionCacheMs: bad } } }), JSON.stringify(bad)).to.throw(ConfigError, /http\.sessionCacheMs/);
+    });
     it('gives connection actors a small restart backoff, which may be turned off, and rejects a bad one', () => {
       expect(loadConfig({ env: {} }).tcp.restartBackoff).to.deep.equal({ initialMs: 10, maxMs: 1000, resetAfterMs: 2000 });
       expect(loadConfig({ env: {}, overrides: { tcp: { restartBackoff: null } } }).tcp.restartBackoff).to.equal(null);

@@ -51,16 +51,18 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       await gen.ready();
       const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
       meter.begin();
+      const t0 = performance.now();
       gen.go();
       const res = await gen.result(durationMs + 60_000);
       const cpu = meter.end();
+      const wallMs = performance.now() - t0;
       cpu.generator = res.cpuPct;
       await gen.close();
       const x = res.result;
       if (!daemon.alive) throw new Error(`the daemon died:\n${daemon.logTail()}`);
       if (x.reached === 0) throw new Error(`${mode}: no change reached the device (${x.sent} sent, ${x.errors} errors, first ${x.firstError ?? '—'})`);
       ctx.log(
-        `  ${label[mode]} run ${r + 1}: ${Math.round(x.reachedPerSecond).toLocaleString()} changes/s reached the device, ${x.reached}/${x.sent} reached (${x.offered} offered, ${x.skipped} not sent), ${x.answered} answered, ${x.errors} errors; → v: p50 ${ms(x.latency.p50)} p99 ${ms(x.latency.p99)} ms, cpu ${JSON.stringify(cpu)}${x.firstError ? `, first error ${x.firstError}` : ''}`,
+        `  ${label[mode]} run ${r + 1}: ${Math.round(x.reachedPerSecond).toLocaleString()} changes/s reached the device, ${x.reached}/${x.sent} reached (${x.offered} offered, ${x.skipped} not sent), ${x.answered} answered, ${x.errors} errors; → v: p50 ${ms(x.latency.p50)} p99 ${ms(x.latency.p99)} ms, daemon CPU ${(((cpu.daemon ?? 0) / 100) * wallMs * 1000 / Math.max(1, x.answered)).toFixed(0)} µs per answered change, cpu ${JSON.stringify(cpu)}${x.firstError ? `, first error ${x.firstError}` : ''}`,
       );
       const run: BulkRun = { ...x, mode, cpu };
       mine.push(run);

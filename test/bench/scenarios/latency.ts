@@ -55,9 +55,11 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
         await gen.ready();
         const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
         meter.begin();
+        const t0 = performance.now();
         gen.go();
         const res = await gen.result(durationMs + 30_000);
         const cpu = meter.end();
+        const cpuPerChangeUs = (((cpu.daemon ?? 0) / 100) * (performance.now() - t0) * 1000) / Math.max(1, res.result.received);
         cpu.generator = res.cpuPct;
         await gen.close();
         const x = res.result;
@@ -65,7 +67,7 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
         if (x.received === 0 && rate === 1000) throw new Error(`${mode} at ${rate}/s: nothing arrived (${x.sent} sent, HTTP statuses ${JSON.stringify(x.statuses)})`);
         const run: LatencyRun = { path: mode, rate, sent: x.sent, received: x.received, skipped: x.skipped, latency: x.latency, statuses: x.statuses, cpu };
         ctx.log(
-          `  ${label[mode]} at ${rate.toLocaleString()}/s run ${r + 1}: p50 ${x.latency.p50.toFixed(2)} p99 ${x.latency.p99.toFixed(2)} max ${x.latency.max.toFixed(1)} ms, ${x.received}/${x.sent} arrived${x.skipped ? `, ${x.skipped} not sent (server too far behind)` : ''}, HTTP ${JSON.stringify(x.statuses)}, cpu ${JSON.stringify(cpu)}`,
+          `  ${label[mode]} at ${rate.toLocaleString()}/s run ${r + 1}: p50 ${x.latency.p50.toFixed(2)} p99 ${x.latency.p99.toFixed(2)} max ${x.latency.max.toFixed(1)} ms, ${x.received}/${x.sent} arrived${x.skipped ? `, ${x.skipped} not sent (server too far behind)` : ''}, HTTP ${JSON.stringify(x.statuses)}, daemon CPU ${cpuPerChangeUs.toFixed(0)} µs per change arrived, cpu ${JSON.stringify(cpu)}`,
         );
         mine.push(run);
         runs.push(run);

@@ -49,6 +49,7 @@ describe('ClientActors (the client actors’ service)', () => {
       clientActors,
       gateway: {
         publish: (_ch: string, e: DashboardEvent) => events.push(e),
+        publishMany: (_ch: string, es: DashboardEvent[]) => events.push(...es),
         timeline: (_k: string, deviceId: string, entries: Array<{ fields: { name: string } }>) => timelines.push({ deviceId, names: entries.map((e) => e.fields.name) }),
       } as unknown as Gateway,
       metrics: new Metrics(),
@@ -314,7 +315,10 @@ describe('ClientActors (the client actors’ service)', () => {
       const results = await Promise.all(
         Array.from({ length: 40 }, (_, i) => clients.variables.setVar(API_KEY, 'me@example.com', { name: `v${i % 10}`, value: i, target: i % 4 === 3 ? { devices: ['b'] } : undefined })),
       );
-      results.forEach((r, i) => expect([r.delivered, r.unconfirmed], `change ${i}`).to.deep.equal([i % 4 === 3 ? 1 : 2, undefined]));
+      results.forEach((r, i) => expect([r.delivered, r.pending, r.unconfirmed], `change ${i}`).to.deep.equal([i % 4 === 3 ? 1 : 2, 0, undefined]));
+      // Each entry's delivered count is its own change's, though the changes were delivered in batches.
+      const counts = new Map((await store.listHistory(API_KEY, { limit: 50 })).map((e) => [e.id, e.delivered]));
+      results.forEach((r, i) => expect(counts.get(r.historyId), `entry ${i}`).to.equal(i % 4 === 3 ? 1 : 2));
       const got = (id: string) => {
         const m = new Map<string, string>();
         for (const l of lines[id] ?? []) for (const v of decode(l)) m.set(v.name, v.value);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Metrics } from '../../../src/metrics.js';
-import { resolveVar, VarChanges, type VarChangesDeps } from '../../../src/clients/var-changes.js';
+import { isVarChangeBatch, overridesEventMs, resolveVar, VarChanges, type VarChangesDeps } from '../../../src/clients/var-changes.js';
 import { ALL, setOverride } from '../../../src/variables/index.js';
 import type { DeliveryAck, VarChange } from '../../../src/clients/client.js';
 import type { DashboardEvent, Gateway } from '../../../src/gateway/gateway.js';
@@ -42,6 +42,21 @@ describe('resolveVar', () => {
   });
 });
 
+describe('isVarChangeBatch (a vars:callback message of several changes)', () => {
+  it('takes a batch of changes and refuses what is malformed or oversized, which is then read as one change as before', () => {
+    expect(isVarChangeBatch({ batch: [{ historyId: '1-0', actor: 'a', action: 'override.set' }] })).to.equal(true);
+    expect(isVarChangeBatch({ batch: [] })).to.equal(true);
+    for (const m of [null, 'x', 7, [], {}, { batch: 'nope' }, { batch: { length: 1 } }, { batch: Array.from({ length: 10_001 }, () => ({})) }])
+      expect(isVarChangeBatch(m), JSON.stringify(m)?.slice(0, 40)).to.equal(false);
+  });
+});
+
+describe('overridesEventMs', () => {
+  it('lets a burst share one overrides event for 25 ms, longer in proportion for a long list, at most 100 ms', () => {
+    expect([0, 1, 250, 251, 500, 1024, 100_000].map(overridesEventMs)).to.deep.equal([25, 25, 25, 26, 50, 100, 100]);
+  });
+});
+
 describe('VarChanges (commit, then deliver)', () => {
   let pubsub: LocalPubSub;
   let store: MemoryStore;
@@ -53,7 +68,7 @@ describe('VarChanges (commit, then deliver)', () => {
       store,
       metrics: new Metrics(),
       pubsub,
-      gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e) } as unknown as Gateway,
+      gateway: { publish: (_ch: string, e: DashboardEvent) => events.push(e), publishMany: (_ch: string, es: DashboardEvent[]) => events.push(...es) } as unknown as Gateway,
       logger: pino({ level: 'silent' }),
       nodeId: 'node-1',
       ackTimeoutMs: 100,
@@ -65,11 +80,14 @@ describe('VarChanges (commit, then deliver)', () => {
   const change = (c: VarChanges, name: string, value: string | number, type?: string) =>
     c.act(API_KEY, 'me@example.com', (state) => setOverride({ overrides: state.overrides, strategies: [] }, name, value, type, ALL, undefined, { actor: 'me@example.com', at: Date.now() }));
 
+  /** The changes of one `vars:callback` message: one, or the batch committed together, as the client actor reads them. */
+  const unpack = (m: unknown): VarChange[] => (isVarChangeBatch(m) ? m.batch : [m as VarChange]);
+
   /** A fake node's client actor: answers each change with the given ack. */
-  const node = (ack: Omit<DeliveryAck, 'requestId'> | null) =>
+  const node = (ack: Omit<DeliveryAck, 'requestId'> | null, messages?: unknown[]) =>
     pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
-      const c = m as VarChange;
-      if (ack && c.requestId && c.replyTo) void pubsub.publish(c.replyTo, { requestId: c.requestId, ...ack });
+      messages?.push(m);
+      for (const c of unpack(m)) if (ack && c.requestId && c.replyTo) void pubsub.publish(c.replyTo, { requestId: c.requestId, ...ack });
     });
 
   beforeEach(async () => {
@@ -123,7 +141,7 @@ describe('VarChanges (commit, then deliver)', () => {
   it('takes a node’s acks for several changes in one message, and ignores a malformed or oversized batch', async () => {
     const seen: VarChange[] = [];
     await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
-      seen.push(m as VarChange);
+      seen.push(...unpack(m));
       // Answers once both changes are out, in one message, as a client actor that delivered them together does.
       if (seen.length < 2) return;
       const [a, b] = seen as [VarChange, VarChange];
@@ -141,9 +159,10 @@ describe('VarChanges (commit, then deliver)', () => {
   it('applies concurrent changes of one key in the order they were made', async () => {
     const sent: string[] = [];
     await pubsub.subscribe(channels.varsCallback(API_KEY), (m) => {
-      const c = m as VarChange;
-      sent.push(c.historyId ?? '');
-      void pubsub.publish(c.replyTo ?? '', { requestId: c.requestId, delivered: 1 });
+      for (const c of unpack(m)) {
+        sent.push(c.historyId ?? '');
+        void pubsub.publish(c.replyTo ?? '', { requestId: c.requestId, delivered: 1 });
+      }
     });
     const results = await Promise.all([change(changes, 's', 1), change(changes, 's', 2, 'integer'), change(changes, 's', 3)]);
     expect(results.map((r) => r.after.overrides[0]?.value)).to.deep.equal(['1', '2', '3']);
@@ -152,7 +171,8 @@ describe('VarChanges (commit, then deliver)', () => {
   });
 
   it('commits changes that queued up together, each computed from the state the ones before it leave, one failing alone', async () => {
-    await node({ delivered: 1 });
+    const messages: unknown[] = [];
+    await node({ delivered: 1 }, messages);
     let batches = 0;
     const commitMany = store.commitMany.bind(store);
     store.commitMany = (...args) => {
@@ -184,6 +204,10 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await store.readState(API_KEY)).stateVersion).to.equal(29);
     // All but the first change waited behind the first commit: a handful of commits, not 29.
     expect(batches).to.be.within(1, 3);
+    // Delivered as committed: one vars:callback message per commit, carrying its changes in order.
+    expect(messages).to.have.length(batches);
+    expect(messages.flatMap(unpack).map((c) => c.historyId)).to.deep.equal(history.map((e) => e.id));
+    expect(history.map((e) => e.delivered)).to.deep.equal(history.map(() => 1));
     // Dashboards get the whole list of overrides: the newest one last, not one list per change.
     await eventually(() => {
       const lists = events.flatMap((e) => (e.type === 'overrides' ? [e.overrides.map((o) => o.name)] : []));

@@ -190,6 +190,24 @@ describe('variables/overrides', () => {
       const before = [all('a', '1')];
       expect(affectedDevices(devices, before, [...before, sel('a', '1', 'platform=ios', 5)])).to.deep.equal([]);
     });
+    it('given the names a change touches, looks at their overrides only, with the same answer', () => {
+      // Other variables' overrides, some of which a device-by-device look over everything would count.
+      const others = [all('b', '1'), sel('b', '2', 'platform=ios', 3), dev('c', '5', ['p3'])];
+      const before = [...others, all('a', '1')];
+      const cases: Array<[Override[], string[]]> = [
+        [[...others, all('a', '1'), sel('a', '2', 'platform=android')], ['p1']],
+        [[...others], ['p1', 'p2', 'p3']],
+        [[...others, all('a', '1', 7)], []],
+        [[...others, all('a', '1'), dev('a', '9', ['p2', 'p3'])], ['p2', 'p3']],
+      ];
+      for (const [after, want] of cases) {
+        expect(affectedDevices(devices, before, after, new Set(['a']))).to.deep.equal(want);
+        expect(affectedDevices(devices, before, after)).to.deep.equal(want);
+      }
+      // A name outside the set is not looked at: a change of `b` passed as one of `a` reaches no one.
+      expect(affectedDevices(devices, before, [all('b', '9'), ...before.slice(1)], new Set(['a']))).to.deep.equal([]);
+      expect(affectedDevices(devices, before, [all('b', '9'), ...before.slice(1)], new Set(['b']))).to.deep.equal(['p1', 'p3']);
+    });
   });
 
   describe('inEffectVars at scale', () => {
