@@ -140,9 +140,6 @@ export const configSchema = z
         flushDelayMs: z.number().int().min(0).describe('longest a log waits before its batch is written'),
         maxPendingDocs: positiveInt.describe('logs waiting for the index (in the spool) while it is slow or down; beyond this the oldest are dropped and counted'),
         maxInFlightBatches: positiveInt.describe('batches sent to the index and not yet confirmed stored, at most'),
-        maxBatchSize: positiveInt
-          .max(100_000)
-          .describe('documents per index write while a backlog persists (more than batchSize waiting, all maxInFlightBatches unconfirmed, for flushDelayMs); batchSize again once it is gone; at most 100,000 (a write Meilisearch refuses as too large, past its 100 MB payload limit, is halved like any refused batch)'),
         spoolDir: z
           .string()
           .min(1)
@@ -154,8 +151,7 @@ export const configSchema = z
         maxFields: positiveInt.describe('keys kept in a log\'s fields, at all levels; the rest are kept as JSON text under _overflow'),
         maxFieldsChars: z.number().int().min(256).describe('largest a log\'s fields may be as JSON; a larger one is kept as cut JSON text under _overflow'),
       })
-      .strict()
-      .refine((l) => l.maxBatchSize >= l.batchSize, { message: 'must be at least batchSize', path: ['maxBatchSize'] }),
+      .strict(),
     store: z
       .object({
         snapshotIntervalMs: z.number().int().min(0).describe('embedded store: snapshot period (0 = only on shutdown)'),

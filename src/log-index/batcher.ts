@@ -2,10 +2,6 @@
  * Batches log writes in front of a LogIndex (DESIGN.md §3): connections append logs cheaply on the hot
  * path, and the batcher writes them a batch at a time, when `batchSize` are waiting or `flushDelayMs`
  * after the oldest arrived, whichever comes first, with up to `maxInFlightBatches` writes unconfirmed.
- * Only while a backlog persists (more than a batch waiting with the window full, for `flushDelayMs`)
- * does the next write take up to `maxBatchSize`: an index such as Meilisearch indexes what it has
- * enqueued together, so a few big writes cost it less than many small ones, while at low rates a
- * bigger write would only add latency. The next write after the backlog is gone is `batchSize` again.
  *
  * Nothing is lost silently (issue 10). A batch the index refuses for what it holds is bisected until
  * the one refused log is found; the rest are stored and that one is counted, logged and handed to
@@ -22,8 +18,6 @@ import { DEFAULT_LOG_LIMITS, normalizeLogEntry, type LogLimits } from './normali
 import { DiskSpool, type SpoolSegment } from './spool.js';
 
 export interface LogBatcherOptions extends Pick<LogsConfig, 'batchSize' | 'flushDelayMs' | 'maxPendingDocs'> {
-  /** Largest write while a backlog persists (at least batchSize). Default batchSize: never bigger. */
-  maxBatchSize?: number;
   /** Writes sent and not yet confirmed, at most. Default 1. */
   maxInFlightBatches?: number;
   /** Absolute directory of the on-disk spool; null or absent = in memory (lost on restart). */
@@ -95,7 +89,6 @@ interface Waiter {
 
 export class LogBatcher {
   private readonly batchSize: number;
-  private readonly maxBatchSize: number;
   private readonly flushDelayMs: number;
   private readonly maxPendingDocs: number;
   private readonly maxInFlight: number;
@@ -118,8 +111,6 @@ export class LogBatcher {
   private appended = 0;
   /** When the oldest waiting log arrived (ms), or null when none waits. */
   private oldestAt: number | null = null;
-  /** Since when (ms) more than a batch has waited with the window full, or null. */
-  private backlogSince: number | null = null;
   private delayTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private persistTimer: NodeJS.Timeout | null = null;
@@ -153,17 +144,12 @@ export class LogBatcher {
     private readonly index: LogIndex,
     opts: LogBatcherOptions,
   ) {
-    for (const k of ['batchSize', 'maxBatchSize', 'maxPendingDocs', 'maxInFlightBatches', 'spoolMaxBytes'] as const) {
+    for (const k of ['batchSize', 'maxPendingDocs', 'maxInFlightBatches', 'spoolMaxBytes'] as const) {
       const v = opts[k];
       if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new RangeError(`${k} must be a positive integer, got ${v}`);
     }
     if (!(opts.flushDelayMs >= 0)) throw new RangeError(`flushDelayMs must be >= 0, got ${opts.flushDelayMs}`);
-    if (opts.maxBatchSize !== undefined && opts.maxBatchSize < opts.batchSize) {
-      throw new RangeError(`maxBatchSize must be at least batchSize (${opts.batchSize}), got ${opts.maxBatchSize}`);
-    }
     this.batchSize = opts.batchSize;
-    // Past maxPendingDocs logs are dropped anyway: a bigger write could never fill.
-    this.maxBatchSize = Math.min(opts.maxBatchSize ?? opts.batchSize, Math.max(opts.maxPendingDocs, opts.batchSize));
     this.flushDelayMs = opts.flushDelayMs;
     this.maxPendingDocs = opts.maxPendingDocs;
     this.maxInFlight = opts.maxInFlightBatches ?? 1;
@@ -192,7 +178,6 @@ export class LogBatcher {
     for (const entry of entries) this.queue.push({ entry, ord: this.appended++, seg: null, bytes: 0 });
     this.enforceBound();
     if (this.failing) this.armPersist();
-    this.noteBacklog();
     // Starting the write here would put index work (serialising the batch) inside the caller's turn.
     if (this.queued >= this.batchSize) this.schedulePump();
     else this.armDelay();
@@ -405,32 +390,8 @@ export class LogBatcher {
     });
   }
 
-  /**
-   * Starts or ends the backlog clock. A backlog is more than one batch waiting while the window is
-   * full (or writes fail): the index is not keeping up, not just between two flushes.
-   */
-  private noteBacklog(): void {
-    const windowFull = this.inFlight.size >= (this.failing ? 1 : this.maxInFlight) || this.retryTimer !== null;
-    if (this.queued <= this.batchSize) this.backlogSince = null;
-    else if (windowFull) this.backlogSince ??= Date.now();
-  }
-
-  /** batchSize, or up to maxBatchSize once a backlog has lasted a flush delay (never while probing a failing index). */
-  private nextBatchSize(): number {
-    if (this.failing || this.backlogSince === null) return this.batchSize;
-    return Date.now() - this.backlogSince >= Math.max(this.flushDelayMs, 1) ? this.maxBatchSize : this.batchSize;
-  }
-
   private pump(): void {
     if (this.abandoned || this.retryTimer) return;
-    try {
-      this.fill();
-    } finally {
-      this.noteBacklog();
-    }
-  }
-
-  private fill(): void {
     // While writes fail, one at a time: a probe, not a burst of doomed writes.
     const window = this.failing ? 1 : this.maxInFlight;
     while (this.inFlight.size < window) {
@@ -453,7 +414,7 @@ export class LogBatcher {
         clearTimeout(this.delayTimer);
         this.delayTimer = null;
       }
-      const end = this.head + Math.min(this.nextBatchSize(), this.queued);
+      const end = this.head + Math.min(this.batchSize, this.queued);
       const items = this.queue.slice(this.head, end);
       this.queue.fill(undefined as unknown as Item, this.head, end);
       this.head = end;

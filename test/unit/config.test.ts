@@ -35,14 +35,6 @@ describe('config', () => {
         expect(() => loadConfig({ env: {}, overrides: { tcp: { restartBackoff } } }), JSON.stringify(restartBackoff)).to.throw(ConfigError, message);
       }
     });
-    it('lets log writes grow to logs.maxBatchSize under a backlog, at least batchSize, and rejects a bad one', () => {
-      expect(loadConfig({ env: {} }).logs.maxBatchSize).to.equal(20000);
-      expect(loadConfig({ env: {}, overrides: { logs: { maxBatchSize: 5000 } } }).logs.maxBatchSize).to.equal(5000);
-      for (const maxBatchSize of [-1, 0, 1.5, '20000', 100_001, 1e12, null]) {
-        expect(() => loadConfig({ env: {}, overrides: { logs: { maxBatchSize } } }), String(maxBatchSize)).to.throw(ConfigError, /logs\.maxBatchSize/);
-      }
-      expect(() => loadConfig({ env: {}, overrides: { logs: { maxBatchSize: 4999 } } })).to.throw(ConfigError, /logs\.maxBatchSize: must be at least batchSize/);
-    });
     it('runs one process unless workers says more (OBSERVERIO_WORKERS), bounded, and more only with Redis', () => {
       expect(loadConfig({ env: {} }).workers).to.equal(1);
       expect(loadConfig({ env: { OBSERVERIO_WORKERS: '4', REDIS_URL: 'redis://127.0.0.1:6390' } }).workers).to.equal(4);
