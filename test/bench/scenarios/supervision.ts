@@ -46,16 +46,11 @@ interface AloneRun {
   redisCalls: Record<string, number>;
 }
 
-/**
- * The crashing connections with no healthy load: what they cost the daemon's one event loop by
- * themselves. Under fire the healthy load gets that much less of the same core, so the daemon's
- * share here, against its share while flooding calm, says how much of the difference under fire is
- * only the crashers' own work (which no crash handling can make zero) and how much is interference.
- */
-async function crashersAlone(ctx: BenchContext, redis: ReturnType<BenchContext['redis']['client']>, port: number, users: BenchUser[], crashing: number, durationMs: number, pids: Record<string, number>): Promise<AloneRun> {
-  const crashers = ctx.child<CrasherResult>('crashers-alone', 'gen/crasher.ts', {
+/** Starts `crashing` connections that each send a crash line every 20 ms, and lets the storm begin before measuring. */
+async function startCrashers(ctx: BenchContext, name: string, port: number, users: BenchUser[], crashing: number, devicePrefix: string) {
+  const crashers = ctx.child<CrasherResult>(name, 'gen/crasher.ts', {
     port,
-    conns: Array.from({ length: crashing }, (_, i) => ({ apiKey: (users[i % users.length] as BenchUser).apiKey, deviceId: `alone${i}` })),
+    conns: Array.from({ length: crashing }, (_, i) => ({ apiKey: (users[i % users.length] as BenchUser).apiKey, deviceId: `${devicePrefix}${i}` })),
     crashLine: `${CRASH_PREFIX} boom`,
     everyMs: 20,
     reconnectMs: RECONNECT_MS,
@@ -63,6 +58,17 @@ async function crashersAlone(ctx: BenchContext, redis: ReturnType<BenchContext['
   await crashers.ready();
   crashers.go();
   await new Promise((res) => setTimeout(res, 500));
+  return crashers;
+}
+
+/**
+ * The crashing connections with no healthy load: what they cost the daemon's one event loop by
+ * themselves. Under fire the healthy load gets that much less of the same core, so the daemon's
+ * share here, against its share while flooding calm, says how much of the difference under fire is
+ * only the crashers' own work (which no crash handling can make zero) and how much is interference.
+ */
+async function crashersAlone(ctx: BenchContext, redis: ReturnType<BenchContext['redis']['client']>, port: number, users: BenchUser[], crashing: number, durationMs: number, pids: Record<string, number>): Promise<AloneRun> {
+  const crashers = await startCrashers(ctx, 'crashers-alone', port, users, crashing, 'alone');
   const meter = new CpuMeter(pids);
   const calls0 = await redisCalls(redis);
   meter.begin();
@@ -145,17 +151,7 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
       for (const phase of ['calm', 'under fire'] as const) {
         let crashers: ReturnType<typeof ctx.child<CrasherResult>> | null = null;
         if (phase === 'under fire') {
-          crashers = ctx.child<CrasherResult>('crashers', 'gen/crasher.ts', {
-            port: daemon.tcpPort,
-            conns: Array.from({ length: crashing }, (_, i) => ({ apiKey: (users[i % users.length] as BenchUser).apiKey, deviceId: `crasher${i}` })),
-            crashLine: `${CRASH_PREFIX} boom`,
-            everyMs: 20,
-            reconnectMs: RECONNECT_MS,
-          } satisfies CrasherConfig);
-          await crashers.ready();
-          crashers.go();
-          // Let the storm start before measuring.
-          await new Promise((res) => setTimeout(res, 500));
+          crashers = await startCrashers(ctx, 'crashers', daemon.tcpPort, users, crashing, 'crasher');
         }
         const tag = `s${r}${phase === 'calm' ? 'c' : 'f'}`;
         const flood = await ingestRun(ctx, redis, { port: daemon.tcpPort, users, load: { conns: healthy, keys: users.length, generators: 2, durationMs }, tag: `${tag}f`, pids });
