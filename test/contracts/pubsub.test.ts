@@ -90,6 +90,8 @@ describe('RedisPubSub (Redis only)', () => {
 
   it('re-subscribes after its subscriber connection is killed (ioredis autoResubscribe)', async () => {
     const ps = await open();
+    // Published by another node: this node's own messages reach its handlers without Redis.
+    const other = await open();
     const ch = 'RECONNECT001:vars';
     const got: unknown[] = [];
     await ps.subscribe(ch, (m) => got.push(m));
@@ -102,7 +104,7 @@ describe('RedisPubSub (Redis only)', () => {
       let n = 0;
       await eventually(
         async () => {
-          await ps.publish(ch, ++n);
+          await other.publish(ch, ++n);
           expect(got.length).to.be.greaterThan(0);
         },
         { timeoutMs: 10000, intervalMs: 50 },
@@ -194,6 +196,8 @@ describe('RedisPubSub (Redis Cluster only: sharded channels)', () => {
 
   it('re-subscribes after its sharded subscriber connections are killed', async () => {
     const ps = await open();
+    // Published by another node: this node's own messages reach its handlers without Redis.
+    const other = await open();
     const got = new Map<string, unknown[]>(channels.map((ch) => [ch, []]));
     for (const ch of channels) await ps.subscribe(ch, (m) => got.get(ch)!.push(m));
     let killed = 0;
@@ -203,7 +207,7 @@ describe('RedisPubSub (Redis Cluster only: sharded channels)', () => {
     await eventually(
       async () => {
         n++;
-        for (const ch of channels) await ps.publish(ch, n);
+        for (const ch of channels) await other.publish(ch, n);
         for (const ch of channels) expect(got.get(ch)!.length, ch).to.be.greaterThan(0);
       },
       { timeoutMs: 15000, intervalMs: 100 },
