@@ -3,6 +3,8 @@
  * message that works on one node works between nodes, and every subscriber gets its own copy.
  */
 
+import { randomBytes } from 'node:crypto';
+
 /** Thrown by `publish` for a value JSON cannot carry (undefined, a function, a symbol, a BigInt, a cycle). */
 export class UnserialisableMessageError extends TypeError {
   override name = 'UnserialisableMessageError';
@@ -29,4 +31,22 @@ export function encodeMessage(channel: string, message: unknown): string {
 
 export function decodeMessage(text: string): unknown {
   return JSON.parse(text) as unknown;
+}
+
+/** The four characters JSON allows before a value: a mark made of them leaves the payload valid JSON. */
+const MARK_ALPHABET = ' \t\n\r';
+/** 32 characters, two bits each: 64 random bits, so two instances never share a mark in practice. */
+export const ORIGIN_MARK_LENGTH = 32;
+
+/**
+ * A per-instance origin mark for RedisPubSub: a fixed-length prefix of JSON whitespace. The instance
+ * recognises its own echo from Redis with one startsWith; every other reader (another node, an older
+ * version that knows nothing of marks) decodes the payload as it is, JSON.parse skipping the mark.
+ */
+export function newOriginMark(): string {
+  let mark = '';
+  for (const byte of randomBytes(ORIGIN_MARK_LENGTH / 4)) {
+    for (let shift = 0; shift < 8; shift += 2) mark += MARK_ALPHABET[(byte >> shift) & 3];
+  }
+  return mark;
 }

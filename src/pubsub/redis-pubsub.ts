@@ -15,13 +15,36 @@
  * subscribers connect to the master owning the slot, the very node SPUBLISH goes to. ioredis keeps
  * one subscriber connection per master, and after a failover or slot move subscribes again on the
  * new owner (its ClusterSubscriberGroup). Until then a publish counts 0, as during a plain outage.
+ *
+ * This node's own messages short-circuit Redis (as Phoenix.PubSub delivers locally): publish() hands
+ * the encoded text to this node's handlers through a local FIFO (asynchronously, each handler decoding
+ * its own copy) and still PUBLISHes it for the other nodes, prefixed with this instance's origin mark
+ * (./codec.ts). When that PUBLISH comes back on our subscriber connection, startsWith(origin) drops it
+ * without decoding; a payload without our mark (another node, an older version, redis-cli) is decoded
+ * and delivered as before. What holds:
+ * - publish() resolves with PUBLISH/SPUBLISH's count, as before: this node's subscriber connection
+ *   is still subscribed and still counted (var-changes waits for that many acks, this node's included).
+ * - Redis down: publish() rejects as before, and nothing is delivered locally: when the publisher
+ *   connection is not ready, the local delivery waits in the FIFO for PUBLISH's reply and is dropped
+ *   if it fails (messages behind it wait too, so local order holds). Only a connection that breaks
+ *   with the PUBLISH already written can deliver locally and then reject (ioredis resends it after a
+ *   reconnect, so that mostly ends resolved).
+ * - Order: this node's messages reach its handlers in its publish order (one FIFO for all channels).
+ *   Between nodes there is no order: one Redis (one shard per channel) used to give every node the
+ *   same interleaving, now each node sees its own message where it published it. Nothing depends on
+ *   that interleaving, which was never the commit order of two nodes' changes either: client actors
+ *   treat a `vars:callback` message as a cue and read the overrides from the store, VarChanges drops
+ *   an older overrides list per node by history id, and dashboards re-read on `history` events.
+ * - subscribe(): a handler is in the local list before SUBSCRIBE is sent, and a local delivery's
+ *   recipients are fixed at publish(), so a message published after subscribe() resolves reaches it.
+ * - Stop: deliveries already queued still happen (the handlers are kept across a restart).
  */
 import { createRedisClient, isCluster, type ClientOptions, type RedisClient } from '../redis/connect.js';
 import type { Logger } from 'pino';
 import type { BackendHealth } from '../model.js';
-import { encodeMessage } from './codec.js';
+import { encodeMessage, newOriginMark } from './codec.js';
 import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
-import { deliver, Subscribers } from './subscribers.js';
+import { deliver, Subscribers, type Subscription } from './subscribers.js';
 
 export interface RedisPubSubOptions {
   url: string;
@@ -34,6 +57,18 @@ interface ChannelState {
   /** SUBSCRIBE/UNSUBSCRIBE for one channel run one after another, never interleaved. */
   ops: Promise<void>;
 }
+
+/** A message this node published, waiting to reach this node's handlers. */
+interface LocalDelivery {
+  channel: string;
+  text: string;
+  recipients: readonly Subscription[];
+  /** open: deliver; waiting: until PUBLISH answers (the publisher was not ready); failed: drop. */
+  state: 'open' | 'waiting' | 'failed';
+}
+
+/** After this many deliveries in one go, the rest waits for the next turn so I/O is not starved. */
+const DELIVERIES_PER_TURN = 10_000;
 
 const HEALTH_TIMEOUT_MS = 2000;
 const QUIT_TIMEOUT_MS = 1000;
@@ -53,6 +88,12 @@ export class RedisPubSub implements PubSub {
   /** Set by stop(): the next start() opens new connections. */
   private closed = false;
   private everStarted = false;
+  /** Prefixed to every payload this instance publishes, so its echo from Redis is recognised. */
+  private readonly origin = newOriginMark();
+  // One FIFO for all channels, as in LocalPubSub: per-channel order follows, and a burst costs one drain.
+  private queue: (LocalDelivery | undefined)[] = [];
+  private head = 0;
+  private draining = false;
 
   constructor(private readonly opts: RedisPubSubOptions) {
     this.logger = opts.logger;
@@ -70,6 +111,8 @@ export class RedisPubSub implements PubSub {
     this.watch(pub, 'publisher');
     this.watch(sub, 'subscriber');
     const onMessage = (channel: string, text: string) => {
+      // Our own message, already delivered here by publish().
+      if (text.startsWith(this.origin)) return;
       deliver(this.subscribers.of(channel), channel, text, this.logger);
     };
     sub.on(isCluster(sub) ? 'smessage' : 'message', onMessage);
@@ -146,7 +189,60 @@ export class RedisPubSub implements PubSub {
   async publish(channel: string, message: unknown): Promise<number> {
     if (this.stopped) throw new Error(`pubsub is stopped; cannot publish on ${channel}`);
     const text = encodeMessage(channel, message);
-    return this.sharded ? Number(await this.pub.spublish(channel, text)) : this.pub.publish(channel, text);
+    const payload = this.origin + text;
+    const sent = this.sharded ? this.pub.spublish(channel, payload).then(Number) : this.pub.publish(channel, payload);
+    // Fixed now, as Redis fixes them when it runs the PUBLISH: a handler subscribing later misses it.
+    const recipients = this.subscribers.of(channel);
+    if (recipients.length > 0) {
+      // A ready publisher almost always gets its PUBLISH through; otherwise (an outage, a reconnect)
+      // deliver only once Redis has taken it, so a publish that rejects delivered nothing.
+      const item: LocalDelivery = { channel, text, recipients, state: this.pub.status === 'ready' ? 'open' : 'waiting' };
+      if (item.state === 'waiting') {
+        sent.then(
+          () => {
+            item.state = 'open';
+            this.scheduleDrain();
+          },
+          () => {
+            item.state = 'failed';
+            this.scheduleDrain();
+          },
+        );
+      }
+      this.queue.push(item);
+      this.scheduleDrain();
+    }
+    return sent;
+  }
+
+  private scheduleDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    queueMicrotask(() => this.drain());
+  }
+
+  private drain(): void {
+    let budget = DELIVERIES_PER_TURN;
+    while (this.head < this.queue.length && budget > 0) {
+      const item = this.queue[this.head]!;
+      // Waiting for PUBLISH's answer: so does everything behind it; its settling drains again.
+      if (item.state === 'waiting') {
+        this.draining = false;
+        return;
+      }
+      // Released at once so a long backlog does not keep delivered messages alive.
+      this.queue[this.head++] = undefined;
+      if (item.state === 'failed') continue;
+      budget -= item.recipients.length;
+      deliver(item.recipients, item.channel, item.text, this.logger);
+    }
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.draining = false;
+    } else {
+      setImmediate(() => this.drain());
+    }
   }
 
   /**

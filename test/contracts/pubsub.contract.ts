@@ -95,6 +95,16 @@ export function pubsubContract(name: string, factory: PubSubFactory): void {
         expect(got).to.deep.equal(sent);
       });
 
+      it('keeps publish order per channel for a burst of 1000 messages over three channels', async () => {
+        const chs = [freshChannel('vars'), freshChannel('logs'), freshChannel('devices')];
+        const got = chs.map(() => [] as number[]);
+        for (const [i, ch] of chs.entries()) await ps.subscribe(ch, (m) => got[i]!.push(m as number));
+        const sent = Array.from({ length: 1000 }, (_, i) => i);
+        await Promise.all(sent.map((i) => ps.publish(chs[i % 3]!, i)));
+        await eventually(() => expect(got.flat()).to.have.length(1000));
+        for (const [c, list] of got.entries()) expect(list).to.deep.equal(sent.filter((i) => i % 3 === c));
+      });
+
       it('delivers to several handlers, each with its own copy', async () => {
         const ch = freshChannel();
         const a: Array<{ n: number; tag?: string }> = [];

@@ -10,7 +10,7 @@ import { RedisPubSub } from '../../src/pubsub/redis-pubsub.js';
 import { resolvePubSub } from '../../src/pubsub/index.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/free-port.js';
-import { sharedRedis, sharedRedisCluster, type RedisCluster, type RedisServer } from '../helpers/processes.js';
+import { sharedRedis, sharedRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../helpers/processes.js';
 import { capturingLogger, pubsubContract } from './pubsub.contract.js';
 
 pubsubContract('LocalPubSub', (logger) => new LocalPubSub({ logger }));
@@ -90,6 +90,8 @@ describe('RedisPubSub (Redis only)', () => {
 
   it('re-subscribes after its subscriber connection is killed (ioredis autoResubscribe)', async () => {
     const ps = await open();
+    // Published by another node: this node's own messages reach its handlers without Redis.
+    const other = await open();
     const ch = 'RECONNECT001:vars';
     const got: unknown[] = [];
     await ps.subscribe(ch, (m) => got.push(m));
@@ -102,7 +104,7 @@ describe('RedisPubSub (Redis only)', () => {
       let n = 0;
       await eventually(
         async () => {
-          await ps.publish(ch, ++n);
+          await other.publish(ch, ++n);
           expect(got.length).to.be.greaterThan(0);
         },
         { timeoutMs: 10000, intervalMs: 50 },
@@ -111,6 +113,162 @@ describe('RedisPubSub (Redis only)', () => {
     } finally {
       admin.disconnect();
     }
+  });
+
+  describe("a node's own messages (delivered locally, their Redis echo dropped)", () => {
+    /** A raw Redis subscriber: what a node puts on the wire. */
+    async function rawSubscriber(channel: string): Promise<{ payloads: string[]; close(): void }> {
+      const c = redis.client();
+      const payloads: string[] = [];
+      c.on('message', (_ch: string, text: string) => payloads.push(text));
+      await c.subscribe(channel);
+      return { payloads, close: () => c.disconnect() };
+    }
+
+    it('reach its own handlers exactly once, before publish resolves, and another node exactly once', async () => {
+      const nodeA = await open();
+      const nodeB = await open();
+      const ch = 'OWNMESSAGE01:vars';
+      const onA: unknown[] = [];
+      const onA2: unknown[] = [];
+      const onB: unknown[] = [];
+      await nodeA.subscribe(ch, (m) => onA.push(m));
+      await nodeA.subscribe(ch, (m) => onA2.push(m));
+      await nodeB.subscribe(ch, (m) => onB.push(m));
+      const p = nodeA.publish(ch, { n: 1 });
+      // Within this turn's microtasks, long before Redis could have answered: no round trip.
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(onA).to.deep.equal([{ n: 1 }]);
+      expect(await p).to.equal(2);
+      // B's sentinel leaves after B got A's message, so A's echo came back to A before it.
+      await eventually(() => expect(onB).to.deep.equal([{ n: 1 }]));
+      await nodeB.publish(ch, 'sentinel');
+      await eventually(() => expect(onA).to.deep.equal([{ n: 1 }, 'sentinel']));
+      expect(onA2).to.deep.equal([{ n: 1 }, 'sentinel']);
+      expect(onB).to.deep.equal([{ n: 1 }, 'sentinel']);
+    });
+
+    it('counts every node with a subscriber, this one included (var-changes waits for that many acks)', async () => {
+      const nodeA = await open();
+      const nodeB = await open();
+      const ch = 'OWNCOUNT0001:vars:callback';
+      expect(await nodeA.publish(ch, 'nobody')).to.equal(0);
+      await nodeA.subscribe(ch, () => undefined);
+      expect(await nodeA.publish(ch, 'only me')).to.equal(1);
+      await nodeB.subscribe(ch, () => undefined);
+      expect(await nodeA.publish(ch, 'both')).to.equal(2);
+      expect(await nodeB.publish(ch, 'both')).to.equal(2);
+    });
+
+    it('keep per-channel order on this node and on another for a burst of 1000 over three channels', async () => {
+      const nodeA = await open();
+      const nodeB = await open();
+      const chs = ['OWNORDER0001:vars', 'OWNORDER0001:logs', 'OWNORDER0001:devices'];
+      const onA = chs.map(() => [] as number[]);
+      const onB = chs.map(() => [] as number[]);
+      for (const [i, ch] of chs.entries()) {
+        await nodeA.subscribe(ch, (m) => onA[i]!.push(m as number));
+        await nodeB.subscribe(ch, (m) => onB[i]!.push(m as number));
+      }
+      const sent = Array.from({ length: 1000 }, (_, i) => i);
+      const counts = await Promise.all(sent.map((i) => nodeA.publish(chs[i % 3]!, i)));
+      expect(new Set(counts)).to.deep.equal(new Set([2]));
+      await eventually(() => {
+        expect(onA.flat()).to.have.length(1000);
+        expect(onB.flat()).to.have.length(1000);
+      });
+      for (const c of [0, 1, 2]) {
+        const want = sent.filter((i) => i % 3 === c);
+        expect(onA[c]).to.deep.equal(want);
+        expect(onB[c]).to.deep.equal(want);
+      }
+    });
+
+    it("carry this node's origin mark on the wire, and a forged payload with that mark is dropped here only", async () => {
+      const nodeA = await open();
+      const nodeB = await open();
+      const ch = 'OWNMARK00001:vars';
+      const raw = await rawSubscriber(ch);
+      try {
+        const onA: unknown[] = [];
+        const onB: unknown[] = [];
+        await nodeA.subscribe(ch, (m) => onA.push(m));
+        await nodeB.subscribe(ch, (m) => onB.push(m));
+        await nodeA.publish(ch, { n: 1 });
+        await eventually(() => expect(raw.payloads).to.have.length(1));
+        // JSON whitespace: any reader, even one that knows nothing of marks, decodes it as it is.
+        const mark = /^[ \t\n\r]{32}/.exec(raw.payloads[0]!)?.[0];
+        expect(mark, 'a 32-character whitespace mark').to.be.a('string');
+        expect(JSON.parse(raw.payloads[0]!)).to.deep.equal({ n: 1 });
+        const injector = redis.client();
+        try {
+          await injector.publish(ch, `${mark}"forged as A"`);
+          // From a third publisher, so both nodes get both through Redis, in Redis's order.
+          await injector.publish(ch, '"sentinel"');
+        } finally {
+          injector.disconnect();
+        }
+        await eventually(() => expect(onA).to.deep.equal([{ n: 1 }, 'sentinel']));
+        expect(onB).to.deep.equal([{ n: 1 }, 'forged as A', 'sentinel']);
+      } finally {
+        raw.close();
+      }
+    });
+
+    it('decode what other publishers put on the channel without a mark, and survive hostile payloads', async () => {
+      const cap = capturingLogger();
+      const ps = new RedisPubSub({ url: redis.url, logger: cap.logger });
+      opened.push(ps);
+      await ps.start();
+      const ch = 'FOREIGNPUB01:vars';
+      const got: unknown[] = [];
+      await ps.subscribe(ch, (m) => got.push(m));
+      const big = { blob: 'x'.repeat(1024 * 1024) };
+      const otherMark = ' \t'.repeat(16);
+      const injector = redis.client();
+      try {
+        for (const payload of ['{"from":"redis-cli"}', 'garbage{', '', otherMark, `${otherMark}{"from":"another node"}`, JSON.stringify(big), '"last"']) {
+          await injector.publish(ch, payload);
+        }
+      } finally {
+        injector.disconnect();
+      }
+      await eventually(() => expect(got.at(-1)).to.equal('last'));
+      expect(got).to.have.length(4);
+      expect(got[0]).to.deep.equal({ from: 'redis-cli' });
+      expect(got[1]).to.deep.equal({ from: 'another node' });
+      expect(got[2]).to.deep.equal(big);
+      const warnings = cap.records.filter((r) => r.level === 40 && r.msg === 'pubsub message is not JSON; dropped');
+      expect(warnings.map((w) => w.bytes)).to.deep.equal(['garbage{'.length, 0, otherMark.length]);
+      expect((await ps.health()).ok).to.equal(true);
+    });
+
+    it('Redis down: publish rejects and delivers nothing, not even here', async function () {
+      // ioredis gives up on a queued command after 20 reconnect attempts (about 10 s).
+      this.timeout(40000);
+      const own = await startRedisServer();
+      const ps = new RedisPubSub({ url: own.url, logger: capturingLogger().logger });
+      try {
+        await ps.start();
+        const ch = 'REDISDOWN001:vars';
+        const got: unknown[] = [];
+        await ps.subscribe(ch, (m) => got.push(m));
+        expect(await ps.publish(ch, 'up')).to.equal(1);
+        await eventually(() => expect(got).to.deep.equal(['up']));
+        await own.stop();
+        await eventually(async () => expect((await ps.health()).ok).to.equal(false));
+        let err: unknown;
+        await ps.publish(ch, 'down').catch((e: unknown) => (err = e));
+        expect(err).to.be.instanceOf(Error);
+        // Anything queued behind it would have been delivered by now; nothing was.
+        await new Promise((r) => setImmediate(r));
+        expect(got).to.deep.equal(['up']);
+      } finally {
+        await ps.stop();
+        await own.stop().catch(() => undefined);
+      }
+    });
   });
 
   it('start() fails clearly, and health() says why, when Redis is unreachable', async () => {
@@ -180,6 +338,29 @@ describe('RedisPubSub (Redis Cluster only: sharded channels)', () => {
     await eventually(() => expect(onB).to.deep.equal(channels.map((ch) => `two:${ch}`)));
   });
 
+  it("delivers a node's own messages once to itself and once to another node, in order, on every master", async () => {
+    const nodeA = await open();
+    const nodeB = await open();
+    const onA = new Map<string, unknown[]>(channels.map((ch) => [ch, []]));
+    const onB = new Map<string, unknown[]>(channels.map((ch) => [ch, []]));
+    for (const ch of channels) {
+      await nodeA.subscribe(ch, (m) => onA.get(ch)!.push(m));
+      await nodeB.subscribe(ch, (m) => onB.get(ch)!.push(m));
+    }
+    const sent = Array.from({ length: 300 }, (_, i) => i);
+    const counts = await Promise.all(sent.map((i) => nodeA.publish(channels[i % channels.length]!, i)));
+    expect(new Set(counts)).to.deep.equal(new Set([2]));
+    const want = (ch: string) => sent.filter((i) => channels[i % channels.length] === ch);
+    await eventually(() => {
+      for (const ch of channels) expect(onB.get(ch), ch).to.deep.equal(want(ch));
+    });
+    // B's sentinels leave after B got all of A's messages: A's echoes came back to A before them.
+    for (const ch of channels) await nodeB.publish(ch, 'sentinel');
+    await eventually(() => {
+      for (const ch of channels) expect(onA.get(ch), ch).to.deep.equal([...want(ch), 'sentinel']);
+    });
+  });
+
   it('holds one sharded subscription per channel however many local handlers, and drops it with the last', async () => {
     const ps = await open();
     const ch = channels[0]!;
@@ -194,6 +375,8 @@ describe('RedisPubSub (Redis Cluster only: sharded channels)', () => {
 
   it('re-subscribes after its sharded subscriber connections are killed', async () => {
     const ps = await open();
+    // Published by another node: this node's own messages reach its handlers without Redis.
+    const other = await open();
     const got = new Map<string, unknown[]>(channels.map((ch) => [ch, []]));
     for (const ch of channels) await ps.subscribe(ch, (m) => got.get(ch)!.push(m));
     let killed = 0;
@@ -203,7 +386,7 @@ describe('RedisPubSub (Redis Cluster only: sharded channels)', () => {
     await eventually(
       async () => {
         n++;
-        for (const ch of channels) await ps.publish(ch, n);
+        for (const ch of channels) await other.publish(ch, n);
         for (const ch of channels) expect(got.get(ch)!.length, ch).to.be.greaterThan(0);
       },
       { timeoutMs: 15000, intervalMs: 100 },
