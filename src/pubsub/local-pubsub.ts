@@ -6,30 +6,18 @@ import type { Logger } from 'pino';
 import type { BackendHealth } from '../model.js';
 import { encodeMessage } from './codec.js';
 import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
-import { deliver, Subscribers, type Subscription } from './subscribers.js';
-
-interface Pending {
-  channel: string;
-  text: string;
-  recipients: readonly Subscription[];
-}
-
-/** After this many deliveries in one go, the rest waits for the next turn so I/O is not starved. */
-const DELIVERIES_PER_TURN = 10_000;
+import { DeliveryQueue, Subscribers } from './subscribers.js';
 
 export class LocalPubSub implements PubSub {
   readonly kind = 'local' as const;
   private readonly logger: Logger | undefined;
   private readonly subscribers = new Subscribers();
-  // One FIFO for all channels: per-channel publish order follows from it, and a burst of publishes
-  // costs one scheduled drain instead of one per message.
-  private queue: (Pending | undefined)[] = [];
-  private head = 0;
-  private draining = false;
+  private readonly queue: DeliveryQueue;
   private stopped = false;
 
   constructor(opts: { logger?: Logger } = {}) {
     this.logger = opts.logger;
+    this.queue = new DeliveryQueue(this.logger);
   }
 
   async start(): Promise<void> {
@@ -64,32 +52,7 @@ export class LocalPubSub implements PubSub {
     // subscribing after this call does not get this message.
     const recipients = this.subscribers.of(channel);
     if (recipients.length === 0) return 0;
-    this.queue.push({ channel, text, recipients });
-    this.scheduleDrain();
+    this.queue.push({ channel, text, recipients, state: 'open' });
     return 1;
-  }
-
-  private scheduleDrain(): void {
-    if (this.draining) return;
-    this.draining = true;
-    queueMicrotask(() => this.drain());
-  }
-
-  private drain(): void {
-    let budget = DELIVERIES_PER_TURN;
-    while (this.head < this.queue.length && budget > 0) {
-      const item = this.queue[this.head]!;
-      // Released at once so a long backlog does not keep delivered messages alive.
-      this.queue[this.head++] = undefined;
-      budget -= item.recipients.length;
-      deliver(item.recipients, item.channel, item.text, this.logger);
-    }
-    if (this.head >= this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-      this.draining = false;
-    } else {
-      setImmediate(() => this.drain());
-    }
   }
 }

@@ -44,7 +44,7 @@ import type { Logger } from 'pino';
 import type { BackendHealth } from '../model.js';
 import { encodeMessage, newOriginMark } from './codec.js';
 import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
-import { deliver, Subscribers, type Subscription } from './subscribers.js';
+import { DeliveryQueue, deliver, Subscribers, type QueuedDelivery } from './subscribers.js';
 
 export interface RedisPubSubOptions {
   url: string;
@@ -57,18 +57,6 @@ interface ChannelState {
   /** SUBSCRIBE/UNSUBSCRIBE for one channel run one after another, never interleaved. */
   ops: Promise<void>;
 }
-
-/** A message this node published, waiting to reach this node's handlers. */
-interface LocalDelivery {
-  channel: string;
-  text: string;
-  recipients: readonly Subscription[];
-  /** open: deliver; waiting: until PUBLISH answers (the publisher was not ready); failed: drop. */
-  state: 'open' | 'waiting' | 'failed';
-}
-
-/** After this many deliveries in one go, the rest waits for the next turn so I/O is not starved. */
-const DELIVERIES_PER_TURN = 10_000;
 
 const HEALTH_TIMEOUT_MS = 2000;
 const QUIT_TIMEOUT_MS = 1000;
@@ -90,13 +78,12 @@ export class RedisPubSub implements PubSub {
   private everStarted = false;
   /** Prefixed to every payload this instance publishes, so its echo from Redis is recognised. */
   private readonly origin = newOriginMark();
-  // One FIFO for all channels, as in LocalPubSub: per-channel order follows, and a burst costs one drain.
-  private queue: (LocalDelivery | undefined)[] = [];
-  private head = 0;
-  private draining = false;
+  /** This node's own messages on their way to its handlers (one FIFO for all channels, as in LocalPubSub). */
+  private readonly local: DeliveryQueue;
 
   constructor(private readonly opts: RedisPubSubOptions) {
     this.logger = opts.logger;
+    this.local = new DeliveryQueue(this.logger);
     [this.pub, this.sub] = this.connections();
     this.sharded = isCluster(this.sub);
   }
@@ -196,53 +183,22 @@ export class RedisPubSub implements PubSub {
     if (recipients.length > 0) {
       // A ready publisher almost always gets its PUBLISH through; otherwise (an outage, a reconnect)
       // deliver only once Redis has taken it, so a publish that rejects delivered nothing.
-      const item: LocalDelivery = { channel, text, recipients, state: this.pub.status === 'ready' ? 'open' : 'waiting' };
+      const item: QueuedDelivery = { channel, text, recipients, state: this.pub.status === 'ready' ? 'open' : 'waiting' };
       if (item.state === 'waiting') {
         sent.then(
           () => {
             item.state = 'open';
-            this.scheduleDrain();
+            this.local.wake();
           },
           () => {
             item.state = 'failed';
-            this.scheduleDrain();
+            this.local.wake();
           },
         );
       }
-      this.queue.push(item);
-      this.scheduleDrain();
+      this.local.push(item);
     }
     return sent;
-  }
-
-  private scheduleDrain(): void {
-    if (this.draining) return;
-    this.draining = true;
-    queueMicrotask(() => this.drain());
-  }
-
-  private drain(): void {
-    let budget = DELIVERIES_PER_TURN;
-    while (this.head < this.queue.length && budget > 0) {
-      const item = this.queue[this.head]!;
-      // Waiting for PUBLISH's answer: so does everything behind it; its settling drains again.
-      if (item.state === 'waiting') {
-        this.draining = false;
-        return;
-      }
-      // Released at once so a long backlog does not keep delivered messages alive.
-      this.queue[this.head++] = undefined;
-      if (item.state === 'failed') continue;
-      budget -= item.recipients.length;
-      deliver(item.recipients, item.channel, item.text, this.logger);
-    }
-    if (this.head >= this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-      this.draining = false;
-    } else {
-      setImmediate(() => this.drain());
-    }
   }
 
   /**

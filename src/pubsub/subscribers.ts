@@ -82,3 +82,63 @@ export function deliver(recipients: readonly Subscription[], channel: string, te
 function logHandlerError(logger: Logger | undefined, channel: string, err: unknown): void {
   logger?.error({ err, channel }, 'pubsub handler threw; other handlers still got the message');
 }
+
+/** A published message waiting to reach this process's handlers. */
+export interface QueuedDelivery {
+  channel: string;
+  text: string;
+  recipients: readonly Subscription[];
+  /** open: deliver; waiting: hold it and everything behind it (Redis: until PUBLISH answers); failed: drop. */
+  state: 'open' | 'waiting' | 'failed';
+}
+
+/** After this many deliveries in one go, the rest waits for the next turn so I/O is not starved. */
+const DELIVERIES_PER_TURN = 10_000;
+
+/**
+ * One FIFO for all channels of a PubSub: per-channel publish order follows from it, and a burst of
+ * publishes costs one scheduled drain instead of one per message. An item whose state changes from
+ * `waiting` is settled by calling `wake()`.
+ */
+export class DeliveryQueue {
+  private queue: (QueuedDelivery | undefined)[] = [];
+  private head = 0;
+  private draining = false;
+
+  constructor(private readonly logger: Logger | undefined) {}
+
+  push(item: QueuedDelivery): void {
+    this.queue.push(item);
+    this.wake();
+  }
+
+  wake(): void {
+    if (this.draining) return;
+    this.draining = true;
+    queueMicrotask(() => this.drain());
+  }
+
+  private drain(): void {
+    let budget = DELIVERIES_PER_TURN;
+    while (this.head < this.queue.length && budget > 0) {
+      const item = this.queue[this.head]!;
+      // Waiting (for PUBLISH's answer): so does everything behind it; its settling wakes the queue.
+      if (item.state === 'waiting') {
+        this.draining = false;
+        return;
+      }
+      // Released at once so a long backlog does not keep delivered messages alive.
+      this.queue[this.head++] = undefined;
+      if (item.state === 'failed') continue;
+      budget -= item.recipients.length;
+      deliver(item.recipients, item.channel, item.text, this.logger);
+    }
+    if (this.head >= this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.draining = false;
+    } else {
+      setImmediate(() => this.drain());
+    }
+  }
+}
