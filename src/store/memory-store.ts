@@ -435,7 +435,7 @@ export class MemoryStore implements Store, VariablesStore {
   async touchDevices(apiKey: string, devices: ReadonlyArray<{ deviceId: string; address: string | null; generated: boolean }>, at: number, ttlMs: number): Promise<void> {
     const ttl = checkTtl(ttlMs);
     // In order, one journal entry each: the same records as that many touchDevice calls.
-    for (const d of devices) await this.apply({ t: 'device.touch', apiKey, deviceId: d.deviceId, address: d.address, generated: d.generated, at, expiresAt: at + ttl });
+    await Promise.all(devices.map((d) => this.apply({ t: 'device.touch', apiKey, deviceId: d.deviceId, address: d.address, generated: d.generated, at, expiresAt: at + ttl })));
   }
 
   async heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void> {
@@ -523,7 +523,7 @@ export class MemoryStore implements Store, VariablesStore {
   }
 
   async replaceLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
-    for (const x of sends) await this.setLastSent(apiKey, x.deviceId, x.vars, true);
+    await Promise.all(sends.map((x) => this.setLastSent(apiKey, x.deviceId, x.vars, true)));
   }
 
   async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
@@ -543,19 +543,14 @@ export class MemoryStore implements Store, VariablesStore {
     return this.keyVars(apiKey)?.strategies.get(name) ?? null;
   }
 
+  /** One commit, with its strategy check: commitMany of one, called in the same synchronous step as the check. */
   async commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult> {
     checkHistoryBounds(bounds);
-    // Checked and applied in one synchronous step: nothing else runs in between, so a second commit
-    // computed from the same read finds the version moved on.
     const k = this.keyVars(apiKey);
     const failed = checkExpect(k?.stateVersion ?? 0, [...(k?.strategies.values() ?? [])], expect);
     if (failed) return failed;
-    const last = k?.lastId ? parseHistoryId(k.lastId) : null;
-    const entry = toEntry(formatHistoryId(nextHistoryId(last, draft.at)), plainDraft(draft));
-    const written = this.apply({ t: 'variables.commit', apiKey, ops: ops.map(plainOp), entry, by, maxEntries: bounds.maxEntries, maxAgeMs: bounds.maxAgeMs });
-    const stateVersion = this.keyVarsFor(apiKey).stateVersion;
-    await written;
-    return { ok: true, entry, stateVersion };
+    const r = await this.commitMany(apiKey, [{ ops, draft, by }], k?.stateVersion ?? 0, bounds);
+    return r.ok ? { ok: true, entry: r.entries[0] as HistoryEntry, stateVersion: r.stateVersion } : { ok: false, stateVersion: r.stateVersion };
   }
 
   async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {

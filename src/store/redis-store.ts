@@ -289,49 +289,6 @@ end
 `;
 
 /**
- * KEYS: state, overrides, strategies, history, delivered. ARGV: expected state version, at (ms),
- * maxEntries, maxAgeMs, entry JSON, then for overrides and for strategies a count and that many
- * (field, new JSON or '' to delete) pairs, computed in TypeScript from the state read at the expected
- * version (so applyOps stays the one definition of what ops mean). Writes only if the version still
- * matches. The id is `at` unless the last id ever given is later (variables-common.ts nextHistoryId).
- * → {0, current version} or {1, new version, entry id, entries pruned}.
- */
-const COMMIT = script(`${TRIM_LUA}
-local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v ~= tonumber(ARGV[1]) then return {0, v} end
-local i = 6
-for _, key in ipairs({KEYS[2], KEYS[3]}) do
-  local n = tonumber(ARGV[i])
-  i = i + 1
-  for _ = 1, n do
-    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-    i = i + 2
-  end
-end
-local ms = tonumber(ARGV[2])
-local seq = 0
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[4])
-  for j = 1, #info, 2 do
-    if info[j] == 'last-generated-id' then
-      local lm, ls = string.match(info[j + 1], '^(%d+)%-(%d+)$')
-      lm = tonumber(lm)
-      ls = tonumber(ls)
-      if lm >= ms then
-        ms = lm
-        seq = ls + 1
-      end
-    end
-  end
-end
-if ms == 0 and seq == 0 then seq = 1 end
-local id = redis.call('XADD', KEYS[4], string.format('%.0f-%.0f', ms, seq), 'e', ARGV[5])
-local dropped = trim(KEYS[4], KEYS[5], ms - tonumber(ARGV[4]), tonumber(ARGV[3]))
-local nv = redis.call('INCR', KEYS[1])
-return {1, nv, id, dropped}
-`);
-
-/**
  * KEYS: state, overrides, strategies. ARGV: the state version the caller holds parsed (-1: none).
  * → {version} when it is still that one, else {version, override JSONs, strategy JSONs}: one
  * round trip, one moment, and nothing to transfer or parse while the state is unchanged. Only COMMIT
@@ -344,13 +301,16 @@ return {v, redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3])}
 `);
 
 /**
- * COMMIT for several commits at once (commitMany). KEYS as COMMIT. ARGV: expected state version,
- * maxEntries, maxAgeMs, N, then N (at, entry JSON) in order, then the overrides' and strategies'
- * (count, field/JSON pairs) of the state after the last one. Each entry gets its id as COMMIT gives
- * it (after the one before); the version moves by N. → {0, current version} or {1, new version,
- * entries pruned, id, id, ...}.
+ * The one script that writes a key's variables state (commitMany; commit is one of it). KEYS: state,
+ * overrides, strategies, history, delivered. ARGV: expected state version, maxEntries, maxAgeMs, N,
+ * then N (at, entry JSON) in order, then for overrides and for strategies a count and that many
+ * (field, new JSON or '' to delete) pairs of the state after the last commit, computed in TypeScript
+ * from the state read at the expected version (so applyOps stays the one definition of what ops
+ * mean). Writes only if the version still matches. Each entry's id is its `at` unless the last id
+ * ever given is later (variables-common.ts nextHistoryId); the version moves by N.
+ * → {0, current version} or {1, new version, entries pruned, id, id, ...}.
  */
-const COMMIT_MANY = script(`${TRIM_LUA}
+const COMMIT = script(`${TRIM_LUA}
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v ~= tonumber(ARGV[1]) then return {0, v} end
 local n = tonumber(ARGV[4])
@@ -397,17 +357,10 @@ const PRUNE = script(`${TRIM_LUA}
 return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
 `);
 
-/** KEYS: history, delivered. ARGV: id, count. Only for an entry still there, so pruned ids leave nothing behind. */
-const SET_DELIVERED = script(`
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
-`);
-
 /** Last-sent texts whose parse is kept (sentVar): a few MB at most. */
 const MAX_SENT_PARSED = 50_000;
 
-/** KEYS: history, delivered. ARGV: id, count, id, count, …: SET_DELIVERED for each pair, in one call. */
+/** KEYS: history, delivered. ARGV: id, count, id, count, …: each count set only for an entry still there, so pruned ids leave nothing behind. */
 const SET_DELIVERED_MANY = script(`
 for i = 1, #ARGV, 2 do
   if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) > 0 then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
@@ -937,14 +890,7 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async touchDevice(apiKey: string, device: { deviceId: string; address: string | null; generated: boolean }, at: number, ttlMs: number): Promise<void> {
-    const ttl = checkTtl(ttlMs);
-    const k = this.vsKeys(apiKey);
-    const m = this.redis.multi();
-    m.hset(k.devices, device.deviceId, JSON.stringify({ lastAddress: device.address, generated: device.generated }));
-    // GT: a late write (another node, a slow heartbeat) never moves last seen or presence back.
-    m.zadd(k.seen, 'GT', at, device.deviceId);
-    m.zadd(k.presence, 'GT', at + ttl, device.deviceId);
-    await this.exec(m);
+    await this.touchDevices(apiKey, [device], at, ttlMs);
   }
 
   async touchDevices(apiKey: string, devices: ReadonlyArray<{ deviceId: string; address: string | null; generated: boolean }>, at: number, ttlMs: number): Promise<void> {
@@ -1102,13 +1048,7 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async setLastSent(apiKey: string, deviceId: string, vars: readonly Var[], replace: boolean): Promise<void> {
-    if (vars.length === 0 && !replace) return;
-    const key = this.vsKeys(apiKey).sent(deviceId);
-    const m = this.redis.multi();
-    if (replace) m.del(key);
-    const list = uniqueVars(vars);
-    if (list.length > 0) m.hset(key, ...list.flatMap((v) => [v.name, JSON.stringify(v)]));
-    await this.exec(m);
+    await (replace ? this.replaceLastSent(apiKey, [{ deviceId, vars }]) : this.addLastSent(apiKey, [{ deviceId, vars }]));
   }
 
   async forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void> {
@@ -1228,34 +1168,20 @@ export class RedisStore implements Store, VariablesStore {
     return this.parseJson(await this.redis.hget(this.vsKeys(apiKey).strategies, name), parsePlacedStrategy, 'strategy', apiKey)?.s ?? null;
   }
 
+  /** One commit, with its strategy check: commitMany of one (the one script that writes the state). */
   async commit(apiKey: string, ops: readonly Op[], draft: HistoryDraft, expect: CommitExpect, bounds: HistoryBounds, by: string): Promise<CommitResult> {
     checkHistoryBounds(bounds);
     // The caller computed the ops from the state at expect.stateVersion: held here, it needs no read
     // (COMMIT checks the version anyway); else read it, so a stale version fails as before.
     const cached = this.stateCache.get(apiKey);
     const raw = cached?.stateVersion === expect.stateVersion ? cached : await this.readRaw(apiKey);
-    const strategiesNow = raw.strategies.map((x) => x.s);
-    const failed = checkExpect(raw.stateVersion, strategiesNow, expect);
+    const failed = checkExpect(raw.stateVersion, raw.strategies.map((x) => x.s), expect);
     if (failed) return failed;
-    const plain = ops.map(plainOp);
-    const at = Math.max(0, Math.floor(draft.at));
-    const next = applyCommit({ overrides: raw.overrides.map((x) => x.o), strategies: strategiesNow }, plain, at, by);
-    const placement = new Placement(raw);
-    placement.place(plain);
-    const { args, oWrites, sWrites } = placement.writes(next);
-    const body = plainDraft(draft);
-    const k = this.vsKeys(apiKey);
-    const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [raw.stateVersion, at, bounds.maxEntries, bounds.maxAgeMs, JSON.stringify(body), ...args])) as unknown[];
-    if (Number(res[0]) !== 1) {
-      // Another node committed between the read and the script: the caller re-reads and recomputes.
-      const stateVersion = Number(res[1]);
-      if (!expect.strategy) return { ok: false, stateVersion };
-      return { ok: false, stateVersion, strategyVersion: (await this.getStrategy(apiKey, expect.strategy.name))?.version ?? null };
-    }
-    const stateVersion = Number(res[1]);
-    // COMMIT moved the version by one from the one read: the state there is exactly what it wrote.
-    if (stateVersion === raw.stateVersion + 1) this.rememberCommitted(apiKey, raw, oWrites, sWrites, stateVersion);
-    return { ok: true, entry: toEntry(String(res[2]), body), stateVersion };
+    const r = await this.commitMany(apiKey, [{ ops, draft, by }], raw.stateVersion, bounds);
+    if (r.ok) return { ok: true, entry: r.entries[0] as HistoryEntry, stateVersion: r.stateVersion };
+    // Another node committed between the read and the script: the caller re-reads and recomputes.
+    if (!expect.strategy) return { ok: false, stateVersion: r.stateVersion };
+    return { ok: false, stateVersion: r.stateVersion, strategyVersion: (await this.getStrategy(apiKey, expect.strategy.name))?.version ?? null };
   }
 
   async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
@@ -1284,7 +1210,7 @@ export class RedisStore implements Store, VariablesStore {
     }
     const { args, oWrites, sWrites } = placement.writes(state);
     const k = this.vsKeys(apiKey);
-    const res = (await this.run(COMMIT_MANY, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...args])) as unknown[];
+    const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...args])) as unknown[];
     if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
     const nv = Number(res[1]);
     if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, oWrites, sWrites, nv);
@@ -1321,9 +1247,7 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {
-    if (!parseHistoryId(entryId)) return;
-    const k = this.vsKeys(apiKey);
-    await this.run(SET_DELIVERED, [k.history, k.delivered], [entryId, delivered]);
+    await this.setDeliveredMany(apiKey, [{ id: entryId, delivered }]);
   }
 
   async setDeliveredMany(apiKey: string, counts: ReadonlyArray<{ id: string; delivered: number }>): Promise<void> {
