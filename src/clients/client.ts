@@ -6,7 +6,8 @@
  *
  * - right after a device's `OK`: one `v:` line with every override in effect for it (onVerify);
  * - on each `i:` report: the report kept as the device's own values, and the override sent again
- *   where the report disagrees with it (onReports, once per report);
+ *   where the report disagrees with it (onReports; the reports of one turn, at most one per
+ *   REPORT_TURN_MS per socket, are folded and answered with one line);
  * - on a `d:` line: the new labels stored, and whatever the device now has pending sent;
  * - on a change published on `<apiKey>:vars:callback` (by any node): every device of the key here is
  *   sent what changed for it, and the sender is told how many devices got a line;
@@ -91,7 +92,6 @@ export interface ConnUp {
 }
 
 export type ClientMsg =
-  | { kind: 'change'; change: VarChange }
   /**
    * Changes that arrived while this message waited in the mailbox, appended to it until the actor
    * takes it (`taken`): a burst of changes costs one delivery pass, not one each.
@@ -463,10 +463,6 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
     async handle(state, msg, ctx) {
       switch (msg.kind) {
-        case 'change':
-          await guarded('deliver', () => deliver(state, [msg.change]));
-          scheduleRecount(state, ctx);
-          break;
         case 'changes':
           msg.taken = true;
           await guarded('deliver', () => deliver(state, msg.changes));

@@ -172,7 +172,6 @@ interface PendingAck extends AckTotals {
   /** Nodes to hear from; unknown (Infinity) until publish has told us. */
   expected: number;
   done: (result: AckTotals) => void;
-  timer: NodeJS.Timeout | null;
 }
 
 function isAck(m: unknown): m is DeliveryAck {
@@ -223,7 +222,6 @@ export class VarChanges {
     const sub = this.subscription;
     this.subscription = null;
     for (const [id, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
       this.pending.delete(id);
       p.done({ received: p.received, delivered: p.delivered });
     }
@@ -374,7 +372,7 @@ export class VarChanges {
           const requestId = `${prefix}.${i}`;
           // Registered before publishing: an ack may come back before publish() resolves.
           const totals = new Promise<AckTotals>((done) => {
-            this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done, timer: null });
+            this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done });
           });
           const changes = c.entry.changes.map((x) => ({ name: x.name, target: x.target, value: x.after?.value ?? null, setAt: x.after?.setAt ?? null }));
           const change: VarChange = { historyId: c.entry.id, actor: c.entry.actor, action: c.entry.action, changes, requestId, replyTo: this.replyTo };
@@ -434,18 +432,25 @@ export class VarChanges {
         }
       }
     }
-    // Every dashboard of the key sees each change, whichever node or socket made it, in commit order:
-    // the batch's events in one message, the vars of its changes in one `vars` event.
+    // Every dashboard of the key sees each change, whichever node or socket made it: the batch's events
+    // in one message, in the batch's order, the vars of its changes in one `vars` event. (Batches whose
+    // acks come back in another order publish in that order; only the overrides list is kept from
+    // going back in time, by its entry id.)
     const strategiesP = list.some((c) => c.entry.strategies.length > 0) ? backend(store.listStrategies(apiKey), 'store', logger) : null;
     const strategyList = strategiesP ? await strategiesP.catch((err: unknown) => ({ error: err })) : null;
     const events: DashboardEvent[] = [];
+    // The list after the batch's last committed change: the one state worth showing (an earlier
+    // change's list is already out of date when the event leaves).
+    let last = -1;
+    out.forEach((r, i) => {
+      if (!('error' in r) && r.entry.changes.length > 0) last = i;
+    });
+    if (last >= 0) this.publishOverrides(apiKey, (out[last] as Applied).entry.id, (list[last] as Committed).after.overrides, events);
     const set = new Map<string, Var>();
-    const answers = out.map((r, i) => {
+    const answers = out.map((r) => {
       if ('error' in r) return r;
-      const c = list[i] as Committed;
       const entry = r.entry;
       if (entry.changes.length > 0) {
-        this.publishOverrides(apiKey, entry.id, c.after.overrides, events);
         for (const x of entry.changes) if (x.after) set.set(x.name, { name: x.name, type: x.after.type, value: x.after.value });
         const names = [...new Set(entry.changes.map((x) => x.name))];
         events.push({ type: 'delivery', name: names[0] ?? '', names, delivered: r.delivered, buffered: r.delivered === 0, node: this.deps.nodeId });
@@ -513,7 +518,6 @@ export class VarChanges {
     const p = this.pending.get(requestId);
     if (!p) return;
     this.pending.delete(requestId);
-    if (p.timer) clearTimeout(p.timer);
     p.done({ received: p.received, delivered: p.delivered });
   }
 }

@@ -94,8 +94,8 @@ export class Variables {
     const typesP = this.deps.store.getVarTypes(apiKey, [body.name]);
     typesP.catch(() => undefined);
     const r = await this.deps.changes.act(apiKey, actor, async (state) => {
-      let known = (await typesP).get(body.name);
-      for (const o of state.overrides) if (o.name === body.name) known = o.type;
+      // The override's type as setOverride picks it (the first override of the name), else <apiKey>:vs.
+      const known = state.overrides.find((o) => o.name === body.name)?.type ?? (await typesP).get(body.name);
       // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
       resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });
       return setOverride(plain(state), body.name, body.value, body.type, target, known, { actor, at: Date.now() });

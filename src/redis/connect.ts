@@ -75,12 +75,13 @@ export function createRedisClient(url: string, opts: ClientOptions): RedisClient
 
 /**
  * Corks the client's socket at its first write in a turn of the event loop and uncorks it in the
- * check phase (setImmediate), so every MULTI and command written in that turn leaves in one writev
- * (ioredis sends its auto-pipeline from an immediate of its own, which then adds one write). ioredis writes each MULTI at once and flushes auto-pipelined commands per tick
- * (process.nextTick), and under a connection storm a tick is one socket's callback: the connections
- * bench's profile had write(2) to Redis at 15% of the daemon's CPU, a loopback write costing far more
- * than most commands do in Redis. Order is kept (one socket, one buffer); a command waits at most for
- * the rest of the current turn. Each new socket (a reconnect) is wrapped on 'connect'.
+ * check phase (setImmediate), so every MULTI and command written in that turn leaves in one writev.
+ * ioredis writes each MULTI at once, and under a connection storm each is one socket's callback: the
+ * connections bench's profile had write(2) to Redis at 15% of the daemon's CPU, a loopback write
+ * costing far more than most commands do in Redis. Order is kept (one socket, one buffer). A command
+ * waits for the rest of the current turn; one written by ioredis's auto-pipeline flush (an immediate
+ * of its own) that runs after our uncork waits until the next turn's check phase.
+ * Each new socket (a reconnect) is wrapped on 'connect'.
  */
 function coalesceWrites(redis: Redis): void {
   redis.on('connect', () => {
