@@ -6,13 +6,12 @@
 import { ClientBase, startClient, type ConnectOptions } from './client.js';
 import { SdkError } from './errors.js';
 import type { TransportChoice } from './transport.js';
-import { wsTransport } from './ws-transport.js';
+import { wsFromOptions } from './ws-transport.js';
 
 function pickBrowserTransport(o: ConnectOptions, maxLineBytes: number): TransportChoice {
   if (o.url === undefined)
     throw new SdkError('bad_option', "a browser connects over a WebSocket: pass url, e.g. 'ws://127.0.0.1:4000/sdk' (the daemon's HTTP port), not host/port");
-  if (o.host !== undefined || o.port !== undefined) throw new SdkError('bad_option', 'give either url (WebSocket) or host/port (TCP), not both');
-  return wsTransport(o.url, o.WebSocket, maxLineBytes);
+  return wsFromOptions(o, maxLineBytes);
 }
 
 /** A connection to the daemon. Create it with {@link connect} or {@link createClient}. */

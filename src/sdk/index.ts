@@ -10,14 +10,11 @@ import { ClientBase, intOption, startClient, type ConnectOptions } from './clien
 import { SdkError } from './errors.js';
 import { tcpTransport } from './tcp-transport.js';
 import type { TransportChoice } from './transport.js';
-import { wsTransport } from './ws-transport.js';
+import { wsFromOptions } from './ws-transport.js';
 
 /** `url` selects the WebSocket transport, else TCP to host:port; both at once is a mistake. */
 function pickNodeTransport(o: ConnectOptions, maxLineBytes: number): TransportChoice {
-  if (o.url !== undefined) {
-    if (o.host !== undefined || o.port !== undefined) throw new SdkError('bad_option', 'give either url (WebSocket) or host/port (TCP), not both');
-    return wsTransport(o.url, o.WebSocket, maxLineBytes);
-  }
+  if (o.url !== undefined) return wsFromOptions(o, maxLineBytes);
   return tcpTransport(o.host ?? '127.0.0.1', intOption('port', o.port, 4040, 1), maxLineBytes);
 }
 

@@ -189,3 +189,9 @@ export function wsTransport(url: unknown, Ctor: WebSocketConstructor | undefined
   const where = parsed.href;
   return { where, open: (events, clock) => new WsTransport(WebSocketClass, where, maxLineBytes, events, clock) };
 }
+
+/** The WebSocket transport from connect's options: `url` names it, and host/port beside it is a mistake. */
+export function wsFromOptions(o: { url?: unknown; host?: unknown; port?: unknown; WebSocket?: WebSocketConstructor | undefined }, maxLineBytes: number): TransportChoice {
+  if (o.host !== undefined || o.port !== undefined) throw new SdkError('bad_option', 'give either url (WebSocket) or host/port (TCP), not both');
+  return wsTransport(o.url, o.WebSocket, maxLineBytes);
+}
