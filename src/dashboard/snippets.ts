@@ -11,15 +11,13 @@ export interface SdkChoice {
   id: SdkId;
   /** The picker's label. */
   label: string;
-  /** Highlighting hint for the code block. */
-  language: 'typescript' | 'csharp' | 'shell';
 }
 
 export const SDK_CHOICES: readonly SdkChoice[] = [
-  { id: 'node', label: 'TypeScript (Node)', language: 'typescript' },
-  { id: 'browser', label: 'Browser', language: 'typescript' },
-  { id: 'csharp', label: 'C# / Unity', language: 'csharp' },
-  { id: 'raw', label: 'Raw protocol', language: 'shell' },
+  { id: 'node', label: 'TypeScript (Node)' },
+  { id: 'browser', label: 'Browser' },
+  { id: 'csharp', label: 'C# / Unity' },
+  { id: 'raw', label: 'Raw protocol' },
 ];
 
 export const DEFAULT_SDK: SdkId = 'node';
@@ -39,7 +37,7 @@ export interface Snippet {
 /** What every example device declares, so the dashboard has something to show and target at once. */
 const BUILD = '1.0.0';
 const DEFAULTS = { enemy_speed: 1.5, god_mode: false } as const;
-export const SNIPPET_DEVICE_IDS: Readonly<Record<SdkId, string>> = { node: 'node-dev-1', browser: 'browser-dev-1', csharp: 'unity-editor', raw: 'nc-test' };
+const SNIPPET_DEVICE_IDS: Readonly<Record<SdkId, string>> = { node: 'node-dev-1', browser: 'browser-dev-1', csharp: 'unity-editor', raw: 'nc-test' };
 const PLATFORMS: Readonly<Record<SdkId, string>> = { node: 'node', browser: 'web', csharp: 'unity', raw: 'shell' };
 
 /** A single-quoted JavaScript string (the values are already checked by the daemon; quoting stays exact whatever they are). */
@@ -57,8 +55,11 @@ function sh(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Standard padded base64 of UTF-8 text (docs/PROTOCOL.md §2), in the browser and in Node. */
-export function base64(text: string): string {
+/**
+ * Standard padded base64 of UTF-8 text (docs/PROTOCOL.md §2), in the browser and in Node. Not the
+ * SDK's base64FromText: the dashboard takes only types from outside its folder.
+ */
+function base64(text: string): string {
   let bin = '';
   for (const b of new TextEncoder().encode(text)) bin += String.fromCharCode(b);
   return btoa(bin);
