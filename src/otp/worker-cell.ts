@@ -69,27 +69,29 @@ export class WorkerCell extends Cell {
   }
 
   /** nact's message function for this worker (deliverToCell). */
-  onMessage(msg: unknown): unknown {
+  onMessage(msg: unknown): this | Promise<this> {
     this.pending -= 1;
     if (this.gate) return this.gate.promise.then(() => this.deliver(msg));
     return this.deliver(msg);
   }
 
-  private deliver(msg: unknown): unknown {
-    if (this.status === 'stopped') return undefined;
+  /** Handles one message; returns the cell (or a promise of it), which is nact's state for every worker. */
+  private deliver(msg: unknown): this | Promise<this> {
+    if (this.status === 'stopped') return this;
     const inc = this.incarnation;
     this.handlingIncarnation = inc;
     this.messagesHandled += 1;
     const handle = this.behaviour.handle;
-    if (!handle) return undefined;
+    if (!handle) return this;
     const next = handle.call(this.behaviour, this.state, msg, this.ctx);
     if (isPromiseLike(next)) {
       return Promise.resolve(next).then((s) => {
         if (s !== undefined && inc === this.incarnation) this.state = s;
+        return this;
       });
     }
     if (next !== undefined) this.state = next;
-    return undefined;
+    return this;
   }
 
   /** nact's per-crash decision: our supervisor applies its strategy, then the mailbox goes on. */
@@ -215,9 +217,7 @@ const noop = (): void => undefined;
 
 /** nact's message function of every worker: its state is the cell, and stays it. */
 function deliverToCell(cell: unknown, msg: unknown): unknown {
-  const c = cell as WorkerCell;
-  const r = c.onMessage(msg);
-  return isPromiseLike(r) ? Promise.resolve(r).then(() => c) : c;
+  return (cell as WorkerCell).onMessage(msg);
 }
 
 /** A worker's ActorRef, stable across its in-place restarts. */
