@@ -117,5 +117,10 @@ export function isDeviceOnly(t: Target | null | undefined, deviceId: string): bo
   return !!t && 'devices' in t && t.devices.length === 1 && t.devices[0] === deviceId;
 }
 
-/** Compares device ids the way people read them: `many-9` before `many-10`. */
-export const byName = (a: DeviceView, b: DeviceView): number => a.key.localeCompare(b.key, undefined, { numeric: true });
+/**
+ * Compares device ids the way people read them: `many-9` before `many-10`. One collator for every
+ * comparison: `localeCompare` with options builds one per call, which made sorting 1,000 devices
+ * take 20-30 ms of the page's main thread (it ran on every devices change).
+ */
+const NAME_ORDER = new Intl.Collator(undefined, { numeric: true });
+export const byName = (a: DeviceView, b: DeviceView): number => NAME_ORDER.compare(a.key, b.key);

@@ -69,6 +69,13 @@ export function useLiveEvents(socket: LiveSocket, fn: (e: LiveEvent) => void): v
   useEffect(() => socket.onEvent((e) => ref.current(e)), [socket]);
 }
 
+/** Calls the latest `fn` with each animation frame's server events together (see LiveSocket.onEvents). */
+export function useLiveBatches(socket: LiveSocket, fn: (events: readonly LiveEvent[]) => void): void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => socket.onEvents((events) => ref.current(events)), [socket]);
+}
+
 export function useSocketState(socket: LiveSocket): SocketState {
   const [state, setState] = useState(socket.state);
   useEffect(() => {

@@ -12,7 +12,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Api } from '../api';
 import { byName, formatLabels, fromConnection, mergeDevice, type DeviceView } from '../devices';
 import { ago, fullTime, plural } from '../format';
-import { deviceHref, useLiveEvents, useNow, useSocketReady, useSocketState } from '../hooks';
+import { deviceHref, useLiveBatches, useNow, useSocketReady, useSocketState } from '../hooks';
 import type { LiveSocket } from '../live-socket';
 import type { StrategyAnswer } from '../../wire.js';
 import { toDeviceView } from '../devices';
@@ -114,36 +114,43 @@ export function DevicesPanel(props: {
     };
   }, [api, readies, changed]);
 
-  useLiveEvents(socket, (ev) => {
-    if (ev.type === 'overrides' || ev.type === 'strategies' || ev.type === 'history') {
-      if (!changeTimer.current)
-        changeTimer.current = setTimeout(() => {
-          changeTimer.current = null;
-          setChanged((n) => n + 1);
-        }, CHANGE_RELOAD_MS);
-    } else if (ev.type === 'device') {
-      const d = ev.device;
-      if (!d || typeof d.id !== 'string') return;
-      const connected = ev.event === 'connected';
-      const view = fromConnection(d, connected);
-      if (connected) arrived.current.set(view.key, Date.now());
-      else arrived.current.delete(view.key);
-      const next = new Map(ref.current ?? []);
-      if (!connected && view.deviceId === null) next.delete(view.key);
-      else next.set(view.key, mergeDevice(next.get(view.key), view, 'connection'));
-      put(boundGone(next));
-    } else if (ev.type === 'device_state') {
-      const view = toDeviceView(ev.device);
-      if (!view) return;
-      arrived.current.set(view.key, Date.now());
-      const next = new Map(ref.current ?? []);
-      next.set(view.key, mergeDevice(next.get(view.key), view, 'summary'));
-      put(next);
-    } else if ((ev.type === 'logs' || ev.type === 'vars') && ev.deviceId) {
-      // One event is one line from the device (an l: or i: line), however many entries it carries.
-      const a = activity.current.get(ev.deviceId);
-      activity.current.set(ev.deviceId, { at: Date.now(), n: (a?.n ?? 0) + 1 });
+  // A frame's events are applied to one copy of the list, so a burst of connections (1,000 devices
+  // coming back) copies and re-sorts the 1,000 rows once rather than once per event.
+  useLiveBatches(socket, (events) => {
+    let next: Map<string, DeviceView> | null = null;
+    let connections = false;
+    const edit = (): Map<string, DeviceView> => (next ??= new Map(ref.current ?? []));
+    for (const ev of events) {
+      if (ev.type === 'overrides' || ev.type === 'strategies' || ev.type === 'history') {
+        if (!changeTimer.current)
+          changeTimer.current = setTimeout(() => {
+            changeTimer.current = null;
+            setChanged((n) => n + 1);
+          }, CHANGE_RELOAD_MS);
+      } else if (ev.type === 'device') {
+        const d = ev.device;
+        if (!d || typeof d.id !== 'string') continue;
+        const connected = ev.event === 'connected';
+        const view = fromConnection(d, connected);
+        if (connected) arrived.current.set(view.key, Date.now());
+        else arrived.current.delete(view.key);
+        const m = edit();
+        if (!connected && view.deviceId === null) m.delete(view.key);
+        else m.set(view.key, mergeDevice(m.get(view.key), view, 'connection'));
+        connections = true;
+      } else if (ev.type === 'device_state') {
+        const view = toDeviceView(ev.device);
+        if (!view) continue;
+        arrived.current.set(view.key, Date.now());
+        const m = edit();
+        m.set(view.key, mergeDevice(m.get(view.key), view, 'summary'));
+      } else if ((ev.type === 'logs' || ev.type === 'vars') && ev.deviceId) {
+        // One event is one line from the device (an l: or i: line), however many entries it carries.
+        const a = activity.current.get(ev.deviceId);
+        activity.current.set(ev.deviceId, { at: Date.now(), n: (a?.n ?? 0) + 1 });
+      }
     }
+    if (next) put(connections ? boundGone(next) : next);
   });
 
   const stale = socketState.kind !== 'open' || loadedFor !== readies;

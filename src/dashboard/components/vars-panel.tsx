@@ -6,7 +6,7 @@
  * in effect for it, each with a button that clears it (back to the game's value). A variable can be
  * deleted after a confirmation; every dashboard of the key drops it on the `var_deleted` event.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ConfirmDialog } from '../admin/confirm-dialog';
 import { ApiError, type Api } from '../api';
 import { useLiveEvents, useNow, useSocketReady } from '../hooks';
@@ -19,6 +19,19 @@ import { type Delivery, deliveryFrom, VarRow, type VarView } from './var-row';
 import { normalize, validateValue } from './var-value';
 
 const TYPES = ['integer', 'float', 'boolean', 'string'];
+/**
+ * Devices' reports are applied in batches, one render per interval: 1,000 devices reporting every
+ * 5 s make 200 `vars` events a second, and the table (each row's value, "who · when" and its flash)
+ * re-rendered and re-laid-out on every animation frame for them.
+ */
+const REPORTS_FLUSH_MS = 250;
+
+/** A `vars` event waiting for the next flush, with when it arrived. */
+interface Report {
+  vars: Var[];
+  by: string | null;
+  at: number;
+}
 
 /** Merges reported vars into the list, keeping first-seen order and flagging changed values. */
 function merge(list: VarView[], incoming: Var[], by: string | null, at: number | null): VarView[] {
@@ -64,6 +77,27 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
   const [deleting, setDeleting] = useState<{ name: string; busy: boolean } | null>(null);
   const readies = useSocketReady(socket);
   const now = useNow(1000);
+  const reports = useRef<Report[]>([]);
+  const reportsTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  /**
+   * Applies the waiting reports now, in the order they came. Whatever else changes the list (a
+   * snapshot, a save's answer, a deletion) calls it first, so it lands after the reports that came
+   * before it, as when each report was applied on arrival.
+   */
+  const applyReports = (): void => {
+    if (reportsTimer.current) clearTimeout(reportsTimer.current);
+    reportsTimer.current = null;
+    const waiting = reports.current;
+    if (waiting.length === 0) return;
+    reports.current = [];
+    setVars((list) => waiting.reduce((acc, r) => merge(acc, r.vars, r.by, r.at), list ?? []));
+  };
+  useEffect(
+    () => () => {
+      if (reportsTimer.current) clearTimeout(reportsTimer.current);
+    },
+    [],
+  );
 
   useEffect(() => {
     let alive = true;
@@ -71,6 +105,7 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
     api.vars().then(
       (list) => {
         if (!alive) return;
+        applyReports();
         // A snapshot replaces values but keeps what we know about recent updates, and keeps what
         // live events brought while it was being read.
         setVars((prev) => {
@@ -96,8 +131,8 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
 
   useLiveEvents(socket, (ev) => {
     if (ev.type === 'vars' && Array.isArray(ev.vars)) {
-      const at = Date.now();
-      setVars((list) => merge(list ?? [], ev.vars, ev.source === 'dashboard' ? 'dashboard' : ev.deviceId ?? null, at));
+      reports.current.push({ vars: ev.vars, by: ev.source === 'dashboard' ? 'dashboard' : ev.deviceId ?? null, at: Date.now() });
+      if (!reportsTimer.current) reportsTimer.current = setTimeout(applyReports, REPORTS_FLUSH_MS);
     } else if ((ev.type === 'delivery' || ev.type === 'var_delivery') && typeof ev.name === 'string') {
       // `var_delivery` too: the old tag of `delivery`, still sent beside it and by older daemon nodes.
       setDeliveries((d) => ({ ...d, [ev.name]: deliveryFrom(ev.delivered ?? 0, !!ev.buffered) }));
@@ -116,6 +151,7 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
   });
 
   const forget = (name: string): void => {
+    applyReports();
     setVars((list) => (list && list.some((v) => v.name === name) ? list.filter((v) => v.name !== name) : list));
     setDeliveries((d) => {
       if (!(name in d)) return d;
@@ -156,6 +192,7 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
       throw err;
     }
     const saved = res?.var ?? { name, value, type: type ?? 'string' };
+    applyReports();
     setVars((list) => merge(list ?? [], [saved], null, null));
     setDeliveries((d) => ({ ...d, [name]: deliveryFrom(res?.delivered ?? 0, !!res?.buffered) }));
   };
