@@ -50,11 +50,7 @@ export function nextFrame(fn: () => void): void {
   const frame = typeof requestAnimationFrame === 'function' ? requestAnimationFrame(run) : 0;
 }
 
-/**
- * Collects items and hands them over together, once per `schedule` (an animation frame), in the
- * order pushed. A listener that throws does not cost the others their batch: the error is rethrown
- * on its own task, where the console shows it.
- */
+/** Collects items and hands them over together, once per `schedule` (an animation frame), in the order pushed. */
 export class Batcher<T> {
   private queue: T[] = [];
   private scheduled = false;
@@ -86,7 +82,10 @@ export class Batcher<T> {
   }
 }
 
-/** Calls every listener, rethrowing a listener's error on its own task so the rest still run. */
+/**
+ * Calls every listener, rethrowing a listener's error on its own task (where the console shows it)
+ * so that one listener's bug does not cost the others the rest of a frame's events.
+ */
 export function callEach<A>(listeners: Iterable<(a: A) => void>, arg: A): void {
   for (const fn of listeners) {
     try {
@@ -184,11 +183,6 @@ export class LiveSocket {
   onEvents(fn: (events: readonly LiveEvent[]) => void): () => void {
     this.batchListeners.add(fn);
     return () => this.batchListeners.delete(fn);
-  }
-
-  /** Hands queued events over now rather than at the next frame. */
-  flushEvents(): void {
-    this.batcher.flush();
   }
 
   /** Feeds one server frame's text in as if the socket had received it (how the unit tests drive it). */

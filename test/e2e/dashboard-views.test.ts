@@ -310,6 +310,34 @@ describe('dashboard views in Chromium (layout, device states, admin entry, delet
     expect(errors, 'uncaught errors').to.deep.equal([]);
   });
 
+  it('puts the newest 100 lines of a busy tail in the page and the older ones as the list is scrolled', async () => {
+    const user = await signedInUser(daemon);
+    const dev = await device(user.apiKey, 'chatty-phone');
+    const { page, errors } = await openSignedIn(user);
+    const N = 250;
+    for (let i = 0; i < N; i += 50) dev.line(`l:${user.apiKey}:${b64(Array.from({ length: 50 }, (_, j) => ({ message: `chatty line ${i + j}`, level: 'info' })))}`);
+    const list = page.getByTestId('log-list');
+    const rows = list.getByTestId('log-row');
+    await expectText(page.getByTestId('log-summary'), /250 lines/);
+    await expectCount(rows, 100);
+    await expectText(page.getByTestId('log-more'), /150 older lines/);
+
+    // Scrolling to the end brings the next hundred, then the rest; back at the top the page holds 100 again.
+    const toEnd = (): Promise<void> => list.evaluate((el) => void (el.scrollTop = el.scrollHeight));
+    await toEnd();
+    await expectCount(rows, 200);
+    await toEnd();
+    await expectCount(rows, N);
+    await hidden(page.getByTestId('log-more'));
+    const text = await textOf(list);
+    for (let i = 0; i < N; i++) expect(text).to.include(`chatty line ${i}`);
+    await list.evaluate((el) => void (el.scrollTop = 0));
+    await expectCount(rows, 100);
+    await visible(page.getByTestId('log-more'));
+    expect(await pageWidth(page), 'no overflow from the note').to.deep.equal({ scrollWidth: 1280, innerWidth: 1280 });
+    expect(errors, 'uncaught errors').to.deep.equal([]);
+  });
+
   it('shows devices as unknown while the daemon is unreachable and re-reads them when it is back', async () => {
     const user = await signedInUser(daemon);
     await device(user.apiKey, 'stale-phone');
