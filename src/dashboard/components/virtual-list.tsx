@@ -27,10 +27,14 @@ export function VirtualList<T>(props: {
   const total = items.length * rowHeight;
   const height = Math.min(maxHeight, total);
 
-  // A list that shrank below the scroll position would otherwise show an empty window.
+  // A list that shrank below the scroll position would otherwise show an empty window. Only then:
+  // reading scrollTop lays the whole page out there and then, which a list that grew never needs.
+  const lastTotal = useRef(total);
   useLayoutEffect(() => {
+    const shrank = total < lastTotal.current;
+    lastTotal.current = total;
     const el = box.current;
-    if (el && el.scrollTop !== scrollTop) setScrollTop(el.scrollTop);
+    if (shrank && el && el.scrollTop !== scrollTop) setScrollTop(el.scrollTop);
   }, [total]);
 
   useLayoutEffect(
