@@ -5,7 +5,7 @@
  * list is read as online devices so the page works against either. Also the words for targets.
  */
 import type { Device, DeviceInfo, DeviceSummary, Labels, Target } from '../wire.js';
-import { toMs } from './format';
+import { toMs } from './format.js';
 
 export interface DeviceView {
   /** Identity across reconnects: the device id, else (an old daemon's unnamed socket) `conn:<id>`. */

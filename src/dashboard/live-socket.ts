@@ -1,17 +1,13 @@
 /**
- * The dashboard's one WebSocket to /ws: parses server events, fans them out to the panels, and
- * reconnects with capped exponential backoff (plus jitter) whenever the connection drops.
- * Panels re-read their REST snapshot after every (re)open, since events sent while the socket was
- * down are lost. Events reach the panels once per animation frame, in the order received: the
- * daemon sends a frame per log line and per report (1,000 devices make thousands a second, and
- * Chromium hands a burst of frames to the page in one task), so delivering each on its own re-rendered
- * every panel it touched once per frame received instead of once per frame painted.
+ * The dashboard's one WebSocket to /ws: parses server events, fans them out to the panels (once per
+ * animation frame, see live-events.ts), and reconnects with capped exponential backoff (plus jitter)
+ * whenever the connection drops. Panels re-read their REST snapshot after every (re)open, since
+ * events sent while the socket was down are lost.
  */
 import { debug } from './debug';
-import type { VariablesEvent, WsServerFrame } from '../wire.js';
+import { LiveEvents, type LiveEvent } from './live-events.js';
 
-/** Every frame the page handles: the /ws frames and the §8 events (overrides, strategies, history, device_state). */
-export type LiveEvent = WsServerFrame | VariablesEvent;
+export type { LiveEvent } from './live-events.js';
 
 export type SocketState =
   | { kind: 'connecting'; attempt: number }
@@ -23,8 +19,6 @@ const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15_000;
 /** A connection must stay up this long before the backoff resets, so a flapping server is not hammered. */
 const STABLE_MS = 3_000;
-/** How long queued events wait when no animation frame comes (a hidden tab). */
-const FRAME_FALLBACK_MS = 100;
 
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
   const capped = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, attempt - 1));
@@ -36,78 +30,6 @@ export function socketUrl(token: string): string {
   return `${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`;
 }
 
-/** Runs `fn` before the next paint; a hidden tab paints nothing, so a timer stands in there. */
-export function nextFrame(fn: () => void): void {
-  let done = false;
-  const run = (): void => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    if (typeof cancelAnimationFrame === 'function') cancelAnimationFrame(frame);
-    fn();
-  };
-  const timer = setTimeout(run, FRAME_FALLBACK_MS);
-  const frame = typeof requestAnimationFrame === 'function' ? requestAnimationFrame(run) : 0;
-}
-
-/** Collects items and hands them over together, once per `schedule` (an animation frame), in the order pushed. */
-export class Batcher<T> {
-  private queue: T[] = [];
-  private scheduled = false;
-
-  constructor(
-    private readonly deliver: (batch: readonly T[]) => void,
-    private readonly schedule: (fn: () => void) => void = nextFrame,
-  ) {}
-
-  push(item: T): void {
-    this.queue.push(item);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.schedule(() => this.flush());
-  }
-
-  /** Hands over what is queued now (also what a scheduled run does). */
-  flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
-    this.deliver(batch);
-  }
-
-  /** Forgets what is queued (the socket was stopped: nobody wants its events any more). */
-  clear(): void {
-    this.queue = [];
-  }
-}
-
-/**
- * Calls every listener, rethrowing a listener's error on its own task (where the console shows it)
- * so that one listener's bug does not cost the others the rest of a frame's events.
- */
-export function callEach<A>(listeners: Iterable<(a: A) => void>, arg: A): void {
-  for (const fn of listeners) {
-    try {
-      fn(arg);
-    } catch (err) {
-      setTimeout(() => {
-        throw err;
-      });
-    }
-  }
-}
-
-function parseEvent(data: unknown): LiveEvent | null {
-  if (typeof data !== 'string') return null;
-  try {
-    const ev = JSON.parse(data) as { type?: unknown };
-    return ev && typeof ev.type === 'string' ? (ev as LiveEvent) : null;
-  } catch {
-    return null;
-  }
-}
-
 export class LiveSocket {
   state: SocketState = { kind: 'stopped' };
   /** How many times the socket has opened. */
@@ -116,14 +38,14 @@ export class LiveSocket {
    * How many times the server said the key's live events are flowing ({"type":"ready"}); views
    * refetch their snapshot when it changes, so nothing published before it is missed.
    */
-  readies = 0;
+  get readies(): number {
+    return this.events.readies;
+  }
   private ws: WebSocket | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private attempt = 0;
   private openedAt = 0;
-  private readonly eventListeners = new Set<(e: LiveEvent) => void>();
-  private readonly batchListeners = new Set<(events: readonly LiveEvent[]) => void>();
-  private readonly batcher: Batcher<LiveEvent>;
+  private readonly events = new LiveEvents();
   private readonly stateListeners = new Set<(s: SocketState) => void>();
   private readonly retryNowBound = (): void => this.retryNow();
   private readonly onVisible = (): void => {
@@ -134,11 +56,7 @@ export class LiveSocket {
     private readonly url: string,
     /** Called when a connection fails or is refused before opening: the token may have expired. */
     private readonly onRefused: () => void = () => {},
-    /** When queued events are handed to the listeners (tests pass their own). */
-    schedule: (fn: () => void) => void = nextFrame,
-  ) {
-    this.batcher = new Batcher((events) => this.dispatch(events), schedule);
-  }
+  ) {}
 
   start(): void {
     if (this.state.kind !== 'stopped') return;
@@ -155,7 +73,7 @@ export class LiveSocket {
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000, 'bye');
-    this.batcher.clear();
+    this.events.clear();
     this.setState({ kind: 'stopped' });
   }
 
@@ -175,28 +93,12 @@ export class LiveSocket {
 
   /** `fn` gets every event, one call each (all of a frame's events in one task, so their renders are one). */
   onEvent(fn: (e: LiveEvent) => void): () => void {
-    this.eventListeners.add(fn);
-    return () => this.eventListeners.delete(fn);
+    return this.events.onEvent(fn);
   }
 
   /** `fn` gets each frame's events in one call, for a view that applies them as one change. */
   onEvents(fn: (events: readonly LiveEvent[]) => void): () => void {
-    this.batchListeners.add(fn);
-    return () => this.batchListeners.delete(fn);
-  }
-
-  /** Feeds one server frame's text in as if the socket had received it (how the unit tests drive it). */
-  receive(data: unknown): void {
-    const ev = parseEvent(data);
-    if (ev) this.batcher.push(ev);
-  }
-
-  private dispatch(events: readonly LiveEvent[]): void {
-    for (const ev of events) {
-      if (ev.type === 'ready') this.readies += 1;
-      callEach(this.eventListeners, ev);
-    }
-    callEach(this.batchListeners, events);
+    return this.events.onEvents(fn);
   }
 
   onState(fn: (s: SocketState) => void): () => void {
@@ -226,7 +128,7 @@ export class LiveSocket {
     };
     ws.onmessage = (msg: MessageEvent) => {
       if (this.ws !== ws) return;
-      this.receive(msg.data);
+      this.events.receive(msg.data);
     };
     ws.onclose = (e: CloseEvent) => {
       if (this.ws !== ws) return;

@@ -231,6 +231,40 @@ describe('§8 views in Chromium (device page, overrides with targets, strategies
     expect(errors, 'uncaught errors').to.deep.equal([]);
   });
 
+  it('lists the first 8 overrides of a variable and the rest behind "+N more", through devices\' reports and a new list', async () => {
+    const user = await signedInUser(daemon);
+    const dev = await device(user, 'many-ovr-reporter', { vars: VARS });
+    const override = async (i: number): Promise<void> => {
+      const res = await call(daemon, 'PUT', '/api/vars/speed', { token: user.token, body: { value: String(i), target: { devices: [`many-ovr-${String(i).padStart(2, '0')}`] } } });
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    };
+    for (let i = 0; i < 12; i++) await override(i);
+    const { page, errors } = await openSignedIn(user);
+    const listed = page.getByTestId('overrides-speed').getByTestId('override');
+    const more = page.getByTestId('overrides-speed').getByTestId('overrides-more');
+    await expectCount(listed, 8);
+    await expectText(more, '+4 more');
+
+    // A report re-renders the table; the list is the same list.
+    dev.line(`i:${user.apiKey}:${b64([{ name: 'speed', type: 'integer', value: '99' }])}`);
+    await expectAttr(page.getByTestId('var-row-speed'), 'data-value', '99');
+    await expectCount(listed, 8);
+
+    await more.click();
+    await expectCount(listed, 12);
+    await expectAttr(more, 'aria-expanded', 'true');
+    await expectText(more, 'Show fewer');
+    // Another override brings a new list: it is shown, still expanded.
+    await override(12);
+    await expectCount(listed, 13);
+    expect(await listed.last().getAttribute('data-target')).to.equal('many-ovr-12');
+    await more.click();
+    await expectCount(listed, 8);
+    await expectText(more, '+5 more');
+    expect(await pageWidth(page), 'no sideways scrolling').to.deep.equal({ scrollWidth: 1280, innerWidth: 1280 });
+    expect(errors, 'uncaught errors').to.deep.equal([]);
+  });
+
   it('creates a strategy, applies it to two selected devices in two clicks, and the devices show it', async () => {
     const user = await signedInUser(daemon);
     const a = await device(user, 'strat-a', { vars: VARS });

@@ -6,6 +6,7 @@
  * in effect for it, each with a button that clears it (back to the game's value). A variable can be
  * deleted after a confirmation; every dashboard of the key drops it on the `var_deleted` event.
  */
+import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ConfirmDialog } from '../admin/confirm-dialog';
 import { ApiError, type Api } from '../api';
@@ -25,6 +26,9 @@ const TYPES = ['integer', 'float', 'boolean', 'string'];
  * re-rendered and re-laid-out on every animation frame for them.
  */
 const REPORTS_FLUSH_MS = 250;
+
+/** One empty list for every variable without overrides, so the list's render can be skipped for them too. */
+const NO_OVERRIDES: Override[] = [];
 
 /** A `vars` event waiting for the next flush, with when it arrived. */
 interface Report {
@@ -65,8 +69,13 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
   const [choice, setChoice] = useState<TargetChoice>(ALL_DEVICES);
   const [targetError, setTargetError] = useState<string | null>(null);
   const byVar = useMemo(() => {
+    // Pushed, not copied per entry: 1,000 overrides of one variable made that a million copies.
     const m = new Map<string, Override[]>();
-    for (const o of props.overrides ?? []) m.set(o.name, [...(m.get(o.name) ?? []), o]);
+    for (const o of props.overrides ?? []) {
+      const l = m.get(o.name);
+      if (l) l.push(o);
+      else m.set(o.name, [o]);
+    }
     return m;
   }, [props.overrides]);
   const [vars, setVars] = useState<VarView[] | null>(null);
@@ -290,7 +299,7 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
                   delivery={deliveries[v.name]}
                   onSave={(n, val) => save(n, val)}
                   onDelete={(n) => setDeleting({ name: n, busy: false })}
-                  overrides={<OverrideList overrides={byVar.get(v.name) ?? []} name={v.name} onClear={clear} />}
+                  overrides={<OverrideList overrides={byVar.get(v.name) ?? NO_OVERRIDES} name={v.name} onClear={clear} />}
                 />
               ))}
               {shown.length === 0 && (
@@ -322,20 +331,45 @@ export function VarsPanel(props: { api: Api; socket: LiveSocket; overrides: Over
   );
 }
 
-/** The overrides in effect for one variable, most specific first, each with a clear button. */
-function OverrideList(props: { name: string; overrides: Override[]; onClear: (o: Override) => Promise<void> }) {
+/** Overrides listed under a variable before "+N more": a strategy applied device by device makes 1,000. */
+const OVERRIDES_SHOWN = 8;
+
+/**
+ * The overrides in effect for one variable. The table re-renders four times a second for devices'
+ * reports, which never change this list: it re-renders only for another list (a new `overrides`
+ * event), since a variable with 1,000 per-device overrides made every one of those renders long.
+ */
+class OverrideList extends Component<{ name: string; overrides: Override[]; onClear: (o: Override) => Promise<void> }> {
+  override shouldComponentUpdate(next: { name: string; overrides: Override[] }): boolean {
+    return next.overrides !== this.props.overrides || next.name !== this.props.name;
+  }
+
+  override render() {
+    // Read at click time: a skipped render keeps the props of the last one (this.props is still updated).
+    return <OverrideListView name={this.props.name} overrides={this.props.overrides} onClear={(o) => this.props.onClear(o)} />;
+  }
+}
+
+/** Most specific first, each with a clear button; past OVERRIDES_SHOWN, the rest behind a toggle. */
+function OverrideListView(props: { name: string; overrides: Override[]; onClear: (o: Override) => Promise<void> }) {
   const [busy, setBusy] = useState<string | null>(null);
-  if (props.overrides.length === 0) return null;
-  const rank = { devices: 0, labels: 1, all: 2 };
-  const list = [...props.overrides].sort((a, b) => rank[targetKind(a.target)] - rank[targetKind(b.target)]);
+  const [all, setAll] = useState(false);
+  const list = useMemo(() => {
+    const rank = { devices: 0, labels: 1, all: 2 };
+    return [...props.overrides].sort((a, b) => rank[targetKind(a.target)] - rank[targetKind(b.target)]);
+  }, [props.overrides]);
+  if (list.length === 0) return null;
+  const shown = all || list.length <= OVERRIDES_SHOWN ? list : list.slice(0, OVERRIDES_SHOWN);
   return (
     <ul class="ovr-list" data-testid={`overrides-${props.name}`} aria-label={`Overrides of ${props.name}`}>
-      {list.map((o) => {
-        const key = `${targetKind(o.target)}:${targetText(o.target)}`;
+      {shown.map((o) => {
+        const target = targetText(o.target);
+        const kind = targetKind(o.target);
+        const key = `${kind}:${target}`;
         return (
-          <li key={key} class={`ovr ovr-${targetKind(o.target)}`} data-testid="override" data-target={targetText(o.target)} data-value={o.value}>
+          <li key={key} class={`ovr ovr-${kind}`} data-testid="override" data-target={target} data-value={o.value}>
             <span class="ovr-target" title={`set by ${o.setBy}${o.strategy ? ` (strategy ${o.strategy})` : ''}`}>
-              {targetText(o.target)}
+              {target}
             </span>
             <span class="ovr-eq">=</span>
             <code class="ovr-value">{o.value}</code>
@@ -343,8 +377,8 @@ function OverrideList(props: { name: string; overrides: Override[]; onClear: (o:
             <button
               type="button"
               class="icon-btn ovr-clear"
-              title={`Clear: back to the game's value for ${targetText(o.target)}`}
-              aria-label={`Clear the override of ${props.name} for ${targetText(o.target)}`}
+              title={`Clear: back to the game's value for ${target}`}
+              aria-label={`Clear the override of ${props.name} for ${target}`}
               data-testid="override-clear"
               disabled={busy === key}
               onClick={() => {
@@ -357,6 +391,13 @@ function OverrideList(props: { name: string; overrides: Override[]; onClear: (o:
           </li>
         );
       })}
+      {list.length > OVERRIDES_SHOWN && (
+        <li class="ovr-more">
+          <button type="button" class="link small" aria-expanded={all} data-testid="overrides-more" onClick={() => setAll(!all)}>
+            {all ? 'Show fewer' : `+${list.length - OVERRIDES_SHOWN} more`}
+          </button>
+        </li>
+      )}
     </ul>
   );
 }

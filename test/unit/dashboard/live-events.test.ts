@@ -1,10 +1,10 @@
 /**
- * The dashboard's event delivery (src/dashboard/live-socket.ts): server frames are handed to the
+ * The dashboard's event delivery (src/dashboard/live-events.ts, behind LiveSocket): server frames are handed to the
  * panels once per animation frame, in the order received, so a burst of frames costs one render of
  * each panel rather than one per frame; a listener that throws does not cost the others their events.
  */
 import { expect } from 'chai';
-import { Batcher, callEach, LiveSocket, nextFrame, type LiveEvent } from '../../../src/dashboard/live-socket.js';
+import { Batcher, callEach, LiveEvents, nextFrame, type LiveEvent } from '../../../src/dashboard/live-events.js';
 
 /** A scheduler the test runs by hand, standing in for requestAnimationFrame. */
 function manualFrames(): { schedule: (fn: () => void) => void; runFrame: () => void; pending: () => number } {
@@ -55,7 +55,7 @@ describe('dashboard live events', () => {
     expect(batches).to.deep.equal([[0, 1, 2, 3, 4], [5, 6]]);
   });
 
-  it('flushes on demand and forgets what was queued when cleared', () => {
+  it('flushes on demand and forgets what was queued when cleared (a stopped socket)', () => {
     const frames = manualFrames();
     const batches: string[][] = [];
     const b = new Batcher<string>((batch) => batches.push([...batch]), frames.schedule);
@@ -71,7 +71,7 @@ describe('dashboard live events', () => {
 
   it('delivers a burst of server frames to each listener in one task: every event in order, and the batch once', () => {
     const frames = manualFrames();
-    const socket = new LiveSocket('ws://unused', () => {}, frames.schedule);
+    const socket = new LiveEvents(frames.schedule);
     const one: string[] = [];
     const batches: string[][] = [];
     socket.onEvent((e) => one.push(e.type === 'logs' ? (e.deviceId ?? '') : e.type));
@@ -91,7 +91,7 @@ describe('dashboard live events', () => {
 
   it('keeps delivering to the other listeners when one throws, and rethrows on a task of its own', async () => {
     const frames = manualFrames();
-    const socket = new LiveSocket('ws://unused', () => {}, frames.schedule);
+    const socket = new LiveEvents(frames.schedule);
     const seen: LiveEvent['type'][] = [];
     await catchingUncaught(async (thrown) => {
       socket.onEvent(() => {
