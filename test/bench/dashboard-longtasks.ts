@@ -4,12 +4,15 @@
  * (playwright-core). The page's long tasks (PerformanceObserver 'longtask', tasks over 50 ms) are
  * collected while it loads and renders the 1,000 devices, then during a steady window in which the
  * devices keep logging and the devices list is scrolled. Reported: the longest task and the total
- * blocking time (the sum of each task's time over 50 ms) of each phase. Screenshots of the loaded
- * page at 1280×800 and 390×844 go to test-output/ (not committed).
+ * blocking time (the sum of each task's time over 50 ms) of each phase, and the CPU the page's
+ * renderer process used in each (from /proc: on a shared machine, long tasks stretch with whatever
+ * else runs, CPU seconds much less). Screenshots of the loaded page at 1280×800 and 390×844 go to
+ * test-output/ (not committed).
  *
  *   BENCH_ONLY=dashboard QUICK=1 node --import tsx test/bench/run.ts
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { launchBrowser, screenshotPath } from '../helpers/browser.js';
@@ -27,6 +30,8 @@ interface Phase {
   longestMs: number;
   blockingMs: number;
   tasks: number;
+  /** CPU seconds of Chromium's renderer processes in the phase; null where /proc cannot tell. */
+  rendererCpuS: number | null;
 }
 
 interface DashboardRun {
@@ -44,14 +49,56 @@ const OBSERVE_LONG_TASKS = `
   }).observe({ type: 'longtask', buffered: true });
 `;
 
-function phase(tasks: Array<{ duration: number }>): Phase {
+function phase(tasks: Array<{ duration: number }>, rendererCpuS: number | null): Phase {
   let longestMs = 0;
   let blockingMs = 0;
   for (const t of tasks) {
     longestMs = Math.max(longestMs, t.duration);
     blockingMs += Math.max(0, t.duration - BLOCKING_MS);
   }
-  return { longestMs, blockingMs, tasks: tasks.length };
+  return { longestMs, blockingMs, tasks: tasks.length, rendererCpuS };
+}
+
+/**
+ * User plus system CPU seconds used so far by each Chromium renderer process this process started
+ * (descendants with --type=renderer; the page's main thread lives in one), by pid; null off Linux.
+ */
+function rendererCpu(): Map<number, number> | null {
+  try {
+    const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] ?? '' }));
+    const mine = new Set([process.pid]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const r of rows) {
+        if (mine.has(r.pid) || !mine.has(r.ppid)) continue;
+        mine.add(r.pid);
+        grew = true;
+      }
+    }
+    const out = new Map<number, number>();
+    for (const r of rows) {
+      if (!mine.has(r.pid) || !r.args.includes('--type=renderer')) continue;
+      // After the command name, utime and stime are the 12th and 13th fields (clock ticks, 100 a second).
+      const f = (readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+      out.set(r.pid, (Number(f[11]) + Number(f[12])) / 100);
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds the renderers used since `from`; one that started meanwhile counts whole, one that ended not at all. */
+function cpuSince(from: Map<number, number> | null): number | null {
+  const now = rendererCpu();
+  if (from === null || now === null) return null;
+  let s = 0;
+  for (const [pid, cpu] of now) s += cpu - (from.get(pid) ?? 0);
+  return s;
 }
 
 /** Takes (and forgets) the long tasks recorded so far. */
@@ -100,12 +147,14 @@ export async function dashboardScenario(ctx: BenchContext): Promise<Omit<Scenari
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       await context.addInitScript(`localStorage.setItem('observerio.session', ${session}); ${OBSERVE_LONG_TASKS}`);
       const page = await context.newPage();
+      const loadCpu = rendererCpu();
       await page.goto(`${daemon.http}/`);
       await until('the page to list the devices', 30_000, async () => (await devicesShown(page)) >= DEVICES);
       // Let the first snapshot's render and the first tail flushes settle into the load phase.
       await sleep(1000);
-      const load = phase(await takeTasks(page));
+      const load = phase(await takeTasks(page), cpuSince(loadCpu));
 
+      const steadyCpu = rendererCpu();
       const started = Date.now();
       const devices = page.locator('section.devices');
       await devices.hover();
@@ -113,12 +162,13 @@ export async function dashboardScenario(ctx: BenchContext): Promise<Omit<Scenari
         await page.mouse.wheel(0, 400);
         await sleep(250);
       }
-      const steady = phase(await takeTasks(page));
+      const steady = phase(await takeTasks(page), cpuSince(steadyCpu));
       const shown = await devicesShown(page);
       runs.push({ load, steady, steadyMs, devicesShown: shown });
+      const cpu = (p: Phase): string => (p.rendererCpuS === null ? '' : `, renderer CPU ${p.rendererCpuS.toFixed(2)} s`);
       ctx.log(
-        `  run ${r + 1}: load longest ${load.longestMs.toFixed(0)} ms, TBT ${load.blockingMs.toFixed(0)} ms (${load.tasks} long tasks); ` +
-          `steady ${steadyMs / 1000} s longest ${steady.longestMs.toFixed(0)} ms, TBT ${steady.blockingMs.toFixed(0)} ms (${steady.tasks} long tasks)`,
+        `  run ${r + 1}: load longest ${load.longestMs.toFixed(0)} ms, TBT ${load.blockingMs.toFixed(0)} ms (${load.tasks} long tasks${cpu(load)}); ` +
+          `steady ${steadyMs / 1000} s longest ${steady.longestMs.toFixed(0)} ms, TBT ${steady.blockingMs.toFixed(0)} ms (${steady.tasks} long tasks${cpu(steady)})`,
       );
       if (r === 0) {
         await page.evaluate('window.scrollTo(0, 0)');
@@ -142,6 +192,11 @@ export async function dashboardScenario(ctx: BenchContext): Promise<Omit<Scenari
     { metric: `longest task, ${steadyMs / 1000} s of ${(DEVICES * RATE).toLocaleString()} lines/s while scrolling`, figure: m((r) => r.steady.longestMs), unit: 'ms', target: '(informative)', baseline: null, pass: null },
     { metric: `total blocking time in those ${steadyMs / 1000} s`, figure: m((r) => r.steady.blockingMs), unit: 'ms', target: '(informative)', baseline: null, pass: null },
   ];
+  const steadyCpu = runs.map((r) => r.steady.rendererCpuS);
+  if (steadyCpu.every((c): c is number => c !== null)) {
+    const share = median(steadyCpu.map((c, i) => (c / (runs[i] as DashboardRun).steadyMs) * 1000 * 100));
+    rows.push({ metric: `page's renderer CPU in those ${steadyMs / 1000} s (share of one core)`, figure: share, unit: '%', target: '(informative)', baseline: null, pass: null });
+  }
   return {
     id: 'dashboard',
     title: `Dashboard in Chromium with ${DEVICES.toLocaleString()} simulated devices (long tasks, 1280×800)`,
