@@ -4,7 +4,8 @@
  * resumed; typing in the search box switches to server-side search (GET /api/logs, debounced).
  * Level and device filters apply to both; the device filter is a search box with suggestions (a
  * dropdown of every device seen would hold 1,000 options with 1,000 devices). Rows are memoised, so
- * a flush of new lines renders only the new rows. With `device`, it is that device's tail (its page).
+ * a flush of new lines renders only the new rows, and only the newest 100 lines are in the page until
+ * the list is scrolled down. With `device`, it is that device's tail (its page).
  */
 import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
