@@ -17,8 +17,8 @@
  * new owner (its ClusterSubscriberGroup). Until then a publish counts 0, as during a plain outage.
  *
  * This node's own messages short-circuit Redis (as Phoenix.PubSub delivers locally): publish() hands
- * the encoded text to this node's handlers through a local FIFO (asynchronously, each handler decoding
- * its own copy) and still PUBLISHes it for the other nodes, prefixed with this instance's origin mark
+ * the encoded text to this node's handlers through a local FIFO (asynchronously, decoded once for
+ * them all, the copy shared and read-only) and still PUBLISHes it for the other nodes, prefixed with this instance's origin mark
  * (./codec.ts). When that PUBLISH comes back on our subscriber connection, startsWith(origin) drops it
  * without decoding; a payload without our mark (another node, an older version, redis-cli) is decoded
  * and delivered as before. What holds:

@@ -228,17 +228,20 @@ describe('RedisPubSub (Redis only)', () => {
       const otherMark = ' \t'.repeat(16);
       const injector = redis.client();
       try {
-        for (const payload of ['{"from":"redis-cli"}', 'garbage{', '', otherMark, `${otherMark}{"from":"another node"}`, JSON.stringify(big), '"last"']) {
+        const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+        for (const payload of ['{"from":"redis-cli"}', 'garbage{', '', otherMark, `${otherMark}{"from":"another node"}`, JSON.stringify(big), deep, '"last"']) {
           await injector.publish(ch, payload);
         }
       } finally {
         injector.disconnect();
       }
       await eventually(() => expect(got.at(-1)).to.equal('last'));
-      expect(got).to.have.length(4);
+      expect(got).to.have.length(5);
       expect(got[0]).to.deep.equal({ from: 'redis-cli' });
       expect(got[1]).to.deep.equal({ from: 'another node' });
       expect(got[2]).to.deep.equal(big);
+      // Nested past what recursion takes: delivered, frozen, and the daemon still fine.
+      expect(Array.isArray(got[3]) && Object.isFrozen(got[3])).to.equal(true);
       const warnings = cap.records.filter((r) => r.level === 40 && r.msg === 'pubsub message is not JSON; dropped');
       expect(warnings.map((w) => w.bytes)).to.deep.equal(['garbage{'.length, 0, otherMark.length]);
       expect((await ps.health()).ok).to.equal(true);
