@@ -75,13 +75,19 @@ export class WinnersCache {
   use(overrides: readonly Override[]): void {
     if (overrides === this.list) return;
     const before = this.list;
-    const wasReusable = this.reusable;
     this.list = overrides;
-    this.reusable = overrides.every(isStored);
-    if (!this.reusable || !wasReusable || before.length !== overrides.length) return this.reset(overrides);
+    if (!this.reusable || before.length !== overrides.length) {
+      this.reusable = overrides.every(isStored);
+      return this.reset(overrides);
+    }
+    // The objects found at the same place were found stored before (isFrozen is no cheap check).
     const changed: number[] = [];
     for (let i = 0; i < overrides.length; i++) if (overrides[i] !== before[i]) changed.push(i);
     if (changed.length === 0) return;
+    if (!changed.every((i) => isStored(overrides[i] as Override))) {
+      this.reusable = false;
+      return this.reset(overrides);
+    }
     let devicesTouched = false;
     for (const i of changed) {
       const a = before[i] as Override;
@@ -97,7 +103,11 @@ export class WinnersCache {
     if (changed.length > MAX_PATCHED) return this.reset(overrides);
     const places = new Map<string, number[]>();
     for (const i of changed) places.set((overrides[i] as Override).name, []);
-    for (let i = 0; i < overrides.length; i++) places.get((overrides[i] as Override).name)?.push(i);
+    if (places.size === 1) {
+      // One variable changed (the common case): a string compare per override, not a hash lookup.
+      const [name, at] = places.entries().next().value as [string, number[]];
+      for (let i = 0; i < overrides.length; i++) if ((overrides[i] as Override).name === name) at.push(i);
+    } else for (let i = 0; i < overrides.length; i++) places.get((overrides[i] as Override).name)?.push(i);
     for (const [key, e] of this.entries) {
       // The same places match as before: every variable keeps its place among the winners.
       if (!changed.every((i) => matches((before[i] as Override).target, e.view) === matches((overrides[i] as Override).target, e.view))) {
@@ -165,11 +175,14 @@ export class WinnersCache {
  */
 export function pendingFrom(vars: readonly Var[], covered: ReadonlyMap<string, unknown>, lastSent: LastSent, reported: readonly Var[]): Var[] {
   const out: Var[] = [];
+  let found = 0;
   for (const v of vars) {
     const s = lastSent.get(v.name);
+    if (s) found += 1;
     if (!s || s.value !== v.value || s.type !== v.type) out.push({ name: v.name, type: v.type, value: v.value });
   }
-  if (lastSent.size === 0) return out;
+  // Every name last sent is one of the winners (vars has each name once): nothing to restore.
+  if (found === lastSent.size) return out;
   let own: Map<string, Var> | null = null;
   for (const [name, s] of lastSent) {
     if (covered.has(name)) continue;
