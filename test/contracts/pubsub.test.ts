@@ -224,6 +224,8 @@ describe('RedisPubSub (Redis only)', () => {
       const ch = 'FOREIGNPUB01:vars';
       const got: unknown[] = [];
       await ps.subscribe(ch, (m) => got.push(m));
+      // A second handler: the message is shared, so it is frozen whatever NODE_ENV says.
+      await ps.subscribe(ch, () => undefined);
       const big = { blob: 'x'.repeat(1024 * 1024) };
       const otherMark = ' \t'.repeat(16);
       const injector = redis.client();
