@@ -26,8 +26,13 @@ interface Entry {
   vars: Var[];
 }
 
-/** Kinds of device kept from one list to the next; a pass computes what it needs beyond this, and drops it after. */
+/**
+ * Kinds of device kept from one list to the next, and their winners in all (the memory bound: a
+ * thousand overrides keep 32 kinds, a few keep 256); a pass computes what it needs beyond this, and
+ * drops it after.
+ */
 const MAX_KEPT = 256;
+const MAX_KEPT_WINNERS = 32_768;
 /** Overrides replaced between two lists past which the winners are computed afresh. */
 const MAX_PATCHED = 32;
 
@@ -64,6 +69,13 @@ export class WinnersCache {
   private reusable = false;
   private named = new Set<string>();
   private entries = new Map<string, Entry>();
+  /** The winners of the kept entries, in all. */
+  private kept = 0;
+  /** Kinds of device kept (tests). */
+  get kinds(): number {
+    return this.entries.size;
+  }
+
   /** Full computations and in-place updates (tests). */
   computed = 0;
   patched = 0;
@@ -112,6 +124,7 @@ export class WinnersCache {
       // The same places match as before: every variable keeps its place among the winners.
       if (!changed.every((i) => matches((before[i] as Override).target, e.view) === matches((overrides[i] as Override).target, e.view))) {
         this.entries.delete(key);
+        this.kept -= e.vars.length;
         continue;
       }
       for (const [name, at] of places) {
@@ -131,6 +144,7 @@ export class WinnersCache {
 
   private reset(overrides: readonly Override[], named?: Set<string>): void {
     this.entries.clear();
+    this.kept = 0;
     this.named = named ?? (this.reusable ? namedDevices(overrides) : new Set());
   }
 
@@ -145,8 +159,14 @@ export class WinnersCache {
     this.computed += 1;
     if (this.reusable) {
       // A pass over more kinds than are kept: the oldest are dropped; the pass still gets its own.
-      if (this.entries.size >= MAX_KEPT) this.entries.delete(this.entries.keys().next().value as string);
       this.entries.set(key, e);
+      this.kept += e.vars.length;
+      for (const [k, old] of this.entries) {
+        if (this.entries.size <= MAX_KEPT && this.kept <= MAX_KEPT_WINNERS) break;
+        if (old === e) continue;
+        this.entries.delete(k);
+        this.kept -= old.vars.length;
+      }
     }
     return e;
   }

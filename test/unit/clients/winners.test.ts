@@ -139,6 +139,16 @@ describe('clients/winners: the winners cache', () => {
     expect(cache.patched).to.equal(5);
   });
 
+  it('keeps at most 32,768 winners across kinds of device (32 kinds of a thousand overrides), answering the others all the same', () => {
+    const cache = new WinnersCache();
+    const list = Array.from({ length: 1024 }, (_, i) => stored(makeOverride({ name: `v${i}`, type: 'integer', value: '0' }, i % 2 ? { all: true } : { labels: { tier: 't*' } }, 'a', i)));
+    cache.use(list);
+    const kinds = Array.from({ length: 100 }, (_, i): DeviceView => ({ deviceId: `d${i}`, labels: { tier: i % 10 === 0 ? 'gold' : `t${i}` } }));
+    for (const v of kinds) expect(cache.vars(v)).to.deep.equal(inEffectVars(v, list));
+    expect(cache.kinds).to.equal(32);
+    for (const v of kinds) expect(cache.vars(v)).to.deep.equal(inEffectVars(v, list));
+  });
+
   it('computes afresh from overrides that are not frozen (their objects may have changed since)', () => {
     const cache = new WinnersCache();
     const view: DeviceView = { deviceId: 'dev', labels: {} };
