@@ -81,8 +81,9 @@ export class WinnersCache {
   patched = 0;
 
   /**
-   * Makes `overrides` the list the next calls answer for. The winners of the previous list are
-   * updated in place: a map or vars list handed out before this call must not be used after it.
+   * Makes `overrides` the list the next calls answer for: a list as a store read hands it out, never
+   * changed afterwards (its places are compared with the previous list's). The winners of the previous
+   * list are updated in place: a map or vars list handed out before this call must not be used after it.
    */
   use(overrides: readonly Override[]): void {
     if (overrides === this.list) return;
