@@ -24,9 +24,10 @@ import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import { packVars } from '../tcp/protocol.js';
 import type { VariablesConfig } from '../config.js';
-import { inEffect, matches, type Target, inEffectVars, onReports, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
+import { matches, type Target, onReports, pending, type DeviceView, type Labels, type Override, type VariablesStore } from '../variables/index.js';
 import type { ChangeTimelineFields } from '../wire.js';
 import { isVarChangeBatch } from './var-changes.js';
+import { WinnersCache } from './winners.js';
 
 /** The store as the client actors use it: the daemon's Store and the §8 contract. */
 export type VarStore = Store & VariablesStore;
@@ -147,6 +148,12 @@ export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
 
 function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const { store, pubsub, deviceConns, metrics, gateway } = deps;
+  /**
+   * The overrides in effect per kind of device, kept from one overrides list to the next (winners.ts).
+   * Each step hands it the list it read (`use`) before asking; steps never interleave (one message at
+   * a time), so what it handed out stays valid until the step's end.
+   */
+  const cache = new WinnersCache();
 
   /** This node's sockets of the key, grouped by device (one device may hold several sockets). */
   const devicesHere = (includeStarting = false): Map<string, DeviceConnEntry[]> => {
@@ -206,32 +213,26 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    * True when the device already holds what the change set for it: its socket verified between the
    * commit and this message, and the verify sent it the change with every other override.
    */
-  const alreadyHas = (view: DeviceView, overrides: readonly Override[], last: ReadonlyMap<string, Var>, cause: VarChange | null, winnersOf?: () => ReadonlyMap<string, Override>): boolean => {
+  const alreadyHas = (view: DeviceView, last: ReadonlyMap<string, Var>, cause: VarChange | null): boolean => {
     if (!cause?.changes) return false;
-    let winners: ReadonlyMap<string, Override> | null = null;
-    return cause.changes.some((c) => {
-      if (c.value === null || !matches(c.target, view) || last.get(c.name)?.value !== c.value) return false;
-      // Computed once per device for a batch (winnersOf), not once per change of it.
-      winners ??= winnersOf ? winnersOf() : inEffect(view, overrides);
-      return winners.get(c.name)?.setAt === c.setAt;
-    });
+    return cause.changes.some((c) => c.value !== null && matches(c.target, view) && last.get(c.name)?.value === c.value && cache.winners(view).get(c.name)?.setAt === c.setAt);
   };
 
   /**
    * Sends a device what it has pending, from its last-sent and reported as read: the vars it got a
    * line with (empty: none), and whether it already held `cause` (verified in between).
    */
-  const sendPending = (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null, last: ReadonlyMap<string, Var>, reported: readonly Var[]): { sent: Var[]; had: boolean } => {
+  const sendPending = (conns: readonly DeviceConnEntry[], cause: VarChange | null, last: ReadonlyMap<string, Var>, reported: readonly Var[]): { sent: Var[]; had: boolean } => {
     const view = viewOf(conns[0] as DeviceConnEntry);
-    const todo = pending(inEffectVars(view, overrides), last, reported);
-    if (todo.length === 0) return { sent: [], had: alreadyHas(view, overrides, last, cause) };
+    const todo = cache.pending(view, last, reported);
+    if (todo.length === 0) return { sent: [], had: alreadyHas(view, last, cause) };
     return send(conns, todo) ? { sent: todo, had: false } : { sent: [], had: false };
   };
 
   /** The timeline entries of what a device was sent; `causeOf` names the change behind each variable, if known. */
-  const sentTimeline = (first: DeviceConnEntry, overrides: readonly Override[], sent: readonly Var[], last: ReadonlyMap<string, Var>, reported: readonly Var[], causeOf: (name: string) => VarChange | null): void => {
+  const sentTimeline = (first: DeviceConnEntry, sent: readonly Var[], last: ReadonlyMap<string, Var>, reported: readonly Var[], causeOf: (name: string) => VarChange | null): void => {
     const own = new Map(reported.map((v) => [v.name, v.value]));
-    const winners = inEffect(viewOf(first), overrides);
+    const winners = cache.winners(viewOf(first));
     timeline(
       first.deviceKey,
       sent,
@@ -248,10 +249,11 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const first = conns[0];
     if (!first) return false;
     const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
-    const r = sendPending(conns, overrides, cause, last, reported);
+    cache.use(overrides);
+    const r = sendPending(conns, cause, last, reported);
     if (r.sent.length === 0) return r.had;
     await store.setLastSent(apiKey, first.deviceKey, r.sent, false);
-    sentTimeline(first, overrides, r.sent, last, reported, () => cause);
+    sentTimeline(first, r.sent, last, reported, () => cause);
     return true;
   };
 
@@ -265,12 +267,15 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     // From here on the sockets take part in changes, even if a store call below fails.
     for (const e of es) e.up = true;
     const overrides = await store.listOverrides(apiKey);
-    const inEs = es.map((e) => inEffectVars(viewOf(e), overrides));
+    cache.use(overrides);
+    // Copied: the cache's lists change with the next list it is given, and these go to the store.
+    const inEs = es.map((e) => [...cache.vars(viewOf(e))]);
     // Only a device with something in effect needs its last-sent and reported read: with nothing in
     // effect nothing reaches it, and its last-sent becomes empty whatever it held (a key without
     // overrides, the common case, costs its verifies no read).
     const keys = [...new Set(es.flatMap((e, i) => ((inEs[i] as Var[]).length > 0 ? [e.deviceKey] : [])))];
     const reads = keys.length > 0 ? await store.getSentAndReported(apiKey, keys) : [];
+    const winnersOf = new Map(es.map((e) => [e, cache.winners(viewOf(e))]));
     const lastOf = new Map(keys.map((k, i) => [k, reads[i]?.lastSent ?? new Map<string, Var>()]));
     const reportedOf = new Map(keys.map((k, i) => [k, reads[i]?.reported ?? []]));
     const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
@@ -291,8 +296,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       writes.push({ deviceId: e.deviceKey, vars: inE });
       lastOf.set(e.deviceKey, new Map(inE.map((v) => [v.name, v])));
       if (fresh.length > 0) {
+        const winners = winnersOf.get(e) as ReadonlyMap<string, Override>;
         flushed.push(() => {
-          const winners = inEffect(view, overrides);
           const own = new Map(reported.map((v) => [v.name, v.value]));
           timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
           // A change that waited for a device has reached one: dashboards turn "waiting" into "sent on reconnect".
@@ -321,7 +326,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       // way) reaches it now: that is a change in its timeline; re-sending what it had is not.
       const fresh = r.send.filter((v) => last.get(v.name)?.value !== v.value);
       if (fresh.length > 0) {
-        const winners = inEffect(viewOf(e), overrides);
+        cache.use(overrides);
+        const winners = cache.winners(viewOf(e));
         const own = new Map(reported.map((v) => [v.name, v.value]));
         timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
       }
@@ -344,6 +350,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const groups = [...here.values()];
       // Independent reads, one round trip together.
       const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey))]);
+      cache.use(overrides);
       // The latest change of the batch behind each variable, for the timeline.
       const causes = new Map<string, VarChange>();
       for (const c of batch) for (const x of c.changes ?? []) causes.set(x.name, c);
@@ -357,25 +364,23 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         if (conns.length === 0) {
           // Verified, its conn_up right behind this message: that sends it every override in effect,
           // these changes included, so they reach it now all the same.
-          const todo = pending(inEffectVars(viewOf(first), overrides), read.lastSent, read.reported);
+          const todo = cache.pending(viewOf(first), read.lastSent, read.reported);
           for (const c of batch) if (reaches(c, viewOf(first), todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
           return;
         }
         const head = conns[0] as DeviceConnEntry;
         const view = viewOf(head);
-        let winners: Map<string, Override> | null = null;
-        const winnersOf = (): Map<string, Override> => (winners ??= inEffect(view, overrides));
         let sent: Var[] = [];
         for (const c of batch) {
           // The line goes out once, with the first change; the others are judged by what it carried.
-          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, overrides, c, read.lastSent, read.reported) : { sent, had: alreadyHas(view, overrides, read.lastSent, c, winnersOf) };
+          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, c, read.lastSent, read.reported) : { sent, had: alreadyHas(view, read.lastSent, c) };
           sent = r.sent;
           if (r.had || reaches(c, view, sent)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
         }
         if (sent.length > 0) {
           const vars = sent;
           writes.push({ deviceId: head.deviceKey, vars });
-          timelines.push(() => sentTimeline(head, overrides, vars, read.lastSent, read.reported, causeOf));
+          timelines.push(() => sentTimeline(head, vars, read.lastSent, read.reported, causeOf));
         }
       });
       for (const t of timelines) t();
@@ -408,9 +413,10 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       // Every offline device's reads in one round trip: a key remembers many devices, and a burst of
       // connects recounts every second.
       const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, offline.map((d) => d.deviceId))]);
+      cache.use(overrides);
       offline.forEach((d, i) => {
         const read = reads[i];
-        if (read) for (const v of pending(inEffectVars(d, overrides), read.lastSent, read.reported)) names.add(v.name);
+        if (read) for (const v of cache.pending(d, read.lastSent, read.reported)) names.add(v.name);
       });
     }
     state.outboxLength = names.size;

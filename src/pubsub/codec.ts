@@ -1,6 +1,7 @@
 /**
  * How a pubsub message travels: JSON text, the same for the local and the Redis implementation, so a
- * message that works on one node works between nodes, and every subscriber gets its own copy.
+ * message that works on one node works between nodes. A node decodes each message once: its handlers
+ * share that copy, frozen (deepFreeze), so none can change what another sees.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -31,6 +32,32 @@ export function encodeMessage(channel: string, message: unknown): string {
 
 export function decodeMessage(text: string): unknown {
   return JSON.parse(text) as unknown;
+}
+
+/**
+ * Freezes a decoded message and everything in it, so handlers sharing it cannot change it (a write
+ * throws, in strict code). Iterative: a foreign publisher's deeply nested JSON, which JSON.parse takes,
+ * must not overflow the stack here. Only decoded JSON comes here: no cycles, no accessors.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  const stack: object[] = [value];
+  while (stack.length > 0) {
+    const o = stack.pop() as Record<string, unknown>;
+    Object.freeze(o);
+    if (Array.isArray(o)) {
+      for (let i = 0; i < o.length; i++) {
+        const x: unknown = o[i];
+        if (typeof x === 'object' && x !== null) stack.push(x);
+      }
+    } else {
+      for (const k in o) {
+        const x = o[k];
+        if (typeof x === 'object' && x !== null) stack.push(x);
+      }
+    }
+  }
+  return value;
 }
 
 /** The four characters JSON allows before a value: a mark made of them leaves the payload valid JSON. */

@@ -8,6 +8,10 @@
  */
 import type { BackendHealth } from '../model.js';
 
+/**
+ * A channel's handlers on one node share one decoded copy of each message: read-only (frozen when
+ * shared, and always under NODE_ENV=test). A handler that needs to change it copies it first.
+ */
 export type Handler = (message: unknown, channel: string) => void;
 export type Unsubscribe = () => Promise<void>;
 

@@ -17,9 +17,9 @@
  * new owner (its ClusterSubscriberGroup). Until then a publish counts 0, as during a plain outage.
  *
  * This node's own messages short-circuit Redis (as Phoenix.PubSub delivers locally): publish() hands
- * the encoded text to this node's handlers through a local FIFO (asynchronously, each handler decoding
- * its own copy) and still PUBLISHes it for the other nodes, prefixed with this instance's origin mark
- * (./codec.ts). When that PUBLISH comes back on our subscriber connection, startsWith(origin) drops it
+ * the encoded text to this node's handlers through a local FIFO (asynchronously, decoded once for
+ * them all, the copy shared and read-only) and still PUBLISHes it for the other nodes, prefixed with this instance's origin mark
+ * (./codec.ts). When that PUBLISH comes back on our subscriber connection, a compare of its first bytes drops it
  * without decoding; a payload without our mark (another node, an older version, redis-cli) is decoded
  * and delivered as before. What holds:
  * - publish() resolves with PUBLISH/SPUBLISH's count, as before: this node's subscriber connection
@@ -78,6 +78,7 @@ export class RedisPubSub implements PubSub {
   private everStarted = false;
   /** Prefixed to every payload this instance publishes, so its echo from Redis is recognised. */
   private readonly origin = newOriginMark();
+  private readonly originBytes = Buffer.from(this.origin, 'latin1');
   /** This node's own messages on their way to its handlers (one FIFO for all channels, as in LocalPubSub). */
   private readonly local: DeliveryQueue;
 
@@ -97,12 +98,16 @@ export class RedisPubSub implements PubSub {
     const sub = createRedisClient(this.opts.url, { ...common, connectionName: 'observerio:pubsub:sub', shardedSubscribers: true });
     this.watch(pub, 'publisher');
     this.watch(sub, 'subscriber');
-    const onMessage = (channel: string, text: string) => {
+    // The payload as the bytes Redis sent: our own echo is recognised on them and dropped undecoded
+    // (ioredis skips its toString when nothing listens to 'message'; a thousand-override event is
+    // 120 kB). Cluster subscribers decode anyway; the buffer events carry the same payloads.
+    const onMessage = (channel: Buffer, payload: Buffer) => {
       // Our own message, already delivered here by publish().
-      if (text.startsWith(this.origin)) return;
-      deliver(this.subscribers.of(channel), channel, text, this.logger);
+      if (payload.length >= this.originBytes.length && payload.compare(this.originBytes, 0, this.originBytes.length, 0, this.originBytes.length) === 0) return;
+      const name = channel.toString('utf8');
+      deliver(this.subscribers.of(name), name, payload.toString('utf8'), this.logger);
     };
-    sub.on(isCluster(sub) ? 'smessage' : 'message', onMessage);
+    sub.on(isCluster(sub) ? 'smessageBuffer' : 'messageBuffer', onMessage);
     return [pub, sub];
   }
 

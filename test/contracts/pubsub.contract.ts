@@ -105,24 +105,55 @@ export function pubsubContract(name: string, factory: PubSubFactory): void {
         for (const [c, list] of got.entries()) expect(list).to.deep.equal(sent.filter((i) => i % 3 === c));
       });
 
-      it('delivers to several handlers, each with its own copy', async () => {
+      it('delivers to several handlers one shared, frozen copy: no handler can change what another sees', async () => {
         const ch = freshChannel();
-        const a: Array<{ n: number; tag?: string }> = [];
-        const b: Array<{ n: number; tag?: string }> = [];
+        const a: unknown[] = [];
+        const b: Array<{ n: number; list: number[]; tag?: string }> = [];
+        const writes: string[] = [];
         await ps.subscribe(ch, (m) => {
-          const msg = m as { n: number; tag?: string };
-          msg.tag = 'mutated by a';
-          a.push(msg);
+          a.push(m);
+          const msg = m as { n: number; list: number[]; tag?: string };
+          for (const write of [() => (msg.tag = 'mutated by a'), () => (msg.n = 2), () => msg.list.push(3), () => (msg.list[0] = 9)]) {
+            try {
+              write();
+              writes.push('allowed');
+            } catch (err) {
+              writes.push((err as Error).name);
+            }
+          }
         });
-        await ps.subscribe(ch, (m) => b.push(m as { n: number; tag?: string }));
-        const original = { n: 1 };
+        await ps.subscribe(ch, (m) => b.push(m as { n: number; list: number[]; tag?: string }));
+        const original = { n: 1, list: [1, 2] };
         await ps.publish(ch, original);
         await eventually(() => {
           expect(a).to.have.length(1);
           expect(b).to.have.length(1);
         });
-        expect(b[0]).to.deep.equal({ n: 1 });
-        expect(original).to.deep.equal({ n: 1 });
+        expect(writes).to.deep.equal(['TypeError', 'TypeError', 'TypeError', 'TypeError']);
+        // Decoded once: the handlers hold the very same object, and it is not the publisher's.
+        expect(a[0]).to.equal(b[0]);
+        expect(b[0]).to.not.equal(original);
+        expect(Object.isFrozen(b[0]) && Object.isFrozen(b[0]!.list)).to.equal(true);
+        expect(b[0]).to.deep.equal({ n: 1, list: [1, 2] });
+        expect(original).to.deep.equal({ n: 1, list: [1, 2] });
+        original.list.push(4);
+        expect(b[0]!.list).to.deep.equal([1, 2]);
+      });
+
+      it('decodes a message once for all its handlers, however many there are', async () => {
+        const ch = freshChannel();
+        const seen = new Set<unknown>();
+        let calls = 0;
+        for (let i = 0; i < 5; i++)
+          await ps.subscribe(ch, (m) => {
+            calls += 1;
+            seen.add(m);
+          });
+        await ps.publish(ch, { deep: { er: [{ still: 'x' }] } });
+        await ps.publish(ch, { deep: { er: [{ still: 'y' }] } });
+        await eventually(() => expect(calls).to.equal(10));
+        expect(seen.size).to.equal(2);
+        for (const m of seen) expect(Object.isFrozen((m as { deep: { er: object[] } }).deep.er[0])).to.equal(true);
       });
 
       it('is unaffected by the publisher mutating the message after publish', async () => {

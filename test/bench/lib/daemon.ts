@@ -1,7 +1,8 @@
 /**
  * The daemon under test, as users run it: the built CLI (`node bin/observerio.js serve`) in its own
  * process, configured through the environment, on the bench's private Redis and Meilisearch. Its
- * output goes to a log file; `BENCH_PROFILE=1` adds `--cpu-prof` (profiles land in bench/results/tmp).
+ * output goes to a log file; `BENCH_PROFILE=1` adds `--cpu-prof` (profiles land in bench/results/tmp),
+ * `BENCH_NODE_FLAGS` adds Node flags (e.g. `--trace-gc`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -68,6 +69,10 @@ export class DaemonProcess {
       mkdirSync(spec.profileDir, { recursive: true });
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${spec.profileDir}`);
     }
+    // BENCH_NODE_FLAGS="--trace-gc ..." passes V8/Node flags to the daemon (GC tracing, heap limits);
+    // their output lands in the daemon's log, kept with BENCH_PROFILE=1.
+    const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter((f) => f.length > 0) ?? [];
+    nodeArgs.push(...extraFlags);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'production',
