@@ -6,7 +6,7 @@
 import { Cell, formatReason, type ParentCell } from './cell.js';
 import type { NormalizedSpec, WorkerDef } from './child-spec.js';
 import { Deferred, isPromiseLike, withTimeout } from './deferred.js';
-import { dispatch, spawnActor, stopActor, type NactCrashContext, type NactRef } from './nact.js';
+import { dispatch, spawnLeaf, stopActor, type NactCrashContext, type NactRef } from './nact.js';
 import type { ActorContext, ActorRef, Behaviour, OtpLogger, TreeNode } from './types.js';
 
 /** Thrown into an actor by kill(): a crash like any other. */
@@ -44,7 +44,7 @@ export class WorkerCell extends Cell {
   async start(): Promise<void> {
     // The nact state is the cell itself and the message function is shared by every worker, so a
     // worker costs nact no closure of its own but the crash hook (which must know its cell).
-    this.nact = spawnActor(this.parent.nactRef, deliverToCell, this.name, {
+    this.nact = spawnLeaf(this.parent.nactRef, deliverToCell, this.name, {
       initialState: this,
       onCrash: (_msg, err, ctx) => this.onCrash(err, ctx),
       afterStop: noop,

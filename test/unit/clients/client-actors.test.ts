@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { ClientActors, clientsChildSpec, REPORT_TURN_MS, type VerifiedConn } from '../../../src/clients/client-actors.js';
+import { ClientActors, clientsChildSpec, REPORT_TURN_MS, UP_TURN_MS, type VerifiedConn } from '../../../src/clients/client-actors.js';
 import type { DeviceConnEntry } from '../../../src/clients/client.js';
 import { ackChannel } from '../../../src/clients/var-changes.js';
 import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
@@ -37,7 +37,7 @@ describe('ClientActors (the client actors’ service)', () => {
     await pubsub.start();
     store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: null });
     await store.start();
-    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId });
     clientActors = new Registry<null>('clientActors', 'unique');
     events = [];
     timelines = [];
@@ -283,6 +283,56 @@ describe('ClientActors (the client actors’ service)', () => {
       await eventually(() => expect(lines[1]).to.have.length(1));
       expect(lines[0]).to.deep.equal([]);
       await eventually(async () => expect(await store.getDevice(API_KEY, 'gone', Date.now())).to.not.equal(null));
+    });
+
+    it(`takes the verifies of a key arriving one a millisecond in turns ${UP_TURN_MS} ms apart at least, each socket its line`, async () => {
+      const n = 60;
+      const refs = await startWithConns(n);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      let turns = 0;
+      const touch = store.touchDevices.bind(store);
+      store.touchDevices = (...a) => ((turns += 1), touch(...a));
+      const lines: string[][] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        clients.deviceVerified(socket(i, `phone-${i}`, lines), refs[i] as ActorRef<unknown>);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      const elapsed = performance.now() - t0;
+      await eventually(() => expect(lines.every((l) => l.length === 1)).to.equal(true));
+      // One turn per verify before; now one per UP_TURN_MS, plus the first and the last.
+      expect(turns).to.be.at.most(Math.ceil(elapsed / UP_TURN_MS) + 3);
+      expect(turns).to.be.at.least(2);
+      for (let i = 0; i < n; i++) expect((await store.getDevice(API_KEY, `phone-${i}`, Date.now()))?.online, `phone-${i}`).to.equal(true);
+    });
+
+    it('keeps a socket’s events behind its conn_up that waits for its turn: a report, its labels, its end', async () => {
+      const refs = await startWithConns(4);
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'first', lines), refs[0] as ActorRef<unknown>);
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'first', Date.now()))?.online).to.equal(true));
+      const log: string[] = [];
+      const { touchDevices, setReported, setLabels, markOffline } = store;
+      store.touchDevices = (k, ds, ...rest) => (log.push(`touch ${ds.map((d) => d.deviceId).join(',')}`), touchDevices.call(store, k, ds, ...rest));
+      store.setReported = (k, d, vars) => (log.push(`reported ${d}`), setReported.call(store, k, d, vars));
+      store.setLabels = (k, d, labels) => (log.push(`labels ${d}`), setLabels.call(store, k, d, labels));
+      store.markOffline = (k, d, at) => (log.push(`offline ${d}`), markOffline.call(store, k, d, at));
+      // Right after the first one's turn: these wait for the next, and what follows must not overtake them.
+      const reporter = socket(1, 'reporter', lines);
+      clients.deviceVerified(reporter, refs[1] as ActorRef<unknown>);
+      clients.deviceReported(reporter, [{ name: 'speed', type: 'integer', value: '1' }]);
+      await eventually(() => expect(log).to.include('reported reporter'));
+      expect(log.indexOf('touch reporter')).to.be.within(0, log.indexOf('reported reporter'));
+      const labelled = socket(2, 'labelled', lines);
+      clients.deviceVerified(labelled, refs[2] as ActorRef<unknown>);
+      clients.deviceLabels(labelled, { platform: 'ios' });
+      await eventually(() => expect(log).to.include('labels labelled'));
+      expect(log.indexOf('touch labelled')).to.be.within(0, log.indexOf('labels labelled'));
+      clients.deviceVerified(socket(3, 'brief', lines), refs[3] as ActorRef<unknown>);
+      await (rt as Runtime).dynamicSupervisor('/root/conns').terminateChild('c-3');
+      await eventually(() => expect(log).to.include('offline brief'));
+      expect(log.indexOf('touch brief')).to.be.within(0, log.indexOf('offline brief'));
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'brief', Date.now()))?.online).to.equal(false));
     });
 
     it('after the key’s actor stopped, a new verify starts a new one that sends the overrides', async () => {
