@@ -208,21 +208,29 @@ export class ClientActors {
     const { nodeId } = this.deps;
     const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
     this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId));
-    self.monitor(() => {
-      // Reports still waiting for their turn go first, as they would have without the wait.
-      this.releaseHeld(conn.id);
-      this.heldReports.delete(conn.id);
-      this.lastReportTurn.delete(conn.id);
-      this.notify(v.apiKey, { kind: 'conn_down', deviceKey });
-      // The registry's own monitor ran first (it registered first): the count is without this socket.
-      if (this.deps.deviceConns.countKey(v.apiKey) === 0) this.lastUpTurn.delete(v.apiKey);
-    });
+    this.watchSocket(conn.id, v.apiKey, deviceKey, self);
     const resume = this.seen.has(conn);
     this.seen.add(conn);
     const up: ConnUp = { connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null };
     // A restarted connection actor's socket goes alone, in its place among the socket's messages.
     if (resume) return this.dispatch(v.apiKey, { kind: 'conn_up', resume: true, take: () => [up] });
     this.upJoin(v.apiKey, up);
+  }
+
+  /**
+   * What a socket's end (or its actor's restart) sets off. A method of its own, so that the monitor's
+   * closure holds these four and not the rest of deviceVerified's locals for the socket's lifetime.
+   */
+  private watchSocket(connId: string, apiKey: string, deviceKey: string, self: ActorRef<unknown>): void {
+    self.monitor(() => {
+      // Reports still waiting for their turn go first, as they would have without the wait.
+      this.releaseHeld(connId);
+      this.heldReports.delete(connId);
+      this.lastReportTurn.delete(connId);
+      this.notify(apiKey, { kind: 'conn_down', deviceKey });
+      // The registry's own monitor ran first (it registered first): the count is without this socket.
+      if (this.deps.deviceConns.countKey(apiKey) === 0) this.lastUpTurn.delete(apiKey);
+    });
   }
 
   /**

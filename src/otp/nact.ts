@@ -27,20 +27,43 @@ export interface NactSpawnOptions {
 interface NactModule {
   start(opts: { name: string }): NactRef;
   spawn(parent: NactRef, f: (state: unknown, msg: unknown) => unknown, name: string, opts: NactSpawnOptions): NactRef;
-  dispatch(ref: NactRef, msg: unknown): void;
+  dispatch(ref: NactRef, msg: unknown, sender?: unknown): void;
   stop(ref: NactRef): void;
 }
 
 const require = createRequire(import.meta.url);
 const nact = require('nact') as NactModule;
 
-/** The fields of nact's Actor (lib/actor.js) that the two adjustments below touch. */
+/** The fields of nact's Actor (lib/actor.js) that the adjustments below touch. */
 interface NactActor {
   immediate: unknown;
+  path: { parts: string[] };
   children: Map<string, unknown>;
   childReferences: Map<string, unknown>;
+  parent?: { reference: unknown };
+  reference: unknown;
+  name: string;
+  log: unknown;
 }
-const { Actor } = require('nact/lib/actor') as { Actor: { prototype: { afterMessage(this: NactActor): void; childSpawned(this: NactActor, child: NactActor): void } } };
+interface ActorPrototype {
+  afterMessage(this: NactActor): void;
+  childSpawned(this: NactActor, child: NactActor): void;
+  createContext(this: NactActor, sender: unknown): unknown;
+}
+const { Actor } = require('nact/lib/actor') as { Actor: { prototype: ActorPrototype } };
+const { Nobody } = require('nact/lib/references') as { Nobody: new () => unknown };
+
+/** The sender of every message we dispatch (we never reply through nact): nact made one per message. */
+const NOBODY = new Nobody();
+
+/**
+ * The context nact hands each message, without the copy of the actor's children map it made for
+ * every message (an empty Map is about 300 B of garbage): no message function of ours reads the
+ * context, and nact's own uses (supervision, stop) read nothing of the children.
+ */
+Actor.prototype.createContext = function createContext(this: NactActor, sender: unknown): unknown {
+  return { parent: this.parent?.reference, path: this.path, self: this.reference, name: this.name, children: this.childReferences, sender, log: this.log };
+};
 
 /**
  * nact keeps an actor's last setImmediate handle after it ran (only to clear it at stop), and an
@@ -62,13 +85,17 @@ const NO_CHILDREN = new NoChildren();
 
 /**
  * Set while spawnLeaf runs: the actor spawned is a worker, which never spawns an actor of its own,
- * so its two children maps (an empty Map costs about 280 B) become the shared NO_CHILDREN.
+ * so its two children maps (an empty Map costs about 280 B) become the shared NO_CHILDREN, and its
+ * path's parts a copy of their size (a thousand workers are a connect storm's worth).
  */
 let spawningLeaf = false;
 const childSpawned = Actor.prototype.childSpawned;
 Actor.prototype.childSpawned = function (this: NactActor, child: NactActor): void {
   childSpawned.call(this, child);
-  if (spawningLeaf) child.children = child.childReferences = NO_CHILDREN;
+  if (!spawningLeaf) return;
+  child.children = child.childReferences = NO_CHILDREN;
+  // nact builds the path with a spread, whose array keeps room for about 20 more parts.
+  child.path.parts = child.path.parts.slice();
 };
 
 export const startSystem = (name: string): NactRef => nact.start({ name });
@@ -82,5 +109,5 @@ export function spawnLeaf(...args: Parameters<NactModule['spawn']>): NactRef {
     spawningLeaf = false;
   }
 }
-export const dispatch = nact.dispatch;
+export const dispatch = (ref: NactRef, msg: unknown): void => nact.dispatch(ref, msg, NOBODY);
 export const stopActor = nact.stop;

@@ -27,7 +27,8 @@ export class WorkerCell extends Cell {
   private pending = 0;
   /** Holds messages while the behaviour (re)initialises. */
   private gate: Deferred | null = null;
-  private monitors = new Set<(reason: string) => void>();
+  /** Callbacks for the end of this incarnation: an array (a connection actor has two), made at the first. */
+  private monitors: Array<(reason: string) => void> | null = null;
   private readonly behaviour: Behaviour<unknown, unknown>;
   readonly ref: ActorRef<unknown>;
   readonly ctx: ActorContext<unknown>;
@@ -163,9 +164,9 @@ export class WorkerCell extends Cell {
   }
 
   private fireMonitors(reason: string): void {
-    if (this.monitors.size === 0) return;
-    const ms = [...this.monitors];
-    this.monitors.clear();
+    const ms = this.monitors;
+    if (ms === null) return;
+    this.monitors = null;
     for (const m of ms) {
       try {
         m(reason);
@@ -208,8 +209,17 @@ export class WorkerCell extends Cell {
       queueMicrotask(() => onExit('noproc'));
       return noop;
     }
-    this.monitors.add(onExit);
-    return () => this.monitors.delete(onExit);
+    const ms = this.monitors;
+    // concat, not push: a pushed array grows room for 16 more (about 140 B per connection actor).
+    if (ms === null) this.monitors = [onExit];
+    else if (!ms.includes(onExit)) this.monitors = ms.concat(onExit);
+    return () => this.demonitor(onExit);
+  }
+
+  private demonitor(onExit: (reason: string) => void): void {
+    const ms = this.monitors;
+    const i = ms ? ms.indexOf(onExit) : -1;
+    if (ms && i >= 0) ms.splice(i, 1);
   }
 }
 

@@ -134,8 +134,8 @@ function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
     // The transport handles the socket's errors from here on; the actor listens to it once started.
     // The address slot comes back when the socket closes (the transport's close handler, not the
     // connection actor's: however the socket ends, also if the actor never starts).
-    let release: (() => void) | null = null;
-    release = startConnection(new NetTransport(socket, () => release?.()), socket.remoteAddress ?? '?');
+    const transport = new NetTransport(socket);
+    transport.onClose = startConnection(transport, socket.remoteAddress ?? '?');
   };
 
   return worker<ListenerState, never>({

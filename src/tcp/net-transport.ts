@@ -33,10 +33,13 @@ export class NetTransport implements LineTransport, IdleWatched {
   idleSlot = -1;
   idleQueued = 0;
 
-  /** `onClose` runs when the socket has closed, however it ended (before the connection hears of it). */
+  /**
+   * `onClose` runs when the socket has closed, however it ended (before the connection hears of it);
+   * it may be set after construction, before the socket's events run.
+   */
   constructor(
     private readonly socket: Socket,
-    private readonly onClose: (() => void) | null = null,
+    public onClose: (() => void) | null = null,
   ) {
     (socket as OwnedSocket)[TRANSPORT] = this;
     // An error is always followed by 'close', which reports it; unhandled, it would crash the daemon.
