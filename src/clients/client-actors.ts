@@ -52,12 +52,14 @@ export function deviceKeyOf(conn: Pick<VerifiedConn, 'id' | 'verified'>, nodeId:
 export const REPORT_TURN_MS = 20;
 
 /**
- * A key's conn_up turns are this far apart at least, as a socket's report turns are: a verify
- * arriving sooner after the key's actor took the previous conn_up waits the rest, and the verifies
- * of the key that follow join it. Each turn costs the key's actor a few store round trips (record
- * the devices, read the overrides, write last-sent) whatever it carries, and in a connect storm the
- * actor took its sockets one or two per turn: most of a verify's CPU and of its garbage. A lone
- * verify is read at once, as before; in a storm a socket's overrides follow its OK by this much more.
+ * In a connect storm a key's conn_up turns are this far apart at least: a verify arriving sooner
+ * after the key's actor took the previous conn_up waits the rest, and the verifies of the key that
+ * follow join it. Each turn costs the key's actor a few store round trips (record the devices, read
+ * the overrides, write last-sent) whatever it carries, and in a storm the actor took its sockets one
+ * or two per turn: most of a verify's CPU and of its garbage. A storm is a key's third verify within
+ * UP_TURN_MS: a lone verify, or a device's pair of sockets, is taken at once as before (and its
+ * device is in the store right after its OK); in a storm a socket's overrides follow its OK by up
+ * to this much more.
  */
 export const UP_TURN_MS = 20;
 
@@ -121,8 +123,8 @@ export class ClientActors {
   private readonly lastReportTurn = new Map<string, number>();
   /** Per key, the verified sockets' conn_up waiting for its turn or in its mailbox, which later verifies join (deviceVerified). */
   private readonly heldUps = new Map<string, HeldUps>();
-  /** Per key with sockets here, when its actor last took a conn_up (UP_TURN_MS). */
-  private readonly lastUpTurn = new Map<string, number>();
+  /** Per key with sockets here: when its actor last took a conn_up, and its last two verifies (UP_TURN_MS). */
+  private readonly upTurns = new Map<string, { taken: number; verified: number; before: number }>();
   /** Every change and view of §8. */
   readonly variables: Variables;
 
@@ -229,7 +231,7 @@ export class ClientActors {
       this.lastReportTurn.delete(connId);
       this.notify(apiKey, { kind: 'conn_down', deviceKey });
       // The registry's own monitor ran first (it registered first): the count is without this socket.
-      if (this.deps.deviceConns.countKey(apiKey) === 0) this.lastUpTurn.delete(apiKey);
+      if (this.deps.deviceConns.countKey(apiKey) === 0) this.upTurns.delete(apiKey);
     });
   }
 
@@ -238,9 +240,15 @@ export class ClientActors {
    * any, so a burst of verifies costs the key's actor one turn and one store round trip per step, not
    * one each. Only earlier: nothing of a socket is sent before its conn_up, so its order with its own
    * messages holds. A message the actor can no longer take (it stopped, or never started) is joined
-   * no more. The key's turns are UP_TURN_MS apart at least.
+   * no more. In a storm the key's turns are UP_TURN_MS apart at least.
    */
   private upJoin(apiKey: string, up: ConnUp): void {
+    const now = performance.now();
+    let turns = this.upTurns.get(apiKey);
+    if (!turns) this.upTurns.set(apiKey, (turns = { taken: -Infinity, verified: -Infinity, before: -Infinity }));
+    const storm = now - turns.before < UP_TURN_MS;
+    turns.before = turns.verified;
+    turns.verified = now;
     const held = this.heldUps.get(apiKey);
     if (held && (held.ref === undefined || held.ref?.alive())) {
       held.ups.push(up);
@@ -248,7 +256,7 @@ export class ClientActors {
     }
     const fresh: HeldUps = { ups: [up], ref: undefined, timer: null };
     this.heldUps.set(apiKey, fresh);
-    const wait = (this.lastUpTurn.get(apiKey) ?? -Infinity) + UP_TURN_MS - performance.now();
+    const wait = storm ? turns.taken + UP_TURN_MS - now : 0;
     if (wait > 0) {
       fresh.timer = setTimeout(() => this.sendUps(apiKey, fresh), Math.ceil(wait));
       fresh.timer.unref();
@@ -261,7 +269,8 @@ export class ClientActors {
     const take = (): ConnUp[] => {
       if (this.heldUps.get(apiKey) === fresh) {
         this.heldUps.delete(apiKey);
-        this.lastUpTurn.set(apiKey, performance.now());
+        const turns = this.upTurns.get(apiKey);
+        if (turns) turns.taken = performance.now();
       }
       return fresh.ups;
     };
