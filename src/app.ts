@@ -63,7 +63,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const health = new HealthBoard();
   const probeMs = opts.probeMs ?? 5000;
   // Declared before the log batcher, which tells a refused log's sender through it.
-  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId });
   // Each child of the tree is made beside its spec and handed out as a handle: the store, pubsub and
   // logs handles are the backends the daemon holds, whose resources their workers open and close.
   const storeChild = backendChild('store', resolveStore(config, logger), health, { metrics, probeMs });

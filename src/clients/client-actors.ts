@@ -51,6 +51,18 @@ export function deviceKeyOf(conn: Pick<VerifiedConn, 'id' | 'verified'>, nodeId:
  */
 export const REPORT_TURN_MS = 20;
 
+/**
+ * In a connect storm a key's conn_up turns are this far apart at least: a verify arriving sooner
+ * after the key's actor took the previous conn_up waits the rest, and the verifies of the key that
+ * follow join it. Each turn costs the key's actor a few store round trips (record the devices, read
+ * the overrides, write last-sent) whatever it carries, and in a storm the actor took its sockets one
+ * or two per turn: most of a verify's CPU and of its garbage. A storm is a key's third verify within
+ * UP_TURN_MS: a lone verify, or a device's pair of sockets, is taken at once as before (and its
+ * device is in the store right after its OK); in a storm a socket's overrides follow its OK by up
+ * to this much more.
+ */
+export const UP_TURN_MS = 20;
+
 /** The reports of one socket waiting for its next turn, and the timer that sends them once due. */
 interface HeldReports {
   apiKey: string;
@@ -88,10 +100,14 @@ class SocketEntry implements DeviceConnEntry {
   }
 }
 
-/** A conn_up message still open to joins: its sockets, and the actor it went to (undefined: not sent yet; null: lost). */
+/**
+ * A conn_up message still open to joins: its sockets, the actor it went to (undefined: not sent yet;
+ * null: lost), and the timer that sends it once its turn is due (UP_TURN_MS).
+ */
 interface HeldUps {
   ups: ConnUp[];
   ref: ActorRef<ClientMsg> | null | undefined;
+  timer: NodeJS.Timeout | null;
 }
 
 export class ClientActors {
@@ -105,8 +121,10 @@ export class ClientActors {
   private readonly heldReports = new Map<string, HeldReports>();
   /** Per socket, when its reports were last read by the key's actor (REPORT_TURN_MS). */
   private readonly lastReportTurn = new Map<string, number>();
-  /** Per key, the verified sockets' conn_up waiting in its mailbox, which later verifies join (deviceVerified). */
+  /** Per key, the verified sockets' conn_up waiting for its turn or in its mailbox, which later verifies join (deviceVerified). */
   private readonly heldUps = new Map<string, HeldUps>();
+  /** Per key with sockets here: when its actor last took a conn_up, and its last two verifies (UP_TURN_MS). */
+  private readonly upTurns = new Map<string, { taken: number; verified: number; before: number }>();
   /** Every change and view of §8. */
   readonly variables: Variables;
 
@@ -143,6 +161,7 @@ export class ClientActors {
 
   /** Tells the key's client actor, if any, that a device connection came or went. */
   notify(apiKey: string, msg: ClientMsg): void {
+    this.releaseUps(apiKey);
     const found = this.registry.whereis(apiKey);
     if (found) (found.ref as ActorRef<ClientMsg>).send(msg);
   }
@@ -152,6 +171,8 @@ export class ClientActors {
    * even while the actor is starting.
    */
   private dispatch(apiKey: string, msg: ClientMsg, sent?: (ref: ActorRef<ClientMsg> | null) => void): void {
+    // Verifies waiting for their turn go first: every event of the key reaches it in the order it happened.
+    this.releaseUps(apiKey);
     const queued = this.queues.get(apiKey);
     if (!queued) {
       const found = this.registry.whereis(apiKey);
@@ -189,13 +210,7 @@ export class ClientActors {
     const { nodeId } = this.deps;
     const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
     this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId));
-    self.monitor(() => {
-      // Reports still waiting for their turn go first, as they would have without the wait.
-      this.releaseHeld(conn.id);
-      this.heldReports.delete(conn.id);
-      this.lastReportTurn.delete(conn.id);
-      this.notify(v.apiKey, { kind: 'conn_down', deviceKey });
-    });
+    this.watchSocket(conn.id, v.apiKey, deviceKey, self);
     const resume = this.seen.has(conn);
     this.seen.add(conn);
     const up: ConnUp = { connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null };
@@ -205,27 +220,72 @@ export class ClientActors {
   }
 
   /**
-   * A fresh socket's conn_up joins the key's one still waiting in the mailbox, if any, so a burst of
-   * verifies costs the key's actor one turn and one store round trip per step, not one each. Only
-   * earlier: nothing of a socket is sent before its conn_up, so its order with its own messages holds.
-   * A message the actor can no longer take (it stopped, or never started) is joined no more.
+   * What a socket's end (or its actor's restart) sets off. A method of its own, so that the monitor's
+   * closure holds these four and not the rest of deviceVerified's locals for the socket's lifetime.
+   */
+  private watchSocket(connId: string, apiKey: string, deviceKey: string, self: ActorRef<unknown>): void {
+    self.monitor(() => {
+      // Reports still waiting for their turn go first, as they would have without the wait.
+      this.releaseHeld(connId);
+      this.heldReports.delete(connId);
+      this.lastReportTurn.delete(connId);
+      this.notify(apiKey, { kind: 'conn_down', deviceKey });
+      // The registry's own monitor ran first (it registered first): the count is without this socket.
+      if (this.deps.deviceConns.countKey(apiKey) === 0) this.upTurns.delete(apiKey);
+    });
+  }
+
+  /**
+   * A fresh socket's conn_up joins the key's one still waiting for its turn or in the mailbox, if
+   * any, so a burst of verifies costs the key's actor one turn and one store round trip per step, not
+   * one each. Only earlier: nothing of a socket is sent before its conn_up, so its order with its own
+   * messages holds. A message the actor can no longer take (it stopped, or never started) is joined
+   * no more. In a storm the key's turns are UP_TURN_MS apart at least.
    */
   private upJoin(apiKey: string, up: ConnUp): void {
+    const now = performance.now();
+    let turns = this.upTurns.get(apiKey);
+    if (!turns) this.upTurns.set(apiKey, (turns = { taken: -Infinity, verified: -Infinity, before: -Infinity }));
+    const storm = now - turns.before < UP_TURN_MS;
+    turns.before = turns.verified;
+    turns.verified = now;
     const held = this.heldUps.get(apiKey);
     if (held && (held.ref === undefined || held.ref?.alive())) {
       held.ups.push(up);
       return;
     }
-    const fresh: HeldUps = { ups: [up], ref: undefined };
+    const fresh: HeldUps = { ups: [up], ref: undefined, timer: null };
     this.heldUps.set(apiKey, fresh);
+    const wait = storm ? turns.taken + UP_TURN_MS - now : 0;
+    if (wait > 0) {
+      fresh.timer = setTimeout(() => this.sendUps(apiKey, fresh), Math.ceil(wait));
+      fresh.timer.unref();
+    } else this.sendUps(apiKey, fresh);
+  }
+
+  /** Puts a key's held conn_up in its mailbox; the actor takes every socket that joined it by then. */
+  private sendUps(apiKey: string, fresh: HeldUps): void {
+    fresh.timer = null;
     const take = (): ConnUp[] => {
-      if (this.heldUps.get(apiKey) === fresh) this.heldUps.delete(apiKey);
+      if (this.heldUps.get(apiKey) === fresh) {
+        this.heldUps.delete(apiKey);
+        const turns = this.upTurns.get(apiKey);
+        if (turns) turns.taken = performance.now();
+      }
       return fresh.ups;
     };
     this.dispatch(apiKey, { kind: 'conn_up', resume: false, take }, (ref) => {
       fresh.ref = ref;
       if (ref === null && this.heldUps.get(apiKey) === fresh) this.heldUps.delete(apiKey);
     });
+  }
+
+  /** Sends the key's conn_up that waits for its turn now: an event of the key that follows it must not overtake it. */
+  private releaseUps(apiKey: string): void {
+    const held = this.heldUps.get(apiKey);
+    if (!held?.timer) return;
+    clearTimeout(held.timer);
+    this.sendUps(apiKey, held);
   }
 
   /**

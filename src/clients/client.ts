@@ -168,21 +168,10 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     return out;
   };
 
-  const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.find(apiKey, (v) => v.connId === connId);
-  /** The entries of these sockets that are still registered, in order (one scan of the key's entries). */
-  const sockets = (ups: readonly ConnUp[]): DeviceConnEntry[] => {
-    if (ups.length === 1) {
-      const e = entryOf((ups[0] as ConnUp).connId);
-      return e ? [e] : [];
-    }
-    const byId = new Map<string, DeviceConnEntry>();
-    const wanted = new Set(ups.map((u) => u.connId));
-    deviceConns.find(apiKey, (v) => {
-      if (wanted.has(v.connId)) byId.set(v.connId, v);
-      return byId.size === wanted.size;
-    });
-    return ups.flatMap((u) => byId.get(u.connId) ?? []);
-  };
+  // By id, not a scan: a key's thousands of sockets would make a connect storm quadratic.
+  const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.get(apiKey, connId);
+  /** The entries of these sockets that are still registered, in order. */
+  const sockets = (ups: readonly ConnUp[]): DeviceConnEntry[] => ups.flatMap((u) => deviceConns.get(apiKey, u.connId) ?? []);
   const connsOf = (deviceKey: string): DeviceConnEntry[] => deviceConns.lookup(apiKey).flatMap((e) => (e.value.deviceKey === deviceKey ? [e.value] : []));
   const viewOf = (e: DeviceConnEntry): DeviceView => ({ deviceId: e.deviceKey, labels: e.labels() });
 

@@ -12,7 +12,9 @@
  * nobody looks at; the cost is one `listDevices` per (node, watched key) per period. A lapse reaches
  * the dashboards within presenceTtlMs (of the dead node) plus one period. A `device` event of the key
  * (a socket connected or closed on any node) brings the next look forward, so ordinary comings and
- * goings show within milliseconds. Strategy and pending counts are carried when a device's entry
+ * goings show within milliseconds; a second look a while after the last event of a burst catches
+ * what the key's actor recorded only after the first (in a connect or disconnect storm it records
+ * its sockets in turns, behind the events). Strategy and pending counts are carried when a device's entry
  * changes, but a change of only those does not by itself raise an event (it would cost a read per
  * device per period).
  */
@@ -38,10 +40,13 @@ interface Watched {
   checking: boolean;
   again: boolean;
   soon: NodeJS.Timeout | null;
+  settle: NodeJS.Timeout | null;
 }
 
 /** After a `device` event: the node that took the socket records it in the store right after publishing. */
 const NUDGE_DELAY_MS = 50;
+/** After the last `device` event of a burst: the key's actor has recorded the burst's sockets by then. */
+export const NUDGE_SETTLE_MS = 1000;
 
 /** What a change of raises an event; lastSeen moves with every heartbeat and does not. */
 const signature = (d: DeviceRecord): string => JSON.stringify([d.online, Object.entries(d.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), d.lastAddress, d.generated]);
@@ -56,7 +61,7 @@ export class PresenceWatch {
   watch(apiKey: string): () => void {
     let w = this.keys.get(apiKey);
     if (!w) {
-      w = { count: 0, known: null, checking: false, again: false, soon: null };
+      w = { count: 0, known: null, checking: false, again: false, soon: null, settle: null };
       this.keys.set(apiKey, w);
       void this.check(apiKey, w);
     }
@@ -76,6 +81,7 @@ export class PresenceWatch {
       if (mine.count > 0 || this.keys.get(apiKey) !== mine) return;
       this.keys.delete(apiKey);
       if (mine.soon) clearTimeout(mine.soon);
+      if (mine.settle) clearTimeout(mine.settle);
       if (this.keys.size === 0) this.stop();
     };
   }
@@ -83,7 +89,14 @@ export class PresenceWatch {
   /** Something about the key's devices just happened: look again shortly rather than at the next period. */
   nudge(apiKey: string): void {
     const w = this.keys.get(apiKey);
-    if (!w || w.soon) return;
+    if (!w) return;
+    if (w.settle) clearTimeout(w.settle);
+    w.settle = setTimeout(() => {
+      w.settle = null;
+      if (this.keys.get(apiKey) === w) void this.check(apiKey, w);
+    }, NUDGE_SETTLE_MS);
+    w.settle.unref();
+    if (w.soon) return;
     w.soon = setTimeout(() => {
       w.soon = null;
       if (this.keys.get(apiKey) === w) void this.check(apiKey, w);
@@ -99,7 +112,10 @@ export class PresenceWatch {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const w of this.keys.values()) if (w.soon) clearTimeout(w.soon);
+    for (const w of this.keys.values()) {
+      if (w.soon) clearTimeout(w.soon);
+      if (w.settle) clearTimeout(w.settle);
+    }
   }
 
   /** One look at the key's devices; never two at once for one key (a look asked for meanwhile runs after). */

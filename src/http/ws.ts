@@ -223,6 +223,8 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       // Events published together (Gateway.publishMany) go out as the frames they are, in order.
       if (isEventBatch(event)) {
         for (const e of event.events) fanOut(app, topicOf(apiKey), e);
+        // The device events of a connect storm come batched (tcp/device-events.ts).
+        if (event.events.some((e) => e.type === 'device')) presence.nudge(apiKey);
         return;
       }
       fanOut(app, topicOf(apiKey), event);

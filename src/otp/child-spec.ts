@@ -69,6 +69,8 @@ export class ChildSpecError extends Error {
 
 const NAME_RE = /^[a-z0-9\-$_.+!*'(),]+$/i;
 const RESTARTS: readonly Restart[] = ['permanent', 'transient', 'temporary'];
+const START_KINDS: readonly string[] = ['worker', 'supervisor', 'dynamic'];
+const STRATEGIES: readonly string[] = ['one_for_one', 'one_for_all', 'rest_for_one'];
 
 export function worker<S, M>(behaviour: Behaviour<S, M>): WorkerDef {
   return { kind: 'worker', behaviour };
@@ -131,7 +133,7 @@ export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
   if (typeof spec !== 'object' || spec === null) bad('child spec must be an object');
   if (typeof spec.id !== 'string' || !NAME_RE.test(spec.id)) bad("id must be a non-empty string of [A-Za-z0-9-_.$+!*'(),]");
   const start = spec.start;
-  if (typeof start !== 'object' || start === null || !['worker', 'supervisor', 'dynamic'].includes(start.kind))
+  if (typeof start !== 'object' || start === null || !START_KINDS.includes(start.kind))
     bad('start must come from worker(), supervisor() or dynamicSupervisor()');
   const restart = spec.restart ?? DEFAULTS.restart;
   if (!RESTARTS.includes(restart)) bad(`restart must be one of ${RESTARTS.join(', ')}`);
@@ -148,7 +150,7 @@ export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
     if (problem !== null) bad(problem);
   }
   if (start.kind === 'supervisor') {
-    if (!['one_for_one', 'one_for_all', 'rest_for_one'].includes(start.flags.strategy)) bad('strategy must be one_for_one, one_for_all or rest_for_one');
+    if (!STRATEGIES.includes(start.flags.strategy)) bad('strategy must be one_for_one, one_for_all or rest_for_one');
     const ids = new Set<string>();
     for (const c of start.children) {
       if (ids.has(c.id)) bad(`duplicate child id ${JSON.stringify(c.id)}`);
@@ -161,5 +163,8 @@ export function normalizeSpec(spec: ChildSpec, where: string): NormalizedSpec {
     if (childIntensity !== undefined && (!Number.isInteger(childIntensity) || childIntensity < 0)) bad('childIntensity must be an integer >= 0');
     if (childIntensity !== undefined && !((childPeriod ?? 0) > 0)) bad('childPeriod must be set with childIntensity');
   }
+  // A spec that names every field already is its own normal form: a connection's spec, made per
+  // socket, is then one object rather than two.
+  if (spec.restart === restart && spec.type === type && spec.shutdown === shutdown && spec.handle === undefined) return spec as NormalizedSpec;
   return spec.handle ? { id: spec.id, start, restart, type, shutdown, handle: spec.handle } : { id: spec.id, start, restart, type, shutdown };
 }

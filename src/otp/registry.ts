@@ -1,7 +1,8 @@
 /**
  * Elixir's Registry: key → entries of (actor, value). Unique registries hold one live entry per key,
  * duplicate ones many. An entry vanishes by itself when its actor's incarnation ends (a crash-restart
- * or a stop), through a monitor, so nobody ever finds a dead actor.
+ * or a stop), through a monitor, so nobody ever finds a dead actor. A registry made with `id` also
+ * finds an entry by its value's id in constant time (`get`), however many entries its key holds.
  */
 import type { ActorRef } from './types.js';
 
@@ -11,28 +12,48 @@ export interface Entry<V> {
 }
 
 interface Held<V> extends Entry<V> {
+  key: string;
   demonitor: () => void;
 }
+
+const noop = (): void => undefined;
 
 export class AlreadyRegistered extends Error {
   override name = 'AlreadyRegistered';
 }
 
+export interface RegistryOptions<V> {
+  /**
+   * The id of a value, unique across the registry, for `get`: a duplicate key with thousands of
+   * entries (one per socket) would otherwise be scanned per lookup, quadratic over a connect storm.
+   */
+  id?: (value: V) => string;
+}
+
 export class Registry<V> {
   private readonly byKey = new Map<string, Map<string, Held<V>>>();
+  /** Every entry by its value's id (with `id` only): one map for the registry, not one per key. */
+  private readonly byId: Map<string, Held<V>> | null;
+  private readonly idOf: ((value: V) => string) | null;
   private count = 0;
 
   constructor(
     readonly name: string,
     readonly keys: 'unique' | 'duplicate',
-  ) {}
+    opts: RegistryOptions<V> = {},
+  ) {
+    this.idOf = opts.id ?? null;
+    this.byId = this.idOf ? new Map() : null;
+  }
 
   /** Registers `ref` under `key`; a unique registry throws AlreadyRegistered if another actor holds it. */
   register(key: string, ref: ActorRef<unknown>, value: V): void {
     let entries = this.byKey.get(key);
     const existing = entries?.get(ref.path);
     if (existing) {
+      this.unindex(existing);
       existing.value = value;
+      this.index(existing);
       return;
     }
     if (this.keys === 'unique' && entries && entries.size > 0) {
@@ -40,10 +61,21 @@ export class Registry<V> {
       throw new AlreadyRegistered(`${this.name}: ${key} is held by ${holder.ref.path}`);
     }
     if (!entries) this.byKey.set(key, (entries = new Map()));
-    const held: Held<V> = { ref, value, demonitor: () => undefined };
+    const held: Held<V> = { ref, value, key, demonitor: noop };
     entries.set(ref.path, held);
+    this.index(held);
     this.count += 1;
     held.demonitor = ref.monitor(() => this.drop(key, ref.path, held));
+  }
+
+  private index(held: Held<V>): void {
+    if (this.byId && this.idOf) this.byId.set(this.idOf(held.value), held);
+  }
+
+  private unindex(held: Held<V>): void {
+    if (!this.byId || !this.idOf) return;
+    const id = this.idOf(held.value);
+    if (this.byId.get(id) === held) this.byId.delete(id);
   }
 
   unregister(key: string, ref: ActorRef<unknown>): boolean {
@@ -58,6 +90,7 @@ export class Registry<V> {
     const entries = this.byKey.get(key);
     if (entries?.get(path) !== held) return;
     entries.delete(path);
+    this.unindex(held);
     this.count -= 1;
     if (entries.size === 0) this.byKey.delete(key);
   }
@@ -74,6 +107,13 @@ export class Registry<V> {
     if (!entries) return undefined;
     for (const held of entries.values()) if (pred(held.value)) return held.value;
     return undefined;
+  }
+
+  /** The value under `key` whose id is `id` (a registry made with `id` only). */
+  get(key: string, id: string): V | undefined {
+    if (!this.byId) throw new Error(`registry ${this.name} has no id index: make it with the id option`);
+    const held = this.byId.get(id);
+    return held && held.key === key ? held.value : undefined;
   }
 
   /** The one entry of a unique key, if any. */

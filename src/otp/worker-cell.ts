@@ -6,7 +6,7 @@
 import { Cell, formatReason, type ParentCell } from './cell.js';
 import type { NormalizedSpec, WorkerDef } from './child-spec.js';
 import { Deferred, isPromiseLike, withTimeout } from './deferred.js';
-import { dispatch, spawnActor, stopActor, type NactCrashContext, type NactRef } from './nact.js';
+import { dispatch, spawnLeaf, stopActor, type NactCrashContext, type NactRef } from './nact.js';
 import type { ActorContext, ActorRef, Behaviour, OtpLogger, TreeNode } from './types.js';
 
 /** Thrown into an actor by kill(): a crash like any other. */
@@ -27,7 +27,8 @@ export class WorkerCell extends Cell {
   private pending = 0;
   /** Holds messages while the behaviour (re)initialises. */
   private gate: Deferred | null = null;
-  private monitors = new Set<(reason: string) => void>();
+  /** Callbacks for the end of this incarnation: an array (a connection actor has two), made at the first. */
+  private monitors: Array<(reason: string) => void> | null = null;
   private readonly behaviour: Behaviour<unknown, unknown>;
   readonly ref: ActorRef<unknown>;
   readonly ctx: ActorContext<unknown>;
@@ -44,7 +45,7 @@ export class WorkerCell extends Cell {
   async start(): Promise<void> {
     // The nact state is the cell itself and the message function is shared by every worker, so a
     // worker costs nact no closure of its own but the crash hook (which must know its cell).
-    this.nact = spawnActor(this.parent.nactRef, deliverToCell, this.name, {
+    this.nact = spawnLeaf(this.parent.nactRef, deliverToCell, this.name, {
       initialState: this,
       onCrash: (_msg, err, ctx) => this.onCrash(err, ctx),
       afterStop: noop,
@@ -163,9 +164,9 @@ export class WorkerCell extends Cell {
   }
 
   private fireMonitors(reason: string): void {
-    if (this.monitors.size === 0) return;
-    const ms = [...this.monitors];
-    this.monitors.clear();
+    const ms = this.monitors;
+    if (ms === null) return;
+    this.monitors = null;
     for (const m of ms) {
       try {
         m(reason);
@@ -208,8 +209,17 @@ export class WorkerCell extends Cell {
       queueMicrotask(() => onExit('noproc'));
       return noop;
     }
-    this.monitors.add(onExit);
-    return () => this.monitors.delete(onExit);
+    const ms = this.monitors;
+    // concat, not push: a pushed array grows room for 16 more (about 140 B per connection actor).
+    if (ms === null) this.monitors = [onExit];
+    else if (!ms.includes(onExit)) this.monitors = ms.concat(onExit);
+    return () => this.demonitor(onExit);
+  }
+
+  private demonitor(onExit: (reason: string) => void): void {
+    const ms = this.monitors;
+    const i = ms ? ms.indexOf(onExit) : -1;
+    if (ms && i >= 0) ms.splice(i, 1);
   }
 }
 

@@ -13,7 +13,7 @@ import { RestartIntensity, worker } from '../otp/index.js';
 import type { TcpConfig } from '../config.js';
 import { LineFramer, type FrameEvent } from './line-framer.js';
 import { errorReply, OK_REPLY, parseLine, type Command } from './protocol.js';
-import type { LineTransport } from './transport.js';
+import type { LineTransport, LineTransportEvents } from './transport.js';
 import type { Labels } from '../variables/labels.js';
 
 /** The part of the gateway a connection drives; `vars` answers false when it refuses the changes. */
@@ -57,10 +57,36 @@ function transportLabels(kind: string): { transport: string } {
   return l;
 }
 
+/** The labels of a connection that declared none: one object for all of them. */
+const NO_LABELS: Labels = Object.freeze({});
+
+/**
+ * What the transport tells a connection, forwarded to its actor's mailbox: an object of a class
+ * rather than two closures and their context per connection.
+ */
+class ConnectionEvents implements LineTransportEvents {
+  constructor(
+    private readonly conn: Connection,
+    private readonly self: ActorRef<ConnectionMsg>,
+    private readonly metrics: Metrics,
+  ) {}
+
+  data(chunk: Buffer): void {
+    this.self.send({ kind: 'data', chunk });
+  }
+
+  // Not through the mailbox: the gauge must drop even when the actor has already stopped.
+  closed(reason: string): void {
+    this.metrics.connections.dec(transportLabels(this.conn.transport.kind));
+    this.conn.transportGone();
+    this.self.send({ kind: 'closed', reason: this.conn.closeReason ?? reason });
+  }
+}
+
 export class Connection {
   verified: { apiKey: string; deviceId: string | null } | null = null;
   /** The labels of its last `d:` line; outlives a restart of the actor, as verification does. */
-  labels: Labels = {};
+  labels: Labels = NO_LABELS;
   readonly connectedAt = Date.now();
   lastLineAt: number | null = null;
   linesIn = 0;
@@ -84,8 +110,9 @@ export class Connection {
   private listening = false;
   /** The transport reported its end: nothing may be acquired for this connection any more. */
   private gone = false;
-  /** Gives back the key's connection slot; set while this connection holds one. */
-  private releaseSlot: (() => void) | null = null;
+  /** The key whose connection slot this connection holds, and the limits it holds it from. */
+  private slotKey: string | null = null;
+  private slotLimits: TenantLimits | null = null;
   /** When each limit code was last answered (REFUSAL_REPLY_MS). */
   private refusalRepliedAt: Partial<Record<ErrorCode, number>> | null = null;
 
@@ -108,19 +135,8 @@ export class Connection {
   listen(self: ActorRef<ConnectionMsg>, metrics: Metrics): void {
     if (this.listening) return;
     this.listening = true;
-    const transport = transportLabels(this.transport.kind);
-    metrics.connections.inc(transport);
-    this.transport.listen({
-      data: (chunk) => self.send({ kind: 'data', chunk }),
-      // Not through the mailbox: the gauge must drop even when the actor has already stopped.
-      closed: (reason) => {
-        metrics.connections.dec(transport);
-        this.gone = true;
-        this.releaseSlot?.();
-        this.releaseSlot = null;
-        self.send({ kind: 'closed', reason: this.closeReason ?? reason });
-      },
-    });
+    metrics.connections.inc(transportLabels(this.transport.kind));
+    this.transport.listen(new ConnectionEvents(this, self, metrics));
     this.transport.setIdleTimeout(this.tcp.idleTimeoutMs, () => this.close('idle timeout'));
     this.armVerifyTimeout(metrics);
   }
@@ -158,8 +174,17 @@ export class Connection {
   holdKeySlot(apiKey: string, limits: TenantLimits): boolean {
     if (this.gone) return true;
     if (!limits.acquireKey(apiKey)) return false;
-    this.releaseSlot = () => limits.releaseKey(apiKey);
+    this.slotKey = apiKey;
+    this.slotLimits = limits;
     return true;
+  }
+
+  /** The transport reported its end: the key's slot goes back, and nothing may be acquired any more. */
+  transportGone(): void {
+    this.gone = true;
+    if (this.slotKey !== null) this.slotLimits?.releaseKey(this.slotKey);
+    this.slotKey = null;
+    this.slotLimits = null;
   }
 
   /**
@@ -217,9 +242,8 @@ export class Connection {
   }
 }
 
-interface State {
-  framer: LineFramer;
-}
+/** The actor's state: the line framer alone, fresh at every (re)start. */
+type State = LineFramer;
 
 const NO_EVENTS: FrameEvent[] = [];
 
@@ -256,7 +280,7 @@ class ConnectionActor {
     // A restart keeps the transport and its verification; only the parser state is fresh.
     if (conn.verified) this.deps.onVerified(conn, ctx);
     if (conn.backlogAt < conn.backlog.length) ctx.self.send({ kind: 'resume' });
-    return { framer: new LineFramer(conn.tcp.maxLineBytes) };
+    return new LineFramer(conn.tcp.maxLineBytes);
   }
 
   handle(state: State, msg: ConnectionMsg, ctx: ActorContext<ConnectionMsg>): void | Promise<void> {
@@ -298,7 +322,7 @@ class ConnectionActor {
       bytesIn: conn.bytesIn,
       linesOut: conn.linesOut,
       bytesOut: conn.bytesOut,
-      buffered: state.framer.buffered,
+      buffered: state.buffered,
     };
   }
 
@@ -306,7 +330,7 @@ class ConnectionActor {
     const { conn } = this;
     conn.bytesIn += chunk.length;
     this.metrics.bytesReceived.inc(chunk.length);
-    conn.backlog = state.framer.push(chunk);
+    conn.backlog = state.push(chunk);
     conn.backlogAt = 0;
     return this.processBacklog(ctx);
   }
@@ -450,7 +474,7 @@ let nextId = 0;
 
 /** The child spec of one connection actor: transient, so a normal close removes it and a crash restarts it. */
 export function connectionChildSpec(conn: Connection, deps: ConnectionDeps): ChildSpec {
-  return { id: conn.id, restart: 'transient', shutdown: 2000, start: connectionBehaviour(conn, deps) };
+  return { id: conn.id, restart: 'transient', type: 'worker', shutdown: 2000, start: connectionBehaviour(conn, deps) };
 }
 
 export function newConnectionId(): string {

@@ -9,7 +9,8 @@ export type FrameEvent = { kind: 'line'; line: string } | { kind: 'too_long'; by
 const NL = 0x0a;
 
 export class LineFramer {
-  private pending: Buffer[] = [];
+  /** The pieces of an unfinished line; made when a line first spans chunks (most never do). */
+  private pending: Buffer[] | null = null;
   private pendingBytes = 0;
   private discarding = false;
   private discarded = 0;
@@ -44,8 +45,9 @@ export class LineFramer {
         if (this.pendingBytes === 0) {
           text = chunk.toString('utf8', start, nl);
         } else {
-          this.pending.push(chunk.subarray(start, nl));
-          text = Buffer.concat(this.pending).toString('utf8');
+          const parts = this.pending ?? [];
+          parts.push(chunk.subarray(start, nl));
+          text = Buffer.concat(parts).toString('utf8');
           this.reset();
         }
         const line = text.trim();
@@ -74,12 +76,12 @@ export class LineFramer {
       return;
     }
     // Copy: the socket may reuse the chunk's memory.
-    this.pending.push(Buffer.from(chunk.subarray(from, to)));
+    (this.pending ??= []).push(Buffer.from(chunk.subarray(from, to)));
     this.pendingBytes += n;
   }
 
   private reset(): void {
-    this.pending = [];
+    this.pending = null;
     this.pendingBytes = 0;
   }
 }

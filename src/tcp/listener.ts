@@ -2,7 +2,8 @@
  * The TCP side of the tree (ranch's listener + conns_sup): a `conns` dynamic supervisor with one
  * connection actor per socket, and the listener that accepts sockets and starts those actors. The
  * supervisor is rest_for_one, so if `conns` restarts, the listener restarts after it. The browser
- * SDK's WebSocket (`GET /sdk`, src/http/sdk-socket.ts) starts its connections here too.
+ * SDK's WebSocket (`GET /sdk`, src/http/sdk-socket.ts) starts its connections here too. The
+ * connections' device events go out in turns (device-events.ts) while the listener runs.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -10,7 +11,9 @@ import type { TcpConfig } from '../config.js';
 import { errorReply } from './protocol.js';
 import type { Metrics } from '../metrics.js';
 import { dynamicSupervisor, dynamicSupervisorHandle, supervisor, worker, type ChildHandle, type ChildSpec, type DynamicSupervisorCell } from '../otp/index.js';
-import { Connection, connectionChildSpec, newConnectionId, type ConnectionDeps, type ConnectionMsg } from './connection.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { Connection, connectionChildSpec, newConnectionId, type ConnectionDeps, type ConnectionGateway, type ConnectionMsg } from './connection.js';
+import { DeviceEvents } from './device-events.js';
 import { NetTransport } from './net-transport.js';
 import type { LineTransport } from './transport.js';
 
@@ -20,7 +23,8 @@ export interface ListenerOptions {
   tcp: TcpConfig;
   metrics: Metrics;
   logger: Logger;
-  connection: Omit<ConnectionDeps, 'tcp' | 'metrics'>;
+  /** The gateway's `device` is called through DeviceEvents, which publishes with its publishMany. */
+  connection: Omit<ConnectionDeps, 'tcp' | 'metrics' | 'gateway'> & { gateway: ConnectionGateway & Pick<Gateway, 'publishMany'> };
   /** Told the bound port (0 in config picks a free one). */
   onListening?: (port: number) => void;
 }
@@ -49,7 +53,8 @@ export interface TcpChild {
 export function tcpChild(opts: ListenerOptions): TcpChild {
   // The listener and GET /sdk find `conns` through this handle, whichever incarnation runs.
   const conns = dynamicSupervisorHandle();
-  const startConnection = connectionStarter(opts, conns);
+  const deviceEvents = new DeviceEvents(opts.connection.gateway);
+  const startConnection = connectionStarter(opts, conns, deviceEvents);
   const spec: ChildSpec = {
     id: 'tcp',
     start: supervisor({ strategy: 'rest_for_one', intensity: 3, period: 5000 }, [
@@ -64,14 +69,21 @@ export function tcpChild(opts: ListenerOptions): TcpChild {
         shutdown: 10_000,
         handle: conns,
       },
-      { id: 'listener', start: listenerBehaviour(opts, conns, startConnection) },
+      { id: 'listener', start: listenerBehaviour(opts, conns, startConnection, deviceEvents) },
     ]),
   };
   return { spec, startConnection };
 }
 
-function connectionStarter(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>): StartConnection {
-  const deps: ConnectionDeps = { ...opts.connection, tcp: opts.tcp, metrics: opts.metrics };
+function connectionStarter(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>, deviceEvents: DeviceEvents): StartConnection {
+  const g = opts.connection.gateway;
+  const gateway: ConnectionGateway = {
+    verifyKey: (apiKey) => g.verifyKey(apiKey),
+    logs: (apiKey, deviceId, logs) => g.logs(apiKey, deviceId, logs),
+    vars: (apiKey, deviceId, vars) => g.vars(apiKey, deviceId, vars),
+    device: (event, device) => deviceEvents.device(event, device),
+  };
+  const deps: ConnectionDeps = { ...opts.connection, gateway, tcp: opts.tcp, metrics: opts.metrics };
   const { metrics, tcp } = opts;
   const { limits } = opts.connection;
 
@@ -113,7 +125,7 @@ function connectionStarter(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
   };
 }
 
-function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>, startConnection: StartConnection) {
+function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<DynamicSupervisorCell>, startConnection: StartConnection, deviceEvents: DeviceEvents) {
   const { tcp } = opts;
   const { limits } = opts.connection;
   let boundPort = opts.port;
@@ -122,8 +134,8 @@ function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
     // The transport handles the socket's errors from here on; the actor listens to it once started.
     // The address slot comes back when the socket closes (the transport's close handler, not the
     // connection actor's: however the socket ends, also if the actor never starts).
-    let release: (() => void) | null = null;
-    release = startConnection(new NetTransport(socket, () => release?.()), socket.remoteAddress ?? '?');
+    const transport = new NetTransport(socket);
+    transport.onClose = startConnection(transport, socket.remoteAddress ?? '?');
   };
 
   return worker<ListenerState, never>({
@@ -147,10 +159,13 @@ function listenerBehaviour(opts: ListenerOptions, connsHandle: ChildHandle<Dynam
       server.on('error', (err) => opts.logger.error({ err }, 'tcp listener error'));
       opts.onListening?.(boundPort);
       opts.logger.info({ host: opts.host, port: boundPort }, 'tcp listening');
+      deviceEvents.setBatching(true);
       return { server, port: boundPort };
     },
     terminate(state) {
-      // Stop accepting; open connections are their own actors and close with `conns`.
+      // Stop accepting; open connections are their own actors and close with `conns` (stopped after
+      // this at shutdown): their disconnects go out one by one, while pubsub is still up.
+      deviceEvents.setBatching(false);
       return new Promise<void>((resolve) => {
         state.server.close(() => resolve());
         setTimeout(resolve, 100).unref();

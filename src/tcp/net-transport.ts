@@ -1,27 +1,69 @@
 /** The LineTransport of a TCP connection: a thin layer over an accepted `net.Socket`. */
 import type { Socket } from 'node:net';
+import { idleSweep, type IdleSweep, type IdleWatched } from './idle-sweep.js';
 import type { LineTransport, LineTransportEvents } from './transport.js';
 
-export class NetTransport implements LineTransport {
+/** The transport a socket belongs to, so its listeners are shared functions rather than closures per socket. */
+const TRANSPORT = Symbol('observerio.netTransport');
+type OwnedSocket = Socket & { [TRANSPORT]: NetTransport };
+
+function onSocketError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
+  this[TRANSPORT].failed(err);
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[TRANSPORT].socketClosed();
+}
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  const t = this[TRANSPORT];
+  t.idleSince = performance.now();
+  t.received(chunk);
+}
+
+export class NetTransport implements LineTransport, IdleWatched {
   readonly kind = 'tcp';
   private events: LineTransportEvents | null = null;
   private error: string | null = null;
   private closedWith: string | null = null;
   private peer: string | null = null;
+  private sweep: IdleSweep | null = null;
+  private onIdle: (() => void) | null = null;
+  idleSince = 0;
+  idleSlot = -1;
+  idleQueued = 0;
 
-  /** `onClose` runs when the socket has closed, however it ended (before the connection hears of it). */
+  /**
+   * `onClose` runs when the socket has closed, however it ended (before the connection hears of it);
+   * it may be set after construction, before the socket's events run.
+   */
   constructor(
     private readonly socket: Socket,
-    private readonly onClose: (() => void) | null = null,
+    public onClose: (() => void) | null = null,
   ) {
+    (socket as OwnedSocket)[TRANSPORT] = this;
     // An error is always followed by 'close', which reports it; unhandled, it would crash the daemon.
     // `on`, not `once`: 'close' comes once anyway, and `once` costs a wrapper and a bound function per socket.
-    socket.on('error', (err: NodeJS.ErrnoException) => (this.error ??= err.code ?? err.message));
-    socket.on('close', () => {
-      this.closedWith = this.error === null ? 'peer closed' : `peer closed: ${this.error}`;
-      this.onClose?.();
-      this.events?.closed(this.closedWith);
-    });
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+  }
+
+  /** The socket's 'error' listener. */
+  failed(err: NodeJS.ErrnoException): void {
+    this.error ??= err.code ?? err.message;
+  }
+
+  /** The socket's 'close' listener. */
+  socketClosed(): void {
+    this.closedWith = this.error === null ? 'peer closed' : `peer closed: ${this.error}`;
+    this.sweep?.remove(this);
+    this.onClose?.();
+    this.events?.closed(this.closedWith);
+  }
+
+  /** The socket's 'data' listener, once listening. */
+  received(chunk: Buffer): void {
+    this.events?.data(chunk);
   }
 
   get remoteAddress(): string {
@@ -43,11 +85,14 @@ export class NetTransport implements LineTransport {
       return;
     }
     // Attaching 'data' is what starts the flow: bytes received before this waited in the socket.
-    this.socket.on('data', events.data);
+    this.socket.on('data', onSocketData);
   }
 
   write(text: string): boolean {
-    return this.socket.write(text);
+    const ok = this.socket.write(text);
+    this.idleSince = performance.now();
+    this.idleQueued = this.socket.writableLength;
+    return ok;
   }
 
   cork(): void {
@@ -58,15 +103,17 @@ export class NetTransport implements LineTransport {
     this.socket.uncork();
   }
 
+  /** Watched by the node's shared sweep for `ms` (idle-sweep.ts), not a timer of the socket's own. */
   setIdleTimeout(ms: number, onIdle: () => void): void {
-    this.socket.setTimeout(ms);
-    // Not setTimeout's own callback, which is a `once` listener (a wrapper and a bound function per socket).
-    let fired = false;
-    this.socket.on('timeout', () => {
-      if (fired) return;
-      fired = true;
-      onIdle();
-    });
+    this.sweep?.remove(this);
+    if (this.closedWith !== null) return;
+    this.onIdle = onIdle;
+    this.sweep = idleSweep(ms);
+    this.sweep.add(this);
+  }
+
+  fireIdle(): void {
+    this.onIdle?.();
   }
 
   end(): void {

@@ -239,4 +239,42 @@ describe('TCP protocol', () => {
       await eventually(() => expect(daemon.ctx.deviceConns.lookup(key).map((e) => e.value.deviceId)).to.deep.equal(['good']));
     });
   });
+
+  describe('idle timeout (tcp.idleTimeoutMs, one sweep for every connection)', () => {
+    let idle: Daemon;
+    const IDLE_MS = 300;
+    before(async () => {
+      idle = await startDaemon({ overrides: { tcp: { idleTimeoutMs: IDLE_MS } } });
+    });
+    after(() => idle.stop());
+
+    it('closes a verified connection silent for the timeout, without an error line, and drops its device', async () => {
+      const key = await idle.register();
+      const c = await LineClient.open(idle.tcpPort);
+      clients.push(c);
+      c.line(`v:${key}:quiet`);
+      expect(await c.next()).to.equal('OK');
+      const t0 = Date.now();
+      await c.waitClosed(5000);
+      expect(Date.now() - t0).to.be.at.least(IDLE_MS - 20);
+      expect(c.lines).to.deep.equal(['OK']);
+      await eventually(() => expect(idle.ctx.deviceConns.lookup(key)).to.deep.equal([]));
+    });
+
+    it('keeps a connection that sends more often than the timeout, and closes it once it stops', async () => {
+      const key = await idle.register();
+      const c = await LineClient.open(idle.tcpPort);
+      clients.push(c);
+      c.line(`v:${key}:chatty`);
+      expect(await c.next()).to.equal('OK');
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, IDLE_MS / 3));
+        c.line(`l:${key}:${b64([{ message: `tick ${i}` }])}`);
+      }
+      expect(c.closed).to.equal(false);
+      const last = Date.now();
+      await c.waitClosed(5000);
+      expect(Date.now() - last).to.be.at.least(IDLE_MS - 20);
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { ClientActors, clientsChildSpec, REPORT_TURN_MS, type VerifiedConn } from '../../../src/clients/client-actors.js';
+import { ClientActors, clientsChildSpec, REPORT_TURN_MS, UP_TURN_MS, type VerifiedConn } from '../../../src/clients/client-actors.js';
 import type { DeviceConnEntry } from '../../../src/clients/client.js';
 import { ackChannel } from '../../../src/clients/var-changes.js';
 import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
@@ -37,7 +37,7 @@ describe('ClientActors (the client actors’ service)', () => {
     await pubsub.start();
     store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: null });
     await store.start();
-    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate');
+    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId });
     clientActors = new Registry<null>('clientActors', 'unique');
     events = [];
     timelines = [];
@@ -283,6 +283,75 @@ describe('ClientActors (the client actors’ service)', () => {
       await eventually(() => expect(lines[1]).to.have.length(1));
       expect(lines[0]).to.deep.equal([]);
       await eventually(async () => expect(await store.getDevice(API_KEY, 'gone', Date.now())).to.not.equal(null));
+    });
+
+    it(`takes the verifies of a key arriving one a millisecond in turns ${UP_TURN_MS} ms apart at least, each socket its line`, async () => {
+      const n = 60;
+      const refs = await startWithConns(n);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      let turns = 0;
+      const touch = store.touchDevices.bind(store);
+      store.touchDevices = (...a) => ((turns += 1), touch(...a));
+      const lines: string[][] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        clients.deviceVerified(socket(i, `phone-${i}`, lines), refs[i] as ActorRef<unknown>);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      const elapsed = performance.now() - t0;
+      await eventually(() => expect(lines.every((l) => l.length === 1)).to.equal(true));
+      // One turn per verify before; now one per UP_TURN_MS, plus the first two, and the last.
+      expect(turns).to.be.at.most(Math.ceil(elapsed / UP_TURN_MS) + 4);
+      expect(turns).to.be.at.least(2);
+      for (let i = 0; i < n; i++) expect((await store.getDevice(API_KEY, `phone-${i}`, Date.now()))?.online, `phone-${i}`).to.equal(true);
+    });
+
+    it('keeps a socket’s events behind its conn_up that waits for its turn in a storm: a report, its labels, its end', async () => {
+      const refs = await startWithConns(9);
+      const lines: string[][] = [];
+      const log: string[] = [];
+      const { touchDevices, setReported, setLabels, markOffline } = store;
+      store.touchDevices = (k, ds, ...rest) => (log.push(`touch ${ds.map((d) => d.deviceId).join(',')}`), touchDevices.call(store, k, ds, ...rest));
+      store.setReported = (k, d, vars) => (log.push(`reported ${d}`), setReported.call(store, k, d, vars));
+      store.setLabels = (k, d, labels) => (log.push(`labels ${d}`), setLabels.call(store, k, d, labels));
+      store.markOffline = (k, d, at) => (log.push(`offline ${d}`), markOffline.call(store, k, d, at));
+      const heldTimer = () => (clients as unknown as { heldUps: Map<string, { timer: unknown }> }).heldUps.get(API_KEY)?.timer ?? null;
+      /** Two verifies, their turn taken, then `i`'s: the key's third verify within UP_TURN_MS, which waits for its turn. */
+      const stormThen = async (i: number, id: string): Promise<VerifiedConn> => {
+        const touches = log.filter((l) => l.startsWith('touch')).length;
+        clients.deviceVerified(socket(i + 1, `${id}-f1`, lines), refs[i + 1] as ActorRef<unknown>);
+        clients.deviceVerified(socket(i + 2, `${id}-f2`, lines), refs[i + 2] as ActorRef<unknown>);
+        while (log.filter((l) => l.startsWith('touch')).length === touches) await new Promise((r) => setImmediate(r));
+        const s = socket(i, id, lines);
+        clients.deviceVerified(s, refs[i] as ActorRef<unknown>);
+        expect(heldTimer(), `${id} waits for its turn`).to.not.equal(null);
+        return s;
+      };
+      const reporter = await stormThen(0, 'reporter');
+      clients.deviceReported(reporter, [{ name: 'speed', type: 'integer', value: '1' }]);
+      await eventually(() => expect(log).to.include('reported reporter'));
+      expect(log.indexOf('touch reporter')).to.be.within(0, log.indexOf('reported reporter'));
+      await new Promise((r) => setTimeout(r, UP_TURN_MS * 2));
+      const labelled = await stormThen(3, 'labelled');
+      clients.deviceLabels(labelled, { platform: 'ios' });
+      await eventually(() => expect(log).to.include('labels labelled'));
+      expect(log.indexOf('touch labelled')).to.be.within(0, log.indexOf('labels labelled'));
+      await new Promise((r) => setTimeout(r, UP_TURN_MS * 2));
+      await stormThen(6, 'brief');
+      await (rt as Runtime).dynamicSupervisor('/root/conns').terminateChild('c-6');
+      await eventually(() => expect(log).to.include('offline brief'));
+      expect(log.indexOf('touch brief')).to.be.within(0, log.indexOf('offline brief'));
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'brief', Date.now()))?.online).to.equal(false));
+    });
+
+    it('takes a lone verify and a device’s pair of sockets at once, without waiting for a turn', async () => {
+      const refs = await startWithConns(2);
+      const lines: string[][] = [];
+      const heldTimer = () => (clients as unknown as { heldUps: Map<string, { timer: unknown }> }).heldUps.get(API_KEY)?.timer ?? null;
+      clients.deviceVerified(socket(0, 'tablet', lines), refs[0] as ActorRef<unknown>);
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'tablet', Date.now()))?.online).to.equal(true));
+      clients.deviceVerified(socket(1, 'tablet', lines), refs[1] as ActorRef<unknown>);
+      expect(heldTimer()).to.equal(null);
     });
 
     it('after the key’s actor stopped, a new verify starts a new one that sends the overrides', async () => {

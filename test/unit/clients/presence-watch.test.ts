@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { PresenceWatch } from '../../../src/clients/presence-watch.js';
+import { NUDGE_SETTLE_MS, PresenceWatch } from '../../../src/clients/presence-watch.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import type { DeviceRecord } from '../../../src/variables/store-contract.js';
 import type { DeviceStateEvent, DeviceSummary } from '../../../src/wire.js';
@@ -88,6 +88,26 @@ describe('PresenceWatch (device_state from the store, memory store)', () => {
     await store.touchDevice('K', { deviceId: 'n1', address: null, generated: false }, Date.now(), 60_000);
     watch.nudge('K');
     await eventually(() => expect(states('n1').map((d) => d.online)).to.deep.equal([true]), { timeoutMs: 1000 });
+    release();
+  });
+
+  it('looks once more a while after a burst of nudges: what the store recorded after the first look still shows', async () => {
+    watch = new PresenceWatch({
+      store,
+      variables: { heartbeatMs: 60_000, deviceRememberMs: 60_000 },
+      summaries: async (_k, records) => records.map(summary),
+      forward: (apiKey, event) => events.push({ apiKey, event }),
+      logger: pino({ level: 'silent' }),
+    });
+    const release = watch.watch('K');
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    watch.nudge('K');
+    // Recorded after the first look (its node's actor was busy with a storm of sockets).
+    await new Promise((r) => setTimeout(r, 200));
+    await store.touchDevice('K', { deviceId: 'late', address: null, generated: false }, Date.now(), 60_000);
+    await eventually(() => expect(states('late').map((d) => d.online)).to.deep.equal([true]), { timeoutMs: NUDGE_SETTLE_MS + 2000 });
+    expect(Date.now() - t0).to.be.below(NUDGE_SETTLE_MS + 1500);
     release();
   });
 });

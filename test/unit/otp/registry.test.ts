@@ -40,6 +40,46 @@ describe('otp/registry', () => {
     });
   });
 
+  describe('by id', () => {
+    it('finds a value by its id under its key only, follows a new value, and forgets it with its actor', async () => {
+      const reg = new Registry<{ id: string; n: number }>('sockets', 'duplicate', { id: (v) => v.id });
+      const a = await child('a');
+      const b = await child('b');
+      reg.register('k', a, { id: 'x', n: 1 });
+      reg.register('k', b, { id: 'y', n: 2 });
+      expect(reg.get('k', 'x')?.n).to.equal(1);
+      expect(reg.get('k', 'y')?.n).to.equal(2);
+      expect(reg.get('other', 'x')).to.equal(undefined);
+      expect(reg.get('k', 'z')).to.equal(undefined);
+      // The same actor registering again replaces its value, and the index with it.
+      reg.register('k', a, { id: 'x2', n: 3 });
+      expect(reg.get('k', 'x')).to.equal(undefined);
+      expect(reg.get('k', 'x2')?.n).to.equal(3);
+      expect(reg.unregister('k', b)).to.equal(true);
+      expect(reg.get('k', 'y')).to.equal(undefined);
+      await rt.dynamicSupervisor('/root/dyn').terminateChild('a');
+      expect(reg.get('k', 'x2')).to.equal(undefined);
+      expect(reg.size).to.equal(0);
+    });
+
+    it('finds by id without a scan of the key’s entries', async () => {
+      let idReads = 0;
+      const reg = new Registry<{ id: string }>('sockets', 'duplicate', { id: (v) => ((idReads += 1), v.id) });
+      const refs = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(child));
+      refs.forEach((ref, i) => reg.register('k', ref, { id: `c-${i}` }));
+      idReads = 0;
+      for (let i = 0; i < 5; i++) expect(reg.get('k', `c-${i}`)?.id).to.equal(`c-${i}`);
+      expect(reg.get('k', 'missing')).to.equal(undefined);
+      // A scan would read an id per entry it passes; the index reads none.
+      expect(idReads).to.equal(0);
+    });
+
+    it('refuses get on a registry made without an id', () => {
+      const reg = new Registry<number>('plain', 'duplicate');
+      expect(() => reg.get('k', 'x')).to.throw(/no id index/);
+    });
+  });
+
   describe('clean-up', () => {
     it('drops an entry when its actor stops', async () => {
       const reg = new Registry<number>('sockets', 'duplicate');
