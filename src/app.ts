@@ -63,7 +63,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const health = new HealthBoard();
   const probeMs = opts.probeMs ?? 5000;
   // Declared before the log batcher, which tells a refused log's sender through it.
-  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId });
+  const deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId, group: (e) => e.deviceKey });
   // Each child of the tree is made beside its spec and handed out as a handle: the store, pubsub and
   // logs handles are the backends the daemon holds, whose resources their workers open and close.
   const storeChild = backendChild('store', resolveStore(config, logger), health, { metrics, probeMs });
@@ -82,7 +82,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       onRejected: (entry, reason) => {
         metrics.logsRejected.inc({ reason });
         const line = `${protocolErrorLine('log_rejected', `log ${entry.id} refused by the log index (${reason}); not stored`)}\n`;
-        for (const c of deviceConns.lookup(entry.apiKey)) if (c.value.deviceId === entry.deviceId) c.value.write(line);
+        // A named device's key is its id (client-actors.ts deviceKeyOf); an anonymous one's log carries no
+        // id, so every anonymous socket of the key is told, as before.
+        const conns = entry.deviceId !== null ? deviceConns.inGroup(entry.apiKey, entry.deviceId) : deviceConns.lookup(entry.apiKey).map((c) => c.value);
+        for (const c of conns) if (c.deviceId === entry.deviceId) c.write(line);
       },
       logger: logger.child({ component: 'log-batcher' }),
       onBatch: (size, ms) => {

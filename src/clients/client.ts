@@ -172,7 +172,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const entryOf = (connId: string): DeviceConnEntry | undefined => deviceConns.get(apiKey, connId);
   /** The entries of these sockets that are still registered, in order. */
   const sockets = (ups: readonly ConnUp[]): DeviceConnEntry[] => ups.flatMap((u) => deviceConns.get(apiKey, u.connId) ?? []);
-  const connsOf = (deviceKey: string): DeviceConnEntry[] => deviceConns.lookup(apiKey).flatMap((e) => (e.value.deviceKey === deviceKey ? [e.value] : []));
+  const connsOf = (deviceKey: string): DeviceConnEntry[] => deviceConns.inGroup(apiKey, deviceKey);
   const viewOf = (e: DeviceConnEntry): DeviceView => ({ deviceId: e.deviceKey, labels: e.labels() });
 
   /** Writes one `v:` line to the device's sockets; true when at least one took it. */

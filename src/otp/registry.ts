@@ -2,7 +2,8 @@
  * Elixir's Registry: key → entries of (actor, value). Unique registries hold one live entry per key,
  * duplicate ones many. An entry vanishes by itself when its actor's incarnation ends (a crash-restart
  * or a stop), through a monitor, so nobody ever finds a dead actor. A registry made with `id` also
- * finds an entry by its value's id in constant time (`get`), however many entries its key holds.
+ * finds an entry by its value's id in constant time (`get`), however many entries its key holds; one
+ * made with `group` finds a key's entries of one group (`inGroup`) without scanning the others.
  */
 import type { ActorRef } from './types.js';
 
@@ -28,6 +29,11 @@ export interface RegistryOptions<V> {
    * entries (one per socket) would otherwise be scanned per lookup, quadratic over a connect storm.
    */
   id?: (value: V) => string;
+  /**
+   * The group of a value within its key, for `inGroup`: the few entries of one group (a device's
+   * sockets among its key's thousands) without a scan of the key per lookup.
+   */
+  group?: (value: V) => string;
 }
 
 export class Registry<V> {
@@ -35,6 +41,9 @@ export class Registry<V> {
   /** Every entry by its value's id (with `id` only): one map for the registry, not one per key. */
   private readonly byId: Map<string, Held<V>> | null;
   private readonly idOf: ((value: V) => string) | null;
+  /** Per key, its entries by group (with `group` only), each group's in registration order. */
+  private readonly byGroup: Map<string, Map<string, Set<Held<V>>>> | null;
+  private readonly groupOf: ((value: V) => string) | null;
   private count = 0;
 
   constructor(
@@ -44,6 +53,8 @@ export class Registry<V> {
   ) {
     this.idOf = opts.id ?? null;
     this.byId = this.idOf ? new Map() : null;
+    this.groupOf = opts.group ?? null;
+    this.byGroup = this.groupOf ? new Map() : null;
   }
 
   /** Registers `ref` under `key`; a unique registry throws AlreadyRegistered if another actor holds it. */
@@ -70,12 +81,30 @@ export class Registry<V> {
 
   private index(held: Held<V>): void {
     if (this.byId && this.idOf) this.byId.set(this.idOf(held.value), held);
+    if (this.byGroup && this.groupOf) {
+      let groups = this.byGroup.get(held.key);
+      if (!groups) this.byGroup.set(held.key, (groups = new Map()));
+      const g = this.groupOf(held.value);
+      let members = groups.get(g);
+      if (!members) groups.set(g, (members = new Set()));
+      members.add(held);
+    }
   }
 
   private unindex(held: Held<V>): void {
-    if (!this.byId || !this.idOf) return;
-    const id = this.idOf(held.value);
-    if (this.byId.get(id) === held) this.byId.delete(id);
+    if (this.byId && this.idOf) {
+      const id = this.idOf(held.value);
+      if (this.byId.get(id) === held) this.byId.delete(id);
+    }
+    if (this.byGroup && this.groupOf) {
+      const groups = this.byGroup.get(held.key);
+      const g = this.groupOf(held.value);
+      const members = groups?.get(g);
+      if (!groups || !members) return;
+      members.delete(held);
+      if (members.size === 0) groups.delete(g);
+      if (groups.size === 0) this.byGroup.delete(held.key);
+    }
   }
 
   unregister(key: string, ref: ActorRef<unknown>): boolean {
@@ -114,6 +143,16 @@ export class Registry<V> {
     if (!this.byId) throw new Error(`registry ${this.name} has no id index: make it with the id option`);
     const held = this.byId.get(id);
     return held && held.key === key ? held.value : undefined;
+  }
+
+  /** The values under `key` of group `group`, in registration order (a registry made with `group` only). */
+  inGroup(key: string, group: string): V[] {
+    if (!this.byGroup) throw new Error(`registry ${this.name} has no group index: make it with the group option`);
+    const members = this.byGroup.get(key)?.get(group);
+    if (!members) return [];
+    const out: V[] = [];
+    for (const held of members) out.push(held.value);
+    return out;
   }
 
   /** The one entry of a unique key, if any. */

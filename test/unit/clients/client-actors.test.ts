@@ -37,7 +37,7 @@ describe('ClientActors (the client actors’ service)', () => {
     await pubsub.start();
     store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: null });
     await store.start();
-    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId });
+    deviceConns = new Registry<DeviceConnEntry>('deviceConns', 'duplicate', { id: (e) => e.connId, group: (e) => e.deviceKey });
     clientActors = new Registry<null>('clientActors', 'unique');
     events = [];
     timelines = [];

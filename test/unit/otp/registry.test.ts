@@ -80,6 +80,45 @@ describe('otp/registry', () => {
     });
   });
 
+  describe('by group', () => {
+    it('lists a key’s values of one group in registration order, follows a new value, and forgets them with their actors', async () => {
+      const reg = new Registry<{ dev: string; n: number }>('sockets', 'duplicate', { group: (v) => v.dev });
+      const [a, b, c] = await Promise.all(['a', 'b', 'c'].map(child));
+      reg.register('k', a!, { dev: 'd1', n: 1 });
+      reg.register('k', b!, { dev: 'd2', n: 2 });
+      reg.register('k', c!, { dev: 'd1', n: 3 });
+      reg.register('other', b!, { dev: 'd1', n: 4 });
+      expect(reg.inGroup('k', 'd1').map((v) => v.n)).to.deep.equal([1, 3]);
+      expect(reg.inGroup('k', 'd2').map((v) => v.n)).to.deep.equal([2]);
+      expect(reg.inGroup('k', 'none')).to.deep.equal([]);
+      expect(reg.inGroup('nokey', 'd1')).to.deep.equal([]);
+      // A new value of the same actor moves it to its new group.
+      reg.register('k', c!, { dev: 'd2', n: 5 });
+      expect(reg.inGroup('k', 'd1').map((v) => v.n)).to.deep.equal([1]);
+      expect(reg.inGroup('k', 'd2').map((v) => v.n)).to.deep.equal([2, 5]);
+      expect(reg.unregister('k', b!)).to.equal(true);
+      expect(reg.inGroup('k', 'd2').map((v) => v.n)).to.deep.equal([5]);
+      expect(reg.inGroup('other', 'd1').map((v) => v.n)).to.deep.equal([4]);
+      await rt.dynamicSupervisor('/root/dyn').terminateChild('a');
+      expect(reg.inGroup('k', 'd1')).to.deep.equal([]);
+    });
+
+    it('finds a group without a scan of the key’s other entries', async () => {
+      let groupReads = 0;
+      const reg = new Registry<{ dev: string }>('sockets', 'duplicate', { group: (v) => ((groupReads += 1), v.dev) });
+      const refs = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(child));
+      refs.forEach((ref, i) => reg.register('k', ref, { dev: `d-${i}` }));
+      groupReads = 0;
+      for (let i = 0; i < 5; i++) expect(reg.inGroup('k', `d-${i}`)).to.deep.equal([{ dev: `d-${i}` }]);
+      expect(groupReads).to.equal(0);
+    });
+
+    it('refuses inGroup on a registry made without a group', () => {
+      const reg = new Registry<number>('plain', 'duplicate');
+      expect(() => reg.inGroup('k', 'x')).to.throw(/no group index/);
+    });
+  });
+
   describe('clean-up', () => {
     it('drops an entry when its actor stops', async () => {
       const reg = new Registry<number>('sockets', 'duplicate');
