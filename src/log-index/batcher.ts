@@ -2,6 +2,10 @@
  * Batches log writes in front of a LogIndex (DESIGN.md §3): connections append logs cheaply on the hot
  * path, and the batcher writes them a batch at a time, when `batchSize` are waiting or `flushDelayMs`
  * after the oldest arrived, whichever comes first, with up to `maxInFlightBatches` writes unconfirmed.
+ * Writes the index reports queued, not yet processed, do not count against that window: Meilisearch
+ * merges every queued addition into its next indexing batch, and its cost per batch grows with the
+ * index, so under a backlog the logs should be waiting there, to meet in one batch, rather than here
+ * behind a full window and trickle in over many. At most `maxPendingDocs` logs are in flight.
  *
  * Nothing is lost silently (issue 10). A batch the index refuses for what it holds is bisected until
  * the one refused log is found; the rest are stored and that one is counted, logged and handed to
@@ -18,7 +22,10 @@ import { DEFAULT_LOG_LIMITS, normalizeLogEntry, type LogLimits } from './normali
 import { DiskSpool, type SpoolSegment } from './spool.js';
 
 export interface LogBatcherOptions extends Pick<LogsConfig, 'batchSize' | 'flushDelayMs' | 'maxPendingDocs'> {
-  /** Writes sent and not yet confirmed, at most. Default 1. */
+  /**
+   * Writes sent and not yet confirmed, at most, not counting those the index reports still queued
+   * behind others (LogIndex.queuedWrites: Meilisearch merges those into its next batch). Default 1.
+   */
   maxInFlightBatches?: number;
   /** Absolute directory of the on-disk spool; null or absent = in memory (lost on restart). */
   spoolDir?: string | null;
@@ -108,6 +115,8 @@ export class LogBatcher {
   /** Halves of refused batches, oldest first: each is sent as a batch of its own, before the queue. */
   private bisect: Item[][] = [];
   private readonly inFlight = new Set<InFlight>();
+  /** Logs in the writes of `inFlight`. */
+  private inFlightDocs = 0;
   private appended = 0;
   /** When the oldest waiting log arrived (ms), or null when none waits. */
   private oldestAt: number | null = null;
@@ -394,7 +403,7 @@ export class LogBatcher {
     if (this.abandoned || this.retryTimer) return;
     // While writes fail, one at a time: a probe, not a burst of doomed writes.
     const window = this.failing ? 1 : this.maxInFlight;
-    while (this.inFlight.size < window) {
+    while (this.working() < window && (this.inFlight.size === 0 || this.inFlightDocs < this.maxPendingDocs)) {
       const half = this.bisect.shift();
       if (half) {
         this.send(half);
@@ -425,9 +434,17 @@ export class LogBatcher {
     }
   }
 
+  /** Writes in flight the index may be working on: all of them while failing, else those it does not report queued. */
+  private working(): number {
+    if (this.failing) return this.inFlight.size;
+    const queued = this.index.queuedWrites ?? 0;
+    return Math.max(0, this.inFlight.size - queued);
+  }
+
   private send(items: Item[]): void {
     const batch: InFlight = { items, startedAt: performance.now() };
     this.inFlight.add(batch);
+    this.inFlightDocs += items.length;
     Promise.resolve()
       .then(() => this.index.add(items.map((i) => i.entry)))
       .then(
@@ -440,6 +457,7 @@ export class LogBatcher {
     const ms = performance.now() - batch.startedAt;
     const size = batch.items.length;
     this.inFlight.delete(batch);
+    this.inFlightDocs -= size;
     for (const i of batch.items) this.release(i);
     this.written += size;
     this.batches += 1;
@@ -462,6 +480,7 @@ export class LogBatcher {
 
   private failed(batch: InFlight, err: unknown): void {
     this.inFlight.delete(batch);
+    this.inFlightDocs -= batch.items.length;
     this.failures += 1;
     this.lastError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     if (err instanceof LogWriteRefused) this.refused(batch.items, err);

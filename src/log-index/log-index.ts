@@ -45,6 +45,14 @@ export interface LogIndex {
   /** Resolves once everything accepted so far is searchable (tests and shutdown use it). */
   settle(): Promise<void>;
   search(query: LogQuery): Promise<LogSearchResult>;
+  /**
+   * Optional: how many writes this index has accepted that still wait behind others, not yet being
+   * processed (Meilisearch: our tasks still `enqueued`). Meilisearch merges every queued addition of
+   * an index into its next indexing batch, so the batcher does not count these against its window of
+   * writes in flight: under a backlog the documents meet in fewer, bigger batches, while a light
+   * load still goes out at once. A property, not a method: it is read on the hot path and never waits.
+   */
+  readonly queuedWrites?: number;
 }
 
 export const MAX_SEARCH_LIMIT = 1000;

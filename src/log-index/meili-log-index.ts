@@ -78,8 +78,8 @@ export class MeiliLogIndex implements LogIndex {
   /** Writes not yet finished, for settle(). */
   private readonly writing = new Set<Promise<void>>();
   private lastTaskUid: number | null = null;
-  /** Tasks enqueued and not yet known to be finished, each with the write waiting on it. */
-  private readonly following = new Map<number, { resolve: (t: Task) => void; reject: (err: unknown) => void }>();
+  /** Tasks enqueued and not yet known to be finished, each with the write waiting on it; `started` once seen processing. */
+  private readonly following = new Map<number, { resolve: (t: Task) => void; reject: (err: unknown) => void; started: boolean }>();
   private follower: Promise<void> | null = null;
   private failed = 0;
   private skipped = 0;
@@ -100,6 +100,13 @@ export class MeiliLogIndex implements LogIndex {
   /** Write tasks Meilisearch reported as failed (each one's add() rejected). */
   get failedTasks(): number {
     return this.failed;
+  }
+
+  /** Write tasks enqueued and not yet seen processing: Meilisearch merges these into its next batch. */
+  get queuedWrites(): number {
+    let n = 0;
+    for (const f of this.following.values()) if (!f.started) n += 1;
+    return n;
   }
 
   /** Entries refused before sending (an id Meilisearch would reject, or not JSON-serialisable). */
@@ -212,7 +219,7 @@ export class MeiliLogIndex implements LogIndex {
   /** Resolves with the task once Meilisearch finished it; rejects if its status cannot be read. */
   private finished(uid: number): Promise<Task> {
     return new Promise<Task>((resolve, reject) => {
-      this.following.set(uid, { resolve, reject });
+      this.following.set(uid, { resolve, reject, started: false });
       this.startFollower();
     });
   }
@@ -226,14 +233,14 @@ export class MeiliLogIndex implements LogIndex {
     });
   }
 
-  /** While tasks are unfinished: every TASK_POLL_MS, one GET /tasks for all of them. */
+  /** While tasks are unfinished: every TASK_POLL_MS, one GET /tasks for all of them (finished ones end their write; processing ones are no longer queued). */
   private async follow(): Promise<void> {
     while (this.following.size > 0) {
       await new Promise((r) => setTimeout(r, TASK_POLL_MS));
       const uids = [...this.following.keys()];
-      let done: Task[];
+      let seen: Task[];
       try {
-        done = (await this.client.tasks.getTasks({ uids, statuses: ['succeeded', 'failed', 'canceled'], limit: uids.length })).results;
+        seen = (await this.client.tasks.getTasks({ uids, limit: uids.length })).results;
       } catch (err) {
         // As a write whose task cannot be confirmed: each caller sends its batch again later.
         for (const uid of uids) {
@@ -242,8 +249,15 @@ export class MeiliLogIndex implements LogIndex {
         }
         continue;
       }
-      for (const task of done) {
-        this.following.get(task.uid)?.resolve(task);
+      for (const task of seen) {
+        const f = this.following.get(task.uid);
+        if (!f) continue;
+        if (task.status === 'enqueued') continue;
+        if (task.status === 'processing') {
+          f.started = true;
+          continue;
+        }
+        f.resolve(task);
         this.following.delete(task.uid);
       }
     }
