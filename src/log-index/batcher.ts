@@ -399,6 +399,9 @@ export class LogBatcher {
     });
   }
 
+  /** A write is queued at the index: it no longer takes a place in the window. */
+  private readonly onQueued = (): void => this.schedulePump();
+
   private pump(): void {
     if (this.abandoned || this.retryTimer) return;
     // While writes fail, one at a time: a probe, not a burst of doomed writes.
@@ -446,7 +449,7 @@ export class LogBatcher {
     this.inFlight.add(batch);
     this.inFlightDocs += items.length;
     Promise.resolve()
-      .then(() => this.index.add(items.map((i) => i.entry)))
+      .then(() => this.index.add(items.map((i) => i.entry), this.onQueued))
       .then(
         () => this.succeeded(batch),
         (err: unknown) => this.failed(batch, err),

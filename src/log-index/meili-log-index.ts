@@ -102,11 +102,14 @@ export class MeiliLogIndex implements LogIndex {
     return this.failed;
   }
 
-  /** Write tasks enqueued and not yet seen processing: Meilisearch merges these into its next batch. */
+  /**
+   * Writes Meilisearch holds that cost it nothing to wait: tasks enqueued (not yet seen processing),
+   * and all but one of those being processed, which it processes as one batch.
+   */
   get queuedWrites(): number {
-    let n = 0;
-    for (const f of this.following.values()) if (!f.started) n += 1;
-    return n;
+    let started = 0;
+    for (const f of this.following.values()) if (f.started) started += 1;
+    return this.following.size - Math.min(started, 1);
   }
 
   /** Entries refused before sending (an id Meilisearch would reject, or not JSON-serialisable). */
@@ -145,8 +148,8 @@ export class MeiliLogIndex implements LogIndex {
     }
   }
 
-  async add(entries: readonly LogEntry[]): Promise<void> {
-    const write = this.write(entries);
+  async add(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
+    const write = this.write(entries, onQueued);
     this.writing.add(write);
     try {
       await write;
@@ -180,7 +183,7 @@ export class MeiliLogIndex implements LogIndex {
     return { hits: res.hits.map(toEntry), total: res.estimatedTotalHits };
   }
 
-  private async write(entries: readonly LogEntry[]): Promise<void> {
+  private async write(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
     // NDJSON built here, one entry at a time, so one bad entry is skipped instead of failing the batch.
     const lines: string[] = [];
     for (const e of entries) {
@@ -204,7 +207,9 @@ export class MeiliLogIndex implements LogIndex {
     this.lastTaskUid = uid;
     // Meilisearch tells what it thinks of the documents only once it processed the task; until then
     // the batch stays with the caller, which sends it again if this cannot be confirmed.
-    const task = await this.finished(uid);
+    const finished = this.finished(uid);
+    onQueued?.();
+    const task = await finished;
     if (task.status === 'succeeded') return;
     this.failed += 1;
     this.logger?.warn({ taskUid: uid, docs: lines.length, status: task.status, error: task.error, index: this.cfg.indexName }, 'Meilisearch log write task failed');

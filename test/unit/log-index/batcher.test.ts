@@ -39,7 +39,11 @@ class ControlledLogIndex extends MemoryLogIndex {
     g?.open();
   }
 
-  override async add(entries: readonly LogEntry[]): Promise<void> {
+  /** The last write's LogIndex.add `onQueued`, for a test to call as an index reporting queuedWrites would. */
+  onQueued: (() => void) | undefined;
+
+  override async add(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
+    this.onQueued = onQueued;
     this.attempts += 1;
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
@@ -193,6 +197,24 @@ describe('LogBatcher', () => {
         ['7', '8'],
       ]);
       expect(await index.messages()).to.deep.equal(['1', '2', '3', '4', '5', '6', '7', '8']);
+    });
+
+    it('sends the next batch when the index says a write is queued, without waiting for another append', async () => {
+      const b = make({ batchSize: 2, maxInFlightBatches: 1 });
+      index.hold();
+      b.append(logs(1, 2, 3, 4));
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(1);
+      index.queuedWrites = 1;
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(1);
+      index.onQueued?.();
+      await settle();
+      expect(index.attempts).to.equal(2);
+      index.queuedWrites = 0;
+      index.release();
+      await clock.tickAsync(100);
+      expect(await index.messages()).to.deep.equal(['1', '2', '3', '4']);
     });
 
     it('keeps at most maxPendingDocs logs in flight however many writes are queued', async () => {
