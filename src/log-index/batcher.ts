@@ -3,9 +3,10 @@
  * path, and the batcher writes them a batch at a time, when `batchSize` are waiting or `flushDelayMs`
  * after the oldest arrived, whichever comes first, with up to `maxInFlightBatches` writes unconfirmed.
  * Writes the index reports queued, not yet processed, do not count against that window: Meilisearch
- * merges every queued addition into its next indexing batch, and its cost per batch grows with the
- * index, so under a backlog the logs should be waiting there, to meet in one batch, rather than here
- * behind a full window and trickle in over many. At most `maxPendingDocs` logs are in flight.
+ * merges every queued addition into its next indexing batch, and each batch costs it time of its own
+ * (more in a bigger index), so under a backlog the logs should wait there, to meet in one batch,
+ * rather than here behind a full window, trickling in over many (the logs bench: 22 batches for what
+ * now takes 4). At most `maxPendingDocs` logs are in flight.
  *
  * Nothing is lost silently (issue 10). A batch the index refuses for what it holds is bisected until
  * the one refused log is found; the rest are stored and that one is counted, logged and handed to
