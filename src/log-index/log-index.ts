@@ -39,12 +39,22 @@ export interface LogIndex {
    * Resolves once the entries are stored (Meilisearch: their task succeeded). Rejects with
    * LogWriteRefused when the backend refuses what the batch holds (sending it again unchanged cannot
    * succeed; the batcher bisects it), with any other error when the backend could not take it now
-   * (down, overloaded, timed out: worth retrying as it is).
+   * (down, overloaded, timed out: worth retrying as it is). An index that reports `queuedWrites`
+   * calls `onQueued` once the write is queued there (it then counts in `queuedWrites`).
    */
-  add(entries: readonly LogEntry[]): Promise<void>;
+  add(entries: readonly LogEntry[], onQueued?: () => void): Promise<void>;
   /** Resolves once everything accepted so far is searchable (tests and shutdown use it). */
   settle(): Promise<void>;
   search(query: LogQuery): Promise<LogSearchResult>;
+  /**
+   * Optional: how many of the writes this index has accepted and not finished cost it nothing to
+   * have waiting (Meilisearch: our tasks still `enqueued`, and all but one of those it processes
+   * together, as one indexing batch). Meilisearch merges every queued addition of an index into its
+   * next batch, so the batcher does not count these against its window of writes in flight: under a
+   * backlog the documents meet in fewer, bigger batches, while a light load still goes out at once.
+   * A property, not a method: it is read on the hot path and never waits.
+   */
+  readonly queuedWrites?: number;
 }
 
 export const MAX_SEARCH_LIMIT = 1000;

@@ -78,8 +78,8 @@ export class MeiliLogIndex implements LogIndex {
   /** Writes not yet finished, for settle(). */
   private readonly writing = new Set<Promise<void>>();
   private lastTaskUid: number | null = null;
-  /** Tasks enqueued and not yet known to be finished, each with the write waiting on it. */
-  private readonly following = new Map<number, { resolve: (t: Task) => void; reject: (err: unknown) => void }>();
+  /** Tasks enqueued and not yet known to be finished, each with the write waiting on it; `started` once seen processing. */
+  private readonly following = new Map<number, { resolve: (t: Task) => void; reject: (err: unknown) => void; started: boolean }>();
   private follower: Promise<void> | null = null;
   private failed = 0;
   private skipped = 0;
@@ -100,6 +100,16 @@ export class MeiliLogIndex implements LogIndex {
   /** Write tasks Meilisearch reported as failed (each one's add() rejected). */
   get failedTasks(): number {
     return this.failed;
+  }
+
+  /**
+   * Writes Meilisearch holds that cost it nothing to wait: tasks enqueued (not yet seen processing),
+   * and all but one of those being processed, which it processes as one batch.
+   */
+  get queuedWrites(): number {
+    let started = 0;
+    for (const f of this.following.values()) if (f.started) started += 1;
+    return this.following.size - Math.min(started, 1);
   }
 
   /** Entries refused before sending (an id Meilisearch would reject, or not JSON-serialisable). */
@@ -138,8 +148,8 @@ export class MeiliLogIndex implements LogIndex {
     }
   }
 
-  async add(entries: readonly LogEntry[]): Promise<void> {
-    const write = this.write(entries);
+  async add(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
+    const write = this.write(entries, onQueued);
     this.writing.add(write);
     try {
       await write;
@@ -173,7 +183,7 @@ export class MeiliLogIndex implements LogIndex {
     return { hits: res.hits.map(toEntry), total: res.estimatedTotalHits };
   }
 
-  private async write(entries: readonly LogEntry[]): Promise<void> {
+  private async write(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
     // NDJSON built here, one entry at a time, so one bad entry is skipped instead of failing the batch.
     const lines: string[] = [];
     for (const e of entries) {
@@ -197,7 +207,9 @@ export class MeiliLogIndex implements LogIndex {
     this.lastTaskUid = uid;
     // Meilisearch tells what it thinks of the documents only once it processed the task; until then
     // the batch stays with the caller, which sends it again if this cannot be confirmed.
-    const task = await this.finished(uid);
+    const finished = this.finished(uid);
+    onQueued?.();
+    const task = await finished;
     if (task.status === 'succeeded') return;
     this.failed += 1;
     this.logger?.warn({ taskUid: uid, docs: lines.length, status: task.status, error: task.error, index: this.cfg.indexName }, 'Meilisearch log write task failed');
@@ -212,7 +224,7 @@ export class MeiliLogIndex implements LogIndex {
   /** Resolves with the task once Meilisearch finished it; rejects if its status cannot be read. */
   private finished(uid: number): Promise<Task> {
     return new Promise<Task>((resolve, reject) => {
-      this.following.set(uid, { resolve, reject });
+      this.following.set(uid, { resolve, reject, started: false });
       this.startFollower();
     });
   }
@@ -226,14 +238,14 @@ export class MeiliLogIndex implements LogIndex {
     });
   }
 
-  /** While tasks are unfinished: every TASK_POLL_MS, one GET /tasks for all of them. */
+  /** While tasks are unfinished: every TASK_POLL_MS, one GET /tasks for all of them (finished ones end their write; processing ones are no longer queued). */
   private async follow(): Promise<void> {
     while (this.following.size > 0) {
       await new Promise((r) => setTimeout(r, TASK_POLL_MS));
       const uids = [...this.following.keys()];
-      let done: Task[];
+      let seen: Task[];
       try {
-        done = (await this.client.tasks.getTasks({ uids, statuses: ['succeeded', 'failed', 'canceled'], limit: uids.length })).results;
+        seen = (await this.client.tasks.getTasks({ uids, limit: uids.length })).results;
       } catch (err) {
         // As a write whose task cannot be confirmed: each caller sends its batch again later.
         for (const uid of uids) {
@@ -242,8 +254,15 @@ export class MeiliLogIndex implements LogIndex {
         }
         continue;
       }
-      for (const task of done) {
-        this.following.get(task.uid)?.resolve(task);
+      for (const task of seen) {
+        const f = this.following.get(task.uid);
+        if (!f) continue;
+        if (task.status === 'enqueued') continue;
+        if (task.status === 'processing') {
+          f.started = true;
+          continue;
+        }
+        f.resolve(task);
         this.following.delete(task.uid);
       }
     }

@@ -219,6 +219,35 @@ describe('MeiliLogIndex (Meilisearch only)', () => {
     }
   });
 
+  it('reports a write queued while its task waits behind another, and no longer once Meilisearch processes it', async function () {
+    this.timeout(60_000);
+    const index = open(indexName('queued'));
+    await index.start();
+    const key = freshKey();
+    // Big enough that Meilisearch processes each for many of the follower's polls.
+    const many = (word: string) => Array.from({ length: 10_000 }, (_, i) => log(key, { message: `${word} ${i} some words to index` }));
+    expect(index.queuedWrites).to.equal(0);
+    // Another index's task first: ours waits behind it (Meilisearch processes one index's batch at a time).
+    const other = indexName('queued-other');
+    await client.createIndex(other, { primaryKey: 'id' }).waitTask();
+    const ahead = await client.index(other).addDocuments(many('ahead').map((e) => ({ id: e.id, message: e.message })));
+    const write = index.add(many('behind'));
+    const samples: Array<{ queued: number }> = [];
+    let done = false;
+    void write.then(() => (done = true));
+    while (!done) {
+      samples.push({ queued: index.queuedWrites });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await write;
+    expect((await client.tasks.getTask(ahead.taskUid)).status).to.equal('succeeded');
+    // Queued for a while, then, still unfinished, seen processing.
+    expect(samples.filter((x) => x.queued === 1).length, JSON.stringify(samples.map((x) => x.queued))).to.be.greaterThan((2 * TASK_POLL_MS) / 5);
+    expect(samples.some((x) => x.queued === 0 && samples.indexOf(x) > samples.findIndex((y) => y.queued === 1))).to.equal(true);
+    expect(index.queuedWrites).to.equal(0);
+    expect((await index.search({ apiKey: key, q: 'behind' })).total).to.equal(10_000);
+  });
+
   it('reports unhealthy when Meilisearch cannot be reached', async () => {
     const index = new MeiliLogIndex({ url: `http://127.0.0.1:${await freePort()}`, masterKey: null, indexName: 'x' });
     const h = await index.health();

@@ -16,6 +16,8 @@ class ControlledLogIndex extends MemoryLogIndex {
   /** Message of every accepted batch, in order. */
   readonly accepted: string[][] = [];
   attempts = 0;
+  /** What the index reports as LogIndex.queuedWrites (writes waiting behind others); set by a test. */
+  queuedWrites = 0;
   inFlight = 0;
   maxInFlight = 0;
   private failuresLeft = 0;
@@ -37,7 +39,11 @@ class ControlledLogIndex extends MemoryLogIndex {
     g?.open();
   }
 
-  override async add(entries: readonly LogEntry[]): Promise<void> {
+  /** The last write's LogIndex.add `onQueued`, for a test to call as an index reporting queuedWrites would. */
+  onQueued: (() => void) | undefined;
+
+  override async add(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
+    this.onQueued = onQueued;
     this.attempts += 1;
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
@@ -154,6 +160,99 @@ describe('LogBatcher', () => {
         ['5'],
       ]);
       expect(index.maxInFlight).to.equal(1);
+    });
+  });
+
+  describe('writes the index reports queued', () => {
+    it('sends past the window while the index reports its writes queued, and stops when it reports them processing', async () => {
+      const b = make({ batchSize: 2, maxInFlightBatches: 1 });
+      index.hold();
+      b.append(logs(1, 2));
+      await settle();
+      expect(index.attempts).to.equal(1);
+      // The one write is being processed: the window is full, the next batch waits.
+      b.append(logs(3, 4));
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(1);
+      // Reported queued: it will be merged with whatever joins it, so the next goes out at once; that
+      // one counts as being processed until the index says otherwise.
+      index.queuedWrites = 1;
+      b.append(logs(5, 6));
+      await settle();
+      expect(index.attempts).to.equal(2);
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(2);
+      index.queuedWrites = 2;
+      b.append(logs(7, 8));
+      await settle();
+      expect(index.attempts).to.equal(3);
+      expect(index.inFlight).to.equal(3);
+      index.queuedWrites = 0;
+      index.release();
+      await clock.tickAsync(100);
+      expect(index.accepted).to.deep.equal([
+        ['1', '2'],
+        ['3', '4'],
+        ['5', '6'],
+        ['7', '8'],
+      ]);
+      expect(await index.messages()).to.deep.equal(['1', '2', '3', '4', '5', '6', '7', '8']);
+    });
+
+    it('sends the next batch when the index says a write is queued, without waiting for another append', async () => {
+      const b = make({ batchSize: 2, maxInFlightBatches: 1 });
+      index.hold();
+      b.append(logs(1, 2, 3, 4));
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(1);
+      index.queuedWrites = 1;
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(1);
+      index.onQueued?.();
+      await settle();
+      expect(index.attempts).to.equal(2);
+      index.queuedWrites = 0;
+      index.release();
+      await clock.tickAsync(100);
+      expect(await index.messages()).to.deep.equal(['1', '2', '3', '4']);
+    });
+
+    it('keeps at most maxPendingDocs logs in flight however many writes are queued', async () => {
+      const b = make({ batchSize: 2, maxInFlightBatches: 1, maxPendingDocs: 4 });
+      index.hold();
+      index.queuedWrites = 100;
+      b.append(logs(1, 2, 3, 4));
+      await settle();
+      expect(index.attempts).to.equal(2);
+      b.append(logs(5, 6));
+      await clock.tickAsync(100);
+      expect(index.attempts).to.equal(2);
+      expect(b.stats()).to.include({ pending: 6, dropped: 0 });
+      index.queuedWrites = 0;
+      index.release();
+      await clock.tickAsync(100);
+      expect(index.accepted).to.deep.equal([
+        ['1', '2'],
+        ['3', '4'],
+        ['5', '6'],
+      ]);
+    });
+
+    it('while writes fail, probes one at a time whatever the index reports queued', async () => {
+      const b = make({ batchSize: 2, maxInFlightBatches: 4, retryInitialMs: 100 });
+      index.failNext(1);
+      b.append(logs(1, 2));
+      await settle();
+      expect(index.attempts).to.equal(1);
+      index.hold();
+      index.queuedWrites = 3;
+      b.append(logs(3, 4, 5, 6));
+      await clock.tickAsync(100); // the retry: one write, the probe
+      expect(index.inFlight).to.equal(1);
+      index.queuedWrites = 0;
+      index.release();
+      await clock.tickAsync(100);
+      expect(await index.messages()).to.deep.equal(['1', '2', '3', '4', '5', '6']);
     });
   });
 
