@@ -139,7 +139,7 @@ export const configSchema = z
         batchSize: positiveInt.describe('documents per index write; a full batch is written at once'),
         flushDelayMs: z.number().int().min(0).describe('longest a log waits before its batch is written'),
         maxPendingDocs: positiveInt.describe('logs waiting for the index (in the spool) while it is slow or down; beyond this the oldest are dropped and counted'),
-        maxInFlightBatches: positiveInt.describe('batches sent to the index and not yet confirmed stored, at most'),
+        maxInFlightBatches: positiveInt.describe('batches sent to the index and not yet confirmed stored, at most; writes the index holds queued and not yet processing do not count (Meilisearch merges them into its next batch); at most maxPendingDocs logs in flight in all'),
         spoolDir: z
           .string()
           .min(1)
