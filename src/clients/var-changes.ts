@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import { applyCommit, compareHistoryIds, parseHistoryId, plainOp } from '../store/variables-common.js';
-import { affectedDevices, commit, type Action, type HistoryDraft, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
+import { affectedDevices, commit, overridesOfNames, type Action, type HistoryDraft, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
 import type { StrategyAnswer, VarDelivery } from '../wire.js';
 import type { DeliveryAck, DeliveryAcks, VarChange, VarStore } from './client.js';
 
@@ -44,7 +44,7 @@ export interface VarChangesDeps {
 
 /** The state a change is computed from, as the store read it. */
 export interface ReadState {
-  overrides: Override[];
+  overrides: readonly Override[];
   strategies: StrategyRecord[];
   stateVersion: number;
 }
@@ -273,6 +273,8 @@ export class VarChanges {
       const state = await backend(store.readState(apiKey), 'store', logger);
       let overrides = state.overrides;
       let strategies = state.strategies;
+      // The strategies as the pure functions take them, made again only when a change edits them.
+      let plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
       const planned: Array<{ item: Queued; ops: Planned['ops']; draft: HistoryDraft; before: VariablesState; after: VariablesState }> = [];
       const next: Queued[] = [];
       for (const item of open) {
@@ -293,7 +295,7 @@ export class VarChanges {
             continue;
           }
         }
-        const before: VariablesState = { overrides, strategies: strategies.map((x) => ({ name: x.name, vars: x.vars })) };
+        const before: VariablesState = { overrides, strategies: plainStrategies };
         const { state: after, draft } = commit(before, p.ops, p.meta);
         planned.push({ item, ops: p.ops, draft, before, after });
         // What the next change of the batch is computed from: the records this one leaves, as the store
@@ -302,7 +304,8 @@ export class VarChanges {
           const records = applyCommit({ overrides, strategies }, p.ops.map(plainOp), Math.max(0, Math.floor(draft.at)), item.actor);
           overrides = records.overrides;
           strategies = records.strategies;
-        } else overrides = after.overrides as Override[];
+          plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
+        } else overrides = after.overrides;
       }
       if (planned.length === 0) {
         open = next;
@@ -415,7 +418,9 @@ export class VarChanges {
       if (overridesChanged && failed !== null) return { error: failed };
       const a = acks.get(c);
       const delivered = a?.totals.delivered ?? 0;
-      const affected = overridesChanged ? affectedDevices(devices, c.before.overrides, c.after.overrides, c.names).length : 0;
+      // The overrides of the change's variables, found through the lists' indexes (override-list.ts),
+      // not by a pass over every override of the key per change.
+      const affected = overridesChanged ? affectedDevices(devices, overridesOfNames(c.before.overrides, c.names), overridesOfNames(c.after.overrides, c.names)).length : 0;
       const applied: Applied = { entry: { ...c.entry, delivered }, before: c.before, after: c.after, delivered, pending: Math.max(0, affected - delivered) };
       if (a && a.totals.received < a.nodes) applied.unconfirmed = a.nodes - a.totals.received;
       return applied;

@@ -112,6 +112,48 @@ for (const [name, url] of [
         await Promise.all([a.stop(), b.stop(), fresh.stop()]);
       }
     });
+
+    it('a node’s state after its own batches, taken into its cache without a read, is the state the other node reads, op for op', async () => {
+      const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+      const u = await url();
+      const [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore];
+      await Promise.all([a.start(), b.start()]);
+      try {
+        const apiKey = newApiKey();
+        let seed = 5;
+        const rnd = (n: number) => {
+          seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+          return (seed >>> 8) % n;
+        };
+        const targets = [ALL, { devices: ['d1', 'd2'] }, { labels: { os: 'ios' } }];
+        const t = Date.now();
+        const randomOp = (i: number): Op => {
+          const name = `v${rnd(30)}`;
+          const target = targets[rnd(targets.length)] ?? ALL;
+          return rnd(4) === 0 ? { kind: 'override.clear', name, target } : { kind: 'override.set', override: makeOverride({ name, type: 'string', value: String(i) }, target, 'x', t + i) };
+        };
+        let version = 0;
+        for (let round = 0; round < 25; round++) {
+          // A batch as VarChanges makes one: each commit computed from the state the ones before it leave.
+          let state = await a.readState(apiKey);
+          const commits = [];
+          for (let c = 0; c < 1 + rnd(6); c++) {
+            const ops = Array.from({ length: 1 + rnd(rnd(5) === 0 ? 20 : 3) }, (_, i) => randomOp(round * 1000 + c * 100 + i));
+            const next = describeCommit(state, ops, { at: t + round, actor: 'x', action: 'override.set', target: null });
+            commits.push({ ops, draft: next.draft, by: 'x' });
+            state = { ...state, overrides: next.state.overrides };
+          }
+          const r = await a.commitMany(apiKey, commits, version, bounds);
+          if (!r.ok) throw new Error(`round ${round}: commitMany refused`);
+          version = r.stateVersion;
+          const mine = await a.readState(apiKey);
+          expect(mine, `round ${round}`).to.deep.equal(await b.readState(apiKey));
+          expect(mine.overrides, `round ${round}`).to.deep.equal(state.overrides);
+        }
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
+      }
+    });
   });
 }
 
