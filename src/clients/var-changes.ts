@@ -269,19 +269,36 @@ export class VarChanges {
   private async commitBatch(apiKey: string, batch: Queued[]): Promise<void> {
     const { store, logger, variables } = this.deps;
     let open = batch;
+    // First from the state as this node's store last saw it, without a round trip: exact, because
+    // COMMIT refuses a stale version, and before a change is refused on it (a plan that throws, a
+    // strategy at another version) a read makes sure it is still the key's state (else the batch is
+    // computed again from the fresh one). That attempt is not counted when its commit is refused: the
+    // retries on fresh reads are as many as they always were.
+    let fromCache = true;
     for (let attempt = 0; attempt < variables.maxCommitRetries && open.length > 0; attempt++) {
-      const state = await backend(store.readState(apiKey), 'store', logger);
+      let cached = fromCache;
+      fromCache = false;
+      const state = await backend(cached ? store.lastState(apiKey) : store.readState(apiKey), 'store', logger);
       let overrides = state.overrides;
       let strategies = state.strategies;
       // The strategies as the pure functions take them, made again only when a change edits them.
       let plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
       const planned: Array<{ item: Queued; ops: Planned['ops']; draft: HistoryDraft; before: VariablesState; after: VariablesState }> = [];
       const next: Queued[] = [];
+      let doubt = false;
+      /** Whether the state read from the cache is still the key's: asked once, before the first refusal. */
+      const stillCurrent = async (): Promise<boolean> => {
+        if (!cached) return true;
+        cached = false;
+        doubt = (await backend(store.readState(apiKey), 'store', logger)).stateVersion !== state.stateVersion;
+        return !doubt;
+      };
       for (const item of open) {
         let p: Planned;
         try {
           p = await item.plan({ overrides, strategies, stateVersion: state.stateVersion + planned.length });
         } catch (err) {
+          if (!(await stillCurrent())) break;
           item.reject(err);
           continue;
         }
@@ -289,6 +306,7 @@ export class VarChanges {
         if (se) {
           const current = strategies.find((x) => x.name === se.name)?.version ?? null;
           if (current !== se.version) {
+            if (!(await stillCurrent())) break;
             if (se.fromEditor) item.reject(new ObserverioError('conflict', `strategy ${se.name} is at version ${current ?? '(deleted)'}, not ${se.version ?? '(new)'}; re-read it and retry`));
             // Computed from an older state than this one: computed again on the next attempt.
             else next.push(item);
@@ -306,6 +324,10 @@ export class VarChanges {
           strategies = records.strategies;
           plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
         } else overrides = after.overrides;
+      }
+      if (doubt) {
+        attempt--;
+        continue;
       }
       if (planned.length === 0) {
         open = next;
@@ -331,7 +353,10 @@ export class VarChanges {
           planned.map((x, i) => ({ item: x.item, c: { entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops) } })),
         );
         open = next;
-      } else open = [...planned.map((x) => x.item), ...next];
+      } else {
+        open = [...planned.map((x) => x.item), ...next];
+        if (cached) attempt--;
+      }
     }
     for (const item of open) item.reject(new ObserverioError('unavailable', 'too many concurrent changes of this key; retry'));
   }

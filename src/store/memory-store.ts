@@ -534,6 +534,11 @@ export class MemoryStore implements Store, VariablesStore {
     return { overrides: k?.overrides ?? NO_OVERRIDES, strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };
   }
 
+  /** Always the current state: this store is the only one. */
+  lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    return this.readState(apiKey);
+  }
+
   async listOverrides(apiKey: string): Promise<Override[]> {
     return [...(this.keyVars(apiKey)?.overrides ?? [])];
   }

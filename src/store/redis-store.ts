@@ -1160,6 +1160,11 @@ export class RedisStore implements Store, VariablesStore {
     return { overrides: raw.overrides, strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
   }
 
+  async lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    const raw = this.stateCache.get(apiKey) ?? (await this.readRaw(apiKey));
+    return { overrides: raw.overrides, strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
+  }
+
   async listOverrides(apiKey: string): Promise<Override[]> {
     return [...(await this.readRaw(apiKey)).overrides];
   }

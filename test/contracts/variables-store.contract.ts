@@ -128,6 +128,18 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect((await store.readState(key)).overrides).to.have.length(3);
       });
 
+      it('lastState is the state readState gives, after this store’s own commits, for a key it never read too', async () => {
+        expect(await store.lastState(key)).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
+        await ok([set('a', '1'), put('fast', [v('a', '2')])], { action: 'strategy.create' });
+        expect(await store.lastState(key)).to.deep.equal(await store.readState(key));
+        await ok([set('a', '3'), clear('a'), set('b', '1')]);
+        const last = await store.lastState(key);
+        expect(last).to.deep.equal(await store.readState(key));
+        expect(last.stateVersion).to.equal(2);
+        expect(last.overrides.map((o) => o.name)).to.deep.equal(['b']);
+        expect(await store.lastState(newApiKey())).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
+      });
+
       it('keeps overrides of one variable on different targets apart', async () => {
         await ok([set('speed', '1'), set('speed', '2', { devices: ['d1', 'd2'] }), set('speed', '3', { labels: { platform: 'android' } })]);
         const o = await store.listOverrides(key);

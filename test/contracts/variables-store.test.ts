@@ -91,7 +91,14 @@ for (const [name, url] of [
         expect((await a.readState(apiKey)).overrides.map((o) => o.value)).to.deep.equal(['1']);
         // b moves the state on; a, holding version 1, must see version 2 on its next read.
         expect((await commitOn(b, apiKey, [setOp('2', t + 1)], 1)).ok).to.equal(true);
+        // lastState is what a held, without asking: stale now, and a commit at it is refused.
+        const held = await a.lastState(apiKey);
+        expect(held.stateVersion).to.equal(1);
+        expect(held.overrides.map((o) => o.value)).to.deep.equal(['1']);
+        const atHeld = await a.commitMany(apiKey, [{ ops: [setOp('9', t + 1)], draft: describeCommit(held, [setOp('9', t + 1)], { at: t + 1, actor: 'x', action: 'override.set', target: null }).draft, by: 'x' }], held.stateVersion, bounds);
+        expect(atHeld).to.deep.equal({ ok: false, stateVersion: 2 });
         const seen = await a.readState(apiKey);
+        expect(await a.lastState(apiKey)).to.deep.equal(seen);
         expect(seen.stateVersion).to.equal(2);
         expect(seen.overrides.map((o) => o.value)).to.deep.equal(['2']);
         // A commit computed at version 1 (what a held before) fails on a, whatever it held.
