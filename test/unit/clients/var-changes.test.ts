@@ -10,6 +10,7 @@ import { channels } from '../../../src/pubsub/pubsub.js';
 import { LocalPubSub } from '../../../src/pubsub/local-pubsub.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { ObserverioError } from '../../../src/errors.js';
+import { install } from '@sinonjs/fake-timers';
 import { eventually } from '../../helpers/eventually.js';
 
 const API_KEY = 'AbCdEf123456';
@@ -289,6 +290,31 @@ describe('VarChanges (commit, then deliver)', () => {
       expect(lastStates).to.be.greaterThan(0);
     } finally {
       await strict.stop();
+    }
+  });
+
+  it('sends dashboards one overrides list per spell while changes keep coming, the first at once, and at once again after a quiet spell', async () => {
+    const clock = install({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const lists = () => events.flatMap((e) => (e.type === 'overrides' ? [e.overrides.map((o) => `${o.name}=${o.value}`)] : []));
+      // A short list: a spell of 25 ms. Ten spells with three changes each.
+      for (let spell = 0; spell < 10; spell++) {
+        for (let i = 0; i < 3; i++) await change(changes, `v${i}`, spell * 10 + i);
+        if (spell === 0) expect(lists(), 'the first at once').to.have.length(1);
+        await clock.tickAsync(overridesEventMs(3));
+      }
+      // The first, then the newest of each spell at its end: 11, not two per spell.
+      expect(lists()).to.have.length(11);
+      expect(lists().at(-1)).to.deep.equal(['v0=90', 'v1=91', 'v2=92']);
+      // A quiet spell ends it; the next change's list goes out with its events, at once.
+      await clock.tickAsync(overridesEventMs(3));
+      expect(lists()).to.have.length(11);
+      await change(changes, 'v0', 100);
+      expect(lists()).to.have.length(12);
+      expect(lists().at(-1)).to.deep.equal(['v0=100', 'v1=91', 'v2=92']);
+      expect(events.at(-4)?.type).to.equal('overrides');
+    } finally {
+      clock.uninstall();
     }
   });
 
