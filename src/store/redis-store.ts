@@ -1114,6 +1114,11 @@ export class RedisStore implements Store, VariablesStore {
     const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [cached?.stateVersion ?? -1])) as [number, string[]?, string[]?];
     const stateVersion = Number(res[0]);
     if (cached && cached.stateVersion === stateVersion && res.length === 1) return cached;
+    // A read sent while a commit of ours was on its way finds that commit's version; its answer has come
+    // first (one connection, in order) and is in the cache: the same version is the same state, so the
+    // thousand records need no second look (the client actor reads overrides while batches commit).
+    const now = this.stateCache.get(apiKey);
+    if (now && now.stateVersion === stateVersion) return now;
     // Records whose text is unchanged since the last read here are the objects parsed then.
     const known = cached?.parsed;
     const parsed = new Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>();

@@ -142,7 +142,8 @@ for (const [name, url] of [
         let version = 0;
         for (let round = 0; round < 25; round++) {
           // A batch as VarChanges makes one: each commit computed from the state the ones before it leave.
-          let state = await a.readState(apiKey);
+          const before = await a.readState(apiKey);
+          let state = before;
           const commits = [];
           for (let c = 0; c < 1 + rnd(6); c++) {
             const ops = Array.from({ length: 1 + rnd(rnd(5) === 0 ? 20 : 3) }, (_, i) => randomOp(round * 1000 + c * 100 + i));
@@ -150,10 +151,14 @@ for (const [name, url] of [
             commits.push({ ops, draft: next.draft, by: 'x' });
             state = { ...state, overrides: next.state.overrides };
           }
-          const r = await a.commitMany(apiKey, commits, version, bounds);
+          // A read sent while the commit is on its way (the client actor reading overrides as a batch
+          // commits) gives one whole state, the one before or the one after, never a mix.
+          const [r, during] = await Promise.all([a.commitMany(apiKey, commits, version, bounds), a.readState(apiKey)]);
           if (!r.ok) throw new Error(`round ${round}: commitMany refused`);
-          version = r.stateVersion;
           const mine = await a.readState(apiKey);
+          expect(during.stateVersion, `round ${round}`).to.be.oneOf([version, r.stateVersion]);
+          expect(during.overrides, `round ${round}`).to.deep.equal(during.stateVersion === version ? before.overrides : mine.overrides);
+          version = r.stateVersion;
           expect(mine, `round ${round}`).to.deep.equal(await b.readState(apiKey));
           expect(mine.overrides, `round ${round}`).to.deep.equal(state.overrides);
         }
