@@ -15,7 +15,9 @@ import {
   createStrategy,
   deleteStrategy,
   effective,
+  firstOverrideOf,
   inEffectVars,
+  overridesOfName,
   parseStrategy,
   parseTarget,
   pending,
@@ -95,13 +97,14 @@ export class Variables {
     typesP.catch(() => undefined);
     const r = await this.deps.changes.act(apiKey, actor, async (state) => {
       // The override's type as setOverride picks it (the first override of the name), else <apiKey>:vs.
-      const known = state.overrides.find((o) => o.name === body.name)?.type ?? (await typesP).get(body.name);
+      const known = firstOverrideOf(state.overrides, body.name)?.type ?? (await typesP).get(body.name);
       // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
       resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });
       return setOverride(plain(state), body.name, body.value, body.type, target, known, { actor, at: Date.now() });
     });
     const c = r.entry.changes[0];
-    const o = r.after.overrides.find((x) => x.name === body.name && c !== undefined && c.after !== null && x.setAt === c.after.setAt);
+    // The variable's overrides through the list's index (variables/override-list.ts), in list order as before.
+    const o = overridesOfName(r.after.overrides, body.name).find((x) => c !== undefined && c.after !== null && x.setAt === c.after.setAt);
     const v: Var = o ? { name: o.name, type: o.type, value: o.value } : { name: body.name, type: c?.after?.type ?? '', value: c?.after?.value ?? '' };
     const out: SetOverrideAnswer = { var: v, target: o?.target ?? target, delivered: r.delivered, pending: r.pending, buffered: r.delivered === 0, historyId: r.entry.id };
     if (r.unconfirmed !== undefined) out.unconfirmed = r.unconfirmed;

@@ -16,7 +16,8 @@ import { ObserverioError } from '../errors.js';
 import type { BackendHealth, Session, User, Var } from '../model.js';
 import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
 import type { Labels } from '../variables/labels.js';
-import { keyOfOverride, overrideKey, type Override } from '../variables/overrides.js';
+import { withOverrideOps } from '../variables/override-list.js';
+import type { Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
@@ -165,8 +166,8 @@ interface KeyVariables {
   presence: Map<string, number>;
   reported: Map<string, Var[]>;
   sent: Map<string, Map<string, Var>>;
-  /** overrideKey → override, in applyOps order. */
-  overrides: Map<string, Override>;
+  /** In applyOps order, handed out as it is and never changed (override-list.ts indexes it by identity; readonly by type, not frozen: V8 scans frozen arrays slower). */
+  overrides: readonly Override[];
   strategies: Map<string, StrategyRecord>;
   stateVersion: number;
   /** Oldest first, ids increasing. */
@@ -174,6 +175,8 @@ interface KeyVariables {
   /** The newest id ever given, kept after pruning so ids never repeat. */
   lastId: string | null;
 }
+
+const NO_OVERRIDES: readonly Override[] = Object.freeze([]);
 
 function emptyKeyVariables(): KeyVariables {
   return {
@@ -183,7 +186,7 @@ function emptyKeyVariables(): KeyVariables {
     presence: new Map(),
     reported: new Map(),
     sent: new Map(),
-    overrides: new Map(),
+    overrides: NO_OVERRIDES,
     strategies: new Map(),
     stateVersion: 0,
     history: [],
@@ -526,13 +529,18 @@ export class MemoryStore implements Store, VariablesStore {
     await Promise.all(sends.map((x) => this.setLastSent(apiKey, x.deviceId, x.vars, true)));
   }
 
-  async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+  async readState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
     const k = this.keyVars(apiKey);
-    return { overrides: [...(k?.overrides.values() ?? [])], strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };
+    return { overrides: k?.overrides ?? NO_OVERRIDES, strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };
+  }
+
+  /** Always the current state: this store is the only one. */
+  lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    return this.readState(apiKey);
   }
 
   async listOverrides(apiKey: string): Promise<Override[]> {
-    return [...(this.keyVars(apiKey)?.overrides.values() ?? [])];
+    return [...(this.keyVars(apiKey)?.overrides ?? [])];
   }
 
   async listStrategies(apiKey: string): Promise<StrategyRecord[]> {
@@ -740,8 +748,10 @@ export class MemoryStore implements Store, VariablesStore {
       }
       case 'variables.commit': {
         const k = this.keyVarsFor(op.apiKey);
-        const next = applyCommit({ overrides: [...k.overrides.values()], strategies: [...k.strategies.values()] }, op.ops, op.entry.at, op.by);
-        k.overrides = new Map(next.overrides.map((o) => [keyOfOverride(deepFreeze(o)), o]));
+        // Only the overrides set here are new; the rest of the list is frozen already.
+        for (const o of op.ops) if (o.kind === 'override.set') deepFreeze(o.override);
+        const next = applyCommit({ overrides: k.overrides, strategies: [...k.strategies.values()] }, op.ops, op.entry.at, op.by);
+        k.overrides = next.overrides;
         k.strategies = new Map(next.strategies.map((s) => [s.name, deepFreeze(s)]));
         k.stateVersion++;
         k.history.push(deepFreeze(op.entry));
@@ -838,7 +848,8 @@ export class MemoryStore implements Store, VariablesStore {
         presence: new Map(k.presence),
         reported: new Map(k.reported),
         sent: new Map(k.sent.map(([id, vs]) => [id, new Map(vs.map((v) => [v.name, v]))])),
-        overrides: new Map(k.overrides.map((o) => [overrideKey(o.name, o.target), deepFreeze(o)])),
+        // As a Map by overrideKey would keep them: a key listed twice, the later in the first one's place.
+        overrides: withOverrideOps(NO_OVERRIDES, k.overrides.map((o): Op => ({ kind: 'override.set', override: deepFreeze(o) }))),
         strategies: new Map(k.strategies.map((s) => [s.name, deepFreeze(s)])),
         stateVersion: k.stateVersion,
         history: k.history.map(deepFreeze),
@@ -904,7 +915,7 @@ export class MemoryStore implements Store, VariablesStore {
           presence: [...k.presence],
           reported: [...k.reported],
           sent: [...k.sent].map(([id, m]) => [id, [...m.values()]]),
-          overrides: [...k.overrides.values()],
+          overrides: [...k.overrides],
           strategies: [...k.strategies.values()],
           stateVersion: k.stateVersion,
           history: k.history,

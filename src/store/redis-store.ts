@@ -79,7 +79,8 @@ import { z } from 'zod';
 import type { BackendHealth, Session, User, Var } from '../model.js';
 import { checkHistoryBounds, type HistoryBounds, type HistoryDraft, type HistoryEntry } from '../variables/history.js';
 import type { Labels } from '../variables/labels.js';
-import { keyOfOverride, overrideKey, type Override } from '../variables/overrides.js';
+import { positionOf, withOverrideOps } from '../variables/override-list.js';
+import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
@@ -423,7 +424,13 @@ const parsePlacedStrategy = (v: unknown) => ok(placedStrategySchema.safeParse(v)
 
 /** The state with each override's and strategy's place (`n`), as COMMIT's places need it. */
 interface RawState {
-  overrides: { n: number; o: Override }[];
+  /**
+   * In place order (`n` ascending), each override deep-frozen, handed out as it is and never changed
+   * (readonly by type; not frozen: V8 copies and scans a frozen array several times slower).
+   */
+  overrides: readonly Override[];
+  /** Each override's place, index for index with `overrides`. */
+  places: readonly number[];
   strategies: { n: number; s: StrategyRecord }[];
   stateVersion: number;
   /** Each record as parsed, by the JSON text it was read or written as: a read after a change parses only what changed. */
@@ -460,64 +467,54 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Where COMMIT puts each record of a key's overrides and strategies hashes after some operations: as
- * applyOps' Map orders them, a kept key keeps its place and a new (or cleared and set again) one goes
- * last; then the fields to write from the state after them ('' deletes), for commit and commitMany.
+ * Where COMMIT puts each strategy record after some operations, as applyOps' Map orders them: a kept
+ * name keeps its place and a new (or deleted and put again) one goes last; then the fields to write
+ * from the strategies after them ('' deletes). (Overrides are placed by commitMany itself, per key
+ * touched: a key's few strategies are cheap to map, its thousand overrides are not.)
  */
-class Placement {
-  private readonly oPlace: Map<string, number>;
+class StrategyPlacement {
   private readonly sPlace: Map<string, number>;
-  private oTop: number;
   private sTop: number;
-  private readonly oTouched = new Set<string>();
   private readonly sTouched = new Set<string>();
 
   constructor(raw: RawState) {
-    this.oPlace = new Map(raw.overrides.map((x) => [keyOfOverride(x.o), x.n]));
     this.sPlace = new Map(raw.strategies.map((x) => [x.s.name, x.n]));
-    this.oTop = Math.max(0, ...this.oPlace.values());
     this.sTop = Math.max(0, ...this.sPlace.values());
   }
 
   place(ops: readonly Op[]): void {
     for (const op of ops) {
-      if (op.kind === 'override.set' || op.kind === 'override.clear') {
-        const key = op.kind === 'override.set' ? overrideKey(op.override.name, op.override.target) : overrideKey(op.name, op.target);
-        this.oTouched.add(key);
-        if (op.kind === 'override.clear') this.oPlace.delete(key);
-        else if (!this.oPlace.has(key)) this.oPlace.set(key, ++this.oTop);
-      } else {
-        const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
-        this.sTouched.add(name);
-        if (op.kind === 'strategy.delete') this.sPlace.delete(name);
-        else if (!this.sPlace.has(name)) this.sPlace.set(name, ++this.sTop);
-      }
+      if (op.kind !== 'strategy.put' && op.kind !== 'strategy.delete') continue;
+      const name = op.kind === 'strategy.put' ? op.strategy.name : op.name;
+      this.sTouched.add(name);
+      if (op.kind === 'strategy.delete') this.sPlace.delete(name);
+      else if (!this.sPlace.has(name)) this.sPlace.set(name, ++this.sTop);
     }
   }
 
-  /** COMMIT's trailing arguments, and the texts it writes (for the state cache). */
-  writes(next: { overrides: readonly Override[]; strategies: readonly StrategyRecord[] }): { args: (string | number)[]; oWrites: Map<string, string>; sWrites: Map<string, string> } {
-    const nextO = new Map(next.overrides.map((o) => [keyOfOverride(o), o]));
-    const nextS = new Map(next.strategies.map((st) => [st.name, st]));
-    const args: (string | number)[] = [];
-    const oWrites = new Map<string, string>();
+  /** COMMIT's strategy arguments, and the texts it writes (for the state cache). */
+  writes(next: readonly StrategyRecord[]): { args: (string | number)[]; sWrites: Map<string, string> } {
+    const nextS = new Map(next.map((st) => [st.name, st]));
+    const args: (string | number)[] = [this.sTouched.size];
     const sWrites = new Map<string, string>();
-    args.push(this.oTouched.size);
-    for (const key of this.oTouched) {
-      const o = nextO.get(key);
-      const json = o ? JSON.stringify({ n: this.oPlace.get(key), o }) : '';
-      oWrites.set(key, json);
-      args.push(overrideField(key), json);
-    }
-    args.push(this.sTouched.size);
     for (const name of this.sTouched) {
       const st = nextS.get(name);
       const json = st ? JSON.stringify({ n: this.sPlace.get(name), s: st }) : '';
       sWrites.set(name, json);
       args.push(name, json);
     }
-    return { args, oWrites, sWrites };
+    return { args, sWrites };
   }
+}
+
+/** An override key a commit touches: its record after the commit (null: none) and its place then. */
+interface Touched {
+  /** Where it was in the state committed on, or -1. */
+  readonly was: number;
+  o: Override | null;
+  n: number | undefined;
+  /** The JSON COMMIT writes ('' deletes). */
+  json: string;
 }
 
 export class RedisStore implements Store, VariablesStore {
@@ -1117,6 +1114,11 @@ export class RedisStore implements Store, VariablesStore {
     const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [cached?.stateVersion ?? -1])) as [number, string[]?, string[]?];
     const stateVersion = Number(res[0]);
     if (cached && cached.stateVersion === stateVersion && res.length === 1) return cached;
+    // A read sent while a commit of ours was on its way finds that commit's version; its answer has come
+    // first (one connection, in order) and is in the cache: the same version is the same state, so the
+    // thousand records need no second look (the client actor reads overrides while batches commit).
+    const now = this.stateCache.get(apiKey);
+    if (now && now.stateVersion === stateVersion) return now;
     // Records whose text is unchanged since the last read here are the objects parsed then.
     const known = cached?.parsed;
     const parsed = new Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>();
@@ -1134,14 +1136,20 @@ export class RedisStore implements Store, VariablesStore {
       parsed.set(text, x);
       strategies.push(x);
     }
-    const raw: RawState = { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed };
+    overrides.sort((a, b) => a.n - b.n);
+    const raw: RawState = {
+      overrides: overrides.map((x) => deepFreeze(x).o),
+      places: overrides.map((x) => x.n),
+      strategies: strategies.sort((a, b) => a.n - b.n),
+      stateVersion,
+      parsed,
+    };
     // A read answered before a commit of ours whose answer came first must not replace the newer state.
     if (!cached || cached.stateVersion <= stateVersion) this.remember(apiKey, raw);
     return raw;
   }
 
   private remember(apiKey: string, raw: RawState): void {
-    for (const x of raw.overrides) deepFreeze(x);
     for (const x of raw.strategies) deepFreeze(x);
     this.stateCache.delete(apiKey);
     this.stateCache.set(apiKey, raw);
@@ -1151,13 +1159,19 @@ export class RedisStore implements Store, VariablesStore {
     }
   }
 
-  async readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+  async readState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
     const raw = await this.readRaw(apiKey);
-    return { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
+    // The cached list itself (frozen): a copy per read was a pass over every override per change.
+    return { overrides: raw.overrides, strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
+  }
+
+  async lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    const raw = this.stateCache.get(apiKey) ?? (await this.readRaw(apiKey));
+    return { overrides: raw.overrides, strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
   }
 
   async listOverrides(apiKey: string): Promise<Override[]> {
-    return (await this.readState(apiKey)).overrides;
+    return [...(await this.readRaw(apiKey)).overrides];
   }
 
   async listStrategies(apiKey: string): Promise<StrategyRecord[]> {
@@ -1190,47 +1204,95 @@ export class RedisStore implements Store, VariablesStore {
     const raw = cached?.stateVersion === stateVersion ? cached : await this.readRaw(apiKey);
     if (raw.stateVersion !== stateVersion) return { ok: false, stateVersion: raw.stateVersion };
     if (commits.length === 0) return { ok: true, entries: [], stateVersion };
-    // Each commit applied to the state the ones before it leave, places as commit gives them.
-    let state = { overrides: raw.overrides.map((x) => x.o), strategies: raw.strategies.map((x) => x.s) };
-    const placement = new Placement(raw);
+    const plains = commits.map((c) => c.ops.map(plainOp));
+    // Overrides: per key the commits touch, its record after the last of them and its place, as
+    // applyOps orders them (a kept key keeps its place, a new or cleared-and-set-again one goes last),
+    // looked up in the list's index: work in proportion to the operations, not to the key's overrides.
+    const touched = new Map<string, Touched>();
+    let top = Math.max(0, raw.places.at(-1) ?? 0);
+    for (const ops of plains)
+      for (const op of ops) {
+        if (op.kind !== 'override.set' && op.kind !== 'override.clear') continue;
+        const name = op.kind === 'override.set' ? op.override.name : op.name;
+        const key = overrideKey(name, op.kind === 'override.set' ? op.override.target : op.target);
+        let t = touched.get(key);
+        if (!t) {
+          const was = positionOf(raw.overrides, name, key);
+          t = { was, o: was < 0 ? null : (raw.overrides[was] as Override), n: was < 0 ? undefined : raw.places[was], json: '' };
+          touched.set(key, t);
+        }
+        if (op.kind === 'override.clear') {
+          t.o = null;
+          t.n = undefined;
+        } else {
+          t.o = op.override;
+          t.n ??= ++top;
+        }
+      }
+    // Strategies (a key has few): each commit's strategy records in turn, versions as applyCommit gives them.
+    const placement = new StrategyPlacement(raw);
+    let strategies = raw.strategies.map((x) => x.s);
     const entryArgs: (string | number)[] = [];
     const bodies: HistoryDraft[] = [];
-    // Without strategy operations the commits' operations in a row are one applyOps: one pass over the state, not one per commit.
-    const plains = commits.map((c) => c.ops.map(plainOp));
-    const strategyOps = plains.some((ops) => ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete'));
-    if (!strategyOps) state = applyCommit(state, plains.flat(), 0, '');
     for (const [ci, c] of commits.entries()) {
       const plain = plains[ci] as Op[];
       const at = Math.max(0, Math.floor(c.draft.at));
-      if (strategyOps) state = applyCommit(state, plain, at, c.by);
-      placement.place(plain);
-      const body = plainDraft(c.draft);
-      bodies.push(body);
-      entryArgs.push(at, JSON.stringify(body));
+      const sOps = plain.filter((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete');
+      if (sOps.length > 0) {
+        strategies = applyCommit({ overrides: [], strategies }, sOps, at, c.by).strategies;
+        placement.place(sOps);
+      }
+      // The entry as stored: one text, and the plain copy a read of it would give.
+      const text = JSON.stringify(c.draft);
+      bodies.push(JSON.parse(text) as HistoryDraft);
+      entryArgs.push(at, text);
     }
-    const { args, oWrites, sWrites } = placement.writes(state);
+    const oArgs: (string | number)[] = [touched.size];
+    for (const [key, t] of touched) {
+      t.json = t.o ? JSON.stringify({ n: t.n, o: t.o }) : '';
+      oArgs.push(overrideField(key), t.json);
+    }
+    const { args: sArgs, sWrites } = placement.writes(strategies);
     const k = this.vsKeys(apiKey);
-    const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...args])) as unknown[];
+    const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...oArgs, ...sArgs])) as unknown[];
     if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
     const nv = Number(res[1]);
-    if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, oWrites, sWrites, nv);
+    if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, touched, sWrites, nv);
     return { ok: true, entries: bodies.map((b, i) => toEntry(String(res[3 + i]), b)), stateVersion: nv };
   }
 
-  /** The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse them, over the state before. */
-  private rememberCommitted(apiKey: string, raw: RawState, oFields: ReadonlyMap<string, string>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
-    const overrides = raw.overrides.filter((x) => !oFields.has(keyOfOverride(x.o)));
+  /**
+   * The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse
+   * them, over the state before. The list is the one before with the written overrides replaced in
+   * place, removed, or appended in place order (override-list.ts), its index made from the old one's.
+   */
+  private rememberCommitted(apiKey: string, raw: RawState, touched: ReadonlyMap<string, Touched>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
     // Shared with the state before (only this cache reads it): texts of replaced records stay until
     // the next read keeps only what it finds, or until there are too many of them.
     let parsed = raw.parsed;
-    for (const json of oFields.values()) {
-      if (json === '') continue;
-      const p = this.parseJson(json, parsePlacedOverride, 'override', apiKey);
-      if (p) {
-        overrides.push(p);
-        parsed?.set(json, p);
+    const clears: Op[] = [];
+    const sets: Op[] = [];
+    const appends: { n: number; op: Op }[] = [];
+    const gone = new Set<number>();
+    for (const t of touched.values()) {
+      const p = t.json === '' ? null : this.parseJson(t.json, parsePlacedOverride, 'override', apiKey);
+      if (p) parsed?.set(t.json, deepFreeze(p));
+      const was = t.was < 0 ? null : (raw.overrides[t.was] as Override);
+      // Kept in its place: replaced there. Otherwise gone from its place, and (if written) last.
+      if (p && was && raw.places[t.was] === p.n) sets.push({ kind: 'override.set', override: p.o });
+      else {
+        if (was) {
+          clears.push({ kind: 'override.clear', name: was.name, target: was.target });
+          gone.add(t.was);
+        }
+        if (p) appends.push({ n: p.n, op: { kind: 'override.set', override: p.o } });
       }
     }
+    appends.sort((a, b) => a.n - b.n);
+    const overrides = withOverrideOps(raw.overrides, [...clears, ...sets, ...appends.map((x) => x.op)]);
+    let places = raw.places;
+    if (gone.size > 0) places = places.filter((_, i) => !gone.has(i));
+    if (appends.length > 0) places = [...places, ...appends.map((x) => x.n)];
     const strategies = raw.strategies.filter((x) => !sFields.has(x.s.name));
     for (const json of sFields.values()) {
       if (json === '') continue;
@@ -1243,7 +1305,7 @@ export class RedisStore implements Store, VariablesStore {
     if (parsed && parsed.size > 2 * (overrides.length + strategies.length) + 64) parsed = undefined;
     const cached = this.stateCache.get(apiKey);
     if (cached && cached.stateVersion > stateVersion) return;
-    this.remember(apiKey, { overrides: overrides.sort((a, b) => a.n - b.n), strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed });
+    this.remember(apiKey, { overrides, places, strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed });
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {

@@ -111,9 +111,10 @@ export interface CommitState {
 /**
  * The state after a commit's operations: history.ts applyOps, then every strategy a `strategy.put`
  * touched becomes a new record (version +1 over the one before the commit, 1 when new), the others
- * keep theirs. Order is applyOps' (a replaced override or strategy keeps its place).
+ * keep theirs. Order is applyOps' (a replaced override or strategy keeps its place). The overrides list
+ * is applyOps' own (override-list.ts: never changed once made, indexed from the one before).
  */
-export function applyCommit(state: CommitState, ops: readonly Op[], at: number, by: string): { overrides: Override[]; strategies: StrategyRecord[] } {
+export function applyCommit(state: CommitState, ops: readonly Op[], at: number, by: string): { overrides: readonly Override[]; strategies: StrategyRecord[] } {
   const next = applyOps(state, ops);
   const put = new Set<string>();
   for (const op of ops) if (op.kind === 'strategy.put') put.add(op.strategy.name);
@@ -123,7 +124,7 @@ export function applyCommit(state: CommitState, ops: readonly Op[], at: number, 
     if (!put.has(s.name) && prior) return prior;
     return { name: s.name, vars: s.vars.map(plainVar), version: (prior?.version ?? 0) + 1, updatedAt: at, updatedBy: by };
   });
-  return { overrides: [...next.overrides], strategies };
+  return { overrides: next.overrides, strategies };
 }
 
 /** Whether `expect` holds for a state; the failure to answer when it does not. */

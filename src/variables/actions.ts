@@ -6,7 +6,8 @@
 import { ObserverioError } from '../errors.js';
 import type { EntryMeta, HistoryEntry, VariablesState } from './history.js';
 import { revert as revertOps, rollback as rollbackOps, type RevertConflict } from './history.js';
-import { keyOfOverride, makeOverride, overrideKey } from './overrides.js';
+import { firstOverrideOf, overrideWithKey } from './override-list.js';
+import { makeOverride, overrideKey } from './overrides.js';
 import { applyStrategy, type Op, type Strategy } from './strategies.js';
 import type { Target } from './target.js';
 import { resolveVarValue } from './var-rules.js';
@@ -26,7 +27,8 @@ export interface Who {
  * variable already set, else `existingType` (the key's `<apiKey>:vs`), else inferred.
  */
 export function setOverride(state: VariablesState, name: unknown, value: unknown, type: unknown, target: Target, existingType: string | undefined, who: Who): Action {
-  const known = typeof name === 'string' ? state.overrides.find((o) => o.name === name)?.type : undefined;
+  // The variable's first override, found through the list's index (override-list.ts), not a pass over the key's overrides.
+  const known = typeof name === 'string' ? firstOverrideOf(state.overrides, name)?.type : undefined;
   const v = resolveVarValue(name, value, type, known ?? existingType);
   return { ops: [{ kind: 'override.set', override: makeOverride(v, target, who.actor, who.at) }], meta: { ...who, action: 'override.set', target } };
 }
@@ -34,7 +36,7 @@ export function setOverride(state: VariablesState, name: unknown, value: unknown
 /** `DELETE /api/vars/:name/override {target?}`: not_found when that variable has no override for that target. */
 export function clearOverride(state: VariablesState, name: string, target: Target, who: Who): Action {
   const key = overrideKey(name, target);
-  const o = state.overrides.find((x) => keyOfOverride(x) === key);
+  const o = overrideWithKey(state.overrides, name, key);
   if (!o) throw new ObserverioError('not_found', `variable ${JSON.stringify(name.slice(0, 130))} has no override for that target`);
   return { ops: [{ kind: 'override.clear', name, target: o.target }], meta: { ...who, action: 'override.clear', target: o.target } };
 }

@@ -13,6 +13,7 @@
  */
 import { ObserverioError } from '../errors.js';
 import type { Var } from '../model.js';
+import { withOverrideOps, overrideWithKey } from './override-list.js';
 import { keyOfOverride, overrideKey, type Override } from './overrides.js';
 import type { Op, Strategy } from './strategies.js';
 import type { Target } from './target.js';
@@ -101,49 +102,20 @@ export function sameVars(a: readonly Var[] | null, b: readonly Var[] | null): bo
   return a.length === b.length && a.every((v, i) => v.name === b[i]?.name && v.type === b[i]?.type && v.value === b[i]?.value);
 }
 
-/** The state after the operations, in order. Replacing an override or strategy keeps its place. */
+/**
+ * The state after the operations, in order. Replacing an override or strategy keeps its place, a new
+ * one goes last. The overrides through override-list.ts: in proportion to the operations, not to the
+ * key's overrides, and the new list indexed from the old one's.
+ */
 export function applyOps(state: VariablesState, ops: readonly Op[]): VariablesState {
-  if (ops.length <= FEW_OPS && ops.every((op) => op.kind === 'override.set' || op.kind === 'override.clear')) return { overrides: applyFew(state.overrides, ops), strategies: state.strategies };
-  const overrides = new Map<string, Override>(state.overrides.map((o) => [keyOfOverride(o), o]));
+  const overrides = withOverrideOps(state.overrides, ops);
+  if (!ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete')) return { overrides, strategies: state.strategies };
   const strategies = new Map<string, Strategy>(state.strategies.map((s) => [s.name, s]));
   for (const op of ops) {
-    if (op.kind === 'override.set') overrides.set(overrideKey(op.override.name, op.override.target), op.override);
-    else if (op.kind === 'override.clear') overrides.delete(overrideKey(op.name, op.target));
-    else if (op.kind === 'strategy.put') strategies.set(op.strategy.name, op.strategy);
-    else strategies.delete(op.name);
+    if (op.kind === 'strategy.put') strategies.set(op.strategy.name, op.strategy);
+    else if (op.kind === 'strategy.delete') strategies.delete(op.name);
   }
-  return { overrides: [...overrides.values()], strategies: [...strategies.values()] };
-}
-
-/**
- * Up to this many override operations are applied by finding each one's override in the list (by
- * name first, a string compare), not by keying the whole list: a dashboard change is one or a few
- * operations on a key with hundreds of overrides. Same result as the Map: a replaced override keeps
- * its place, a new one goes last.
- */
-const FEW_OPS = 8;
-
-function findOverride(list: readonly Override[], name: string, key: string): number {
-  for (let i = 0; i < list.length; i++) {
-    const o = list[i] as Override;
-    if (o.name === name && keyOfOverride(o) === key) return i;
-  }
-  return -1;
-}
-
-function applyFew(overrides: readonly Override[], ops: readonly Op[]): Override[] {
-  const list = [...overrides];
-  for (const op of ops) {
-    if (op.kind === 'override.set') {
-      const i = findOverride(list, op.override.name, overrideKey(op.override.name, op.override.target));
-      if (i >= 0) list[i] = op.override;
-      else list.push(op.override);
-    } else if (op.kind === 'override.clear') {
-      const i = findOverride(list, op.name, overrideKey(op.name, op.target));
-      if (i >= 0) list.splice(i, 1);
-    }
-  }
-  return list;
+  return { overrides, strategies: [...strategies.values()] };
 }
 
 export interface EntryMeta {
@@ -162,14 +134,6 @@ export interface EntryMeta {
  */
 export function commit(state: VariablesState, ops: readonly Op[], meta: EntryMeta): { state: VariablesState; draft: HistoryDraft } {
   const next = applyOps(state, ops);
-  // A few operations look their overrides up in the lists; many key the lists once.
-  const few = ops.length <= FEW_OPS;
-  const lookup = (list: readonly Override[]) => {
-    const m = few ? null : new Map(list.map((o) => [keyOfOverride(o), o]));
-    return { get: (key: string, name: string): Override | undefined => (m ? m.get(key) : list[findOverride(list, name, key)]) };
-  };
-  const before = lookup(state.overrides);
-  const after = lookup(next.overrides);
   const changes: OverrideChange[] = [];
   const touched = new Set<string>();
   for (const op of ops) {
@@ -179,8 +143,8 @@ export function commit(state: VariablesState, ops: readonly Op[], meta: EntryMet
     const key = overrideKey(name, target);
     if (touched.has(key)) continue;
     touched.add(key);
-    const b = before.get(key, name);
-    const a = after.get(key, name);
+    const b = overrideWithKey(state.overrides, name, key);
+    const a = overrideWithKey(next.overrides, name, key);
     const bv = b ? valueOf(b) : null;
     const av = a ? valueOf(a) : null;
     if (!sameOverrideValue(bv, av)) changes.push({ name, target: (a ?? b)?.target ?? target, before: bv, after: av });

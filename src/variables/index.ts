@@ -5,6 +5,7 @@
 export * from './actions.js';
 export * from './history.js';
 export * from './labels.js';
+export * from './override-list.js';
 export * from './overrides.js';
 export * from './pending.js';
 export * from './strategies.js';

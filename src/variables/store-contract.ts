@@ -95,8 +95,18 @@ export interface VariablesStore {
 
   // Overrides, strategies, history: read, and change in one step ------------------------------------
 
-  /** The whole state a change is computed from, with its version. */
-  readState(apiKey: string): Promise<{ overrides: Override[]; strategies: StrategyRecord[]; stateVersion: number }>;
+  /**
+   * The whole state a change is computed from, with its version. The overrides list is the store's
+   * own, never changed (readonly), the same array while the state is unchanged: a copy per read was
+   * a pass over every override per change, and override-list.ts keeps its index by the array.
+   */
+  readState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }>;
+  /**
+   * readState without a round trip when this store holds the key's state: as it last read or
+   * committed it here, so possibly stale when another node committed since (a commit at its version
+   * is then refused, and the caller reads again). A store that holds none reads it.
+   */
+  lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }>;
   listOverrides(apiKey: string): Promise<Override[]>;
   listStrategies(apiKey: string): Promise<StrategyRecord[]>;
   getStrategy(apiKey: string, name: string): Promise<StrategyRecord | null>;

@@ -109,6 +109,37 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect((await store.readState(key)).stateVersion).to.equal(4);
       });
 
+      it('hands out the same list while nothing changed, and a list read stays as it was while later commits change the state', async () => {
+        await ok([set('a', '1'), set('b', '1'), set('c', '1', { devices: ['d1'] })]);
+        const first = await store.readState(key);
+        const asRead = JSON.stringify(first.overrides);
+        expect((await store.readState(key)).overrides).to.equal(first.overrides);
+        for (const o of first.overrides) expect(Object.isFrozen(o)).to.equal(true);
+        await ok([set('a', '2')]);
+        await ok([set('d', '1')]);
+        await ok([clear('b')]);
+        await ok([clear('c', { devices: ['d1'] }), set('c', '2', { devices: ['d1'] })]);
+        expect(JSON.stringify(first.overrides)).to.equal(asRead);
+        const now = await store.readState(key);
+        expect(now.overrides.map((o) => `${o.name}=${o.value}`)).to.deep.equal(['a=2', 'd=1', 'c=2']);
+        // listOverrides is the caller's own copy.
+        const mine = await store.listOverrides(key);
+        mine.pop();
+        expect((await store.readState(key)).overrides).to.have.length(3);
+      });
+
+      it('lastState is the state readState gives, after this store’s own commits, for a key it never read too', async () => {
+        expect(await store.lastState(key)).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
+        await ok([set('a', '1'), put('fast', [v('a', '2')])], { action: 'strategy.create' });
+        expect(await store.lastState(key)).to.deep.equal(await store.readState(key));
+        await ok([set('a', '3'), clear('a'), set('b', '1')]);
+        const last = await store.lastState(key);
+        expect(last).to.deep.equal(await store.readState(key));
+        expect(last.stateVersion).to.equal(2);
+        expect(last.overrides.map((o) => o.name)).to.deep.equal(['b']);
+        expect(await store.lastState(newApiKey())).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
+      });
+
       it('keeps overrides of one variable on different targets apart', async () => {
         await ok([set('speed', '1'), set('speed', '2', { devices: ['d1', 'd2'] }), set('speed', '3', { labels: { platform: 'android' } })]);
         const o = await store.listOverrides(key);

@@ -91,7 +91,14 @@ for (const [name, url] of [
         expect((await a.readState(apiKey)).overrides.map((o) => o.value)).to.deep.equal(['1']);
         // b moves the state on; a, holding version 1, must see version 2 on its next read.
         expect((await commitOn(b, apiKey, [setOp('2', t + 1)], 1)).ok).to.equal(true);
+        // lastState is what a held, without asking: stale now, and a commit at it is refused.
+        const held = await a.lastState(apiKey);
+        expect(held.stateVersion).to.equal(1);
+        expect(held.overrides.map((o) => o.value)).to.deep.equal(['1']);
+        const atHeld = await a.commitMany(apiKey, [{ ops: [setOp('9', t + 1)], draft: describeCommit(held, [setOp('9', t + 1)], { at: t + 1, actor: 'x', action: 'override.set', target: null }).draft, by: 'x' }], held.stateVersion, bounds);
+        expect(atHeld).to.deep.equal({ ok: false, stateVersion: 2 });
         const seen = await a.readState(apiKey);
+        expect(await a.lastState(apiKey)).to.deep.equal(seen);
         expect(seen.stateVersion).to.equal(2);
         expect(seen.overrides.map((o) => o.value)).to.deep.equal(['2']);
         // A commit computed at version 1 (what a held before) fails on a, whatever it held.
@@ -110,6 +117,53 @@ for (const [name, url] of [
         expect(Object.isFrozen(o)).to.equal(true);
       } finally {
         await Promise.all([a.stop(), b.stop(), fresh.stop()]);
+      }
+    });
+
+    it('a node’s state after its own batches, taken into its cache without a read, is the state the other node reads, op for op', async () => {
+      const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+      const u = await url();
+      const [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore];
+      await Promise.all([a.start(), b.start()]);
+      try {
+        const apiKey = newApiKey();
+        let seed = 5;
+        const rnd = (n: number) => {
+          seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+          return (seed >>> 8) % n;
+        };
+        const targets = [ALL, { devices: ['d1', 'd2'] }, { labels: { os: 'ios' } }];
+        const t = Date.now();
+        const randomOp = (i: number): Op => {
+          const name = `v${rnd(30)}`;
+          const target = targets[rnd(targets.length)] ?? ALL;
+          return rnd(4) === 0 ? { kind: 'override.clear', name, target } : { kind: 'override.set', override: makeOverride({ name, type: 'string', value: String(i) }, target, 'x', t + i) };
+        };
+        let version = 0;
+        for (let round = 0; round < 25; round++) {
+          // A batch as VarChanges makes one: each commit computed from the state the ones before it leave.
+          const before = await a.readState(apiKey);
+          let state = before;
+          const commits = [];
+          for (let c = 0; c < 1 + rnd(6); c++) {
+            const ops = Array.from({ length: 1 + rnd(rnd(5) === 0 ? 20 : 3) }, (_, i) => randomOp(round * 1000 + c * 100 + i));
+            const next = describeCommit(state, ops, { at: t + round, actor: 'x', action: 'override.set', target: null });
+            commits.push({ ops, draft: next.draft, by: 'x' });
+            state = { ...state, overrides: next.state.overrides };
+          }
+          // A read sent while the commit is on its way (the client actor reading overrides as a batch
+          // commits) gives one whole state, the one before or the one after, never a mix.
+          const [r, during] = await Promise.all([a.commitMany(apiKey, commits, version, bounds), a.readState(apiKey)]);
+          if (!r.ok) throw new Error(`round ${round}: commitMany refused`);
+          const mine = await a.readState(apiKey);
+          expect(during.stateVersion, `round ${round}`).to.be.oneOf([version, r.stateVersion]);
+          expect(during.overrides, `round ${round}`).to.deep.equal(during.stateVersion === version ? before.overrides : mine.overrides);
+          version = r.stateVersion;
+          expect(mine, `round ${round}`).to.deep.equal(await b.readState(apiKey));
+          expect(mine.overrides, `round ${round}`).to.deep.equal(state.overrides);
+        }
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
       }
     });
   });

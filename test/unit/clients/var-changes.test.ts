@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { Metrics } from '../../../src/metrics.js';
 import { isVarChangeBatch, overridesEventMs, resolveVar, VarChanges, type VarChangesDeps } from '../../../src/clients/var-changes.js';
-import { ALL, setOverride } from '../../../src/variables/index.js';
+import { ALL, clearOverride, commit, createStrategy, setOverride, updateStrategy, type EntryMeta, type Op } from '../../../src/variables/index.js';
 import type { DeliveryAck, VarChange } from '../../../src/clients/client.js';
 import type { DashboardEvent, Gateway } from '../../../src/gateway/gateway.js';
 import { Registry } from '../../../src/otp/index.js';
@@ -10,6 +10,7 @@ import { channels } from '../../../src/pubsub/pubsub.js';
 import { LocalPubSub } from '../../../src/pubsub/local-pubsub.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { ObserverioError } from '../../../src/errors.js';
+import { install } from '@sinonjs/fake-timers';
 import { eventually } from '../../helpers/eventually.js';
 
 const API_KEY = 'AbCdEf123456';
@@ -244,6 +245,77 @@ describe('VarChanges (commit, then deliver)', () => {
     });
     expect(r.after.overrides.map((o) => o.name).sort()).to.deep.equal(['x', 'y']);
     expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.actor)).to.deep.equal(['me', 'other']);
+  });
+
+  it('computes from the state the store last saw, and when another node moved it on, answers as from a fresh read', async () => {
+    const bounds = { maxEntries: 100, maxAgeMs: 3_600_000 };
+    const s = (value: string) => ({ name: 'fast', vars: [{ name: 'a', type: 'integer', value }] });
+    const other = async (a: { ops: Op[]; meta: EntryMeta }) => {
+      const state = await store.readState(API_KEY);
+      expect((await store.commit(API_KEY, a.ops, commit(state, a.ops, a.meta).draft, { stateVersion: state.stateVersion }, bounds, 'other')).ok).to.equal(true);
+    };
+    // One attempt on fresh reads: the attempt from the stale state must not use it up.
+    const strict = make({ variables: { historyMaxEntries: 100, historyMaxAgeMs: 3_600_000, deviceRememberMs: 60_000, presenceTtlMs: 5000, heartbeatMs: 1000, maxCommitRetries: 1 } });
+    try {
+      await change(strict, 'a', 1);
+      // A store whose cache still holds this, while another node commits on.
+      const stale = await store.readState(API_KEY);
+      let lastStates = 0;
+      store.lastState = async () => {
+        lastStates += 1;
+        return stale;
+      };
+      const who = { actor: 'other', at: Date.now() };
+      await other(setOverride({ overrides: stale.overrides, strategies: [] }, 'b', 2, undefined, ALL, undefined, who));
+      await other(createStrategy(await store.readState(API_KEY), s('5'), who));
+      // A change computed from the stale state: its commit is refused, it is computed again and gets in.
+      const set = await change(strict, 'c', 3);
+      expect(set.before.overrides.map((o) => o.name)).to.deep.equal(['a', 'b']);
+      // Refused on the stale state (no override b there), done on the fresh one.
+      const cleared = await strict.act(API_KEY, 'me', (state) => clearOverride({ overrides: state.overrides, strategies: [] }, 'b', ALL, { actor: 'me', at: Date.now() }));
+      expect(cleared.entry.changes.map((c) => [c.name, c.before?.value, c.after])).to.deep.equal([['b', '2', null]]);
+      // An editor who read version 1 of a strategy the stale state does not have.
+      const edited = await strict.act(API_KEY, 'me', (state) => ({
+        ...updateStrategy({ overrides: state.overrides, strategies: state.strategies }, s('7'), { actor: 'me', at: Date.now() }),
+        strategyExpect: { name: 'fast', version: state.strategies.find((x) => x.name === 'fast')?.version ?? null, fromEditor: true },
+      })).catch((err: unknown) => err);
+      // (On the stale state the plan itself refuses: no strategy fast. A fresh read finds version 1.)
+      expect(edited).to.not.be.instanceOf(Error);
+      expect(await store.getStrategy(API_KEY, 'fast')).to.deep.include({ version: 2, vars: s('7').vars });
+      // And a refusal on a state that is still the key's stands, after one check.
+      const fresh = await store.readState(API_KEY);
+      store.lastState = async () => fresh;
+      const missing = await strict.act(API_KEY, 'me', (state) => clearOverride({ overrides: state.overrides, strategies: [] }, 'nope', ALL, { actor: 'me', at: Date.now() })).catch((err: unknown) => err);
+      expect(missing).to.be.instanceOf(ObserverioError).with.property('code', 'not_found');
+      expect(lastStates).to.be.greaterThan(0);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('sends dashboards one overrides list per spell while changes keep coming, the first at once, and at once again after a quiet spell', async () => {
+    const clock = install({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const lists = () => events.flatMap((e) => (e.type === 'overrides' ? [e.overrides.map((o) => `${o.name}=${o.value}`)] : []));
+      // A short list: a spell of 25 ms. Ten spells with three changes each.
+      for (let spell = 0; spell < 10; spell++) {
+        for (let i = 0; i < 3; i++) await change(changes, `v${i}`, spell * 10 + i);
+        if (spell === 0) expect(lists(), 'the first at once').to.have.length(1);
+        await clock.tickAsync(overridesEventMs(3));
+      }
+      // The first, then the newest of each spell at its end: 11, not two per spell.
+      expect(lists()).to.have.length(11);
+      expect(lists().at(-1)).to.deep.equal(['v0=90', 'v1=91', 'v2=92']);
+      // A quiet spell ends it; the next change's list goes out with its events, at once.
+      await clock.tickAsync(overridesEventMs(3));
+      expect(lists()).to.have.length(11);
+      await change(changes, 'v0', 100);
+      expect(lists()).to.have.length(12);
+      expect(lists().at(-1)).to.deep.equal(['v0=100', 'v1=91', 'v2=92']);
+      expect(events.at(-4)?.type).to.equal('overrides');
+    } finally {
+      clock.uninstall();
+    }
   });
 
   it('turns a pubsub failure into a 503 after the change is committed', async () => {

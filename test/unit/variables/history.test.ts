@@ -12,7 +12,7 @@ import {
   type HistoryEntry,
   type VariablesState,
 } from '../../../src/variables/history.js';
-import { inEffectVars, makeOverride } from '../../../src/variables/overrides.js';
+import { inEffectVars, makeOverride, overrideKey } from '../../../src/variables/overrides.js';
 import { ALL, parseTarget, type DeviceView } from '../../../src/variables/target.js';
 import { errorOf } from './helpers.js';
 
@@ -42,7 +42,7 @@ class Key {
 }
 
 describe('variables/history', () => {
-  describe('applyOps: a few operations (looked up in the list) and many (keyed) give the same state', () => {
+  describe('applyOps: the overrides as a Map by overrideKey orders them, whatever the number of operations', () => {
     it('for random sets and clears on frozen and fresh overrides, with targets of every kind', () => {
       let seed = 7;
       const rnd = (n: number) => {
@@ -59,10 +59,16 @@ describe('variables/history', () => {
         for (let i = 0; i < rnd(12); i++) state = { ...state, overrides: [...applyOps(state, [randomOp(i)]).overrides] };
         if (round % 2 === 0) state.overrides.forEach((o) => Object.freeze(Object.freeze(o).target));
         const ops = Array.from({ length: 1 + rnd(8) }, (_, i) => randomOp(100 + i));
-        // Clears of overrides that do not exist change nothing, but make the list long enough to be keyed.
+        // Clears of overrides that do not exist change nothing.
         const padding = Array.from({ length: 9 }, (_, i) => ({ kind: 'override.clear' as const, name: `none${i}`, target: ALL }));
         const few = applyOps(state, ops);
         const many = applyOps(state, [...ops, ...padding]);
+        const keyed = new Map(state.overrides.map((o) => [overrideKey(o.name, o.target), o]));
+        for (const op of ops) {
+          if (op.kind === 'override.set') keyed.set(overrideKey(op.override.name, op.override.target), op.override);
+          else keyed.delete(overrideKey(op.name, op.target));
+        }
+        expect(few.overrides, `round ${round}`).to.deep.equal([...keyed.values()]);
         expect(few.overrides, `round ${round}`).to.deep.equal(many.overrides);
         expect(commit(state, ops, { at: 1, actor: 'x', action: 'override.set', target: null }).draft.changes).to.deep.equal(commit(state, [...ops, ...padding], { at: 1, actor: 'x', action: 'override.set', target: null }).draft.changes);
       }
