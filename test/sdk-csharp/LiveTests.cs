@@ -130,9 +130,11 @@ namespace Observerio.Tests
             T.Test("SetVar reaches the daemon: 42 is an integer, 0.5f and 800.0 are floats", () =>
             {
                 T.True(c.SetVar("score", 42), "SetVar");
-                T.True(c.SetVars(new Dictionary<string, object> { { "accuracy", 0.5f }, { "spawn_ms", 800.0 } }), "SetVars");
+                // A variable without an override: spawn_ms has the dashboard's 650.5, which wins over the
+                // game's 800 and is echoed back (ConfirmRemoteVars), so <apiKey>:vs holds 800 only until then.
+                T.True(c.SetVars(new Dictionary<string, object> { { "accuracy", 0.5f }, { "spawn_delay_ms", 800.0 } }), "SetVars");
                 T.True(c.Flush(5000), "Flush");
-                Driver.Call("waitVars", "vars", new List<object> { Driver.Var("score", "integer", "42"), Driver.Var("accuracy", "float", "0.5"), Driver.Var("spawn_ms", "float", "800") });
+                Driver.Call("waitVars", "vars", new List<object> { Driver.Var("score", "integer", "42"), Driver.Var("accuracy", "float", "0.5"), Driver.Var("spawn_delay_ms", "float", "800") });
             });
 
             T.Test("Log reaches the daemon with its level, fields and device", () =>
