@@ -966,13 +966,17 @@ namespace Observerio
                 bool had = _vars.TryGet(v.Name, out prev);
                 _vars.Set(v.Name, v);
                 bool differs = !had || prev.Value != v.Value || prev.Type != v.Type;
-                // The dashboard's value arrived last, so it wins over a local change not sent yet.
+                // The dashboard's value arrived last, so it wins over a local change not sent yet; the same
+                // value again (the daemon re-sends an override that crossed a report) keeps its confirmation
+                // waiting, or the daemon's last report of this device would stay the old value.
+                WireVar waiting;
+                bool same = _pending.TryGet(v.Name, out waiting) && waiting.Value == v.Value && waiting.Type == v.Type;
                 if (_o.ConfirmRemoteVars && differs && _state == ClientState.Online)
                 {
                     _pending.Set(v.Name, v);
                     if (_varsDueAt < 0) _varsDueAt = Now() + _o.VarsWindowMs;
                 }
-                else _pending.Remove(v.Name);
+                else if (!same) _pending.Remove(v.Name);
                 changes.Add(new VarChange(v.Name, v.Type, v.Typed, v.Value, had ? prev.Typed : null));
             }
             if (_pending.Count > 0) Monitor.PulseAll(_lock);

@@ -850,9 +850,12 @@ export class ClientBase extends TypedEmitter<ClientEvents> {
       const prev = this.vars.get(v.name);
       this.vars.set(v.name, v);
       const differs = !prev || prev.value !== v.value || prev.type !== v.type;
-      // The dashboard's value arrived last, so it wins over a local change not sent yet.
+      // The dashboard's value arrived last, so it wins over a local change not sent yet; the same value
+      // again (the daemon re-sends an override that crossed a report) keeps its confirmation waiting,
+      // or the daemon's last report of this device would stay the old value.
+      const waiting = this.pendingVars.get(v.name);
       if (this.o.confirmRemoteVars && differs && this.st === 'online') this.pendingVars.set(v.name, v);
-      else this.pendingVars.delete(v.name);
+      else if (!(waiting && waiting.value === v.value && waiting.type === v.type)) this.pendingVars.delete(v.name);
       const change: VarChange = { name: v.name, type: v.type, value: typedValue(v.type, v.value), raw: v.value, previous: prev ? typedValue(prev.type, prev.value) : undefined };
       changes.push(change);
       if (differs) changed.push(change);

@@ -126,6 +126,22 @@ describe('sdk variables', () => {
       expect(daemon.of('vars')).to.have.length(2);
     });
 
+    it('a dashboard value sent again before its confirmation left still gets confirmed (the daemon re-sends an override that crossed a report)', async () => {
+      await open({ varsWindowMs: 200 });
+      client.setVar('difficulty', 'normal');
+      await eventually(() => expect(daemon.of('vars')).to.have.length(1));
+      const got: VarChange[][] = [];
+      client.on('vars', (c) => got.push(c));
+      // The change, and the same value again inside the confirmation's window.
+      daemon.push(KEY, [{ name: 'difficulty', type: 'string', value: 'hard' }]);
+      daemon.push(KEY, [{ name: 'difficulty', type: 'string', value: 'hard' }]);
+      await eventually(() => expect(got).to.have.length(2));
+      await client.flush();
+      await eventually(() => expect(daemon.of('vars')).to.have.length(2));
+      // Without the confirmation the daemon's last report of the device stays "normal".
+      expect(daemon.of('vars').map((v) => v.vars)).to.deep.equal([[{ name: 'difficulty', type: 'string', value: 'normal' }], [{ name: 'difficulty', type: 'string', value: 'hard' }]]);
+    });
+
     it('does not confirm when confirmRemoteVars is false, and a dashboard change overrides a local one not yet sent', async () => {
       await open({ varsWindowMs: 60_000, confirmRemoteVars: false });
       const got: VarChange[][] = [];
