@@ -5,6 +5,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -408,6 +409,33 @@ namespace Observerio.Tests
                 daemon.Stop();
             });
 
+            T.Test("a dashboard value sent again before its confirmation left still gets confirmed (the daemon re-sends an override that crossed a report)", () =>
+            {
+                string hard = "v:" + Key + ":" + Codec.EncodePayload("[{\"name\":\"difficulty\",\"type\":\"string\",\"value\":\"hard\"}]");
+                // The change, and the same value again inside the confirmation's window.
+                var daemon = FakeDaemon.Start(conn => new[] { "OK", FakeDaemon.AwaitVars, hard, hard });
+                var c = new ObserverioClient(new ObserverioOptions { Port = daemon.Port, ApiKey = Key, VarsWindowMs = 200, Dispatch = DispatchMode.Immediate });
+                c.SetVar("difficulty", "normal");
+                c.Start();
+                Func<List<string>> reported = () =>
+                {
+                    var values = new List<string>();
+                    foreach (var line in daemon.Lines)
+                    {
+                        if (!line.StartsWith("i:")) continue;
+                        foreach (var v in PayloadObjects(line) ?? new List<JsonObject>())
+                            if ((string)v.Get("name") == "difficulty") values.Add((string)v.Get("value"));
+                    }
+                    return values;
+                };
+                // Without the confirmation the daemon's last report of this device stays "normal".
+                T.Eventually(null, () => reported().Contains("hard"), "the dashboard's value confirmed in an i: line");
+                T.Equal("hard", c.GetString("difficulty", ""), "the game sees the dashboard's value");
+                T.Equal("hard", reported()[reported().Count - 1], "the last report is the dashboard's value: " + string.Join(",", reported().ToArray()));
+                c.Close();
+                daemon.Stop();
+            });
+
             T.Test("a refused v: (e:unknown_api_key) is reported and retried with backoff", () =>
             {
                 var daemon = FakeDaemon.Start(conn => new[] { "e:unknown_api_key:API key is not registered" });
@@ -552,12 +580,19 @@ namespace Observerio.Tests
         readonly TcpListener _listener = new TcpListener(IPAddress.Loopback, 0);
         readonly Func<int, string[]> _script;
         readonly List<TcpClient> _clients = new List<TcpClient>();
+        readonly List<string> _lines = new List<string>();
         int _accepted;
 
         FakeDaemon(Func<int, string[]> script) { _script = script; }
 
         public int Port { get { return ((IPEndPoint)_listener.LocalEndpoint).Port; } }
         public int Accepted { get { return Volatile.Read(ref _accepted); } }
+
+        /// <summary>In a script: the lines after it are written once the SDK has sent its first i: line.</summary>
+        public const string AwaitVars = "@await i:";
+
+        /// <summary>The lines the SDK wrote after its v: line, over every connection, in order.</summary>
+        public List<string> Lines { get { lock (_lines) return new List<string>(_lines); } }
 
         public static FakeDaemon Start(Func<int, string[]> script)
         {
@@ -590,10 +625,24 @@ namespace Observerio.Tests
                 var reader = new StreamReader(stream, Encoding.UTF8);
                 string first = reader.ReadLine();
                 if (first == null || !first.StartsWith("v:")) return;
-                byte[] reply = Encoding.UTF8.GetBytes(string.Join("\n", _script(n)) + "\n");
+                string[] script = _script(n);
+                int awaitAt = Array.IndexOf(script, AwaitVars);
+                string[] now = awaitAt < 0 ? script : script.Take(awaitAt).ToArray();
+                byte[] reply = Encoding.UTF8.GetBytes(string.Join("\n", now) + "\n");
                 stream.Write(reply, 0, reply.Length);
-                if (_script(n)[0] != "OK") client.Close();
-                else while (reader.ReadLine() != null) { }
+                if (script[0] != "OK") client.Close();
+                else
+                {
+                    string line;
+                    while ((line = reader.ReadLine()) != null)
+                    {
+                        lock (_lines) _lines.Add(line);
+                        if (awaitAt < 0 || !line.StartsWith("i:")) continue;
+                        byte[] rest = Encoding.UTF8.GetBytes(string.Join("\n", script.Skip(awaitAt + 1).ToArray()) + "\n");
+                        stream.Write(rest, 0, rest.Length);
+                        awaitAt = -1;
+                    }
+                }
             }
             catch (Exception) { }
         }
