@@ -84,6 +84,10 @@ export const configSchema = z
         host: advertisedHost.describe('host SDKs are told to connect to (dashboard snippets, GET /api/connect-info); null = the bound host, or the Host header of the request when bound to 0.0.0.0 or ::'),
         tcpPort: advertisedPort.describe('TCP port SDKs are told to connect to, e.g. a proxy\'s; null = the port the TCP listener is bound to'),
         httpPort: advertisedPort.describe('HTTP port browser SDKs are told to open ws://host:port/sdk on; null = the port the HTTP listener is bound to'),
+        tls: z
+          .boolean()
+          .nullable()
+          .describe('whether browser SDKs are told wss:// (true: a TLS-terminating proxy in front of the HTTP port) or ws:// (false); null = wss:// when the dashboard request came over HTTPS as a proxy reports it (X-Forwarded-Proto or Forwarded proto=https), else ws://'),
       })
       .strict(),
     redisUrl: redisUrl.describe('Redis for vars, users, sessions, outbox and pubsub (redis://, rediss://, or redis-cluster://host:port,host:port for Redis Cluster); null = embedded in-process store'),
@@ -230,6 +234,7 @@ const ENV: Record<string, (c: Record<string, unknown>, v: string) => void> = {
   OBSERVERIO_ADVERTISED_HOST: (c, v) => (advertise(c).host = v || null),
   OBSERVERIO_ADVERTISED_TCP_PORT: (c, v) => (advertise(c).tcpPort = v ? parseAdvertisedPort('OBSERVERIO_ADVERTISED_TCP_PORT', v) : null),
   OBSERVERIO_ADVERTISED_HTTP_PORT: (c, v) => (advertise(c).httpPort = v ? parseAdvertisedPort('OBSERVERIO_ADVERTISED_HTTP_PORT', v) : null),
+  OBSERVERIO_ADVERTISED_TLS: (c, v) => (advertise(c).tls = parseTls('OBSERVERIO_ADVERTISED_TLS', v)),
   REDIS_URL: (c, v) => (c.redisUrl = v || null),
   MEILI_URL: (c, v) => (c.meiliUrl = v || null),
   MEILI_MASTER_KEY: (c, v) => (c.meiliMasterKey = v || null),
@@ -249,6 +254,13 @@ function parsePort(name: string, v: string): number {
 function parseAdvertisedPort(name: string, v: string): number {
   if (!/^\d{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new ConfigError(`${name}: expected a port number 1-65535 (or empty for the bound port), got ${JSON.stringify(v.slice(0, 40))}`);
   return Number(v);
+}
+
+/** true, false, or empty for null (derived from the request). */
+function parseTls(name: string, v: string): boolean | null {
+  if (v === '') return null;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new ConfigError(`${name}: expected true, false or empty (derived from the request), got ${JSON.stringify(v.slice(0, 40))}`);
 }
 
 /** The `advertise` object of the raw configuration, made a fresh copy so a file's object is never written to. */

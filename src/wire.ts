@@ -54,7 +54,7 @@ export interface ConnectInfoAnswer {
   tcpPort: number;
   /** HTTP port of `GET /sdk`: the advertised one, else the one the listener is bound to. */
   httpPort: number;
-  /** `ws://host:httpPort/sdk` for browser games (an IPv6 host in brackets). */
+  /** `ws://host:httpPort/sdk` for browser games (an IPv6 host in brackets); `wss://` when advertise.tls is true, or it is null and a proxy reports the dashboard request came over HTTPS. */
   sdkUrl: string;
   apiKey: string;
 }

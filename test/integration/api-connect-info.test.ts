@@ -65,6 +65,21 @@ describe('REST /api/connect-info', () => {
     expect(r.body).to.deep.equal({ host: 'play.example.com', tcpPort: 14040, httpPort: 8443, sdkUrl: 'ws://play.example.com:8443/sdk', apiKey: user.apiKey });
   });
 
+  it('tells browser games wss:// behind a TLS proxy: when advertise.tls says so, or when the proxy reports HTTPS', async () => {
+    const { daemon, user } = await start();
+    const plain = await call<ConnectInfo>(daemon, 'GET', '/api/connect-info', { token: user.token });
+    expect(plain.body.sdkUrl).to.equal(`ws://127.0.0.1:${daemon.httpPort}/sdk`);
+    const proxied = await call<ConnectInfo>(daemon, 'GET', '/api/connect-info', { token: user.token, headers: { 'X-Forwarded-Proto': 'https' } });
+    expect(proxied.status).to.equal(200);
+    expect(proxied.body.sdkUrl).to.equal(`wss://127.0.0.1:${daemon.httpPort}/sdk`);
+    const hostile = await call<ConnectInfo>(daemon, 'GET', '/api/connect-info', { token: user.token, headers: { 'X-Forwarded-Proto': `https${'x'.repeat(3000)}` } });
+    expect(hostile.status).to.equal(200);
+    expect(hostile.body.sdkUrl).to.equal(`ws://127.0.0.1:${daemon.httpPort}/sdk`);
+    const tls = await start({ advertise: { host: 'play.example.com', httpPort: 443, tls: true } });
+    const r = await call<ConnectInfo>(tls.daemon, 'GET', '/api/connect-info', { token: tls.user.token });
+    expect(r.body).to.deep.include({ httpPort: 443, sdkUrl: 'wss://play.example.com:443/sdk' });
+  });
+
   it("bound to 0.0.0.0, answers with the host of the request's Host header, and refuses a hostile one", async () => {
     const { daemon, user } = await start({ host: '0.0.0.0' });
     const ok = await getWithHost(daemon.httpPort, user.token, `game-server.lan:${daemon.httpPort}`);

@@ -51,13 +51,13 @@ describe('config', () => {
       expect(() => checkWorkers(loadConfig({ env: {} }))).to.not.throw();
     });
     it('advertises the bound host and ports unless advertise says otherwise (OBSERVERIO_ADVERTISED_*)', () => {
-      expect(loadConfig({ env: {} }).advertise).to.deep.equal({ host: null, tcpPort: null, httpPort: null });
+      expect(loadConfig({ env: {} }).advertise).to.deep.equal({ host: null, tcpPort: null, httpPort: null, tls: null });
       const c = loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: 'games.example.com', OBSERVERIO_ADVERTISED_TCP_PORT: '14040', OBSERVERIO_ADVERTISED_HTTP_PORT: '443' } });
-      expect(c.advertise).to.deep.equal({ host: 'games.example.com', tcpPort: 14040, httpPort: 443 });
+      expect(c.advertise).to.deep.equal({ host: 'games.example.com', tcpPort: 14040, httpPort: 443, tls: null });
       expect(Object.isFrozen(c.advertise)).to.equal(true);
       // An empty variable means "derive it", as REDIS_URL= means embedded; the file's other keys stay.
       const partial = loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: '', OBSERVERIO_ADVERTISED_HTTP_PORT: '' }, overrides: { advertise: { tcpPort: 7 } } });
-      expect(partial.advertise).to.deep.equal({ host: null, tcpPort: 7, httpPort: null });
+      expect(partial.advertise).to.deep.equal({ host: null, tcpPort: 7, httpPort: null, tls: null });
       for (const host of ['10.0.0.5', '::1', 'fe80::2', 'localhost', 'a-b.c_d.example.', 'x'.repeat(63)]) expect(loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: host } }).advertise.host, host).to.equal(host);
     });
     it('rejects an advertised host or port that devices could not connect to, naming the key', () => {
@@ -90,6 +90,17 @@ describe('config', () => {
         expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_TCP_PORT: v } }), v).to.throw(ConfigError, /^OBSERVERIO_ADVERTISED_TCP_PORT: expected a port number 1-65535/);
       expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_HTTP_PORT: 'x' } })).to.throw(ConfigError, /^OBSERVERIO_ADVERTISED_HTTP_PORT: expected a port number 1-65535/);
       expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_HOST: '0.0.0.0' } })).to.throw(ConfigError, /advertise\.host: is a wildcard bind address/);
+    });
+    it('takes advertise.tls as true, false or null (OBSERVERIO_ADVERTISED_TLS), and refuses anything else', () => {
+      expect(loadConfig({ env: { OBSERVERIO_ADVERTISED_TLS: 'true' } }).advertise.tls).to.equal(true);
+      expect(loadConfig({ env: { OBSERVERIO_ADVERTISED_TLS: 'false' } }).advertise.tls).to.equal(false);
+      // Empty: derived from the request; CLI flags and other overrides come last, as for every key.
+      expect(loadConfig({ env: { OBSERVERIO_ADVERTISED_TLS: '' } }).advertise.tls).to.equal(null);
+      expect(loadConfig({ env: { OBSERVERIO_ADVERTISED_TLS: 'false' }, overrides: { advertise: { tls: true } } }).advertise.tls).to.equal(true);
+      expect(loadConfig({ env: {}, overrides: { advertise: { tls: false } } }).advertise).to.deep.equal({ host: null, tcpPort: null, httpPort: null, tls: false });
+      for (const v of ['1', 'yes', 'TRUE', ' true', 'wss', 'x'.repeat(10_000)])
+        expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_TLS: v } }), v.slice(0, 20)).to.throw(ConfigError, /^OBSERVERIO_ADVERTISED_TLS: expected true, false or empty/);
+      for (const tls of ['true', 1, 'wss', {}]) expect(() => loadConfig({ env: {}, overrides: { advertise: { tls } } }), String(tls)).to.throw(ConfigError, /advertise\.tls: Invalid input: expected boolean/);
     });
     it('tells wildcard bind addresses and host names apart', () => {
       for (const h of ['0.0.0.0', '::', '[::]', '::0', '0:0:0:0:0:0:0:0']) expect(isWildcardHost(h), h).to.equal(true);

@@ -4,7 +4,7 @@
  * which is checked like advertise.host because it ends up in code a developer pastes into a game.
  */
 import { expect } from 'chai';
-import { connectAddress, hostOfHeader } from '../../../src/http/api/connect-info.js';
+import { connectAddress, forwardedHttps, hostOfHeader } from '../../../src/http/api/connect-info.js';
 import { loadConfig } from '../../../src/config.js';
 import { ObserverioError } from '../../../src/errors.js';
 
@@ -45,6 +45,40 @@ describe('connect info', () => {
       expect(connectAddress(c, bound, { headers: {} })).to.deep.equal({ host: 'play.example.com', tcpPort: 14040, httpPort: 8080, sdkUrl: 'ws://play.example.com:8080/sdk' });
       expect(connectAddress(config({ advertise: { host: '::1' } }), bound, { headers: {} }).sdkUrl).to.equal('ws://[::1]:41235/sdk');
       expect(connectAddress(config({ advertise: { tcpPort: 5 } }), bound, { headers: {} })).to.deep.include({ host: '127.0.0.1', tcpPort: 5, httpPort: 41235 });
+    });
+  });
+
+  describe('the browser SDK URL scheme', () => {
+    it('is ws:// by default, wss:// when a proxy says the dashboard was reached over HTTPS, and advertise.tls wins over the request', () => {
+      const plain = config({});
+      expect(connectAddress(plain, bound, { headers: {} }).sdkUrl).to.equal('ws://127.0.0.1:41235/sdk');
+      expect(connectAddress(plain, bound, { headers: { 'x-forwarded-proto': 'https' } }).sdkUrl).to.equal('wss://127.0.0.1:41235/sdk');
+      expect(connectAddress(plain, bound, { headers: { forwarded: 'for=192.0.2.60;proto=https;by=203.0.113.43' } }).sdkUrl).to.equal('wss://127.0.0.1:41235/sdk');
+      const c = config({ advertise: { host: 'play.example.com', httpPort: 443, tls: true } });
+      expect(connectAddress(c, bound, { headers: {} })).to.deep.equal({ host: 'play.example.com', tcpPort: 41234, httpPort: 443, sdkUrl: 'wss://play.example.com:443/sdk' });
+      expect(connectAddress(config({ advertise: { tls: false } }), bound, { headers: { 'x-forwarded-proto': 'https' } }).sdkUrl).to.equal('ws://127.0.0.1:41235/sdk');
+      expect(connectAddress(config({ advertise: { host: '::1', tls: true } }), bound, { headers: {} }).sdkUrl).to.equal('wss://[::1]:41235/sdk');
+    });
+    it('reads only the first hop, in any case, and takes anything malformed, oversized or hostile as plain HTTP', () => {
+      const cases: Array<[Record<string, string>, boolean]> = [
+        [{ 'x-forwarded-proto': 'HTTPS' }, true],
+        [{ 'x-forwarded-proto': ' https , http' }, true],
+        [{ 'x-forwarded-proto': 'http, https' }, false],
+        [{ 'x-forwarded-proto': 'http' }, false],
+        [{ 'x-forwarded-proto': '' }, false],
+        [{ 'x-forwarded-proto': 'httpsx' }, false],
+        [{ 'x-forwarded-proto': 'https\r\nX-Evil: 1' }, false],
+        [{ 'x-forwarded-proto': `https${' '.repeat(2000)}` }, false],
+        [{ forwarded: 'proto="https"' }, true],
+        [{ forwarded: 'Proto=HTTPS;for=x' }, true],
+        [{ forwarded: 'for=a;proto=http, for=b;proto=https' }, false],
+        [{ forwarded: 'proto' }, false],
+        [{ forwarded: '==;;,,' }, false],
+        [{ forwarded: `proto=https;${'x'.repeat(2000)}` }, false],
+        // X-Forwarded-Proto, when present, is the one read.
+        [{ 'x-forwarded-proto': 'http', forwarded: 'proto=https' }, false],
+      ];
+      for (const [headers, https] of cases) expect(forwardedHttps(headers), JSON.stringify(headers).slice(0, 80)).to.equal(https);
     });
   });
 
