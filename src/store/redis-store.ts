@@ -1276,7 +1276,13 @@ export class RedisStore implements Store, VariablesStore {
     const gone = new Set<number>();
     for (const t of touched.values()) {
       const p = t.json === '' ? null : this.parseJson(t.json, parsePlacedOverride, 'override', apiKey);
-      if (p) parsed?.set(t.json, deepFreeze(p));
+      // Frozen whether or not the parse cache is kept: `parsed?.set(…, deepFreeze(p))` skipped the
+      // freeze once the cache had been dropped, and an unfrozen override in the list made every
+      // client actor's WinnersCache compute the key's winners afresh on every call (issue 14).
+      if (p) {
+        deepFreeze(p);
+        parsed?.set(t.json, p);
+      }
       const was = t.was < 0 ? null : (raw.overrides[t.was] as Override);
       // Kept in its place: replaced there. Otherwise gone from its place, and (if written) last.
       if (p && was && raw.places[t.was] === p.n) sets.push({ kind: 'override.set', override: p.o });
