@@ -77,12 +77,18 @@ export interface DeliveryAcks {
   acks: DeliveryAck[];
 }
 
-/** Whether a line with `sent` to the device `view` carried change `c` (a change that names no variable: a resync, any line). */
-function reaches(c: VarChange, view: DeviceView, sent: readonly Var[]): boolean {
-  if (sent.length === 0) return false;
+/**
+ * Whether a line with the vars named `sent` to the device `view` carried change `c` (a change that
+ * names no variable: a resync, any line). The names as a set: a pass over a batch of hundreds of
+ * changes asks this per change, and a scan of the line's vars each time made the pass quadratic.
+ */
+function reaches(c: VarChange, view: DeviceView, sent: ReadonlySet<string>): boolean {
+  if (sent.size === 0) return false;
   if (!c.changes || c.changes.length === 0) return true;
-  return c.changes.some((x) => matches(x.target, view) && sent.some((v) => v.name === x.name));
+  return c.changes.some((x) => sent.has(x.name) && matches(x.target, view));
 }
+
+const namesOf = (vars: readonly Var[]): Set<string> => new Set(vars.map((v) => v.name));
 
 /** A verified socket, as its conn_up tells the key's actor. */
 export interface ConnUp {
@@ -353,18 +359,24 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         if (conns.length === 0) {
           // Verified, its conn_up right behind this message: that sends it every override in effect,
           // these changes included, so they reach it now all the same.
-          const todo = cache.pending(viewOf(first), read.lastSent, read.reported);
-          for (const c of batch) if (reaches(c, viewOf(first), todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+          const todo = namesOf(cache.pending(viewOf(first), read.lastSent, read.reported));
+          const view = viewOf(first);
+          for (const c of batch) if (reaches(c, view, todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
           return;
         }
         const head = conns[0] as DeviceConnEntry;
         const view = viewOf(head);
         let sent: Var[] = [];
+        let names: ReadonlySet<string> = new Set();
         for (const c of batch) {
           // The line goes out once, with the first change; the others are judged by what it carried.
-          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, c, read.lastSent, read.reported) : { sent, had: alreadyHas(view, read.lastSent, c) };
-          sent = r.sent;
-          if (r.had || reaches(c, view, sent)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+          const first = sent.length === 0 && c === batch[0];
+          const r = first ? sendPending(conns, c, read.lastSent, read.reported) : { sent, had: alreadyHas(view, read.lastSent, c) };
+          if (first) {
+            sent = r.sent;
+            names = namesOf(sent);
+          }
+          if (r.had || reaches(c, view, names)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
         }
         if (sent.length > 0) {
           const vars = sent;
