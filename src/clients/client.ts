@@ -343,9 +343,10 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const here = devicesHere(true);
     if (here.size > 0) {
       const groups = [...here.values()];
-      // Independent reads, one round trip together.
-      const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey))]);
-      cache.use(overrides);
+      // Independent reads, one round trip together. The state's own list, not listOverrides' copy of
+      // it: the cache only reads it, and a pass per batch copied a thousand overrides each time.
+      const [keyState, reads] = await Promise.all([store.readState(apiKey), store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey))]);
+      cache.use(keyState.overrides);
       // The latest change of the batch behind each variable, for the timeline.
       const causes = new Map<string, VarChange>();
       for (const c of batch) for (const x of c.changes ?? []) causes.set(x.name, c);
