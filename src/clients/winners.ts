@@ -91,14 +91,24 @@ export class WinnersCache {
   patched = 0;
 
   /**
+   * What the last use() knows of how its list differs from the one before (`from`): only the winners
+   * of `names` can differ between the two, for any device (the variables whose overrides were
+   * replaced in place; none for the same overrides). Null when it could not tell (an override added
+   * or removed, a replaced one of another variable, a device list changed, a list not frozen).
+   */
+  change: { from: readonly Override[]; names: ReadonlySet<string> } | null = null;
+
+  /**
    * Makes `overrides` the list the next calls answer for: a list as a store read hands it out, never
    * changed afterwards (its places are compared with the previous list's). The winners of the previous
    * list are updated in place: a map or vars list handed out before this call must not be used after it.
    */
   use(overrides: readonly Override[]): void {
+    this.change = null;
     // The same list again: unchanged if it was all frozen; otherwise its objects may have changed.
     if (overrides === this.list) {
-      if (!this.reusable) this.reset(overrides);
+      if (this.reusable) this.change = { from: overrides, names: new Set() };
+      else this.reset(overrides);
       return;
     }
     const before = this.list;
@@ -110,7 +120,10 @@ export class WinnersCache {
     // The objects found at the same place were found stored before (isFrozen is no cheap check).
     const changed: number[] = [];
     for (let i = 0; i < overrides.length; i++) if (overrides[i] !== before[i]) changed.push(i);
-    if (changed.length === 0) return;
+    if (changed.length === 0) {
+      this.change = { from: before, names: new Set() };
+      return;
+    }
     if (!changed.every((i) => isStored(overrides[i] as Override))) {
       this.reusable = false;
       return this.reset(overrides);
@@ -130,6 +143,7 @@ export class WinnersCache {
     if (changed.length > MAX_PATCHED_SHARE * overrides.length) return this.reset(overrides);
     const places = new Map<string, number[]>();
     for (const i of changed) places.set((overrides[i] as Override).name, []);
+    this.change = { from: before, names: new Set(places.keys()) };
     if (places.size === 1) {
       // One variable changed (the common case): a string compare per override, not a hash lookup.
       const [name, at] = places.entries().next().value as [string, number[]];
@@ -199,6 +213,36 @@ export class WinnersCache {
   /** inEffectVars(view, list). */
   vars(view: DeviceView): readonly Var[] {
     return this.entry(view).vars;
+  }
+
+  /**
+   * pending(inEffectVars(view, list), lastSent, reported) for a device known to have nothing pending
+   * but in `names` (its last-sent holding at least those of them it has), in pending's order; null
+   * when one of them would be a restore (a variable with no override in effect that it was sent),
+   * whose place in pending follows the whole last-sent's order: the caller reads it whole then.
+   */
+  pendingOf(view: DeviceView, names: ReadonlySet<string>, lastSent: LastSent): Var[] | null {
+    const e = this.entry(view);
+    const out: Array<{ at: number; v: Var }> = [];
+    let at: Map<string, number> | null = null;
+    for (const name of names) {
+      const w = e.winners.get(name);
+      const s = lastSent.get(name);
+      if (!w) {
+        if (s) return null;
+        continue;
+      }
+      if (s && s.value === w.value && s.type === w.type) continue;
+      if (!at) {
+        if (!e.at) {
+          e.at = new Map();
+          for (let v = 0; v < e.vars.length; v++) e.at.set((e.vars[v] as Var).name, v);
+        }
+        at = e.at;
+      }
+      out.push({ at: at.get(name) ?? 0, v: { name: w.name, type: w.type, value: w.value } });
+    }
+    return out.sort((a, b) => a.at - b.at).map((x) => x.v);
   }
 
   /** pending(inEffectVars(view, list), lastSent, reported) (variables/pending.ts), from the kept winners. */

@@ -636,6 +636,21 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(all.map((x) => x.lastSent.get('n')?.value)).to.deep.equal(many.map((_, i) => String(i)));
       });
 
+      it('reads only the named variables of each last-sent when asked, in the order asked, reported whole', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1'), v('c', '1')], true);
+        await store.setReported(key, 'd1', [v('z', '9')]);
+        await store.setLastSent(key, 'd2', [v('b', '2')], true);
+        const got = await store.getSentAndReported(key, ['d2', 'nobody', 'd1'], ['c', 'a', 'missing', 'a']);
+        expect(got).to.deep.equal([
+          { lastSent: new Map(), reported: [] },
+          { lastSent: new Map(), reported: [] },
+          { lastSent: new Map([['c', v('c', '1')], ['a', v('a', '1')]]), reported: [v('z', '9')] },
+        ]);
+        expect(await store.getSentAndReported(key, ['d1'], [])).to.deep.equal([{ lastSent: new Map(), reported: [v('z', '9')] }]);
+        // A name that is no variable's field, and names that look like hash tags or patterns.
+        expect((await store.getSentAndReported(key, ['d1'], ['*', '{x}', 'b\u0000']))[0]?.lastSent.size).to.equal(0);
+      });
+
       it('adds to the last-sent of many devices at once: merged like setLastSent without replace', async () => {
         await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1')], true);
         await store.addLastSent(key, [

@@ -110,6 +110,37 @@ describe('clients/winners: the winners cache', () => {
     }
   });
 
+  it('names what can differ from the list before (change), and pendingOf a device synced under it is pending, over 100 random sequences', () => {
+    let checked = 0;
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = rng(seed);
+      const cache = new WinnersCache();
+      let list: Override[] = Array.from({ length: 1 + Math.floor(r() * 12) }, () => randomOverride(r));
+      const vs = views(r);
+      cache.use(list);
+      for (let step = 0; step < 20; step++) {
+        const before = list;
+        // Each device synced under the list before: its last-sent is exactly its winners then.
+        const synced = vs.map((v) => new Map(inEffectVars(v, before).map((x) => [x.name, x])));
+        list = nextList(r, list);
+        cache.use(list);
+        const ch = cache.change;
+        if (!ch) continue;
+        expect(ch.from === before || ch.from === list, `seed ${seed} step ${step}`).to.equal(true);
+        vs.forEach((v, i) => {
+          const last = synced[i] as Map<string, Var>;
+          const reported = randomReported(r);
+          const want = pending(inEffectVars(v, list), last, reported);
+          const got = cache.pendingOf(v, ch.names, last);
+          if (got === null) return;
+          checked += 1;
+          expect(got, `seed ${seed} step ${step} ${JSON.stringify(v)}`).to.deep.equal(want);
+        });
+      }
+    }
+    expect(checked).to.be.greaterThan(500);
+  });
+
   it('computes once for any number of devices of one label set, and once more per device a device list names', () => {
     const cache = new WinnersCache();
     const list = [stored(makeOverride({ name: 'speed', type: 'integer', value: '1' }, { all: true }, 'a', 1)), stored(makeOverride({ name: 'speed', type: 'integer', value: '2' }, { devices: ['d7'] }, 'a', 2))];
