@@ -77,12 +77,18 @@ export interface DeliveryAcks {
   acks: DeliveryAck[];
 }
 
-/** Whether a line with `sent` to the device `view` carried change `c` (a change that names no variable: a resync, any line). */
-function reaches(c: VarChange, view: DeviceView, sent: readonly Var[]): boolean {
-  if (sent.length === 0) return false;
+/**
+ * Whether a line with the vars named `sent` to the device `view` carried change `c` (a change that
+ * names no variable: a resync, any line). The names as a set: a pass over a batch of hundreds of
+ * changes asks this per change, and a scan of the line's vars each time made the pass quadratic.
+ */
+function reaches(c: VarChange, view: DeviceView, sent: ReadonlySet<string>): boolean {
+  if (sent.size === 0) return false;
   if (!c.changes || c.changes.length === 0) return true;
-  return c.changes.some((x) => matches(x.target, view) && sent.some((v) => v.name === x.name));
+  return c.changes.some((x) => sent.has(x.name) && matches(x.target, view));
 }
+
+const namesOf = (vars: readonly Var[]): Set<string> => new Set(vars.map((v) => v.name));
 
 /** A verified socket, as its conn_up tells the key's actor. */
 export interface ConnUp {
@@ -139,6 +145,9 @@ interface State {
   recountTimer: NodeJS.Timeout | null;
 }
 
+/** Variables one device may have pending before its last-sent is read whole again (a long outage of its messages). */
+const MAX_DIRTY = 256;
+
 /** How long a recount of what waits for offline devices is put off, to coalesce a burst of connects and changes. */
 const RECOUNT_DELAY_MS = 1000;
 
@@ -154,6 +163,31 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    * a time), so what it handed out stays valid until the step's end.
    */
   const cache = new WinnersCache();
+
+  /**
+   * Per device here whose last-sent this actor knows: the variables that may be pending for it,
+   * against the list the cache was last given (`basis`); nothing else is (its last-sent holds the
+   * winners of every other variable, and nothing to restore). A delivery pass reads only those and
+   * the batch's variables of its last-sent, not the whole of it (a thousand fields per device per
+   * pass was most of a pass's cost in issue 14's profile). Absent: unknown, read whole. Every step
+   * that writes a device's last-sent or reported, or changes its labels or sockets, forgets it first;
+   * a list the cache cannot relate to `basis` forgets all.
+   */
+  const dirty = new Map<string, Set<string>>();
+  let basis: readonly Override[] | null = null;
+  /** cache.use, keeping `dirty` relative to the list given. */
+  const useList = (list: readonly Override[]): void => {
+    cache.use(list);
+    const ch = cache.change;
+    if (ch && ch.from === basis) {
+      if (ch.names.size > 0)
+        for (const [key, names] of dirty) {
+          for (const n of ch.names) names.add(n);
+          if (names.size > MAX_DIRTY) dirty.delete(key);
+        }
+    } else dirty.clear();
+    basis = list;
+  };
 
   /** This node's sockets of the key, grouped by device (one device may hold several sockets). */
   const devicesHere = (includeStarting = false): Map<string, DeviceConnEntry[]> => {
@@ -237,8 +271,9 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const sync = async (conns: readonly DeviceConnEntry[], overrides: readonly Override[], cause: VarChange | null): Promise<boolean> => {
     const first = conns[0];
     if (!first) return false;
+    dirty.delete(first.deviceKey);
     const [last, reported] = await Promise.all([store.getLastSent(apiKey, first.deviceKey), store.getReported(apiKey, first.deviceKey)]);
-    cache.use(overrides);
+    useList(overrides);
     const r = sendPending(conns, cause, last, reported);
     if (r.sent.length === 0) return r.had;
     await store.setLastSent(apiKey, first.deviceKey, r.sent, false);
@@ -254,9 +289,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    */
   const verify = async (es: readonly DeviceConnEntry[]): Promise<void> => {
     // From here on the sockets take part in changes, even if a store call below fails.
-    for (const e of es) e.up = true;
+    for (const e of es) {
+      e.up = true;
+      dirty.delete(e.deviceKey);
+    }
     const overrides = await store.listOverrides(apiKey);
-    cache.use(overrides);
+    useList(overrides);
     // Copied: the cache's lists change with the next list it is given, and these go to the store.
     const inEs = es.map((e) => [...cache.vars(viewOf(e))]);
     // Only a device with something in effect needs its last-sent and reported read: with nothing in
@@ -269,6 +307,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const reportedOf = new Map(keys.map((k, i) => [k, reads[i]?.reported ?? []]));
     const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const flushed: Array<() => void> = [];
+    const sentOk = new Set<DeviceConnEntry>();
     es.forEach((e, i) => {
       const view = viewOf(e);
       const inE = inEs[i] as Var[];
@@ -282,6 +321,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       // What it had not been sent before this connection is what reaches it now, for the timeline.
       const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
       const sent = send([e], inE);
+      if (sent) sentOk.add(e);
       writes.push({ deviceId: e.deviceKey, vars: inE });
       lastOf.set(e.deviceKey, new Map(inE.map((v) => [v.name, v])));
       if (fresh.length > 0) {
@@ -295,11 +335,18 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       }
     });
     await store.replaceLastSent(apiKey, writes);
+    // Each device's last-sent is now exactly what is in effect for it (a device whose line could not
+    // be written stays unknown). A later socket of the same device replaced it again: the same holds.
+    es.forEach((e, i) => {
+      if ((inEs[i] as Var[]).length === 0 || sentOk.has(e)) dirty.set(e.deviceKey, new Set());
+      else dirty.delete(e.deviceKey);
+    });
     for (const f of flushed) f();
   };
 
   /** An `i:` report: kept as the game's own values; an override it disagrees with is sent again. */
   const report = async (e: DeviceConnEntry, reports: ReadonlyArray<readonly Var[]>): Promise<void> => {
+    dirty.delete(e.deviceKey);
     // Independent reads, one round trip together.
     const [overrides, last, reported] = await Promise.all([store.listOverrides(apiKey), store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
     // The socket's reports since the last one read, folded in order as if read one by one (a game's
@@ -315,7 +362,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       // way) reaches it now: that is a change in its timeline; re-sending what it had is not.
       const fresh = r.send.filter((v) => last.get(v.name)?.value !== v.value);
       if (fresh.length > 0) {
-        cache.use(overrides);
+        useList(overrides);
         const winners = cache.winners(viewOf(e));
         const own = new Map(reported.map((v) => [v.name, v.value]));
         timeline(e.deviceKey, fresh, (name) => last.get(name)?.value ?? own.get(name) ?? null, (name) => ({ actor: winners.get(name)?.setBy ?? 'unknown', action: 'override.set', historyId: null }));
@@ -335,11 +382,73 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const delivered = new Map<VarChange, number>(batch.map((c) => [c, 0]));
     const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const here = devicesHere(true);
+    /** Devices whose every pending variable read this pass went out: once their last-sent is written, `dirty` knows them. */
+    const settled: Array<{ key: string; left: Set<string> }> = [];
     if (here.size > 0) {
       const groups = [...here.values()];
-      // Independent reads, one round trip together.
-      const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, groups.map((all) => (all[0] as DeviceConnEntry).deviceKey))]);
-      cache.use(overrides);
+      const keys = groups.map((all) => (all[0] as DeviceConnEntry).deviceKey);
+      // The batch's variables; a change that names none (a resync) reads every device whole.
+      const batchNames = new Set<string>();
+      let resync = false;
+      for (const c of batch) {
+        if (!c.changes || c.changes.length === 0) resync = true;
+        for (const x of c.changes ?? []) batchNames.add(x.name);
+      }
+      // A device whose sockets are all up and whose last-sent this actor knows is read in part: the
+      // variables that may be pending for it, and the batch's (for "already had it" and the timeline).
+      const planned = groups.map((all, i): Set<string> | null => {
+        const known = dirty.get(keys[i] as string);
+        if (resync || !known || all.some((c) => !c.up)) return null;
+        const names = new Set(known);
+        for (const n of batchNames) names.add(n);
+        return names;
+      });
+      const wholeKeys = keys.filter((_, i) => planned[i] === null);
+      const partKeys = keys.filter((_, i) => planned[i] !== null);
+      // One read of the variables those devices need (a batch's devices mostly need the same ones).
+      const partNames = new Set<string>();
+      for (const p of planned) if (p) for (const n of p) partNames.add(n);
+      // Independent reads, one round trip together. The state's own list, not listOverrides' copy of
+      // it: the cache only reads it, and a pass per batch copied a thousand overrides each time.
+      const [keyState, wholeReads, partReads] = await Promise.all([
+        store.readState(apiKey),
+        wholeKeys.length > 0 ? store.getSentAndReported(apiKey, wholeKeys) : Promise.resolve([]),
+        partKeys.length > 0 ? store.getSentAndReported(apiKey, partKeys, [...partNames]) : Promise.resolve([]),
+      ]);
+      useList(keyState.overrides);
+      const reads: Array<{ lastSent: Map<string, Var>; reported: Var[] } | undefined> = [];
+      /** Per device read in part: its line (pending among what was read) and what may be pending beyond it. */
+      const lines: Array<{ todo: Var[]; left: Set<string> } | null> = [];
+      const again: number[] = [];
+      let w = 0;
+      let q = 0;
+      groups.forEach((all, i) => {
+        const names = planned[i];
+        lines[i] = null;
+        if (!names) {
+          reads[i] = wholeReads[w++];
+          return;
+        }
+        const read = partReads[q++];
+        reads[i] = read;
+        const now = dirty.get(keys[i] as string);
+        // The list moved in a way the cache cannot follow: read whole. So is a device with a restore
+        // to make among them (a restore's place in the line follows its whole last-sent).
+        const todo = now && read ? cache.pendingOf(viewOf(all[0] as DeviceConnEntry), names, read.lastSent) : null;
+        if (!now || !todo) {
+          again.push(i);
+          return;
+        }
+        // What became pending after the read was planned (changes committed after this batch's were
+        // taken, their own messages on their way) waits for the next pass: it stays in `dirty`.
+        const left = new Set<string>();
+        for (const n of now) if (!names.has(n)) left.add(n);
+        lines[i] = { todo, left };
+      });
+      if (again.length > 0) {
+        const more = await store.getSentAndReported(apiKey, again.map((i) => keys[i] as string));
+        again.forEach((i, j) => (reads[i] = more[j]));
+      }
       // The latest change of the batch behind each variable, for the timeline.
       const causes = new Map<string, VarChange>();
       for (const c of batch) for (const x of c.changes ?? []) causes.set(x.name, c);
@@ -353,19 +462,34 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         if (conns.length === 0) {
           // Verified, its conn_up right behind this message: that sends it every override in effect,
           // these changes included, so they reach it now all the same.
-          const todo = cache.pending(viewOf(first), read.lastSent, read.reported);
-          for (const c of batch) if (reaches(c, viewOf(first), todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+          const view = viewOf(first);
+          const todo = namesOf(cache.pending(view, read.lastSent, read.reported));
+          for (const c of batch) if (reaches(c, view, todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
           return;
         }
         const head = conns[0] as DeviceConnEntry;
         const view = viewOf(head);
+        const planned = lines[i];
+        const line = planned ? planned.todo : cache.pending(view, read.lastSent, read.reported);
         let sent: Var[] = [];
+        let names: ReadonlySet<string> = new Set();
+        let wrote = line.length === 0;
         for (const c of batch) {
           // The line goes out once, with the first change; the others are judged by what it carried.
-          const r = sent.length === 0 && c === batch[0] ? sendPending(conns, c, read.lastSent, read.reported) : { sent, had: alreadyHas(view, read.lastSent, c) };
-          sent = r.sent;
-          if (r.had || reaches(c, view, sent)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+          const first = sent.length === 0 && c === batch[0];
+          let r: { sent: Var[]; had: boolean };
+          if (!first || line.length === 0) r = { sent, had: alreadyHas(view, read.lastSent, c) };
+          else r = send(conns, line) ? { sent: line, had: false } : { sent: [], had: false };
+          if (first) {
+            sent = r.sent;
+            names = namesOf(sent);
+            if (sent.length > 0) wrote = true;
+          }
+          if (r.had || reaches(c, view, names)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
         }
+        // Known again once its last-sent is written; a line no socket took leaves it unknown.
+        if (wrote && conns.length === all.length) settled.push({ key: head.deviceKey, left: planned?.left ?? new Set() });
+        else dirty.delete(head.deviceKey);
         if (sent.length > 0) {
           const vars = sent;
           writes.push({ deviceId: head.deviceKey, vars });
@@ -376,7 +500,15 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     }
     // The acks leave with the last-sent write rather than after it: the lines are on the sockets
     // already, and the sender has its own reads to do before it answers.
-    const lastSent = writes.length > 0 ? store.addLastSent(apiKey, writes) : Promise.resolve();
+    const lastSent = (writes.length > 0 ? store.addLastSent(apiKey, writes) : Promise.resolve()).then(
+      () => {
+        for (const d of settled) dirty.set(d.key, d.left);
+      },
+      (err: unknown) => {
+        for (const d of settled) dirty.delete(d.key);
+        throw err;
+      },
+    );
     const acks = new Map<string, DeliveryAck[]>();
     for (const [c, n] of delivered) {
       state.delivered += n;
@@ -402,7 +534,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       // Every offline device's reads in one round trip: a key remembers many devices, and a burst of
       // connects recounts every second.
       const [overrides, reads] = await Promise.all([store.listOverrides(apiKey), store.getSentAndReported(apiKey, offline.map((d) => d.deviceId))]);
-      cache.use(overrides);
+      useList(overrides);
       offline.forEach((d, i) => {
         const read = reads[i];
         if (read) for (const v of cache.pending(d, read.lastSent, read.reported)) names.add(v.name);
@@ -490,6 +622,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         case 'labels': {
           const e = entryOf(msg.connId);
           if (!e) break;
+          dirty.delete(e.deviceKey);
           await guarded('labels', async () => {
             await store.setLabels(apiKey, e.deviceKey, msg.labels);
             await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null);
@@ -497,6 +630,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           break;
         }
         case 'conn_down':
+          dirty.delete(msg.deviceKey);
           if (connsOf(msg.deviceKey).length === 0) await guarded('offline', () => store.markOffline(apiKey, msg.deviceKey, Date.now()));
           scheduleRecount(state, ctx);
           armIdle(state, ctx);

@@ -12,8 +12,13 @@
  * - A list that holds the very objects of the previous one (the stores hand out their frozen, cached
  *   overrides) reuses its winners; one whose overrides were replaced in place (same variable at the
  *   same place, the common dashboard change) has only those variables ranked again.
- * Anything else (an override added or removed, a mutable override, a target that starts or stops
- * matching) computes afresh: the result is always inEffect's, in inEffect's order.
+ * - Patching costs one pass of pointer compares over the list plus work per replaced override and kind
+ *   (each entry keeps where each variable sits in its vars), so a pass after a burst of hundreds of
+ *   changes costs in proportion to them, not to the key's thousand overrides (issue 14's profile).
+ * Anything else (an override added or removed, a target that starts or stops matching) computes
+ * afresh: the result is always inEffect's, in inEffect's order. A list with an override that is not
+ * frozen is computed afresh at each use() (its objects say nothing of their content), but once per
+ * kind of device until the next use(), not once per call.
  */
 import type { Var } from '../model.js';
 import { inEffect, isDevices, matches, outranks, toVar, type DeviceView, type LastSent, type Override } from '../variables/index.js';
@@ -24,6 +29,8 @@ interface Entry {
   winners: Map<string, Override>;
   /** The winners as the vars to send, in their order. */
   vars: Var[];
+  /** Each variable's place in `vars`, made on the entry's first patch. */
+  at: Map<string, number> | null;
 }
 
 /**
@@ -33,8 +40,11 @@ interface Entry {
  */
 const MAX_KEPT = 256;
 const MAX_KEPT_WINNERS = 32_768;
-/** Overrides replaced between two lists past which the winners are computed afresh. */
-const MAX_PATCHED = 32;
+/**
+ * Past this share of the list replaced at once the winners are computed afresh: patching costs a hash
+ * lookup per override and a little per replaced one, computing afresh a rank and a copy per override.
+ */
+const MAX_PATCHED_SHARE = 0.5;
 
 function labelsKey(labels: DeviceView['labels']): string {
   const keys = Object.keys(labels);
@@ -81,12 +91,26 @@ export class WinnersCache {
   patched = 0;
 
   /**
+   * What the last use() knows of how its list differs from the one before (`from`): only the winners
+   * of `names` can differ between the two, for any device (the variables whose overrides were
+   * replaced in place; none for the same overrides). Null when it could not tell (an override added
+   * or removed, a replaced one of another variable, a device list changed, a list not frozen).
+   */
+  change: { from: readonly Override[]; names: ReadonlySet<string> } | null = null;
+
+  /**
    * Makes `overrides` the list the next calls answer for: a list as a store read hands it out, never
    * changed afterwards (its places are compared with the previous list's). The winners of the previous
    * list are updated in place: a map or vars list handed out before this call must not be used after it.
    */
   use(overrides: readonly Override[]): void {
-    if (overrides === this.list) return;
+    this.change = null;
+    // The same list again: unchanged if it was all frozen; otherwise its objects may have changed.
+    if (overrides === this.list) {
+      if (this.reusable) this.change = { from: overrides, names: new Set() };
+      else this.reset(overrides);
+      return;
+    }
     const before = this.list;
     this.list = overrides;
     if (!this.reusable || before.length !== overrides.length) {
@@ -96,7 +120,10 @@ export class WinnersCache {
     // The objects found at the same place were found stored before (isFrozen is no cheap check).
     const changed: number[] = [];
     for (let i = 0; i < overrides.length; i++) if (overrides[i] !== before[i]) changed.push(i);
-    if (changed.length === 0) return;
+    if (changed.length === 0) {
+      this.change = { from: before, names: new Set() };
+      return;
+    }
     if (!changed.every((i) => isStored(overrides[i] as Override))) {
       this.reusable = false;
       return this.reset(overrides);
@@ -112,10 +139,11 @@ export class WinnersCache {
       const named = namedDevices(overrides);
       if (!sameSet(named, this.named)) return this.reset(overrides, named);
     }
-    // Many replaced at once: ranking them one by one would cost more than starting over.
-    if (changed.length > MAX_PATCHED) return this.reset(overrides);
+    // Most replaced at once: ranking them one by one would cost more than starting over.
+    if (changed.length > MAX_PATCHED_SHARE * overrides.length) return this.reset(overrides);
     const places = new Map<string, number[]>();
     for (const i of changed) places.set((overrides[i] as Override).name, []);
+    this.change = { from: before, names: new Set(places.keys()) };
     if (places.size === 1) {
       // One variable changed (the common case): a string compare per override, not a hash lookup.
       const [name, at] = places.entries().next().value as [string, number[]];
@@ -136,8 +164,14 @@ export class WinnersCache {
         }
         if (!w || e.winners.get(name) === w) continue;
         e.winners.set(name, w);
-        const v = e.vars.findIndex((x) => x.name === name);
-        if (v >= 0) e.vars[v] = toVar(w);
+        // Where the variable sits, from the entry's index (a findIndex per replaced override was a
+        // pass over the thousand vars each).
+        if (!e.at) {
+          e.at = new Map();
+          for (let v = 0; v < e.vars.length; v++) e.at.set((e.vars[v] as Var).name, v);
+        }
+        const v = e.at.get(name);
+        if (v !== undefined) e.vars[v] = toVar(w);
       }
       this.patched += 1;
     }
@@ -146,28 +180,27 @@ export class WinnersCache {
   private reset(overrides: readonly Override[], named?: Set<string>): void {
     this.entries.clear();
     this.kept = 0;
-    this.named = named ?? (this.reusable ? namedDevices(overrides) : new Set());
+    // Also for a list kept only until the next use(): its entries are by kind of device too.
+    this.named = named ?? namedDevices(overrides);
   }
 
   private entry(view: DeviceView): Entry {
     // A device a device-list target names is a kind of its own (its labels still count: they change).
     const labels = labelsKey(view.labels);
     const key = this.named.has(view.deviceId) ? `d\u0000${view.deviceId}\u0000${labels}` : `l\u0000${labels}`;
-    let e = this.reusable ? this.entries.get(key) : undefined;
+    let e = this.entries.get(key);
     if (e) return e;
     const winners = inEffect(view, this.list);
-    e = { view, winners, vars: [...winners.values()].map(toVar) };
+    e = { view, winners, vars: [...winners.values()].map(toVar), at: null };
     this.computed += 1;
-    if (this.reusable) {
-      // A pass over more kinds than are kept: the oldest are dropped; the pass still gets its own.
-      this.entries.set(key, e);
-      this.kept += e.vars.length;
-      for (const [k, old] of this.entries) {
-        if (this.entries.size <= MAX_KEPT && this.kept <= MAX_KEPT_WINNERS) break;
-        if (old === e) continue;
-        this.entries.delete(k);
-        this.kept -= old.vars.length;
-      }
+    // A pass over more kinds than are kept: the oldest are dropped; the pass still gets its own.
+    this.entries.set(key, e);
+    this.kept += e.vars.length;
+    for (const [k, old] of this.entries) {
+      if (this.entries.size <= MAX_KEPT && this.kept <= MAX_KEPT_WINNERS) break;
+      if (old === e) continue;
+      this.entries.delete(k);
+      this.kept -= old.vars.length;
     }
     return e;
   }
@@ -180,6 +213,36 @@ export class WinnersCache {
   /** inEffectVars(view, list). */
   vars(view: DeviceView): readonly Var[] {
     return this.entry(view).vars;
+  }
+
+  /**
+   * pending(inEffectVars(view, list), lastSent, reported) for a device known to have nothing pending
+   * but in `names` (its last-sent holding at least those of them it has), in pending's order; null
+   * when one of them would be a restore (a variable with no override in effect that it was sent),
+   * whose place in pending follows the whole last-sent's order: the caller reads it whole then.
+   */
+  pendingOf(view: DeviceView, names: ReadonlySet<string>, lastSent: LastSent): Var[] | null {
+    const e = this.entry(view);
+    const out: Array<{ at: number; v: Var }> = [];
+    let at: Map<string, number> | null = null;
+    for (const name of names) {
+      const w = e.winners.get(name);
+      const s = lastSent.get(name);
+      if (!w) {
+        if (s) return null;
+        continue;
+      }
+      if (s && s.value === w.value && s.type === w.type) continue;
+      if (!at) {
+        if (!e.at) {
+          e.at = new Map();
+          for (let v = 0; v < e.vars.length; v++) e.at.set((e.vars[v] as Var).name, v);
+        }
+        at = e.at;
+      }
+      out.push({ at: at.get(name) ?? 0, v: { name: w.name, type: w.type, value: w.value } });
+    }
+    return out.sort((a, b) => a.at - b.at).map((x) => x.v);
   }
 
   /** pending(inEffectVars(view, list), lastSent, reported) (variables/pending.ts), from the kept winners. */

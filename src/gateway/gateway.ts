@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type { LogEntry, Var } from '../model.js';
+import { EncodedMessage } from '../pubsub/codec.js';
 import { channels, type PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { ClientLog } from '../tcp/protocol.js';
@@ -19,10 +20,33 @@ import { RetryQueue } from './retry-queue.js';
 
 // Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
 
-/** Events of one channel published together (Gateway.publishMany); never sent to a dashboard as such. */
+/**
+ * Events of one channel published together (Gateway.publishMany); never sent to a dashboard as such.
+ * `sizes`: the length of each event's JSON text, in order, so /ws can cut each frame out of the
+ * message's text instead of decoding the events and encoding each again (eventsText).
+ */
 export interface DashboardEvents {
   type: 'events';
+  sizes?: readonly number[];
   events: readonly DashboardEvent[];
+}
+
+/** How a DashboardEvents message's text begins: its frames' sizes come first (http/ws.ts cuts them out). */
+export const EVENTS_HEAD = '{"type":"events","sizes":[';
+export const EVENTS_LIST = ',"events":[';
+
+/**
+ * A DashboardEvents message as the text JSON.stringify would make of `{type, sizes, events}`: each
+ * event encoded once, its text's length in `sizes`. A `null` for an event JSON cannot carry.
+ */
+export function eventsText(events: readonly DashboardEvent[]): string | null {
+  const texts: string[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const t = JSON.stringify(events[i]);
+    if (t === undefined) return null;
+    texts[i] = t;
+  }
+  return `${EVENTS_HEAD}${texts.map((t) => t.length).join(',')}]${EVENTS_LIST}${texts.join(',')}]}`;
 }
 
 export type { DashboardEvent, DeviceInfo };
@@ -206,7 +230,14 @@ export class Gateway {
     if (events.length === 0) return;
     if (events.length === 1) return this.publish(channel, events[0] as DashboardEvent, (events[0] as DashboardEvent).type);
     this.deps.metrics.messagesPublished.inc({ kind: 'events' });
-    this.track(this.deps.pubsub.publish(channel, { type: 'events', events } satisfies DashboardEvents));
+    let text: string | null;
+    try {
+      text = eventsText(events);
+    } catch {
+      // A cycle or a BigInt: the pubsub's own encoding says so, as it always did.
+      text = null;
+    }
+    this.track(this.deps.pubsub.publish(channel, text === null ? ({ type: 'events', events } satisfies DashboardEvents) : new EncodedMessage(text)));
   }
 
   private schedule(): void {

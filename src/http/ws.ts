@@ -14,14 +14,14 @@ import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ERRORS, ObserverioError, type ErrorCode } from '../errors.js';
-import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
+import { channels, type OtherValue, type OwnText, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import { sessionOf, TOKEN_RE } from './auth.js';
 import type { HttpContext, RouteModule } from './context.js';
 import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
 import { varTypeSchema, varValueSchema } from './api/vars.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
-import type { DashboardEvents } from '../gateway/gateway.js';
+import { EVENTS_HEAD, EVENTS_LIST, type DashboardEvents } from '../gateway/gateway.js';
 
 /** What each socket carries from its upgrade. */
 export interface WsUser {
@@ -92,7 +92,8 @@ export class KeyFeeds {
 
   constructor(
     private readonly pubsub: PubSub,
-    private readonly forward: (apiKey: string, event: unknown) => void,
+    /** Each message of the key's channels: this node's own as its text, another node's as its value. */
+    private readonly forward: (apiKey: string, message: OwnText | OtherValue) => void,
     private readonly logger: Logger,
   ) {}
 
@@ -135,10 +136,10 @@ export class KeyFeeds {
   }
 
   private async subscribe(apiKey: string, feed: Feed): Promise<Unsubscribe[]> {
-    const handler = (event: unknown): void => {
-      if (this.feeds.get(apiKey) === feed) this.forward(apiKey, event);
+    const handler = (message: OwnText | OtherValue): void => {
+      if (this.feeds.get(apiKey) === feed) this.forward(apiKey, message);
     };
-    const results = await Promise.allSettled([channels.vars(apiKey), channels.logs(apiKey), channels.devices(apiKey)].map((ch) => this.pubsub.subscribe(ch, handler)));
+    const results = await Promise.allSettled([channels.vars(apiKey), channels.logs(apiKey), channels.devices(apiKey)].map((ch) => this.pubsub.subscribeText(ch, handler)));
     const unsubs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -212,14 +213,97 @@ function fanOut(app: TemplatedApp, topic: string, event: unknown): void {
   }
 }
 
+const TYPE_HEAD = '{"type":"';
+const DELIVERY_HEAD = '{"type":"delivery"';
+const LEGACY_HEAD = '{"type":"var_delivery"';
+
+/**
+ * The type of an event from its JSON text, when the text begins with it as JSON.stringify writes an
+ * event whose first key is `type` (every event this daemon makes); null otherwise.
+ */
+export function frameType(text: string): string | null {
+  if (!text.startsWith(TYPE_HEAD)) return null;
+  const end = text.indexOf('"', TYPE_HEAD.length);
+  if (end < 0) return null;
+  const type = text.slice(TYPE_HEAD.length, end);
+  // An escape inside: the quote found may be an escaped one; not ours to guess.
+  return type.includes('\\') ? null : type;
+}
+
+/**
+ * The frames of a DashboardEvents text as Gateway.publishMany lays it out (eventsText), each the
+ * text of one event, in order; null for any other text. Only this node's own texts come here.
+ */
+export function eventFrames(text: string): string[] | null {
+  if (!text.startsWith(EVENTS_HEAD)) return null;
+  const close = text.indexOf(']', EVENTS_HEAD.length);
+  if (close < 0 || !text.startsWith(EVENTS_LIST, close + 1)) return null;
+  const sizes = close === EVENTS_HEAD.length ? [] : text.slice(EVENTS_HEAD.length, close).split(',');
+  if (sizes.length > MAX_EVENTS_PER_MESSAGE) return null;
+  const frames: string[] = new Array(sizes.length);
+  let at = close + 1 + EVENTS_LIST.length;
+  for (let i = 0; i < sizes.length; i++) {
+    const n = Number(sizes[i]);
+    if (!Number.isSafeInteger(n) || n < 2) return null;
+    const frame = text.slice(at, at + n);
+    at += n;
+    // Each frame an object followed by its separator: a layout that does not add up is not ours.
+    if (frame.length !== n || frame[0] !== '{' || frame[n - 1] !== '}' || text[at] !== (i === sizes.length - 1 ? ']' : ',')) return null;
+    frames[i] = frame;
+    at += 1;
+  }
+  if (sizes.length === 0) at += 1;
+  return at === text.length - 1 && text[at] === '}' ? frames : null;
+}
+
+/**
+ * fanOut of an event given as its JSON text: the text itself is the frame (encoded once, by the
+ * publisher), the legacy `var_delivery` frame the same text under the old tag (JSON.stringify of
+ * `{...event, type}` keeps `type` where it was: first). `type` is frameType's of the text.
+ */
+function fanOutText(app: TemplatedApp, topic: string, frame: string, type: string): void {
+  app.publish(topic, frame, false);
+  if (type === 'delivery') app.publish(topic, LEGACY_HEAD + frame.slice(DELIVERY_HEAD.length), false);
+}
+
 export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
   const { metrics, logger } = ctx;
   const log = logger.child({ component: 'ws' });
   // device_state comes from this node's own look at the store, not from pubsub: see presence-watch.ts.
   const presence = ctx.clients.presenceWatch((apiKey, event) => fanOut(app, topicOf(apiKey), event));
+  /**
+   * This node's own message as text: each event's frame is the publisher's text, cut out of a batch
+   * or taken whole, never decoded and encoded again per event (a thousand-override list is 120 kB).
+   * False for a text not laid out as expected (then it is decoded, as another node's message is).
+   */
+  const forwardText = (apiKey: string, text: string): boolean => {
+    const topic = topicOf(apiKey);
+    const frames = eventFrames(text);
+    if (frames) {
+      const types = frames.map(frameType);
+      if (types.some((t) => t === null)) return false;
+      frames.forEach((f, i) => fanOutText(app, topic, f, types[i] as string));
+      if (types.includes('device')) presence.nudge(apiKey);
+      return true;
+    }
+    const type = frameType(text);
+    if (type === null || type === 'events') return false;
+    fanOutText(app, topic, text, type);
+    if (type === 'device') presence.nudge(apiKey);
+    return true;
+  };
   const feeds = new KeyFeeds(
     ctx.pubsub,
-    (apiKey, event) => {
+    (apiKey, message) => {
+      if (message.own && forwardText(apiKey, message.text)) return;
+      let event: unknown;
+      if (message.own)
+        try {
+          event = JSON.parse(message.text);
+        } catch {
+          return;
+        }
+      else event = message.value;
       // Events published together (Gateway.publishMany) go out as the frames they are, in order.
       if (isEventBatch(event)) {
         for (const e of event.events) fanOut(app, topicOf(apiKey), e);

@@ -18,6 +18,7 @@ export class UnserialisableMessageError extends TypeError {
  * subscribers receiving `undefined`.
  */
 export function encodeMessage(channel: string, message: unknown): string {
+  if (message instanceof EncodedMessage) return message.json;
   let text: string | undefined;
   try {
     text = JSON.stringify(message);
@@ -28,6 +29,15 @@ export function encodeMessage(channel: string, message: unknown): string {
     throw new UnserialisableMessageError(`cannot publish on ${channel}: message of type ${typeof message} is not JSON-serialisable`);
   }
   return text;
+}
+
+/**
+ * A message its publisher encoded itself (Gateway.publishMany lays a batch of dashboard events out so
+ * /ws can cut each event's frame from the text): published as this text, which must be what
+ * JSON.stringify makes of some value (a subscriber decodes it as that value).
+ */
+export class EncodedMessage {
+  constructor(readonly json: string) {}
 }
 
 export function decodeMessage(text: string): unknown {

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { BackendHealth } from '../model.js';
 import { encodeMessage } from './codec.js';
-import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
+import type { Handler, PubSub, TextHandler, Unsubscribe } from './pubsub.js';
 import { DeliveryQueue, Subscribers } from './subscribers.js';
 
 export class LocalPubSub implements PubSub {
@@ -37,9 +37,17 @@ export class LocalPubSub implements PubSub {
     return this.stopped ? { ok: false, kind: this.kind, detail: 'stopped' } : { ok: true, kind: this.kind };
   }
 
-  async subscribe(channel: string, handler: Handler): Promise<Unsubscribe> {
+  subscribe(channel: string, handler: Handler): Promise<Unsubscribe> {
+    return this.add(channel, handler, null);
+  }
+
+  subscribeText(channel: string, handler: TextHandler): Promise<Unsubscribe> {
+    return this.add(channel, null, handler);
+  }
+
+  private async add(channel: string, handler: Handler | null, onText: TextHandler | null): Promise<Unsubscribe> {
     if (this.stopped) throw new Error(`pubsub is stopped; cannot subscribe to ${channel}`);
-    const sub = this.subscribers.add(channel, handler);
+    const sub = this.subscribers.add(channel, handler, onText);
     return async () => {
       this.subscribers.remove(sub);
     };

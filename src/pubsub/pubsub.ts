@@ -13,6 +13,22 @@ import type { BackendHealth } from '../model.js';
  * shared, and always under NODE_ENV=test). A handler that needs to change it copies it first.
  */
 export type Handler = (message: unknown, channel: string) => void;
+/**
+ * A handler for a consumer that forwards messages as JSON text (the dashboards' /ws): a message this
+ * process published comes as the very text it was published as, never decoded for it (`own`);
+ * another node's is decoded first (a foreign publisher's non-JSON is dropped) and comes as its
+ * value, read-only like any handler's.
+ */
+export type TextHandler = (message: OwnText | OtherValue, channel: string) => void;
+export interface OwnText {
+  own: true;
+  /** What encodeMessage made of the message. */
+  text: string;
+}
+export interface OtherValue {
+  own: false;
+  value: unknown;
+}
 export type Unsubscribe = () => Promise<void>;
 
 export interface PubSub {
@@ -22,6 +38,8 @@ export interface PubSub {
   health(): Promise<BackendHealth>;
   /** Resolves once messages published after it resolves will reach the handler. */
   subscribe(channel: string, handler: Handler): Promise<Unsubscribe>;
+  /** subscribe, for a handler of the messages' JSON text (TextHandler). */
+  subscribeText(channel: string, handler: TextHandler): Promise<Unsubscribe>;
   /**
    * Delivers asynchronously to every subscriber of the channel, in publish order per channel.
    * Resolves with how many nodes had at least one subscriber (Redis: PUBLISH's count of subscribed

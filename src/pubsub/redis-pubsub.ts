@@ -43,7 +43,7 @@ import { createRedisClient, isCluster, type ClientOptions, type RedisClient } fr
 import type { Logger } from 'pino';
 import type { BackendHealth } from '../model.js';
 import { encodeMessage, newOriginMark } from './codec.js';
-import type { Handler, PubSub, Unsubscribe } from './pubsub.js';
+import type { Handler, PubSub, TextHandler, Unsubscribe } from './pubsub.js';
 import { DeliveryQueue, deliver, Subscribers, type QueuedDelivery } from './subscribers.js';
 
 export interface RedisPubSubOptions {
@@ -162,9 +162,17 @@ export class RedisPubSub implements PubSub {
     return { ok: true, kind: this.kind };
   }
 
-  async subscribe(channel: string, handler: Handler): Promise<Unsubscribe> {
+  subscribe(channel: string, handler: Handler): Promise<Unsubscribe> {
+    return this.add(channel, handler, null);
+  }
+
+  subscribeText(channel: string, handler: TextHandler): Promise<Unsubscribe> {
+    return this.add(channel, null, handler);
+  }
+
+  private async add(channel: string, handler: Handler | null, onText: TextHandler | null): Promise<Unsubscribe> {
     if (this.stopped) throw new Error(`pubsub is stopped; cannot subscribe to ${channel}`);
-    const sub = this.subscribers.add(channel, handler);
+    const sub = this.subscribers.add(channel, handler, onText);
     try {
       await this.reconcile(channel);
     } catch (err) {

@@ -5,11 +5,13 @@
  */
 import type { Logger } from 'pino';
 import { decodeMessage, deepFreeze } from './codec.js';
-import type { Handler } from './pubsub.js';
+import type { Handler, OtherValue, OwnText, TextHandler } from './pubsub.js';
 
 export interface Subscription {
   readonly channel: string;
   readonly handler: Handler;
+  /** Set for a handler of the JSON text (subscribeText): `handler` is then never called. */
+  readonly onText: TextHandler | null;
   /** Cleared on unsubscribe, so a message already queued for this handler is not delivered. */
   active: boolean;
 }
@@ -19,8 +21,8 @@ export class Subscribers {
   // without copying it.
   private readonly byChannel = new Map<string, readonly Subscription[]>();
 
-  add(channel: string, handler: Handler): Subscription {
-    const sub: Subscription = { channel, handler, active: true };
+  add(channel: string, handler: Handler | null, onText: TextHandler | null = null): Subscription {
+    const sub: Subscription = { channel, handler: handler ?? noHandler, onText, active: true };
     this.byChannel.set(channel, [...(this.byChannel.get(channel) ?? []), sub]);
     return sub;
   }
@@ -62,24 +64,39 @@ export class Subscribers {
  */
 const FREEZE_ALWAYS = process.env.NODE_ENV === 'test';
 
-/** Calls each still-active handler with the message, decoded once and shared by them; never throws. */
-export function deliver(recipients: readonly Subscription[], channel: string, text: string, logger: Logger | undefined): void {
+const noHandler: Handler = () => undefined;
+
+/**
+ * Calls each still-active handler with the message, decoded once and shared by them; never throws.
+ * `own`: the text is this process's own encoding (encodeMessage's), handed to text handlers as it is
+ * and decoded only if another handler wants the value; any other text is decoded first, and text
+ * handlers get that value (TextHandler).
+ */
+export function deliver(recipients: readonly Subscription[], channel: string, text: string, logger: Logger | undefined, own = false): void {
   let active = 0;
-  for (const sub of recipients) if (sub.active) active += 1;
+  let values = 0;
+  for (const sub of recipients) {
+    if (!sub.active) continue;
+    active += 1;
+    if (!sub.onText) values += 1;
+  }
   if (active === 0) return;
   let message: unknown;
-  try {
-    message = decodeMessage(text);
-  } catch (err) {
-    // Only a foreign publisher on a shared Redis can put non-JSON on our channels.
-    logger?.warn({ err, channel, bytes: text.length }, 'pubsub message is not JSON; dropped');
-    return;
+  if (values > 0 || !own) {
+    try {
+      message = decodeMessage(text);
+    } catch (err) {
+      // Only a foreign publisher on a shared Redis can put non-JSON on our channels.
+      logger?.warn({ err, channel, bytes: text.length }, 'pubsub message is not JSON; dropped');
+      return;
+    }
+    if (active > 1 || FREEZE_ALWAYS) deepFreeze(message);
   }
-  if (active > 1 || FREEZE_ALWAYS) deepFreeze(message);
+  const forText: OwnText | OtherValue = own ? { own: true, text } : { own: false, value: message };
   for (const sub of recipients) {
     if (!sub.active) continue;
     try {
-      const result: unknown = sub.handler(message, channel);
+      const result: unknown = sub.onText ? sub.onText(forText, channel) : sub.handler(message, channel);
       // Handlers are typed as returning void, but an async one would otherwise turn its failure
       // into an unhandled rejection that takes the process down.
       if (result instanceof Promise) result.catch((err: unknown) => logHandlerError(logger, channel, err));
@@ -141,7 +158,8 @@ export class DeliveryQueue {
       this.queue[this.head++] = undefined;
       if (item.state === 'failed') continue;
       budget -= item.recipients.length;
-      deliver(item.recipients, item.channel, item.text, this.logger);
+      // Published by this process: its own encoding.
+      deliver(item.recipients, item.channel, item.text, this.logger, true);
     }
     if (this.head >= this.queue.length) {
       this.queue = [];

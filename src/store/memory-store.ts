@@ -517,8 +517,14 @@ export class MemoryStore implements Store, VariablesStore {
     return new Map([...(sent ?? [])].map(([n, v]) => [n, { ...v }]));
   }
 
-  async getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
-    return Promise.all(deviceIds.map(async (id) => ({ lastSent: await this.getLastSent(apiKey, id), reported: await this.getReported(apiKey, id) })));
+  async getSentAndReported(apiKey: string, deviceIds: readonly string[], names?: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
+    return Promise.all(
+      deviceIds.map(async (id) => {
+        const all = await this.getLastSent(apiKey, id);
+        const lastSent = names ? new Map(names.flatMap((n) => (all.has(n) ? [[n, all.get(n) as Var] as const] : []))) : all;
+        return { lastSent, reported: await this.getReported(apiKey, id) };
+      }),
+    );
   }
 
   async addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {

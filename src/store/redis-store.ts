@@ -1063,19 +1063,31 @@ export class RedisStore implements Store, VariablesStore {
     return out;
   }
 
-  async getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
+  async getSentAndReported(apiKey: string, deviceIds: readonly string[], names?: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>> {
     const k = this.vsKeys(apiKey);
     const out: Array<{ lastSent: Map<string, Var>; reported: Var[] }> = [];
+    // Only these variables' fields (a field is the variable's name): a delivery pass that knows what
+    // can have changed reads a few, not a thousand, per device.
+    const wanted = names ? new Set(names) : null;
+    const fields = wanted ? [...wanted] : null;
     for (let i = 0; i < deviceIds.length; i += CHUNK) {
       const ids = deviceIds.slice(i, i + CHUNK);
       const m = this.redis.multi();
-      for (const id of ids) m.hvals(k.sent(id)).get(k.reported(id));
+      for (const id of ids) {
+        if (!fields) m.hvals(k.sent(id));
+        else if (fields.length > 0) m.hmget(k.sent(id), ...fields);
+        else m.echo('');
+        m.get(k.reported(id));
+      }
       const res = await this.exec(m);
       for (let j = 0; j < ids.length; j++) {
         const lastSent = new Map<string, Var>();
-        for (const raw of (res[2 * j] as string[] | null) ?? []) {
+        const raws = res[2 * j];
+        for (const raw of Array.isArray(raws) ? (raws as Array<string | null>) : []) {
+          if (raw === null) continue;
           const v = this.sentVar(raw, apiKey);
-          if (v) lastSent.set(v.name, v);
+          // A field holds its variable's record: one under another name is not this variable's.
+          if (v && (!wanted || wanted.has(v.name))) lastSent.set(v.name, v);
         }
         out.push({ lastSent, reported: this.parseReported(apiKey, ids[j] as string, (res[2 * j + 1] as string | null) ?? null) });
       }
@@ -1276,7 +1288,13 @@ export class RedisStore implements Store, VariablesStore {
     const gone = new Set<number>();
     for (const t of touched.values()) {
       const p = t.json === '' ? null : this.parseJson(t.json, parsePlacedOverride, 'override', apiKey);
-      if (p) parsed?.set(t.json, deepFreeze(p));
+      // Frozen whether or not the parse cache is kept: `parsed?.set(…, deepFreeze(p))` skipped the
+      // freeze once the cache had been dropped, and an unfrozen override in the list made every
+      // client actor's WinnersCache compute the key's winners afresh on every call (issue 14).
+      if (p) {
+        deepFreeze(p);
+        parsed?.set(t.json, p);
+      }
       const was = t.was < 0 ? null : (raw.overrides[t.was] as Override);
       // Kept in its place: replaced there. Otherwise gone from its place, and (if written) last.
       if (p && was && raw.places[t.was] === p.n) sets.push({ kind: 'override.set', override: p.o });

@@ -86,8 +86,12 @@ export interface VariablesStore {
   /** Drops variables from last-sent (a report superseded them). */
   forgetLastSent(apiKey: string, deviceId: string, names: readonly string[]): Promise<void>;
   getLastSent(apiKey: string, deviceId: string): Promise<Map<string, Var>>;
-  /** getLastSent and getReported of many devices, in the order given, in one round trip (a change reaching every device of a key). */
-  getSentAndReported(apiKey: string, deviceIds: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>>;
+  /**
+   * getLastSent and getReported of many devices, in the order given, in one round trip (a change
+   * reaching every device of a key); with `names`, each last-sent holds only those of these variables
+   * it has (a delivery pass that knows which variables can be pending).
+   */
+  getSentAndReported(apiKey: string, deviceIds: readonly string[], names?: readonly string[]): Promise<Array<{ lastSent: Map<string, Var>; reported: Var[] }>>;
   /** setLastSent(…, replace false) of many devices in one round trip; a device listed twice gets both, in order. */
   addLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void>;
   /** setLastSent(…, replace true) of many devices in one round trip (a burst of verifies); a device listed twice: the later. */

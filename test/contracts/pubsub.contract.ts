@@ -156,6 +156,62 @@ export function pubsubContract(name: string, factory: PubSubFactory): void {
         for (const m of seen) expect(Object.isFrozen((m as { deep: { er: object[] } }).deep.er[0])).to.equal(true);
       });
 
+      it('hands a text handler this node’s message as the very text published, in order with the value handlers, never decoded for it', async () => {
+        const ch = freshChannel();
+        const order: string[] = [];
+        const texts: string[] = [];
+        await ps.subscribeText(ch, (m) => {
+          expect(m.own).to.equal(true);
+          if (m.own) texts.push(m.text);
+          order.push('text');
+        });
+        await ps.subscribe(ch, () => order.push('value'));
+        const msg = { type: 'vars', list: [1, 'é\u2028"', { deep: null }] };
+        await ps.publish(ch, msg);
+        await ps.publish(ch, 'second');
+        await eventually(() => expect(texts).to.have.length(2));
+        expect(texts).to.deep.equal([JSON.stringify(msg), '"second"']);
+        await eventually(() => expect(order).to.deep.equal(['text', 'value', 'text', 'value']));
+      });
+
+      it('with only a text handler, a message of this node is not decoded at all', async () => {
+        const ch = freshChannel();
+        const got: string[] = [];
+        const parse = JSON.parse;
+        let parses = 0;
+        await ps.subscribeText(ch, (m) => {
+          if (m.own) got.push(m.text);
+        });
+        JSON.parse = ((...args: Parameters<typeof JSON.parse>) => {
+          parses += 1;
+          return parse(...args);
+        }) as typeof JSON.parse;
+        try {
+          await ps.publish(ch, { big: 'x'.repeat(100_000) });
+          await eventually(() => expect(got).to.have.length(1));
+        } finally {
+          JSON.parse = parse;
+        }
+        expect(parses).to.equal(0);
+        expect(got[0]).to.have.length(100_000 + '{"big":""}'.length);
+      });
+
+      it('stops a text handler on unsubscribe, like any handler', async () => {
+        const ch = freshChannel();
+        const got: string[] = [];
+        const off = await ps.subscribeText(ch, (m) => {
+          if (m.own) got.push(m.text);
+        });
+        await ps.publish(ch, 1);
+        await eventually(() => expect(got).to.deep.equal(['1']));
+        await off();
+        const others: unknown[] = [];
+        await ps.subscribe(ch, (m) => others.push(m));
+        await ps.publish(ch, 2);
+        await eventually(() => expect(others).to.deep.equal([2]));
+        expect(got).to.deep.equal(['1']);
+      });
+
       it('is unaffected by the publisher mutating the message after publish', async () => {
         const ch = freshChannel();
         const got: unknown[] = [];

@@ -217,6 +217,28 @@ describe('RedisPubSub (Redis only)', () => {
       }
     });
 
+    it('hands a text handler another node’s message as its decoded value, and drops a foreign non-JSON payload for it too', async () => {
+      const nodeA = await open();
+      const nodeB = await open();
+      const ch = 'TEXTCROSS001:vars';
+      const onB: unknown[] = [];
+      await nodeB.subscribeText(ch, (m) => onB.push(m));
+      await nodeA.publish(ch, { type: 'vars', n: 1 });
+      const injector = redis.client();
+      try {
+        await injector.publish(ch, 'garbage{');
+        await injector.publish(ch, ' {"type":"x"}');
+      } finally {
+        injector.disconnect();
+      }
+      await eventually(() => expect(onB).to.have.length(2));
+      expect(onB).to.deep.equal([
+        { own: false, value: { type: 'vars', n: 1 } },
+        { own: false, value: { type: 'x' } },
+      ]);
+      expect(Object.isFrozen((onB[0] as { value: object }).value) || process.env.NODE_ENV !== 'test').to.equal(true);
+    });
+
     it('decode what other publishers put on the channel without a mark, and survive hostile payloads', async () => {
       const cap = capturingLogger();
       const ps = new RedisPubSub({ url: redis.url, logger: cap.logger });

@@ -128,6 +128,20 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect((await store.readState(key)).overrides).to.have.length(3);
       });
 
+      it('hands out frozen overrides however many commits replaced them (the client actors reuse winners of frozen ones only)', async () => {
+        await ok([set('a', '0'), set('b', '0'), set('c', '0')]);
+        // Past a hundred replacements a store's caches of parsed records start over (Redis: the parse cache).
+        for (let i = 1; i <= 150; i++) {
+          await ok([set(['a', 'b', 'c'][i % 3] as string, String(i))]);
+          if (i % 25 === 0 || i > 140) {
+            const s = await store.readState(key);
+            for (const o of s.overrides) expect(Object.isFrozen(o) && Object.isFrozen(o.target), `after ${i} commits: ${o.name}`).to.equal(true);
+            for (const o of (await store.lastState(key)).overrides) expect(Object.isFrozen(o), `lastState after ${i} commits`).to.equal(true);
+          }
+        }
+        expect((await store.readState(key)).overrides.map((o) => `${o.name}=${o.value}`)).to.deep.equal(['a=150', 'b=148', 'c=149']);
+      });
+
       it('lastState is the state readState gives, after this store’s own commits, for a key it never read too', async () => {
         expect(await store.lastState(key)).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
         await ok([set('a', '1'), put('fast', [v('a', '2')])], { action: 'strategy.create' });
@@ -620,6 +634,21 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         await store.addLastSent(key, many.map((deviceId, i) => ({ deviceId, vars: [v('n', String(i))] })));
         const all = await store.getSentAndReported(key, many);
         expect(all.map((x) => x.lastSent.get('n')?.value)).to.deep.equal(many.map((_, i) => String(i)));
+      });
+
+      it('reads only the named variables of each last-sent when asked, in the order asked, reported whole', async () => {
+        await store.setLastSent(key, 'd1', [v('a', '1'), v('b', '1'), v('c', '1')], true);
+        await store.setReported(key, 'd1', [v('z', '9')]);
+        await store.setLastSent(key, 'd2', [v('b', '2')], true);
+        const got = await store.getSentAndReported(key, ['d2', 'nobody', 'd1'], ['c', 'a', 'missing', 'a']);
+        expect(got).to.deep.equal([
+          { lastSent: new Map(), reported: [] },
+          { lastSent: new Map(), reported: [] },
+          { lastSent: new Map([['c', v('c', '1')], ['a', v('a', '1')]]), reported: [v('z', '9')] },
+        ]);
+        expect(await store.getSentAndReported(key, ['d1'], [])).to.deep.equal([{ lastSent: new Map(), reported: [v('z', '9')] }]);
+        // A name that is no variable's field, and names that look like hash tags or patterns.
+        expect((await store.getSentAndReported(key, ['d1'], ['*', '{x}', 'b\u0000']))[0]?.lastSent.size).to.equal(0);
       });
 
       it('adds to the last-sent of many devices at once: merged like setLastSent without replace', async () => {

@@ -411,6 +411,53 @@ describe('ClientActors (the client actors’ service)', () => {
     });
   });
 
+  describe('a stream of changes to a device with many overrides', () => {
+    it('reads of its last-sent only the variables that can be pending once it knows it, and sends exactly what a whole read would', async () => {
+      const tree = await start();
+      for (let i = 0; i < 200; i++) await clients.change(API_KEY, { name: `v${i}`, value: 0 });
+      const reads: Array<number | null> = [];
+      const original = store.getSentAndReported.bind(store);
+      store.getSentAndReported = (k: string, ids: readonly string[], names?: readonly string[]) => {
+        reads.push(names ? names.length : null);
+        return original(k, ids, names);
+      };
+      const lines: string[] = [];
+      const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line) => lines.push(line) > 0, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
+      clients.deviceVerified(conn, (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref);
+      await eventually(() => expect(lines).to.have.length(1));
+      const decode = (line: string) => (JSON.parse(Buffer.from(line.trim().split(':')[2] ?? '', 'base64').toString('utf8')) as Array<{ name: string; value: string }>).map((v) => `${v.name}=${v.value}`);
+      expect(decode(lines[0] as string)).to.have.length(200);
+      // One change at a time: each pass reads the one variable, and the line carries it alone.
+      for (let n = 1; n <= 5; n++) {
+        const r = await clients.change(API_KEY, { name: `v${n * 7}`, value: n });
+        expect(r.delivered, `change ${n}`).to.equal(1);
+        expect(decode(lines.at(-1) as string)).to.deep.equal([`v${n * 7}=${n}`]);
+      }
+      expect(reads.slice(-4)).to.deep.equal([1, 1, 1, 1]);
+      // A report of the device: its last-sent is read whole once, then in part again.
+      clients.deviceReported(conn, [{ name: 'v3', type: 'integer', value: '9' }]);
+      await eventually(() => expect(lines).to.have.length(7));
+      expect(decode(lines.at(-1) as string)).to.deep.equal(['v3=0']);
+      await clients.change(API_KEY, { name: 'v4', value: 44 });
+      await clients.change(API_KEY, { name: 'v5', value: 55 });
+      expect(reads.slice(-2)).to.deep.equal([null, 1]);
+      // A cleared override is a restore to the game's own value: read whole, sent as pending would.
+      await clients.variables.clearVar(API_KEY, 'me@example.com', 'v3', undefined);
+      expect(decode(lines.at(-1) as string)).to.deep.equal(['v3=9']);
+      expect(reads.at(-1)).to.equal(null);
+      // Several changes at once: one pass, one line with each (in the list's order), the last-sent right.
+      await Promise.all([clients.change(API_KEY, { name: 'v150', value: 1 }), clients.change(API_KEY, { name: 'v20', value: 2 }), clients.change(API_KEY, { name: 'v150', value: 3 })]);
+      const seen = new Map(lines.slice(-3).flatMap((l) => decode(l)).map((x) => x.split('=') as [string, string]));
+      expect(seen.get('v150')).to.equal('3');
+      expect(seen.get('v20')).to.equal('2');
+      const last = await store.getLastSent(API_KEY, 'phone');
+      expect(last.get('v150')?.value).to.equal('3');
+      expect(last.get('v5')?.value).to.equal('55');
+      expect(last.get('v3')?.value).to.equal('9');
+      expect(last.size).to.equal(200);
+    });
+  });
+
   describe('change', () => {
     it('is the variable-change flow: an override for every device with its history entry, <apiKey>:vs left to the devices', async () => {
       await start();

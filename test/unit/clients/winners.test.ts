@@ -110,6 +110,37 @@ describe('clients/winners: the winners cache', () => {
     }
   });
 
+  it('names what can differ from the list before (change), and pendingOf a device synced under it is pending, over 100 random sequences', () => {
+    let checked = 0;
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = rng(seed);
+      const cache = new WinnersCache();
+      let list: Override[] = Array.from({ length: 1 + Math.floor(r() * 12) }, () => randomOverride(r));
+      const vs = views(r);
+      cache.use(list);
+      for (let step = 0; step < 20; step++) {
+        const before = list;
+        // Each device synced under the list before: its last-sent is exactly its winners then.
+        const synced = vs.map((v) => new Map(inEffectVars(v, before).map((x) => [x.name, x])));
+        list = nextList(r, list);
+        cache.use(list);
+        const ch = cache.change;
+        if (!ch) continue;
+        expect(ch.from === before || ch.from === list, `seed ${seed} step ${step}`).to.equal(true);
+        vs.forEach((v, i) => {
+          const last = synced[i] as Map<string, Var>;
+          const reported = randomReported(r);
+          const want = pending(inEffectVars(v, list), last, reported);
+          const got = cache.pendingOf(v, ch.names, last);
+          if (got === null) return;
+          checked += 1;
+          expect(got, `seed ${seed} step ${step} ${JSON.stringify(v)}`).to.deep.equal(want);
+        });
+      }
+    }
+    expect(checked).to.be.greaterThan(500);
+  });
+
   it('computes once for any number of devices of one label set, and once more per device a device list names', () => {
     const cache = new WinnersCache();
     const list = [stored(makeOverride({ name: 'speed', type: 'integer', value: '1' }, { all: true }, 'a', 1)), stored(makeOverride({ name: 'speed', type: 'integer', value: '2' }, { devices: ['d7'] }, 'a', 2))];
@@ -137,6 +168,52 @@ describe('clients/winners: the winners cache', () => {
     }
     expect(cache.computed).to.equal(1);
     expect(cache.patched).to.equal(5);
+  });
+
+  it('patches, not recomputes, when hundreds of a thousand overrides are replaced at once (a pass after a burst of changes)', () => {
+    const cache = new WinnersCache();
+    const views: DeviceView[] = [
+      { deviceId: 'dev', labels: {} },
+      { deviceId: 'd2', labels: { tier: 'gold' } },
+    ];
+    let list = Array.from({ length: 1024 }, (_, i) => stored(makeOverride({ name: `v${i}`, type: 'integer', value: '0' }, i % 4 ? { all: true } : { labels: { tier: 'gold' } }, 'a', i)));
+    cache.use(list);
+    for (const v of views) expect(cache.vars(v)).to.deep.equal(inEffectVars(v, list));
+    for (let round = 1; round <= 3; round++) {
+      const ops = Array.from({ length: 300 }, (_, j) => {
+        const o = list[(j * 3 + round) % 1024] as Override;
+        return { kind: 'override.set' as const, override: stored(makeOverride({ name: o.name, type: 'integer', value: String(round) }, o.target, 'b', 10_000 * round + j)) };
+      });
+      list = applyOps({ overrides: list, strategies: [] }, ops).overrides as Override[];
+      cache.use(list);
+      for (const v of views) {
+        expect(cache.vars(v), `round ${round}`).to.deep.equal(inEffectVars(v, list));
+        expect([...cache.winners(v)]).to.deep.equal([...inEffect(v, list)]);
+      }
+    }
+    expect(cache.computed).to.equal(2);
+    expect(cache.patched).to.equal(6);
+  });
+
+  it('computes overrides that are not frozen once per kind of device until the next use(), and afresh after it', () => {
+    const cache = new WinnersCache();
+    const view: DeviceView = { deviceId: 'dev', labels: {} };
+    const named: DeviceView = { deviceId: 'd7', labels: {} };
+    const o = makeOverride({ name: 'speed', type: 'integer', value: '1' }, { all: true }, 'a', 1);
+    const list = [o, makeOverride({ name: 'speed', type: 'integer', value: '9' }, { devices: ['d7'] }, 'a', 2)];
+    cache.use(list);
+    for (let i = 0; i < 5; i++) {
+      expect(cache.vars(view)).to.deep.equal([{ name: 'speed', type: 'integer', value: '1' }]);
+      expect(cache.winners(view).get('speed')?.value).to.equal('1');
+      // A device a device list names is a kind of its own here too.
+      expect(cache.vars(named)).to.deep.equal([{ name: 'speed', type: 'integer', value: '9' }]);
+    }
+    expect(cache.computed).to.equal(2);
+    (o as { value: string }).value = '2';
+    // The very same list again: its objects may have changed, so it is computed afresh.
+    cache.use(list);
+    expect(cache.vars(view)).to.deep.equal([{ name: 'speed', type: 'integer', value: '2' }]);
+    expect(cache.computed).to.equal(3);
   });
 
   it('keeps at most 32,768 winners across kinds of device (32 kinds of a thousand overrides), answering the others all the same', () => {
