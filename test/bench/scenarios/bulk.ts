@@ -30,7 +30,7 @@ async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): P
   const list: Array<[string, number]> = [];
   for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && m[1] !== 'config|resetstat') list.push([m[1] as string, Number(m[2])]);
   list.sort((a, b) => b[1] - a[1]);
-  return { total: list.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(list.slice(0, 6)) };
+  return { total: list.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(list.slice(0, 14)) };
 }
 
 export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
@@ -43,7 +43,9 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
   const rows: Row[] = [];
   const notes: string[] = [];
   const label = { put: 'PUT /api/vars/:name', ws: 'WebSocket set_var' } as const;
-  for (const mode of ['put', 'ws'] as const) {
+  // BENCH_BULK_MODES=put or ws measures one path alone (a profile of one of them).
+  const modes = (process.env.BENCH_BULK_MODES ?? 'put,ws').split(',').filter((m): m is 'put' | 'ws' => m === 'put' || m === 'ws');
+  for (const mode of modes) {
     const mine: BulkRun[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       const gen = ctx.child<BulkResult>('bulk-gen', 'gen/bulk.ts', {
