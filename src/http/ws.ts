@@ -40,8 +40,9 @@ export interface WsUser {
    * change joins its key's queue as that check passes, so a socket's changes are committed and reach
    * devices in the order sent while several are in flight; `answered` sends the answers in that order.
    * A frame for a variable that one of the socket's frames still in flight sets waits for that one's
-   * answer first (`lastByName`), as every frame used to: each value a socket sets reaches the devices
-   * as its own line rather than collapsed into the next one.
+   * line to be out first (`lastByName`: every node acked it, VarChanges.act's `sent`; no longer its
+   * whole answer, which also waits for the delivered count's write): each value a socket sets reaches
+   * the devices as its own line rather than collapsed into the next one.
    */
   checked: Promise<void>;
   answered: Promise<void>;
@@ -268,10 +269,14 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
     const user = ws.getUserData();
     let started!: (p: Promise<Outcome>) => void;
     const outcome = new Promise<Promise<Outcome>>((resolve) => (started = resolve)).then((p) => p);
+    // Its line is out (or it failed, or was never started): what a later frame of the name waits for.
+    let markSent!: () => void;
+    const sent = new Promise<void>((resolve) => (markSent = resolve));
+    void outcome.then(markSent);
     const sameName = user.lastByName.get(frame.name);
-    user.lastByName.set(frame.name, outcome);
-    void outcome.then(() => {
-      if (user.lastByName.get(frame.name) === outcome) user.lastByName.delete(frame.name);
+    user.lastByName.set(frame.name, sent);
+    void sent.then(() => {
+      if (user.lastByName.get(frame.name) === sent) user.lastByName.delete(frame.name);
     });
     // Outcomes never reject, so neither does this chain.
     user.checked = user.checked
@@ -281,7 +286,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
         () => {
           // Called as the check passes: the change joins its key's queue now, after the frames before it.
           started(
-            changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target }).then(
+            changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target }, { sent: markSent }).then(
               (r): Outcome => ({ frame: { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r } satisfies SetVarAnswer, endSession: false }),
               (err: unknown) => errorOutcome(err, frame.id),
             ),
