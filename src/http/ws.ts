@@ -18,7 +18,8 @@ import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import { sessionOf, TOKEN_RE } from './auth.js';
 import type { HttpContext, RouteModule } from './context.js';
 import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
-import { varTypeSchema, varValueSchema } from './api/vars.js';
+import { acceptableVarType, onlyKeys, varTypeSchema, varValueSchema } from './api/vars.js';
+import { wireValue } from '../model.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
 import type { DashboardEvents } from '../gateway/gateway.js';
@@ -60,7 +61,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const idSchema = z.union([z.string().max(64), z.number().int().safe()]);
 
-const clientFrameSchema = z
+export const clientFrameSchema = z
   .object({
     type: z.literal('set_var'),
     name: z.string({ error: 'name must be a string' }),
@@ -72,6 +73,32 @@ const clientFrameSchema = z
     id: idSchema.optional(),
   })
   .strict();
+
+type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+const FRAME_KEYS: ReadonlySet<string> = new Set(['type', 'name', 'value', 'varType', 'target', 'id']);
+
+/**
+ * A set_var frame clientFrameSchema accepts, as it would give it, without zod (its parse of every
+ * frame showed in the bulk set_var profile, as the PUT body's did); null for anything else, which the
+ * schema then judges, so every refusal keeps its message.
+ */
+export function acceptSetVarFrame(v: unknown): ClientFrame | null {
+  const o = onlyKeys(v, FRAME_KEYS);
+  if (!o || o.type !== 'set_var' || typeof o.name !== 'string' || !('value' in o) || wireValue(o.value) === null) return null;
+  const out: ClientFrame = { type: 'set_var', name: o.name, value: o.value as SetVarFrame['value'] };
+  if ('varType' in o) {
+    if (!acceptableVarType(o.varType)) return null;
+    out.varType = o.varType;
+  }
+  if ('target' in o) out.target = o.target;
+  if ('id' in o) {
+    const id = o.id;
+    if (!((typeof id === 'string' && id.length <= 64) || (typeof id === 'number' && Number.isSafeInteger(id)))) return null;
+    out.id = id;
+  }
+  return out;
+}
 
 export const topicOf = (apiKey: string): string => `key:${apiKey}`;
 
@@ -374,7 +401,8 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       const id = idSchema.safeParse(idRaw).success ? (idRaw as string | number) : undefined;
       const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
       if (type !== 'set_var') return sendError(ws, 'bad_request', typeof type === 'string' ? `unknown frame type ${JSON.stringify(type.slice(0, 32))}; expected set_var` : 'frame must be a JSON object with a "type"', id);
-      const parsed = clientFrameSchema.safeParse(value);
+      const fast = acceptSetVarFrame(value);
+      const parsed = fast ? { success: true as const, data: fast } : clientFrameSchema.safeParse(value);
       if (!parsed.success) {
         const msg = parsed.error.issues
           .slice(0, 5)
