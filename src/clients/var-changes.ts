@@ -23,6 +23,17 @@ import type { DeliveryAck, DeliveryAcks, VarChange, VarStore } from './client.js
 // The answer and the value's JSON type are declared in wire.ts with the other shapes that leave the process.
 export type { VarDelivery, VarValue };
 
+/** What a caller of VarChanges.act may ask for besides the answer. */
+export interface ActOptions {
+  /**
+   * Called once, as soon as every node has acked the change (its devices' lines are written), or
+   * its ack wait ended, or it failed: before the answer, which still waits for the delivered count's
+   * write. A change published after this is in a later delivery pass of each client actor (the one
+   * that acked had already taken this change's message), so its line is a line of its own.
+   */
+  sent?: () => void;
+}
+
 /** A change as a dashboard asks for it: the value in its JSON type, the var's type optional. */
 export interface VarEdit {
   name: string;
@@ -100,12 +111,15 @@ interface Committed {
   after: VariablesState;
   /** The variables the change's operations set or clear: the only ones whose winners can differ. */
   names: ReadonlySet<string>;
+  /** The caller's `sent` hook (ActOptions), called once its nodes have all acked (or the wait ended). */
+  sent?: (() => void) | undefined;
 }
 
 /** A change waiting for its key's commit. */
 interface Queued {
   actor: string;
   plan: (state: ReadState) => Planned | Promise<Planned>;
+  sent?: (() => void) | undefined;
   resolve: (a: Applied) => void;
   reject: (err: unknown) => void;
 }
@@ -242,7 +256,17 @@ export class VarChanges {
    * committed together in one step (store.commitMany): the same result as one by one, at one read
    * and one write for the lot instead of two round trips each.
    */
-  act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>): Promise<Applied> {
+  act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>, options: ActOptions = {}): Promise<Applied> {
+    const hook = options.sent;
+    let sent: (() => void) | undefined;
+    if (hook) {
+      let called = false;
+      sent = () => {
+        if (called) return;
+        called = true;
+        hook();
+      };
+    }
     return new Promise<Applied>((resolve, reject) => {
       let q = this.queues.get(apiKey);
       if (!q) {
@@ -250,7 +274,20 @@ export class VarChanges {
         this.queues.set(apiKey, q);
         void this.drain(apiKey, q);
       }
-      q.push({ actor, plan, resolve, reject });
+      // Whatever the outcome, `sent` has been called by the time the caller hears it.
+      q.push({
+        actor,
+        plan,
+        sent,
+        resolve: (a) => {
+          sent?.();
+          resolve(a);
+        },
+        reject: (err) => {
+          sent?.();
+          reject(err);
+        },
+      });
     });
   }
 
@@ -353,7 +390,7 @@ export class VarChanges {
         // commit order; the next batch's commit does not wait for this one's acks.
         void this.deliverBatch(
           apiKey,
-          planned.map((x, i) => ({ item: x.item, c: { entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops) } })),
+          planned.map((x, i) => ({ item: x.item, c: { entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops), sent: x.item.sent } })),
         );
         open = next;
       } else {
@@ -430,7 +467,10 @@ export class VarChanges {
         }
         // One timer for the batch: the nodes answer its changes together.
         if (open.length > 0) setTimeout(() => open.forEach((id) => this.settle(id)), this.ackTimeoutMs).unref();
-        for (const r of requests) acks.set(r.c, { totals: await r.totals, nodes });
+        for (const r of requests) {
+          acks.set(r.c, { totals: await r.totals, nodes });
+          r.c.sent?.();
+        }
       } catch (err) {
         failed = err;
       }

@@ -37,7 +37,7 @@ import {
 } from '../variables/index.js';
 import type { ApplyStrategyAnswer, ClearOverrideAnswer, DeviceAnswer, DeviceSummary, HistoryActionAnswer, SetOverrideAnswer, StrategyAnswer } from '../wire.js';
 import type { VarStore } from './client.js';
-import { resolveVar, strategyAnswer, type ReadState, type VarChanges } from './var-changes.js';
+import { resolveVar, strategyAnswer, type ActOptions, type ReadState, type VarChanges } from './var-changes.js';
 
 export interface VariablesDeps {
   store: VarStore;
@@ -87,13 +87,14 @@ export class Variables {
   }
 
   /** `PUT /api/vars/:name {value, type?, target?}`. */
-  async setVar(apiKey: string, actor: string, body: { name: string; value: VarValue; type?: string | undefined; target: unknown }): Promise<SetOverrideAnswer> {
+  async setVar(apiKey: string, actor: string, body: { name: string; value: VarValue; type?: string | undefined; target: unknown }, options: ActOptions = {}): Promise<SetOverrideAnswer> {
     const target = parseTarget(body.target);
     // existingType for one variable: its own fields of `<apiKey>:vs` (not the whole hash: every PUT
     // asks), and an override's type from the state the change is computed from (no read of its own).
     // The read runs while the change waits for its key's commit, and the change joins the key's queue
     // now, before any await: changes a caller makes one after the other are committed in that order.
-    const typesP = this.deps.store.getVarTypes(apiKey, [body.name]);
+    // A type in the request is the type (resolveVar, setOverride): nothing to read then.
+    const typesP = body.type !== undefined ? Promise.resolve(new Map<string, string>()) : this.deps.store.getVarTypes(apiKey, [body.name]);
     typesP.catch(() => undefined);
     const r = await this.deps.changes.act(apiKey, actor, async (state) => {
       // The override's type as setOverride picks it (the first override of the name), else <apiKey>:vs.
@@ -101,7 +102,7 @@ export class Variables {
       // The protocol's rules with the messages dashboards and the CLI have always shown (same rules as setOverride's).
       resolveVar({ name: body.name, value: body.value, type: body.type }, known === undefined ? undefined : { name: body.name, type: known, value: '' });
       return setOverride(plain(state), body.name, body.value, body.type, target, known, { actor, at: Date.now() });
-    });
+    }, options);
     const c = r.entry.changes[0];
     // The variable's overrides through the list's index (variables/override-list.ts), in list order as before.
     const o = overridesOfName(r.after.overrides, body.name).find((x) => c !== undefined && c.after !== null && x.setAt === c.after.setAt);

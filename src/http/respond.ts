@@ -94,8 +94,13 @@ export function readBody(reply: Reply, maxBytes: number): Promise<Buffer> {
   });
 }
 
-/** Reads, parses and validates a JSON body; throws ObserverioError with a message naming the problem. */
-export async function readJson<S extends z.ZodType>(reply: Reply, req: RequestInfo, maxBytes: number, schema: S): Promise<z.infer<S>> {
+/**
+ * Reads, parses and validates a JSON body; throws ObserverioError with a message naming the problem.
+ * `accept`, when given, takes the bodies it recognises as valid without the schema (the same value the
+ * schema would give) and answers null for anything else, which the schema then judges: a hot route's
+ * valid bodies skip zod's parse, and every refusal keeps the schema's message.
+ */
+export async function readJson<S extends z.ZodType>(reply: Reply, req: RequestInfo, maxBytes: number, schema: S, accept?: (value: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
   const type = req.headers['content-type'] ?? '';
   const body = await readBody(reply, maxBytes);
   if (type && !/^application\/json\b/i.test(type)) throw new ObserverioError('bad_request', `Content-Type must be application/json, not ${type.slice(0, 60)}`);
@@ -105,7 +110,7 @@ export async function readJson<S extends z.ZodType>(reply: Reply, req: RequestIn
   } catch {
     throw new ObserverioError('bad_request', body.length === 0 ? 'request body is empty; expected JSON' : 'request body is not valid JSON');
   }
-  return validate(schema, value);
+  return accept?.(value) ?? validate(schema, value);
 }
 
 /** As readJson, for bodies that may be left out (DELETE with an optional target): an empty body is null. */

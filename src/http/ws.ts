@@ -18,7 +18,8 @@ import { channels, type OtherValue, type OwnText, type PubSub, type Unsubscribe 
 import { sessionOf, TOKEN_RE } from './auth.js';
 import type { HttpContext, RouteModule } from './context.js';
 import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
-import { varTypeSchema, varValueSchema } from './api/vars.js';
+import { acceptableVarType, onlyKeys, varTypeSchema, varValueSchema } from './api/vars.js';
+import { wireValue } from '../model.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
 import { EVENTS_HEAD, EVENTS_LIST, type DashboardEvents } from '../gateway/gateway.js';
@@ -40,8 +41,9 @@ export interface WsUser {
    * change joins its key's queue as that check passes, so a socket's changes are committed and reach
    * devices in the order sent while several are in flight; `answered` sends the answers in that order.
    * A frame for a variable that one of the socket's frames still in flight sets waits for that one's
-   * answer first (`lastByName`), as every frame used to: each value a socket sets reaches the devices
-   * as its own line rather than collapsed into the next one.
+   * line to be out first (`lastByName`: every node acked it, VarChanges.act's `sent`; no longer its
+   * whole answer, which also waits for the delivered count's write): each value a socket sets reaches
+   * the devices as its own line rather than collapsed into the next one.
    */
   checked: Promise<void>;
   answered: Promise<void>;
@@ -59,7 +61,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const idSchema = z.union([z.string().max(64), z.number().int().safe()]);
 
-const clientFrameSchema = z
+export const clientFrameSchema = z
   .object({
     type: z.literal('set_var'),
     name: z.string({ error: 'name must be a string' }),
@@ -71,6 +73,32 @@ const clientFrameSchema = z
     id: idSchema.optional(),
   })
   .strict();
+
+type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+const FRAME_KEYS: ReadonlySet<string> = new Set(['type', 'name', 'value', 'varType', 'target', 'id']);
+
+/**
+ * A set_var frame clientFrameSchema accepts, as it would give it, without zod (its parse of every
+ * frame showed in the bulk set_var profile, as the PUT body's did); null for anything else, which the
+ * schema then judges, so every refusal keeps its message.
+ */
+export function acceptSetVarFrame(v: unknown): ClientFrame | null {
+  const o = onlyKeys(v, FRAME_KEYS);
+  if (!o || o.type !== 'set_var' || typeof o.name !== 'string' || !('value' in o) || wireValue(o.value) === null) return null;
+  const out: ClientFrame = { type: 'set_var', name: o.name, value: o.value as SetVarFrame['value'] };
+  if ('varType' in o) {
+    if (!acceptableVarType(o.varType)) return null;
+    out.varType = o.varType;
+  }
+  if ('target' in o) out.target = o.target;
+  if ('id' in o) {
+    const id = o.id;
+    if (!((typeof id === 'string' && id.length <= 64) || (typeof id === 'number' && Number.isSafeInteger(id)))) return null;
+    out.id = id;
+  }
+  return out;
+}
 
 export const topicOf = (apiKey: string): string => `key:${apiKey}`;
 
@@ -352,10 +380,14 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
     const user = ws.getUserData();
     let started!: (p: Promise<Outcome>) => void;
     const outcome = new Promise<Promise<Outcome>>((resolve) => (started = resolve)).then((p) => p);
+    // Its line is out (or it failed, or was never started): what a later frame of the name waits for.
+    let markSent!: () => void;
+    const sent = new Promise<void>((resolve) => (markSent = resolve));
+    void outcome.then(markSent);
     const sameName = user.lastByName.get(frame.name);
-    user.lastByName.set(frame.name, outcome);
-    void outcome.then(() => {
-      if (user.lastByName.get(frame.name) === outcome) user.lastByName.delete(frame.name);
+    user.lastByName.set(frame.name, sent);
+    void sent.then(() => {
+      if (user.lastByName.get(frame.name) === sent) user.lastByName.delete(frame.name);
     });
     // Outcomes never reject, so neither does this chain.
     user.checked = user.checked
@@ -365,7 +397,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
         () => {
           // Called as the check passes: the change joins its key's queue now, after the frames before it.
           started(
-            changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target }).then(
+            changes.variables.setVar(user.apiKey, user.email, { name: frame.name, value: frame.value, type: frame.varType, target: frame.target }, { sent: markSent }).then(
               (r): Outcome => ({ frame: { type: 'var_delivery', ...(frame.id === undefined ? {} : { id: frame.id }), name: r.var.name, ...r } satisfies SetVarAnswer, endSession: false }),
               (err: unknown) => errorOutcome(err, frame.id),
             ),
@@ -453,7 +485,8 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       const id = idSchema.safeParse(idRaw).success ? (idRaw as string | number) : undefined;
       const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
       if (type !== 'set_var') return sendError(ws, 'bad_request', typeof type === 'string' ? `unknown frame type ${JSON.stringify(type.slice(0, 32))}; expected set_var` : 'frame must be a JSON object with a "type"', id);
-      const parsed = clientFrameSchema.safeParse(value);
+      const fast = acceptSetVarFrame(value);
+      const parsed = fast ? { success: true as const, data: fast } : clientFrameSchema.safeParse(value);
       if (!parsed.success) {
         const msg = parsed.error.issues
           .slice(0, 5)

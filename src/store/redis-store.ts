@@ -402,9 +402,26 @@ const CHUNK = 1000;
 /** Devices one FORGET_DEVICES script takes (it declares two keys per device). */
 const FORGET_CHUNK = 200;
 
-/** The overrides hash field: fixed-size, whatever the target (a 10,000-device list would be a long field). */
+/**
+ * The overrides hash field: fixed-size, whatever the target (a 10,000-device list would be a long field).
+ * Hash fields of override keys hashed lately: a burst changes the same variables again and again,
+ * and a sha256 per touched override per commit showed in the profile (1% of the daemon at 2,000
+ * changes/s). Bounded in entries and in key length (a target of many device ids is hashed each
+ * time); emptied when full (the next commits hash again).
+ */
+const overrideFields = new Map<string, string>();
+const MAX_OVERRIDE_FIELDS = 20_000;
+const MAX_CACHED_KEY_CHARS = 512;
+
 function overrideField(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  let field = overrideFields.get(key);
+  if (field === undefined) {
+    field = createHash('sha256').update(key).digest('hex');
+    if (key.length > MAX_CACHED_KEY_CHARS) return field;
+    if (overrideFields.size >= MAX_OVERRIDE_FIELDS) overrideFields.clear();
+    overrideFields.set(key, field);
+  }
+  return field;
 }
 
 const ok = <T>(r: { success: true; data: T } | { success: false }): T | null => (r.success ? r.data : null);
@@ -536,6 +553,12 @@ export class RedisStore implements Store, VariablesStore {
    * version fails in COMMIT whatever this says.
    */
   private readonly stateCache = new Map<string, RawState>();
+  /**
+   * Per key, the version our commit on its way will leave (while one is): a read sent meanwhile runs
+   * after it in Redis (one connection, in order) and its answer comes after the commit's, which puts
+   * that state in the cache; so the read asks for the records only if Redis holds another version.
+   */
+  private readonly committing = new Map<string, number>();
   /** Last-sent texts parsed lately (sentVar). */
   private readonly sentParsed = new Map<string, Var>();
   /**
@@ -1120,12 +1143,22 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   /** The state with each override's and strategy's place (`n`), one moment of it (READ_STATE), from the cache while unchanged. */
-  private async readRaw(apiKey: string): Promise<RawState> {
+  private async readRaw(apiKey: string, whole = false): Promise<RawState> {
     const k = this.vsKeys(apiKey);
     const cached = this.stateCache.get(apiKey);
-    const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [cached?.stateVersion ?? -1])) as [number, string[]?, string[]?];
+    // While a commit of ours is on its way, its version is the one this node will hold by the answer:
+    // a read during a burst of changes then costs a version check, not every record (a thousand
+    // overrides sent and parsed by the client per read was most of the reads' cost in the profile).
+    const askFor = whole ? -1 : (this.committing.get(apiKey) ?? cached?.stateVersion ?? -1);
+    const res = (await this.run(READ_STATE, [k.state, k.overrides, k.strategies], [askFor])) as [number, string[]?, string[]?];
     const stateVersion = Number(res[0]);
-    if (cached && cached.stateVersion === stateVersion && res.length === 1) return cached;
+    if (res.length === 1) {
+      const held = this.stateCache.get(apiKey);
+      if (held && held.stateVersion === stateVersion) return held;
+      // Our commit was refused after all (another node's moved the version to the one it would have
+      // left) or the state it left was dropped from the cache: the records, then.
+      return this.readRaw(apiKey, true);
+    }
     // A read sent while a commit of ours was on its way finds that commit's version; its answer has come
     // first (one connection, in order) and is in the cache: the same version is the same state, so the
     // thousand records need no second look (the client actor reads overrides while batches commit).
@@ -1266,7 +1299,14 @@ export class RedisStore implements Store, VariablesStore {
     }
     const { args: sArgs, sWrites } = placement.writes(strategies);
     const k = this.vsKeys(apiKey);
-    const res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...oArgs, ...sArgs])) as unknown[];
+    const leaves = stateVersion + commits.length;
+    this.committing.set(apiKey, leaves);
+    let res: unknown[];
+    try {
+      res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...oArgs, ...sArgs])) as unknown[];
+    } finally {
+      if (this.committing.get(apiKey) === leaves) this.committing.delete(apiKey);
+    }
     if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
     const nv = Number(res[1]);
     if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, touched, sWrites, nv);

@@ -90,6 +90,23 @@ describe('REST /api/vars (real Redis)', () => {
     expect((await put(a, 'custom', { value: 'x,y', type: 'vector2' })).body.var).to.deep.equal({ name: 'custom', type: 'vector2', value: 'x,y' });
   });
 
+  it('PUT with a type does not read the reported types: it stands when <apiKey>:vs cannot be read, which one without a type cannot', async () => {
+    // Not a hash: every read of the reported types fails (WRONGTYPE), so only a PUT that needs none passes.
+    await redis.set(`${a.apiKey}:vs`, 'not a hash');
+    try {
+      const typed = await put(a, 'lives', { value: '3', type: 'integer' });
+      expect(typed.status).to.equal(200);
+      expect(typed.body.var).to.deep.equal({ name: 'lives', type: 'integer', value: '3' });
+      const untyped = await call<ErrorBody>(daemon, 'PUT', '/api/vars/other', { token: a.token, body: { value: 3 } });
+      // The control: this one must read the types, and that read fails (a store error, answered 5xx).
+      expect(untyped.status).to.be.within(500, 599);
+      const o = await call<{ overrides: Var[] }>(daemon, 'GET', '/api/overrides', { token: a.token });
+      expect(o.body.overrides.map((x) => x.name)).to.deep.equal(['lives']);
+    } finally {
+      await redis.del(`${a.apiKey}:vs`);
+    }
+  });
+
   it('PUT refuses a value that does not fit the variable type with 400', async () => {
     await put(a, 'hp', { value: 10 });
     const cases: Array<[string, unknown, RegExp]> = [

@@ -10,6 +10,10 @@ import { ObserverioError } from '../../src/errors.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, loginRule } from '../../src/store/login-limiter.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { newApiKey } from '../../src/store/passwords.js';
+import { commit as describeCommit } from '../../src/variables/history.js';
+import { makeOverride } from '../../src/variables/overrides.js';
+import type { Op } from '../../src/variables/strategies.js';
+import { ALL } from '../../src/variables/target.js';
 import { contractStoreConfig } from '../contracts/store.contract.js';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/free-port.js';
@@ -153,6 +157,64 @@ describe('RedisStore (Redis only)', () => {
       const b = await newStore();
       expect(await b.authenticate(u.email, 'pw')).to.deep.equal(u);
       expect(await b.outboxTake(u.apiKey)).to.deep.equal([{ name: 'x', type: 'string', value: 'waiting' }]);
+    });
+
+    it('answers a read sent while its own commit is on its way with the state that commit leaves, without Redis sending the records', async () => {
+      const a = await newStore();
+      const b = await newStore();
+      const k = newApiKey();
+      const bounds = { maxEntries: 1000, maxAgeMs: 3_600_000 };
+      const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
+      // Sends the commit before it returns (no await first), so a read started after it leaves after it.
+      const commitAt = (store: RedisStore, version: number, ops: Op[]) => {
+        const { draft } = describeCommit({ overrides: [], strategies: [] }, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
+        return store.commitMany(k, [{ ops, draft, by: 'ana@example.com' }], version, bounds);
+      };
+      // Enough overrides that sending them would show: 200 records.
+      expect((await commitAt(a, 0, Array.from({ length: 200 }, (_, i) => set(`v${i}`, '0')))).ok).to.equal(true);
+      await a.readState(k);
+      const hvals = async () => Number(/^cmdstat_hvals:calls=(\d+)/m.exec((await raw.info('commandstats')) as string)?.[1] ?? 0);
+      const before = await hvals();
+      // The read leaves while the commit is on its way: Redis runs it after the commit.
+      const committed = commitAt(a, 1, [set('v7', 'new')]);
+      const read = a.readState(k);
+      expect((await committed).ok).to.equal(true);
+      const state = await read;
+      expect(state.stateVersion).to.equal(2);
+      expect(state.overrides.find((o) => o.name === 'v7')?.value).to.equal('new');
+      expect(state.overrides).to.have.length(200);
+      expect(await hvals()).to.equal(before);
+      // Another node's commit still brings the records: its change is read, not assumed.
+      expect((await commitAt(b, 2, [set('v8', 'other')])).ok).to.equal(true);
+      const fresh = await a.readState(k);
+      expect(fresh.stateVersion).to.equal(3);
+      expect(fresh.overrides.find((o) => o.name === 'v8')?.value).to.equal('other');
+      expect(await hvals()).to.be.greaterThan(before);
+    });
+
+    it('reads the records when its commit on its way is refused and another node moved the version to the one it would have left', async () => {
+      const a = await newStore();
+      const b = await newStore();
+      const k = newApiKey();
+      const bounds = { maxEntries: 1000, maxAgeMs: 3_600_000 };
+      const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
+      const commitAt = (store: RedisStore, version: number, ops: Op[]) => {
+        const { draft } = describeCommit({ overrides: [], strategies: [] }, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
+        return store.commitMany(k, [{ ops, draft, by: 'ana@example.com' }], version, bounds);
+      };
+      expect((await commitAt(a, 0, [set('x', '1')])).ok).to.equal(true);
+      await a.readState(k);
+      // b moves the key to version 2 behind a's back: the version a's commit at 1 would leave.
+      expect((await commitAt(b, 1, [set('y', 'b')])).ok).to.equal(true);
+      const refused = commitAt(a, 1, [set('z', 'a')]);
+      const read = a.readState(k);
+      expect((await refused).ok).to.equal(false);
+      const state = await read;
+      expect(state.stateVersion).to.equal(2);
+      expect(state.overrides.map((o) => [o.name, o.value])).to.deep.equal([
+        ['x', '1'],
+        ['y', 'b'],
+      ]);
     });
 
     it('sets a PX expiry on sessions', async () => {

@@ -24,16 +24,28 @@ interface BulkRun extends BulkResult {
   cpu: Record<string, number>;
 }
 
+/** Redis's command counts since the last CONFIG RESETSTAT (INFO itself left out), with the most called. */
+async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<{ total: number; top: Record<string, number> }> {
+  const text = (await redis.info('commandstats')) as string;
+  const list: Array<[string, number]> = [];
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && m[1] !== 'config|resetstat') list.push([m[1] as string, Number(m[2])]);
+  list.sort((a, b) => b[1] - a[1]);
+  return { total: list.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(list.slice(0, 14)) };
+}
+
 export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
   const durationMs = ctx.quick ? 3000 : 10_000;
   const daemon = await ctx.daemon('bulk');
   const [user] = await daemon.users('bulk', 1);
   if (!user) throw new Error('no user');
+  const redis = ctx.redis.client();
   const runs: BulkRun[] = [];
   const rows: Row[] = [];
   const notes: string[] = [];
   const label = { put: 'PUT /api/vars/:name', ws: 'WebSocket set_var' } as const;
-  for (const mode of ['put', 'ws'] as const) {
+  // BENCH_BULK_MODES=put or ws measures one path alone (a profile of one of them).
+  const modes = (process.env.BENCH_BULK_MODES ?? 'put,ws').split(',').filter((m): m is 'put' | 'ws' => m === 'put' || m === 'ws');
+  for (const mode of modes) {
     const mine: BulkRun[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       const gen = ctx.child<BulkResult>('bulk-gen', 'gen/bulk.ts', {
@@ -49,12 +61,15 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
         warmupMs: ctx.quick ? 500 : 1000,
       } satisfies BulkConfig);
       await gen.ready();
+      // Redis commands per change (INFO commandstats; EVALSHA counts once, what its script calls apart).
+      await redis.config('RESETSTAT');
       const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
       meter.begin();
       const t0 = performance.now();
       gen.go();
       const res = await gen.result(durationMs + 60_000);
       const cpu = meter.end();
+      const calls = await redisCalls(redis);
       const wallMs = performance.now() - t0;
       cpu.generator = res.cpuPct;
       await gen.close();
@@ -62,7 +77,7 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       if (!daemon.alive) throw new Error(`the daemon died:\n${daemon.logTail()}`);
       if (x.reached === 0) throw new Error(`${mode}: no change reached the device (${x.sent} sent, ${x.errors} errors, first ${x.firstError ?? '—'})`);
       ctx.log(
-        `  ${label[mode]} run ${r + 1}: ${Math.round(x.reachedPerSecond).toLocaleString()} changes/s reached the device, ${x.reached}/${x.sent} reached (${x.offered} offered, ${x.skipped} not sent), ${x.answered} answered, ${x.errors} errors; → v: p50 ${ms(x.latency.p50)} p99 ${ms(x.latency.p99)} ms, daemon CPU ${(((cpu.daemon ?? 0) / 100) * wallMs * 1000 / Math.max(1, x.answered)).toFixed(0)} µs per answered change, cpu ${JSON.stringify(cpu)}${x.firstError ? `, first error ${x.firstError}` : ''}`,
+        `  ${label[mode]} run ${r + 1}: ${Math.round(x.reachedPerSecond).toLocaleString()} changes/s reached the device, ${x.reached}/${x.sent} reached (${x.offered} offered, ${x.skipped} not sent), ${x.answered} answered, ${x.errors} errors; → v: p50 ${ms(x.latency.p50)} p99 ${ms(x.latency.p99)} ms, daemon CPU ${(((cpu.daemon ?? 0) / 100) * wallMs * 1000 / Math.max(1, x.answered)).toFixed(0)} µs per answered change, ${(calls.total / Math.max(1, x.answered)).toFixed(2)} Redis commands per answered change (${JSON.stringify(calls.top)}), cpu ${JSON.stringify(cpu)}${x.firstError ? `, first error ${x.firstError}` : ''}`,
       );
       const run: BulkRun = { ...x, mode, cpu };
       mine.push(run);
@@ -94,6 +109,7 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
           (skipped ? `, and ${skipped.toLocaleString()} were not sent because every connection already had a backlog: the daemon did not keep up.` : '.'),
       );
   }
+  redis.disconnect();
   notes.push('One worker (`observerio serve`), one API key, one device online, 1,024 variables; PUT over 128 keep-alive connections, set_var over 32 sockets (the daemon lets each have 64 frames waiting).');
   return {
     id: 'bulk',

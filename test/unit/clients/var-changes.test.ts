@@ -123,6 +123,51 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await store.getHistoryEntry(API_KEY, r.entry.id))?.delivered).to.equal(3);
   });
 
+  it('calls `sent` once every node has acked, before the answer, which waits for the delivered count to be written', async () => {
+    await node({ delivered: 1 });
+    await node({ delivered: 2 });
+    // The count's write held back: `sent` must not wait for it, the answer must.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const write = store.setDeliveredMany.bind(store);
+    let written: Array<{ id: string; delivered: number }> | null = null;
+    store.setDeliveredMany = async (key, counts) => {
+      await held;
+      written = [...counts];
+      return write(key, counts);
+    };
+    let sentCalls = 0;
+    let answered = false;
+    const p = changes.act(API_KEY, 'me@example.com', (state) => setOverride({ overrides: state.overrides, strategies: [] }, 'speed', 4, undefined, ALL, undefined, { actor: 'me@example.com', at: Date.now() }), { sent: () => (sentCalls += 1) });
+    void p.then(() => (answered = true));
+    await eventually(() => expect(sentCalls).to.equal(1));
+    expect(answered).to.equal(false);
+    expect(written).to.equal(null);
+    release();
+    const r = await p;
+    expect(r.delivered).to.equal(3);
+    expect(written).to.deep.equal([{ id: r.entry.id, delivered: 3 }]);
+    expect((await store.getHistoryEntry(API_KEY, r.entry.id))?.delivered).to.equal(3);
+    expect(sentCalls).to.equal(1);
+  });
+
+  it('calls `sent` once for a change that fails, and for one whose nodes stay silent (at the ack timeout)', async () => {
+    let failedSent = 0;
+    const bad = changes.act(API_KEY, 'me@example.com', () => {
+      throw new ObserverioError('bad_request', 'no');
+    }, { sent: () => (failedSent += 1) });
+    await bad.then(
+      () => expect.fail('should fail'),
+      (err: unknown) => expect(err).to.be.instanceOf(ObserverioError),
+    );
+    expect(failedSent).to.equal(1);
+    await node(null);
+    let silentSent = 0;
+    const r = await changes.act(API_KEY, 'me@example.com', (state) => setOverride({ overrides: state.overrides, strategies: [] }, 's', 'x', undefined, ALL, undefined, { actor: 'me@example.com', at: Date.now() }), { sent: () => (silentSent += 1) });
+    expect(r).to.include({ delivered: 0, unconfirmed: 1 });
+    expect(silentSent).to.equal(1);
+  });
+
   it('answers after the ack timeout with what it has, naming the silent nodes', async () => {
     await node(null);
     const started = Date.now();
