@@ -484,7 +484,10 @@ end
 return {0}
 `);
 
-/** A reported list as this store last read or wrote it, at `version`; `index` gives each name's place. */
+/**
+ * A reported list as this store last read or wrote it, at `version`; `index` gives each name's place.
+ * Its values are frozen and handed out as they are; the array itself never leaves (callers get copies).
+ */
 interface ReportedCopy {
   version: string;
   vars: readonly Var[];
@@ -497,9 +500,12 @@ function reportedField(i: number, v: Var): string {
   return `${i}\u0000${v.type}\u0000${v.value}`;
 }
 
+/** What a variable counts for against REPORTED_CACHE_MAX_CHARS: its strings and a little for the object around them. */
+const varChars = (v: Var): number => v.name.length + v.type.length + v.value.length + 16;
+
 function reportedChars(vars: readonly Var[]): number {
   let n = 0;
-  for (const v of vars) n += v.name.length + v.type.length + v.value.length + 16;
+  for (const v of vars) n += varChars(v);
   return n;
 }
 
@@ -509,11 +515,12 @@ function reportedChars(vars: readonly Var[]): number {
  * with the list `after` made of `before`'s own objects where nothing changed; null otherwise (the
  * list is written whole). What it costs beyond comparing the lists is in proportion to the change.
  */
-function reportedDelta(before: ReportedCopy, after: readonly Var[]): { pairs: string[]; vars: Var[] } | null {
+function reportedDelta(before: ReportedCopy, after: readonly Var[]): { pairs: string[]; vars: Var[]; chars: number } | null {
   const old = before.vars;
   if (after.length < old.length) return null;
   const pairs: string[] = [];
   const vars: Var[] = new Array(after.length);
+  let chars = before.chars;
   let added: Set<string> | null = null;
   for (let i = 0; i < after.length; i++) {
     const a = after[i] as Var;
@@ -530,10 +537,11 @@ function reportedDelta(before: ReportedCopy, after: readonly Var[]): { pairs: st
       (added ??= new Set()).add(a.name);
     }
     const v = Object.freeze(plainVar(a));
+    chars += varChars(v) - (b === undefined ? 0 : varChars(b));
     vars[i] = v;
     pairs.push(v.name, reportedField(i, v));
   }
-  return { pairs, vars };
+  return { pairs, vars, chars };
 }
 
 /** A reported hash's HGETALL (field, value, …) as its list in place order; null for a field that does not parse. */
@@ -1128,9 +1136,11 @@ export class RedisStore implements Store, VariablesStore {
     const delta = copy ? reportedDelta(copy, vars) : null;
     if (copy && delta) {
       if (Number(await this.run(WRITE_REPORTED, [key], [copy.version, version, ...delta.pairs])) === 1) {
-        const index = this.reportedCache.get(id) === copy ? copy.index : new Map(copy.index);
+        // The old copy's index grows into the new one's: only a write against that copy's version
+        // uses it, and no other can succeed now that the version moved.
+        const index = copy.index;
         for (let i = copy.vars.length; i < delta.vars.length; i++) index.set((delta.vars[i] as Var).name, i);
-        return this.rememberReported(id, { version, vars: Object.freeze(delta.vars), index, chars: reportedChars(delta.vars) });
+        return this.rememberReported(id, { version, vars: delta.vars, index, chars: delta.chars });
       }
     }
     // Replaced whole: a list of another shape, none known here, or another writer came between.
@@ -1138,7 +1148,7 @@ export class RedisStore implements Store, VariablesStore {
     const pairs: string[] = [];
     list.forEach((v, i) => pairs.push(v.name, reportedField(i, v)));
     await this.run(WRITE_REPORTED, [key], ['', version, ...pairs]);
-    this.rememberReported(id, { version, vars: Object.freeze(list), index: new Map(list.map((v, i) => [v.name, i])), chars: reportedChars(list) });
+    this.rememberReported(id, { version, vars: list, index: new Map(list.map((v, i) => [v.name, i])), chars: reportedChars(list) });
   }
 
   async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
@@ -1168,7 +1178,7 @@ export class RedisStore implements Store, VariablesStore {
         this.rememberReported(id, null);
         return [];
       }
-      this.rememberReported(id, { version: parsed.version, vars: Object.freeze(parsed.vars), index: new Map(parsed.vars.map((v, i) => [v.name, i])), chars: reportedChars(parsed.vars) });
+      this.rememberReported(id, { version: parsed.version, vars: parsed.vars, index: new Map(parsed.vars.map((v, i) => [v.name, i])), chars: reportedChars(parsed.vars) });
       return [...parsed.vars];
     }
     this.rememberReported(id, null);
