@@ -44,10 +44,12 @@ export function deviceKeyOf(conn: Pick<VerifiedConn, 'id' | 'verified'>, nodeId:
 
 /**
  * A socket's report turns are this far apart at least: a report arriving sooner after the previous
- * turn read that socket's reports waits the rest (later ones join it). A turn reads and rewrites the
- * device's whole reported list whatever it folds, so a device streaming `i:` lines one per
- * millisecond cost a turn per line (most of the daemon's CPU in the latency bench, and the tail of
- * every other event). A device that reports now and then is read at once, as before.
+ * turn read that socket's reports waits the rest (later ones join it). A turn costs two store round
+ * trips and a fold over the device's reported list whatever it folds (the store itself now writes
+ * only what changed), so a device streaming `i:` lines one per millisecond cost a turn per line
+ * (most of the daemon's CPU in the latency bench, and the tail of every other event). A device that
+ * reports now and then is read at once, as before. The dashboard's `vars` event of a report never
+ * waits for its turn: the gateway publishes it in the tick the line arrived (gateway.ts).
  */
 export const REPORT_TURN_MS = 20;
 

@@ -38,6 +38,7 @@ import {
   plainDraft,
   plainLabels,
   plainOp,
+  plainVar,
   toEntry,
   uniqueVars,
 } from './variables-common.js';
@@ -86,6 +87,8 @@ export const storeOpSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('device.offline'), apiKey: z.string(), deviceId: z.string(), at: z.number() }).strict(),
   z.object({ t: z.literal('device.forget'), apiKey: z.string(), deviceIds: z.array(z.string()) }).strict(),
   z.object({ t: z.literal('device.reported'), apiKey: z.string(), deviceId: z.string(), vars: z.array(varSchema) }).strict(),
+  // A report turn's fold: each variable's value replaced in its place, or appended (setReported).
+  z.object({ t: z.literal('device.reported.merge'), apiKey: z.string(), deviceId: z.string(), vars: z.array(varSchema) }).strict(),
   z.object({ t: z.literal('device.sent'), apiKey: z.string(), deviceId: z.string(), vars: z.array(varSchema), replace: z.boolean() }).strict(),
   z.object({ t: z.literal('device.sent.forget'), apiKey: z.string(), deviceId: z.string(), names: z.array(z.string()) }).strict(),
   // The entry carries its id and the ops their every value, so replay rebuilds the same state.
@@ -122,6 +125,7 @@ const DURABLE: { readonly [T in StoreOp['t']]: boolean } = {
   'device.offline': false,
   'device.forget': false,
   'device.reported': false,
+  'device.reported.merge': false,
   'device.sent': false,
   'device.sent.forget': false,
   'variables.commit': true,
@@ -155,6 +159,32 @@ function plainVars(vars: readonly Var[]): Var[] {
 }
 
 const RESOLVED = Promise.resolve();
+
+/**
+ * What turns the reported list `before` into `after` when `after` is `before` with values changed and
+ * names appended, each name once (a report turn's fold): the changed and the new, as plain copies; an
+ * empty list when nothing changed; null when `after` is another list (it is stored whole).
+ */
+function reportedChanges(before: readonly Var[], after: readonly Var[]): Var[] | null {
+  if (after.length < before.length) return null;
+  const out: Var[] = [];
+  for (let i = 0; i < before.length; i++) {
+    const a = after[i] as Var;
+    const b = before[i] as Var;
+    if (a.name !== b.name) return null;
+    if (a.type !== b.type || a.value !== b.value) out.push(plainVar(a));
+  }
+  if (after.length > before.length) {
+    const names = new Set(before.map((v) => v.name));
+    for (let i = before.length; i < after.length; i++) {
+      const a = after[i] as Var;
+      if (names.has(a.name)) return null;
+      names.add(a.name);
+      out.push(plainVar(a));
+    }
+  }
+  return out;
+}
 
 /** One API key's §8 data; laid out as the Redis store lays it out, so both answer alike. */
 interface KeyVariables {
@@ -494,6 +524,11 @@ export class MemoryStore implements Store, VariablesStore {
   }
 
   async setReported(apiKey: string, deviceId: string, vars: readonly Var[]): Promise<void> {
+    // The stored list with values changed and names appended (a report turn's fold): the journal gets
+    // only those, not the whole list (a device of a thousand variables wrote 50 KB a turn).
+    const before = this.keyVars(apiKey)?.reported.get(deviceId);
+    const changes = before && vars.length > 0 ? reportedChanges(before, vars) : null;
+    if (changes) return changes.length > 0 ? this.apply({ t: 'device.reported.merge', apiKey, deviceId, vars: changes }) : undefined;
     await this.apply({ t: 'device.reported', apiKey, deviceId, vars: uniqueVars(vars) });
   }
 
@@ -734,6 +769,18 @@ export class MemoryStore implements Store, VariablesStore {
         const k = this.keyVarsFor(op.apiKey);
         if (op.vars.length === 0) k.reported.delete(op.deviceId);
         else k.reported.set(op.deviceId, op.vars);
+        return;
+      }
+      case 'device.reported.merge': {
+        const k = this.keyVarsFor(op.apiKey);
+        const list = [...(k.reported.get(op.deviceId) ?? [])];
+        const at = new Map(list.map((v, i) => [v.name, i]));
+        for (const v of op.vars) {
+          const i = at.get(v.name);
+          if (i !== undefined) list[i] = v;
+          else at.set(v.name, list.push(v) - 1);
+        }
+        if (list.length > 0) k.reported.set(op.deviceId, list);
         return;
       }
       case 'device.sent': {

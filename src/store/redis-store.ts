@@ -40,8 +40,15 @@
  *                                        ZADD GT, so a late write never moves it back.
  *   P presence:{K:vs}            zset    deviceId → presence expiry (ms); online = score > now. Heartbeats
  *                                        ZADD GT; markOffline ZREMs; a dead node's devices lapse by themselves.
- *   P reported:{K:vs}:<deviceId> string  JSON [{name, type, value}]: the device's own values, replaced whole
- *                                        (one string keeps first-seen order at any size).
+ *   P reported:{K:vs}:<deviceId> hash    variable name → `<place>\0<type>\0<value>`, place 0, 1, 2, … its
+ *                                        first-seen order (a big hash keeps no field order), and field
+ *                                        `\0v` the list's version, new at every write (WRITE_REPORTED): a
+ *                                        reader holding that version's list parsed reads nothing more, and
+ *                                        a write sends only what changed since it (a device reporting one
+ *                                        value of a thousand sends that one). No name or type holds a
+ *                                        control character (isVarName, isVarType), so neither collides.
+ *                                        A string here is the earlier layout (JSON [{name, type, value}]),
+ *                                        read as such and replaced by the next write.
  *   P sent:{K:vs}:<deviceId>     hash    name → JSON {name, type, value}: what the device was last sent.
  *   P overrides:{K:vs}           hash    sha256(overrideKey) → JSON {n, o: Override}; a fixed-size field
  *                                        whatever the target, `n` the override's place (applyOps order).
@@ -69,7 +76,7 @@
  * `P outbox-order:<apiKey>`) are renamed once, at the first start on a plain Redis
  * (src/redis/migrate-keys.ts).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
 import { migrateUntaggedKeys } from '../redis/migrate-keys.js';
 import { pino, type Logger } from 'pino';
@@ -98,6 +105,7 @@ import {
   plainDraft,
   plainLabels,
   plainOp,
+  plainVar,
   toEntry,
   uniqueVars,
 } from './variables-common.js';
@@ -454,9 +462,126 @@ interface RawState {
   parsed?: Map<string, { n: number; o: Override } | { n: number; s: StrategyRecord }>;
 }
 
-/** Reported lists RedisStore.reportedCache keeps: only long ones, and at most this much JSON in all (the parsed form is a few times that). */
-const REPORTED_CACHE_MIN_CHARS = 2048;
+/** Reported lists RedisStore.reportedCache keeps: at most about this many characters of names, types and values in all. */
 const REPORTED_CACHE_MAX_CHARS = 8 << 20;
+
+/** The reported hash's version field (see the layout above). */
+const REPORTED_VERSION = '\u0000v';
+
+/**
+ * KEYS: a device's reported hash. ARGV: the version the writer's list is of ('' to replace the list
+ * whole), the new version, then name, field value pairs. → 1 written; 0 the hash is not at that
+ * version (another writer came between, or it is still the earlier string), and nothing is written.
+ */
+const WRITE_REPORTED = script(`
+if ARGV[1] == '' then
+  redis.call('DEL', KEYS[1])
+elseif redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HGET', KEYS[1], '\\0v') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], '\\0v', ARGV[2])
+for i = 3, #ARGV, 2000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
+end
+return 1
+`);
+
+/**
+ * KEYS: a device's reported hash. ARGV: the version of the caller's copy ('' for none). → {1}: that
+ * copy is current; {2, HGETALL}; {3, the earlier layout's JSON string}; {0}: no reported values.
+ */
+const READ_REPORTED = script(`
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'hash' then
+  if redis.call('HGET', KEYS[1], '\\0v') == ARGV[1] then return {1} end
+  return {2, redis.call('HGETALL', KEYS[1])}
+elseif t == 'string' then
+  return {3, redis.call('GET', KEYS[1])}
+end
+return {0}
+`);
+
+/**
+ * A reported list as this store last read or wrote it, at `version`; `index` gives each name's place.
+ * Its values are frozen and handed out as they are; the array itself never leaves (callers get copies).
+ */
+interface ReportedCopy {
+  version: string;
+  vars: readonly Var[];
+  index: Map<string, number>;
+  chars: number;
+}
+
+/** The hash field value of a variable at place `i` of a reported list. */
+function reportedField(i: number, v: Var): string {
+  return `${i}\u0000${v.type}\u0000${v.value}`;
+}
+
+/** What a variable counts for against REPORTED_CACHE_MAX_CHARS: its strings and a little for the object around them. */
+const varChars = (v: Var): number => v.name.length + v.type.length + v.value.length + 16;
+
+function reportedChars(vars: readonly Var[]): number {
+  let n = 0;
+  for (const v of vars) n += varChars(v);
+  return n;
+}
+
+/**
+ * The HSET pairs that turn the list `before` into `after`, when `after` is `before` with values
+ * changed and names appended (what folding reports gives: a report never removes or moves a name),
+ * with the list `after` made of `before`'s own objects where nothing changed; null otherwise (the
+ * list is written whole). What it costs beyond comparing the lists is in proportion to the change.
+ */
+function reportedDelta(before: ReportedCopy, after: readonly Var[]): { pairs: string[]; vars: Var[]; chars: number } | null {
+  const old = before.vars;
+  if (after.length < old.length) return null;
+  const pairs: string[] = [];
+  const vars: Var[] = new Array(after.length);
+  let chars = before.chars;
+  let added: Set<string> | null = null;
+  for (let i = 0; i < after.length; i++) {
+    const a = after[i] as Var;
+    const b = old[i];
+    if (b !== undefined) {
+      if (a.name !== b.name) return null;
+      if (a === b || (a.type === b.type && a.value === b.value)) {
+        vars[i] = b;
+        continue;
+      }
+    } else {
+      // A name past the end must be new, and only once.
+      if (before.index.has(a.name) || added?.has(a.name)) return null;
+      (added ??= new Set()).add(a.name);
+    }
+    const v = Object.freeze(plainVar(a));
+    chars += varChars(v) - (b === undefined ? 0 : varChars(b));
+    vars[i] = v;
+    pairs.push(v.name, reportedField(i, v));
+  }
+  return { pairs, vars, chars };
+}
+
+/** A reported hash's HGETALL (field, value, …) as its list in place order; null for a field that does not parse. */
+function parseReportedHash(flat: readonly string[]): { version: string; vars: Var[] } | null {
+  let version: string | null = null;
+  const placed: Array<Var | undefined> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i] as string;
+    const raw = flat[i + 1] as string;
+    if (name === REPORTED_VERSION) {
+      version = raw;
+      continue;
+    }
+    const a = raw.indexOf('\u0000');
+    const b = a < 0 ? -1 : raw.indexOf('\u0000', a + 1);
+    const place = Number(raw.slice(0, a));
+    if (b < 0 || !Number.isInteger(place) || place < 0 || place >= flat.length || placed[place] !== undefined) return null;
+    placed[place] = Object.freeze({ name, type: raw.slice(a + 1, b), value: raw.slice(b + 1) });
+  }
+  if (version === null) return null;
+  // Places are 0…n-1 as written; any hole (a field removed by hand) just closes up.
+  return { version, vars: placed.filter((v): v is Var => v !== undefined) };
+}
 
 /** API keys whose parsed state one store keeps; past it the oldest is dropped (it is only a cache). */
 const STATE_CACHE_KEYS = 1000;
@@ -562,12 +687,15 @@ export class RedisStore implements Store, VariablesStore {
   /** Last-sent texts parsed lately (sentVar). */
   private readonly sentParsed = new Map<string, Var>();
   /**
-   * Each device's reported list as last parsed, by its JSON: a game reports hundreds of variables and
-   * every change and report reads the list again, mostly unchanged. Keyed by the text read, so it is
-   * never stale: a different text is parsed anew.
+   * Each device's reported list as last read or written here, at its version: a game reports
+   * hundreds of variables and every change and report reads the list again, mostly unchanged. Never
+   * stale: READ_REPORTED sends the list again when the version moved, and a write against an older
+   * version is refused by WRITE_REPORTED and done whole.
    */
-  private readonly reportedCache = new Map<string, { raw: string; vars: readonly Var[] }>();
-  private reportedBytes = 0;
+  private readonly reportedCache = new Map<string, ReportedCopy>();
+  private reportedChars = 0;
+  private readonly reportedVersionPrefix = `${randomBytes(6).toString('base64url')}.`;
+  private reportedVersions = 0;
 
   private readonly key = {
     vars: (apiKey: string) => `${apiKey}:vs`,
@@ -1019,51 +1147,84 @@ export class RedisStore implements Store, VariablesStore {
 
   async setReported(apiKey: string, deviceId: string, vars: readonly Var[]): Promise<void> {
     const key = this.vsKeys(apiKey).reported(deviceId);
-    const list = uniqueVars(vars);
-    // One string, replaced whole: a report's list is always written whole, and its order survives any size.
-    if (list.length === 0) return void (await this.redis.del(key));
-    const raw = JSON.stringify(list);
-    await this.redis.set(key, raw);
-    // The next report of the device reads this text back: known, it is not parsed again (a device
-    // streaming i: lines had its whole list parsed and validated once per report).
-    this.rememberReported(apiKey, deviceId, raw, list);
+    const id = `${apiKey}\u0000${deviceId}`;
+    const copy = this.reportedCache.get(id);
+    if (vars.length === 0) {
+      this.rememberReported(id, null);
+      return void (await this.redis.del(key));
+    }
+    const version = this.nextReportedVersion();
+    // The list this store holds with values changed and names appended (a report turn's fold): only
+    // those go, if Redis still holds that list (WRITE_REPORTED checks its version).
+    const delta = copy ? reportedDelta(copy, vars) : null;
+    if (copy && delta) {
+      if (Number(await this.run(WRITE_REPORTED, [key], [copy.version, version, ...delta.pairs])) === 1) {
+        // The old copy's index grows into the new one's: only a write against that copy's version
+        // uses it, and no other can succeed now that the version moved.
+        const index = copy.index;
+        for (let i = copy.vars.length; i < delta.vars.length; i++) index.set((delta.vars[i] as Var).name, i);
+        return this.rememberReported(id, { version, vars: delta.vars, index, chars: delta.chars });
+      }
+    }
+    // Replaced whole: a list of another shape, none known here, or another writer came between.
+    const list = uniqueVars(vars).map((v) => Object.freeze(v));
+    const pairs: string[] = [];
+    list.forEach((v, i) => pairs.push(v.name, reportedField(i, v)));
+    await this.run(WRITE_REPORTED, [key], ['', version, ...pairs]);
+    this.rememberReported(id, { version, vars: list, index: new Map(list.map((v, i) => [v.name, i])), chars: reportedChars(list) });
   }
 
   async getReported(apiKey: string, deviceId: string): Promise<Var[]> {
-    return this.parseReported(apiKey, deviceId, await this.redis.get(this.vsKeys(apiKey).reported(deviceId)));
+    const id = `${apiKey}\u0000${deviceId}`;
+    const copy = this.reportedCache.get(id);
+    return this.reportedOf(apiKey, id, copy, await this.run(READ_REPORTED, [this.vsKeys(apiKey).reported(deviceId)], [copy?.version ?? '']));
   }
 
-  private parseReported(apiKey: string, deviceId: string, raw: string | null): Var[] {
-    if (raw === null) return [];
-    const id = `${apiKey}\u0000${deviceId}`;
-    const hit = this.reportedCache.get(id);
-    if (hit?.raw === raw) return [...hit.vars];
-    const vars = this.parseJson(raw, parseVarList, 'reported', apiKey);
-    if (!vars) {
-      this.rememberReported(apiKey, deviceId, null, []);
-      return [];
+  /** A fresh version for a reported list: never one this or another node gave before (a random prefix per store). */
+  private nextReportedVersion(): string {
+    this.reportedVersions += 1;
+    return `${this.reportedVersionPrefix}${this.reportedVersions.toString(36)}`;
+  }
+
+  /** READ_REPORTED's answer as the list; `copy` is what the read was asked against. */
+  private reportedOf(apiKey: string, id: string, copy: ReportedCopy | undefined, res: unknown): Var[] {
+    const [kind, body] = Array.isArray(res) ? (res as [number, unknown]) : [0, null];
+    if (kind === 1 && copy) {
+      // Used again: the last to be dropped when the cache is full.
+      if (this.reportedCache.get(id) === copy) this.rememberReported(id, copy);
+      return [...copy.vars];
     }
-    this.rememberReported(apiKey, deviceId, raw, vars);
-    return [...vars];
+    if (kind === 2 && Array.isArray(body)) {
+      const parsed = parseReportedHash(body as string[]);
+      if (!parsed) {
+        this.log.warn({ apiKey, what: 'reported' }, 'stored reported values do not parse; read as none');
+        this.rememberReported(id, null);
+        return [];
+      }
+      this.rememberReported(id, { version: parsed.version, vars: parsed.vars, index: new Map(parsed.vars.map((v, i) => [v.name, i])), chars: reportedChars(parsed.vars) });
+      return [...parsed.vars];
+    }
+    this.rememberReported(id, null);
+    // The earlier layout: read as it is, replaced whole by the next write.
+    if (kind === 3 && typeof body === 'string') return this.parseJson(body, parseVarList, 'reported', apiKey) ?? [];
+    return [];
   }
 
-  /** Keeps `vars` as what `raw` parses to (null: forgets the device's entry); only long lists are kept. */
-  private rememberReported(apiKey: string, deviceId: string, raw: string | null, vars: Var[]): void {
-    const id = `${apiKey}\u0000${deviceId}`;
+  /** Keeps `copy` as the device's reported list (null: forgets it), the most recent last; the oldest go past the bound. */
+  private rememberReported(id: string, copy: ReportedCopy | null): void {
     const hit = this.reportedCache.get(id);
     if (hit) {
       this.reportedCache.delete(id);
-      this.reportedBytes -= hit.raw.length;
+      this.reportedChars -= hit.chars;
     }
-    // Short lists parse fast; long ones are what repeats the cost.
-    if (raw === null || raw.length < REPORTED_CACHE_MIN_CHARS) return;
-    this.reportedCache.set(id, { raw, vars: deepFreeze(vars) });
-    this.reportedBytes += raw.length;
-    while (this.reportedBytes > REPORTED_CACHE_MAX_CHARS) {
+    if (copy === null) return;
+    this.reportedCache.set(id, copy);
+    this.reportedChars += copy.chars;
+    while (this.reportedChars > REPORTED_CACHE_MAX_CHARS) {
       const oldest = this.reportedCache.entries().next();
       if (oldest.done) break;
       this.reportedCache.delete(oldest.value[0]);
-      this.reportedBytes -= oldest.value[1].raw.length;
+      this.reportedChars -= oldest.value[1].chars;
     }
   }
 
@@ -1100,19 +1261,21 @@ export class RedisStore implements Store, VariablesStore {
         if (!fields) m.hvals(k.sent(id));
         else if (fields.length > 0) m.hmget(k.sent(id), ...fields);
         else m.echo('');
-        m.get(k.reported(id));
       }
-      const res = await this.exec(m);
+      // Beside the MULTI, in the same round trip (auto-pipelined): a script in a MULTI cannot fall back
+      // from NOSCRIPT. A device's list known here at its version costs a few bytes.
+      const copies = ids.map((id) => this.reportedCache.get(`${apiKey}\u0000${id}`));
+      const [res, reads] = await Promise.all([this.exec(m), Promise.all(ids.map((id, j) => this.run(READ_REPORTED, [k.reported(id)], [copies[j]?.version ?? ''])))]);
       for (let j = 0; j < ids.length; j++) {
         const lastSent = new Map<string, Var>();
-        const raws = res[2 * j];
+        const raws = res[j];
         for (const raw of Array.isArray(raws) ? (raws as Array<string | null>) : []) {
           if (raw === null) continue;
           const v = this.sentVar(raw, apiKey);
           // A field holds its variable's record: one under another name is not this variable's.
           if (v && (!wanted || wanted.has(v.name))) lastSent.set(v.name, v);
         }
-        out.push({ lastSent, reported: this.parseReported(apiKey, ids[j] as string, (res[2 * j + 1] as string | null) ?? null) });
+        out.push({ lastSent, reported: this.reportedOf(apiKey, `${apiKey}\u0000${ids[j] as string}`, copies[j], reads[j]) });
       }
     }
     return out;

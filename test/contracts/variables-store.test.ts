@@ -207,3 +207,103 @@ describe('RedisStore reported lists written by two nodes', function () {
     }
   });
 });
+
+describe('RedisStore reported lists: a report costs what it changes', function () {
+  this.timeout(20_000);
+  const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+  let redis: Awaited<ReturnType<typeof sharedRedis>>;
+  let client: ReturnType<Awaited<ReturnType<typeof sharedRedis>>['client']>;
+  let a: RedisStore;
+  let b: RedisStore;
+  beforeEach(async () => {
+    redis = await sharedRedis();
+    client = redis.client();
+    [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: redis.url, keyPrefix: prefix })) as [RedisStore, RedisStore];
+    await Promise.all([a.start(), b.start()]);
+  });
+  afterEach(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    client.disconnect();
+  });
+  const list = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ name: `var${i}`, type: 'string', value: `${tag}-${i}` }));
+  const reportedKey = (apiKey: string, deviceId: string) => `${prefix}reported:{${apiKey}:vs}:${deviceId}`;
+  /** Bytes Redis took in and sent out while `fn` ran, less what the two INFO calls around it cost. */
+  const traffic = async (fn: () => Promise<unknown>): Promise<{ input: number; output: number }> => {
+    const stats = async () => {
+      const text = await client.info('stats');
+      const field = (f: string) => Number(new RegExp(`${f}:(\\d+)`).exec(text)?.[1]);
+      return { input: field('total_net_input_bytes'), output: field('total_net_output_bytes') };
+    };
+    const c0 = await stats();
+    const c1 = await stats();
+    const x0 = await stats();
+    await fn();
+    const x1 = await stats();
+    return { input: x1.input - x0.input - (c1.input - c0.input), output: x1.output - x0.output - (c1.output - c0.output) };
+  };
+
+  it('sends Redis only the values that changed and the names that came, and reads nothing more back while its copy is current', async () => {
+    const apiKey = newApiKey();
+    const whole = list(1000, 'a');
+    const first = await traffic(() => a.setReported(apiKey, 'd1', whole));
+    expect(first.input).to.be.above(30_000);
+    // A report turn's fold: one value changed, one name appended.
+    const next = [...whole.slice(0, 500), { name: 'var500', type: 'string', value: 'changed' }, ...whole.slice(501), { name: 'fresh', type: 'integer', value: '7' }];
+    const write = await traffic(() => a.setReported(apiKey, 'd1', next));
+    expect(write.input).to.be.below(1_000);
+    let got: unknown;
+    const read = await traffic(async () => (got = await a.getReported(apiKey, 'd1')));
+    expect(got).to.deep.equal(next);
+    expect(read.output).to.be.below(500);
+    // Another node reads it all, in first-seen order.
+    expect(await b.getReported(apiKey, 'd1')).to.deep.equal(next);
+    expect(await client.type(reportedKey(apiKey, 'd1'))).to.equal('hash');
+  });
+
+  it('writes the list whole when another node wrote it in between, and when it changes shape', async () => {
+    const apiKey = newApiKey();
+    await a.setReported(apiKey, 'd1', list(100, 'a'));
+    await b.setReported(apiKey, 'd1', list(50, 'b'));
+    // `a` still holds its own copy: its write against that version is refused by Redis and done whole.
+    const mine = [...list(100, 'a').slice(0, 99), { name: 'var99', type: 'string', value: 'a-again' }];
+    await a.setReported(apiKey, 'd1', mine);
+    expect(await b.getReported(apiKey, 'd1')).to.deep.equal(mine);
+    // Names removed and reordered: written whole, in the new order.
+    const other = [{ name: 'var5', type: 'string', value: 'x' }, { name: 'var1', type: 'string', value: 'y' }];
+    await b.setReported(apiKey, 'd1', other);
+    expect(await a.getReported(apiKey, 'd1')).to.deep.equal(other);
+    expect(await b.getReported(apiKey, 'd1')).to.deep.equal(other);
+    // A name twice: the later value, in the first place, as before.
+    await a.setReported(apiKey, 'd1', [...other, { name: 'var5', type: 'string', value: 'z' }]);
+    expect(await b.getReported(apiKey, 'd1')).to.deep.equal([{ name: 'var5', type: 'string', value: 'z' }, { name: 'var1', type: 'string', value: 'y' }]);
+  });
+
+  it('reads a list stored in the earlier layout (one JSON string), and its next write replaces it with the hash', async () => {
+    const apiKey = newApiKey();
+    const old = list(30, 'old');
+    await client.set(reportedKey(apiKey, 'd1'), JSON.stringify(old));
+    expect(await a.getReported(apiKey, 'd1')).to.deep.equal(old);
+    expect((await a.getSentAndReported(apiKey, ['d1']))[0]?.reported).to.deep.equal(old);
+    const next = [...old, { name: 'new', type: 'integer', value: '1' }];
+    await a.setReported(apiKey, 'd1', next);
+    expect(await client.type(reportedKey(apiKey, 'd1'))).to.equal('hash');
+    expect(await b.getReported(apiKey, 'd1')).to.deep.equal(next);
+    // The device forgotten: its hash goes with it.
+    await a.touchDevice(apiKey, { deviceId: 'd1', address: null, generated: false }, 1000, 1);
+    expect(await a.forgetDevices(apiKey, 2000)).to.equal(1);
+    expect(await client.exists(reportedKey(apiKey, 'd1'))).to.equal(0);
+  });
+
+  it('reads a hash it cannot parse (edited by hand) as no values, and writes over it whole', async () => {
+    const apiKey = newApiKey();
+    const key = reportedKey(apiKey, 'd1');
+    for (const fields of [['\u0000v', 'x1', 'speed', 'garbage'], ['speed', '0\u0000integer\u00001'], ['\u0000v', 'x2', 'a', '0\u0000t\u00001', 'b', '0\u0000t\u00002'], ['\u0000v', 'x3', 'a', '-1\u0000t\u00001']]) {
+      await client.del(key);
+      await client.hset(key, ...fields);
+      expect(await a.getReported(apiKey, 'd1'), JSON.stringify(fields)).to.deep.equal([]);
+    }
+    const good = list(3, 'g');
+    await a.setReported(apiKey, 'd1', good);
+    expect(await b.getReported(apiKey, 'd1')).to.deep.equal(good);
+  });
+});

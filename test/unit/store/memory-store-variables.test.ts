@@ -4,7 +4,7 @@
  * from the version 3 snapshot after one; a version 2 snapshot (before §8) still loads.
  */
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { segmentName } from '../../../src/store/journal.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
@@ -108,6 +108,33 @@ describe('MemoryStore §8 data durability', () => {
     await a.setLabels(KEY, 'd', { platform: 'ios' });
     expect(journal.stats.fsyncs).to.be.greaterThan(mid);
     await a.stop();
+  });
+
+  it('journals what a report turn changed, not the whole reported list, and replays it to the same list', async () => {
+    const a = new MemoryStore(cfg, { dataDir: dir.path });
+    await a.start();
+    const whole = Array.from({ length: 1000 }, (_, i) => ({ name: `var${i}`, type: 'string', value: `v${i}` }));
+    const size = () => statSync(join(dir.path, segmentName(1))).size;
+    await a.setReported(KEY, 'd', whole);
+    const first = size();
+    expect(first).to.be.above(30_000);
+    // One value changed, one name appended: what a fold of reports gives.
+    const next = [...whole.slice(0, 10), { name: 'var10', type: 'string', value: 'changed' }, ...whole.slice(11), { name: 'fresh', type: 'integer', value: '1' }];
+    await a.setReported(KEY, 'd', next);
+    expect(size() - first).to.be.below(400);
+    const second = size();
+    await a.setReported(KEY, 'd', next);
+    expect(size(), 'nothing changed, nothing journaled').to.equal(second);
+    // Another shape (names dropped, reordered) is journaled whole.
+    await a.setReported(KEY, 'e', [{ name: 'x', type: 'string', value: '1' }, { name: 'y', type: 'string', value: '2' }]);
+    await a.setReported(KEY, 'e', [{ name: 'y', type: 'string', value: '3' }]);
+    expect(await a.getReported(KEY, 'd')).to.deep.equal(next);
+    // No stop(): the journal alone rebuilds both lists.
+    const b = new MemoryStore(cfg, { dataDir: dir.path });
+    await b.start();
+    expect(await b.getReported(KEY, 'd')).to.deep.equal(next);
+    expect(await b.getReported(KEY, 'e')).to.deep.equal([{ name: 'y', type: 'string', value: '3' }]);
+    await b.stop();
   });
 
   it('journals only plain values, however a caller built them', async () => {
