@@ -1,7 +1,9 @@
 /**
  * The one definition of "newest first" both log indexes follow: receivedAt descending, then the id
  * descending, where an id `<receivedAt>-<node>-<seq>` compares by node and then by seq as a number
- * (plain string order would put `…-9` after `…-10`).
+ * (plain string order would put `…-9` after `…-10`). The gateway writes seq in base 36, so it is read
+ * in base 36: a decimal seq (digits only) reads as a larger number exactly when it is larger, so ids
+ * of either kind keep their order.
  */
 import type { LogEntry } from '../model.js';
 
@@ -12,12 +14,13 @@ export interface LogOrderKey {
   id: string;
 }
 
-const ID_RE = /^\d+-(.+)-(\d{1,15})$/;
+// 10 base-36 digits stay below 2^53, so the number is exact.
+const ID_RE = /^\d+-(.+)-([0-9a-z]{1,10})$/;
 
 /** Splits an id into its sort parts; an id of another shape sorts by the whole id as its node. */
 export function idOrderParts(id: string): { node: string; seq: number } {
   const m = ID_RE.exec(id);
-  return m ? { node: m[1]!, seq: Number(m[2]) } : { node: id, seq: 0 };
+  return m ? { node: m[1]!, seq: parseInt(m[2]!, 36) } : { node: id, seq: 0 };
 }
 
 export function orderKey(e: Pick<LogEntry, 'id' | 'receivedAt'>): LogOrderKey {

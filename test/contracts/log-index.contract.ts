@@ -253,6 +253,17 @@ export function logIndexContract(name: string, factory: LogIndexFactory): void {
         expect(ids(res.hits)).to.deep.equal(['7000-node1-100', '7000-node1-10', '7000-node1-9', '7000-node1-2']);
       });
 
+      it('reads the sequence in base 36, as the gateway writes it', async () => {
+        const key = freshKey();
+        // 'z' (35) is older than '10' (36), and 'a' (10) newer than '9'; added out of order.
+        const seqs = [35, 1296, 9, 36 ** 9 + 5, 10, 1295, 36];
+        const id = (n: number) => `7000-node-a-${n.toString(36)}`;
+        const logs = seqs.map((n) => log(key, { id: id(n), receivedAt: 7000 }));
+        await addAll(logs.slice(0, 3), logs.slice(3));
+        const res = await index.search({ apiKey: key });
+        expect(ids(res.hits)).to.deep.equal([...seqs].sort((a, b) => b - a).map(id));
+      });
+
       it('stays newest first with a text query, however well an older log matches', async () => {
         const key = freshKey();
         const older = log(key, { receivedAt: 1000, message: 'lag lag lag', fields: { note: 'lag' } });
