@@ -975,6 +975,21 @@ export class RedisStore implements Store, VariablesStore {
     return (await this.deviceRecords(apiKey, [...seen], now)).sort(byLastSeen);
   }
 
+  async listOfflineDevices(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>> {
+    const k = this.vsKeys(apiKey);
+    // Ids only (no scores, no records): the online ones are dropped before anything is parsed.
+    const [recent, online] = (await this.exec(this.redis.multi().zrangebyscore(k.seen, now - rememberMs, '+inf').zrangebyscore(k.presence, `(${now}`, '+inf'))) as string[][];
+    const live = new Set(online ?? []);
+    const offline = (recent ?? []).filter((id) => !live.has(id));
+    const out: Array<{ deviceId: string; labels: Labels }> = [];
+    for (let i = 0; i < offline.length; i += CHUNK) {
+      const ids = offline.slice(i, i + CHUNK);
+      const labels = await this.redis.hmget(k.labels, ...ids);
+      ids.forEach((deviceId, j) => out.push({ deviceId, labels: this.parseJson(labels[j], parseLabels, 'labels', apiKey) ?? {} }));
+    }
+    return out;
+  }
+
   async getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null> {
     const s = await this.redis.zscore(this.vsKeys(apiKey).seen, deviceId);
     if (s === null) return null;
