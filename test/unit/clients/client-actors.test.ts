@@ -272,6 +272,24 @@ describe('ClientActors (the client actors’ service)', () => {
       expect(timelines.filter((t) => t.names.includes('speed'))).to.have.length(40);
     });
 
+    it('recounts what waits for offline devices less often while verifies keep coming: not once a second for as long as they do', async function () {
+      this.timeout(15_000);
+      const refs = await startWithConns(45);
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'phone-0', lines), refs[0] as ActorRef<unknown>);
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.not.equal(undefined));
+      let recounts = 0;
+      const lod = store.listOfflineDevices.bind(store);
+      store.listOfflineDevices = (k, r, n) => ((recounts += 1), lod(k, r, n));
+      // A verify every 100 ms for 4.4 s: each asks for a recount; once a second would be 4 of them.
+      for (let i = 1; i < 45; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        clients.deviceVerified(socket(i, `phone-${i}`, lines), refs[i] as ActorRef<unknown>);
+      }
+      expect(recounts).to.be.at.least(1);
+      expect(recounts).to.be.at.most(2);
+    });
+
     it('reads no last-sent for sockets with no override in effect, and leaves their last-sent empty', async () => {
       const refs = await startWithConns(11);
       const lines: string[][] = [];
