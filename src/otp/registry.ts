@@ -135,6 +135,12 @@ export class Registry<V> {
     return [...entries.values()].map(({ ref, value }) => ({ ref, value }));
   }
 
+  /** Calls `fn` with each value under `key`, in registration order, without copying the key's entries. */
+  forEachValue(key: string, fn: (value: V) => void): void {
+    const entries = this.byKey.get(key);
+    if (entries) for (const held of entries.values()) fn(held.value);
+  }
+
   /** The first value under `key` that `pred` accepts, without copying the key's entries. */
   find(key: string, pred: (value: V) => boolean): V | undefined {
     const entries = this.byKey.get(key);

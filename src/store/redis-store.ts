@@ -915,10 +915,20 @@ export class RedisStore implements Store, VariablesStore {
     if (deviceIds.length === 0) return;
     const k = this.vsKeys(apiKey);
     const m = this.redis.multi();
+    // Every idle device's every heartbeat: each score made a string once, no pair array per device.
+    const seenAt = String(at);
+    const until = String(at + ttl);
     for (let i = 0; i < deviceIds.length; i += CHUNK) {
-      const ids = deviceIds.slice(i, i + CHUNK);
-      m.zadd(k.seen, 'GT', ...ids.flatMap((id) => [at, id]));
-      m.zadd(k.presence, 'GT', ...ids.flatMap((id) => [at + ttl, id]));
+      const end = Math.min(deviceIds.length, i + CHUNK);
+      const seen: string[] = ['GT'];
+      const presence: string[] = ['GT'];
+      for (let j = i; j < end; j++) {
+        const id = deviceIds[j] as string;
+        seen.push(seenAt, id);
+        presence.push(until, id);
+      }
+      m.zadd(k.seen, ...seen);
+      m.zadd(k.presence, ...presence);
     }
     await this.exec(m);
   }

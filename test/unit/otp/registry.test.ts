@@ -35,6 +35,10 @@ describe('otp/registry', () => {
       reg.register('k', b, 2);
       expect(reg.lookup('k').map((e) => e.value).sort()).to.deep.equal([1, 2]);
       expect(reg.countKey('k')).to.equal(2);
+      const seen: number[] = [];
+      reg.forEachValue('k', (v) => seen.push(v));
+      reg.forEachValue('none', (v) => seen.push(v));
+      expect(seen).to.deep.equal([1, 2]);
       expect(reg.unregister('k', a)).to.equal(true);
       expect(reg.lookup('k').map((e) => e.value)).to.deep.equal([2]);
     });
