@@ -203,30 +203,37 @@ export class ClientActors {
   }
 
   /**
-   * A device socket verified (or its connection actor restarted): it joins the key's device connections for as
-   * long as that actor incarnation lives, and the key's client actor sends it every override in effect.
+   * A device socket verified (or its connection actor restarted): it joins the key's device
+   * connections until its connection actor stops for good, and the key's client actor sends it every
+   * override in effect. A restart keeps the socket, and so its entry: it never left the key's device
+   * connections (every change reached it meanwhile, written to the same socket), and its presence,
+   * labels and last-sent are what they were, so a restart costs the key's actor and the store
+   * nothing (it cost a conn_down, a conn_up, a presence write and a resync per crash).
    */
   deviceVerified(conn: VerifiedConn, self: ActorRef<unknown>): void {
     const v = conn.verified;
     if (!v) return;
+    const resume = this.seen.has(conn);
+    if (resume && this.deps.deviceConns.get(v.apiKey, conn.id)) return;
     const { nodeId } = this.deps;
     const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
-    this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId));
+    this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId), { untilStopped: true });
     this.watchSocket(conn.id, v.apiKey, deviceKey, self);
-    const resume = this.seen.has(conn);
     this.seen.add(conn);
     const up: ConnUp = { connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null };
-    // A restarted connection actor's socket goes alone, in its place among the socket's messages.
+    // A socket taken on before whose entry is gone all the same goes alone, in its place among the
+    // socket's messages, and is sent what it missed (its entry lives as long as its actor: a fallback).
     if (resume) return this.dispatch(v.apiKey, { kind: 'conn_up', resume: true, take: () => [up] });
     this.upJoin(v.apiKey, up);
   }
 
   /**
-   * What a socket's end (or its actor's restart) sets off. A method of its own, so that the monitor's
-   * closure holds these four and not the rest of deviceVerified's locals for the socket's lifetime.
+   * What a socket's end (its connection actor's stop for good) sets off. A method of its own, so that
+   * the monitor's closure holds these four and not the rest of deviceVerified's locals for the
+   * socket's lifetime.
    */
   private watchSocket(connId: string, apiKey: string, deviceKey: string, self: ActorRef<unknown>): void {
-    self.monitor(() => {
+    self.monitorStop(() => {
       // Reports still waiting for their turn go first, as they would have without the wait.
       this.releaseHeld(connId);
       this.heldReports.delete(connId);

@@ -143,6 +143,10 @@ interface State {
   outboxLength: number;
   /** Set while a recount is scheduled: recounts coalesce, so N connects cost one, not N (each reads every device). */
   recountTimer: NodeJS.Timeout | null;
+  /** The delay the next recount is put off by (RECOUNT_DELAY_MS, doubled up to RECOUNT_MAX_DELAY_MS while asked for back to back). */
+  recountDelay: number;
+  /** performance.now() when the last recount was taken from the mailbox. */
+  recountedAt: number;
 }
 
 /** Variables one device may have pending before its last-sent is read whole again (a long outage of its messages). */
@@ -150,6 +154,13 @@ const MAX_DIRTY = 256;
 
 /** How long a recount of what waits for offline devices is put off, to coalesce a burst of connects and changes. */
 const RECOUNT_DELAY_MS = 1000;
+/**
+ * In a storm of connects the recount was asked for again the moment it ran, so it ran every second
+ * for as long as the storm lasted, in every worker (most of the garbage each worker's heap grew by).
+ * A recount asked for within RECOUNT_DELAY_MS of the last one waits twice as long as that one did, up
+ * to this; a quiet spell brings the delay back to RECOUNT_DELAY_MS. The gauge lags a storm by this much at most.
+ */
+const RECOUNT_MAX_DELAY_MS = 8000;
 
 export function clientChildSpec(apiKey: string, deps: ClientDeps): ChildSpec {
   return { id: `client-${apiKey}`, restart: 'transient', shutdown: 5000, start: clientBehaviour(apiKey, deps) };
@@ -527,8 +538,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    * outbox was, for the admin tree and the `observerio_outbox_vars` gauge. Derived, like pending.
    */
   const recount = async (state: State): Promise<void> => {
-    const devices = await store.listDevices(apiKey, deps.variables.deviceRememberMs, Date.now());
-    const offline = devices.filter((d) => !d.online);
+    // Only the offline devices: the online ones are neither read nor parsed (in a storm, all of them).
+    const offline = await store.listOfflineDevices(apiKey, deps.variables.deviceRememberMs, Date.now());
     const names = new Set<string>();
     if (offline.length > 0) {
       // Every offline device's reads in one round trip: a key remembers many devices, and a burst of
@@ -546,7 +557,9 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
 
   const scheduleRecount = (state: State, ctx: ActorContext<ClientMsg>): void => {
     if (state.recountTimer) return;
-    state.recountTimer = setTimeout(() => ctx.self.send({ kind: 'recount' }), RECOUNT_DELAY_MS);
+    const backToBack = performance.now() - state.recountedAt < RECOUNT_DELAY_MS;
+    state.recountDelay = backToBack ? Math.min(RECOUNT_MAX_DELAY_MS, state.recountDelay * 2) : RECOUNT_DELAY_MS;
+    state.recountTimer = setTimeout(() => ctx.self.send({ kind: 'recount' }), state.recountDelay);
     state.recountTimer.unref();
   };
 
@@ -579,7 +592,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       });
       const heartbeat = setInterval(() => ctx.self.send({ kind: 'heartbeat' }), deps.variables.heartbeatMs);
       heartbeat.unref();
-      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0, recountTimer: null };
+      const state: State = { unsubscribe, idleTimer: null, heartbeat, delivered: 0, outboxLength: 0, recountTimer: null, recountDelay: RECOUNT_DELAY_MS, recountedAt: -Infinity };
       deps.clientActors.register(apiKey, ctx.self, null);
       // A restarted actor: whatever changed while no actor was here goes out now (pending is derived, nothing was lost).
       await guarded('resync', () => deliver(state, [{ historyId: null, actor: null, action: null }]));
@@ -637,10 +650,17 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           break;
         case 'recount':
           state.recountTimer = null;
+          state.recountedAt = performance.now();
           await guarded('recount', () => recount(state));
           break;
         case 'heartbeat': {
-          const keys = [...devicesHere().keys()];
+          // The devices with a socket taken on, collected without copying the key's entries: it runs
+          // for every key every heartbeat, and what an idle node allocates keeps V8 from shrinking its heap.
+          const set = new Set<string>();
+          deviceConns.forEachValue(apiKey, (e) => {
+            if (e.up) set.add(e.deviceKey);
+          });
+          const keys = [...set];
           if (keys.length > 0) await guarded('heartbeat', () => store.heartbeat(apiKey, keys, Date.now(), deps.variables.presenceTtlMs));
           break;
         }

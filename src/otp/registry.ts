@@ -1,7 +1,8 @@
 /**
  * Elixir's Registry: key → entries of (actor, value). Unique registries hold one live entry per key,
  * duplicate ones many. An entry vanishes by itself when its actor's incarnation ends (a crash-restart
- * or a stop), through a monitor, so nobody ever finds a dead actor. A registry made with `id` also
+ * or a stop), through a monitor, so nobody ever finds a dead actor; one registered `untilStopped`
+ * stays through in-place restarts and vanishes when the actor stops for good. A registry made with `id` also
  * finds an entry by its value's id in constant time (`get`), however many entries its key holds; one
  * made with `group` finds a key's entries of one group (`inGroup`) without scanning the others.
  */
@@ -57,8 +58,11 @@ export class Registry<V> {
     this.byGroup = this.groupOf ? new Map() : null;
   }
 
-  /** Registers `ref` under `key`; a unique registry throws AlreadyRegistered if another actor holds it. */
-  register(key: string, ref: ActorRef<unknown>, value: V): void {
+  /**
+   * Registers `ref` under `key`; a unique registry throws AlreadyRegistered if another actor holds it.
+   * `untilStopped`: the entry belongs to the actor, not to its current incarnation (ActorRef.monitorStop).
+   */
+  register(key: string, ref: ActorRef<unknown>, value: V, opts?: { untilStopped?: boolean }): void {
     let entries = this.byKey.get(key);
     const existing = entries?.get(ref.path);
     if (existing) {
@@ -76,7 +80,8 @@ export class Registry<V> {
     entries.set(ref.path, held);
     this.index(held);
     this.count += 1;
-    held.demonitor = ref.monitor(() => this.drop(key, ref.path, held));
+    const drop = (): void => this.drop(key, ref.path, held);
+    held.demonitor = opts?.untilStopped ? ref.monitorStop(drop) : ref.monitor(drop);
   }
 
   private index(held: Held<V>): void {
@@ -128,6 +133,12 @@ export class Registry<V> {
     const entries = this.byKey.get(key);
     if (!entries) return [];
     return [...entries.values()].map(({ ref, value }) => ({ ref, value }));
+  }
+
+  /** Calls `fn` with each value under `key`, in registration order, without copying the key's entries. */
+  forEachValue(key: string, fn: (value: V) => void): void {
+    const entries = this.byKey.get(key);
+    if (entries) for (const held of entries.values()) fn(held.value);
   }
 
   /** The first value under `key` that `pred` accepts, without copying the key's entries. */

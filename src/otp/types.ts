@@ -31,6 +31,13 @@ export interface ActorRef<M> {
    * Erlang monitor on a pid. Returns a function that removes the monitor.
    */
   monitor(onExit: (reason: string) => void): () => void;
+  /**
+   * Calls `onStop` once when the actor stops for good (a stop, a crash past its supervisor's
+   * intensity, a shutdown), not when an in-place restart ends one incarnation: the ref, the mailbox
+   * and what the spec's arguments own (a connection's socket) outlive a restart, and so may what is
+   * tied to them. Returns a function that removes the monitor.
+   */
+  monitorStop(onStop: (reason: string) => void): () => void;
 }
 
 export interface ActorContext<M> {

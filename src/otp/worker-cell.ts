@@ -29,6 +29,8 @@ export class WorkerCell extends Cell {
   private gate: Deferred | null = null;
   /** Callbacks for the end of this incarnation: an array (a connection actor has two), made at the first. */
   private monitors: Array<(reason: string) => void> | null = null;
+  /** Callbacks for the actor's stop for good (monitorStop), which restarts leave in place. */
+  private stopMonitors: Array<(reason: string) => void> | null = null;
   private readonly behaviour: Behaviour<unknown, unknown>;
   readonly ref: ActorRef<unknown>;
   readonly ctx: ActorContext<unknown>;
@@ -136,6 +138,7 @@ export class WorkerCell extends Cell {
     this.status = 'stopped';
     this.incarnation += 1;
     this.fireMonitors(reason);
+    this.fireStopMonitors(reason);
     if (this.nact) stopActor(this.nact);
     this.pending = 0;
     this.gate?.resolve();
@@ -167,6 +170,17 @@ export class WorkerCell extends Cell {
     const ms = this.monitors;
     if (ms === null) return;
     this.monitors = null;
+    this.runMonitors(ms, reason);
+  }
+
+  private fireStopMonitors(reason: string): void {
+    const ms = this.stopMonitors;
+    if (ms === null) return;
+    this.stopMonitors = null;
+    this.runMonitors(ms, reason);
+  }
+
+  private runMonitors(ms: ReadonlyArray<(reason: string) => void>, reason: string): void {
     for (const m of ms) {
       try {
         m(reason);
@@ -221,6 +235,22 @@ export class WorkerCell extends Cell {
     const i = ms ? ms.indexOf(onExit) : -1;
     if (ms && i >= 0) ms.splice(i, 1);
   }
+
+  /** ActorRef.monitorStop. */
+  monitorStop(onStop: (reason: string) => void): () => void {
+    if (this.status === 'stopped') {
+      queueMicrotask(() => onStop('noproc'));
+      return noop;
+    }
+    const ms = this.stopMonitors;
+    if (ms === null) this.stopMonitors = [onStop];
+    else if (!ms.includes(onStop)) this.stopMonitors = ms.concat(onStop);
+    return () => {
+      const now = this.stopMonitors;
+      const i = now ? now.indexOf(onStop) : -1;
+      if (now && i >= 0) now.splice(i, 1);
+    };
+  }
 }
 
 const noop = (): void => undefined;
@@ -260,6 +290,10 @@ class WorkerRef implements ActorRef<unknown> {
 
   monitor(onExit: (reason: string) => void): () => void {
     return this.cell.monitor(onExit);
+  }
+
+  monitorStop(onStop: (reason: string) => void): () => void {
+    return this.cell.monitorStop(onStop);
   }
 }
 

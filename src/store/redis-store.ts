@@ -1066,10 +1066,20 @@ export class RedisStore implements Store, VariablesStore {
     if (deviceIds.length === 0) return;
     const k = this.vsKeys(apiKey);
     const m = this.redis.multi();
+    // Every idle device's every heartbeat: each score made a string once, no pair array per device.
+    const seenAt = String(at);
+    const until = String(at + ttl);
     for (let i = 0; i < deviceIds.length; i += CHUNK) {
-      const ids = deviceIds.slice(i, i + CHUNK);
-      m.zadd(k.seen, 'GT', ...ids.flatMap((id) => [at, id]));
-      m.zadd(k.presence, 'GT', ...ids.flatMap((id) => [at + ttl, id]));
+      const end = Math.min(deviceIds.length, i + CHUNK);
+      const seen: string[] = ['GT'];
+      const presence: string[] = ['GT'];
+      for (let j = i; j < end; j++) {
+        const id = deviceIds[j] as string;
+        seen.push(seenAt, id);
+        presence.push(until, id);
+      }
+      m.zadd(k.seen, ...seen);
+      m.zadd(k.presence, ...presence);
     }
     await this.exec(m);
   }
@@ -1124,6 +1134,21 @@ export class RedisStore implements Store, VariablesStore {
       });
     }
     return (await this.deviceRecords(apiKey, [...seen], now)).sort(byLastSeen);
+  }
+
+  async listOfflineDevices(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>> {
+    const k = this.vsKeys(apiKey);
+    // Ids only (no scores, no records): the online ones are dropped before anything is parsed.
+    const [recent, online] = (await this.exec(this.redis.multi().zrangebyscore(k.seen, now - rememberMs, '+inf').zrangebyscore(k.presence, `(${now}`, '+inf'))) as string[][];
+    const live = new Set(online ?? []);
+    const offline = (recent ?? []).filter((id) => !live.has(id));
+    const out: Array<{ deviceId: string; labels: Labels }> = [];
+    for (let i = 0; i < offline.length; i += CHUNK) {
+      const ids = offline.slice(i, i + CHUNK);
+      const labels = await this.redis.hmget(k.labels, ...ids);
+      ids.forEach((deviceId, j) => out.push({ deviceId, labels: this.parseJson(labels[j], parseLabels, 'labels', apiKey) ?? {} }));
+    }
+    return out;
   }
 
   async getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null> {

@@ -4,6 +4,7 @@
  * suite (test/contracts/store.contract.ts) runs against both.
  */
 import type { BackendHealth, Session, User, Var } from '../model.js';
+import type { Labels } from '../variables/labels.js';
 import type { LoginOutcome, LoginRule } from './login-limiter.js';
 
 export interface Store {
@@ -54,4 +55,12 @@ export interface Store {
   /** Atomically removes and returns everything waiting for the key, oldest change first. */
   outboxTake(apiKey: string): Promise<Var[]>;
   outboxLength(apiKey: string): Promise<number>;
+
+  /**
+   * The devices listDevices would list as offline (seen within `rememberMs`, no presence past `now`),
+   * with their labels, in no particular order: what a client actor's recount of what waits for the
+   * key's offline devices needs, without reading every online device's record (in a connect storm the
+   * key's actor recounts once a second, and nearly every device is online).
+   */
+  listOfflineDevices(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>>;
 }

@@ -507,6 +507,32 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(d?.lastAddress).to.equal(null);
       });
 
+      it('lists the offline devices alone, with their labels, as listDevices has them offline', async () => {
+        const now = Date.now();
+        await store.touchDevice(key, { deviceId: 'a', address: null, generated: false }, now - 5000, TTL);
+        await store.touchDevice(key, { deviceId: 'b', address: null, generated: false }, now - 1000, TTL);
+        await store.touchDevice(key, { deviceId: 'c', address: null, generated: false }, now - 3000, 1000);
+        await store.touchDevice(key, { deviceId: 'old', address: null, generated: false }, now - 50_000, 1000);
+        await store.setLabels(key, 'b', { platform: 'ios' });
+        await store.markOffline(key, 'b', now - 500);
+        const offline = async (rememberMs: number, at: number) => (await store.listOfflineDevices(key, rememberMs, at)).sort((x, y) => x.deviceId.localeCompare(y.deviceId));
+        expect(await offline(60_000, now)).to.deep.equal([
+          { deviceId: 'b', labels: { platform: 'ios' } },
+          { deviceId: 'c', labels: {} },
+          { deviceId: 'old', labels: {} },
+        ]);
+        // Within rememberMs only, as listDevices; the same devices it lists offline.
+        expect(await offline(10_000, now)).to.deep.equal([
+          { deviceId: 'b', labels: { platform: 'ios' } },
+          { deviceId: 'c', labels: {} },
+        ]);
+        const listed = (await store.listDevices(key, 10_000, now)).filter((d) => !d.online).map((d) => d.deviceId).sort();
+        expect((await offline(10_000, now)).map((d) => d.deviceId)).to.deep.equal(listed);
+        // Once every presence lapses, every remembered device is offline.
+        expect((await offline(3_600_000, now + TTL + 1)).map((d) => d.deviceId)).to.deep.equal(['a', 'b', 'c', 'old']);
+        expect(await store.listOfflineDevices('NoSuchKey00001', 60_000, now)).to.deep.equal([]);
+      });
+
       it('offline when marked, or when its presence lapses; remembered for rememberMs, newest first', async () => {
         const now = Date.now();
         await store.touchDevice(key, { deviceId: 'a', address: null, generated: false }, now - 5000, TTL);

@@ -24,8 +24,8 @@ describe('ClientActors (the client actors’ service)', () => {
   let rt: Runtime | null;
 
   /** The tree around the service: the registry worker, the clients supervisor and one device connection actor. */
-  const start = async () => {
-    const conn = { id: 'conn', start: worker<null, never>({ init: () => null }) };
+  const start = async (connRestart: 'permanent' | 'temporary' = 'permanent') => {
+    const conn = { id: 'conn', restart: connRestart, start: worker<null, never>({ init: () => null }) };
     rt = await Runtime.start({ id: 'root', start: supervisor({ strategy: 'one_for_one' }, [clients.registryChildSpec(), clientsChildSpec(), conn]) }, { logger: silent });
     return rt;
   };
@@ -128,12 +128,43 @@ describe('ClientActors (the client actors’ service)', () => {
     });
 
     it('drops the socket when its connection actor ends, and the idle client actor then stops', async () => {
-      const tree = await start();
+      // Temporary: the kill ends it (a restart keeps the socket, below).
+      const tree = await start('temporary');
       clients.deviceVerified(verifiedConn([], { apiKey: API_KEY, deviceId: null }), connRef(tree));
       await eventually(() => expect(clientActors.whereis(API_KEY)).to.not.equal(undefined));
       await tree.kill('/root/conn', 'connection gone');
       expect(deviceConns.countKey(API_KEY)).to.equal(0);
       await eventually(() => expect(clientActors.whereis(API_KEY)).to.equal(undefined));
+    });
+
+    it('keeps the socket through restarts of its connection actor: no store call, no offline, every change still reaches it', async () => {
+      const lines: string[] = [];
+      const conn = verifiedConn(lines, { apiKey: API_KEY, deviceId: 'phone' });
+      // As the connection actor does: every incarnation's init hands its verified socket over.
+      const spec = { id: 'conn', restart: 'transient' as const, start: worker<null, never>({ init: (ctx) => (clients.deviceVerified(conn, ctx.self), null) }) };
+      rt = await Runtime.start({ id: 'root', start: supervisor({ strategy: 'one_for_one' }, [clients.registryChildSpec(), clientsChildSpec(), { id: 'conns', start: dynamicSupervisor() }]) }, { logger: silent });
+      const tree = rt;
+      const { path } = await tree.dynamicSupervisor('/root/conns').startChild(spec);
+      await clients.change(API_KEY, { name: 'speed', value: 3 });
+      await eventually(() => expect(lines).to.have.length(1));
+      const entry = deviceConns.get(API_KEY, 'c-1');
+      const calls: string[] = [];
+      for (const name of ['touchDevices', 'markOffline', 'listOverrides', 'getLastSent', 'getReported', 'getSentAndReported', 'setLastSent', 'replaceLastSent'] as const) {
+        const f = (store[name] as (...a: unknown[]) => unknown).bind(store);
+        (store as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => (calls.push(name), f(...a));
+      }
+      for (let i = 0; i < 3; i++) await tree.kill(path, `crash ${i}`);
+      expect(tree.find(path)?.restarts).to.equal(3);
+      // The same entry all along: never dropped, never taken on again.
+      expect(deviceConns.get(API_KEY, 'c-1')).to.equal(entry);
+      expect(deviceConns.countKey(API_KEY)).to.equal(1);
+      const changed = await clients.change(API_KEY, { name: 'speed', value: 4 });
+      expect(changed.delivered).to.equal(1);
+      await eventually(() => expect(lines).to.have.length(2));
+      // Only the change's own delivery touched the store; the restarts asked nothing of it.
+      expect(calls).to.not.include.members(['touchDevices', 'markOffline', 'getLastSent', 'getReported']);
+      expect((await store.getDevice(API_KEY, 'phone', Date.now()))?.online).to.equal(true);
+      expect([...(await store.getLastSent(API_KEY, 'phone')).values()]).to.deep.equal([{ name: 'speed', type: 'integer', value: '4' }]);
     });
 
     it('ignores a connection that is not verified', async () => {
@@ -239,6 +270,24 @@ describe('ClientActors (the client actors’ service)', () => {
       // verifies of the 40 sockets together read them a few times in all.
       expect(reads.listOverrides).to.be.at.most(4);
       expect(timelines.filter((t) => t.names.includes('speed'))).to.have.length(40);
+    });
+
+    it('recounts what waits for offline devices less often while verifies keep coming: not once a second for as long as they do', async function () {
+      this.timeout(15_000);
+      const refs = await startWithConns(45);
+      const lines: string[][] = [];
+      clients.deviceVerified(socket(0, 'phone-0', lines), refs[0] as ActorRef<unknown>);
+      await eventually(() => expect(clientActors.whereis(API_KEY)).to.not.equal(undefined));
+      let recounts = 0;
+      const lod = store.listOfflineDevices.bind(store);
+      store.listOfflineDevices = (k, r, n) => ((recounts += 1), lod(k, r, n));
+      // A verify every 100 ms for 4.4 s: each asks for a recount; once a second would be 4 of them.
+      for (let i = 1; i < 45; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        clients.deviceVerified(socket(i, `phone-${i}`, lines), refs[i] as ActorRef<unknown>);
+      }
+      expect(recounts).to.be.at.least(1);
+      expect(recounts).to.be.at.most(2);
     });
 
     it('reads no last-sent for sockets with no override in effect, and leaves their last-sent empty', async () => {

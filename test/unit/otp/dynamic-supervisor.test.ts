@@ -77,6 +77,29 @@ describe('otp/dynamic-supervisor', () => {
       expect(rt.find('/root/dyn')!.restarts).to.equal(0);
     });
 
+    it('fires a monitor at every restart, a stop monitor once when the child stops past its budget, and at once on a stopped ref', async () => {
+      rt = await tree({ intensity: 0, childIntensity: 2, childPeriod: 60_000 });
+      const dyn = rt.dynamicSupervisor('/root/dyn');
+      const ref = await dyn.startChild(counter('bad', [], { restart: 'transient' }));
+      const ends: string[] = [];
+      const stops: string[] = [];
+      ref.monitor((r) => ends.push(r));
+      ref.monitorStop((r) => stops.push(r));
+      send(rt, '/root/dyn/bad', { kind: 'crash', why: 'c0' });
+      await eventually(() => expect(rt!.find('/root/dyn/bad')!.restarts).to.equal(1));
+      expect(ends).to.deep.equal(['c0']);
+      expect(stops).to.deep.equal([]);
+      // A removed stop monitor is not called.
+      const off = ref.monitorStop((r) => stops.push(`removed ${r}`));
+      off();
+      for (let i = 1; i < 3; i++) send(rt, '/root/dyn/bad', { kind: 'crash', why: `c${i}` });
+      await eventually(() => expect(stops).to.deep.equal(['restart_intensity: c2']));
+      expect(ends).to.deep.equal(['c0']);
+      const late: string[] = [];
+      ref.monitorStop((r) => late.push(r));
+      await eventually(() => expect(late).to.deep.equal(['noproc']));
+    });
+
     it('without a per-child budget, fails to its parent when its intensity is exceeded', async () => {
       rt = await tree({ intensity: 1, period: 60_000 });
       const dyn = rt.dynamicSupervisor('/root/dyn');

@@ -35,6 +35,10 @@ describe('otp/registry', () => {
       reg.register('k', b, 2);
       expect(reg.lookup('k').map((e) => e.value).sort()).to.deep.equal([1, 2]);
       expect(reg.countKey('k')).to.equal(2);
+      const seen: number[] = [];
+      reg.forEachValue('k', (v) => seen.push(v));
+      reg.forEachValue('none', (v) => seen.push(v));
+      expect(seen).to.deep.equal([1, 2]);
       expect(reg.unregister('k', a)).to.equal(true);
       expect(reg.lookup('k').map((e) => e.value)).to.deep.equal([2]);
     });
@@ -142,6 +146,22 @@ describe('otp/registry', () => {
       await eventually(() => expect(reg.whereis('k')).to.equal(undefined));
       reg.register('k', a, 2);
       expect(reg.whereis('k')?.value).to.equal(2);
+    });
+
+    it('keeps an entry registered untilStopped through crash-restarts, and drops it when the actor stops for good', async () => {
+      const reg = new Registry<number>('sockets', 'duplicate', { id: (v) => String(v) });
+      const a = await child('a');
+      const b = await child('b');
+      reg.register('k', a, 1, { untilStopped: true });
+      reg.register('k', b, 2);
+      a.send({ kind: 'crash', why: 'x' });
+      b.send({ kind: 'crash', why: 'y' });
+      await eventually(() => expect(rt.find(a.path)?.restarts).to.equal(1));
+      await eventually(() => expect(reg.lookup('k').map((e) => e.value)).to.deep.equal([1]));
+      expect(reg.get('k', '1')).to.equal(1);
+      await rt.dynamicSupervisor('/root/dyn').terminateChild('a');
+      expect(reg.lookup('k')).to.deep.equal([]);
+      expect(reg.size).to.equal(0);
     });
 
     it('never registers an already-dead actor', async () => {
