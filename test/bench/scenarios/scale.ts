@@ -279,9 +279,12 @@ async function devicesRun(ctx: BenchContext, t: Target, user: BenchUser, opts: {
   const { reports } = (await phase('reported', opts.reportMs + 30_000)) as { reports: number };
   const until = Date.now() + 30_000;
   let left = keys;
+  // A device's reported variables are a hash, name → `<place>\0<type>\0<value>` (README, data
+  // layout); the reports carry var_0.
+  const last = `\u0000${sentinel}`;
   while (left.length > 0) {
-    const values = await t.redis.mget(...left);
-    left = left.filter((_, i) => !(values[i] ?? '').includes(`"value":"${sentinel}"`));
+    const values = await Promise.all(left.map((k) => t.redis.hget(k, 'var_0')));
+    left = left.filter((_, i) => !(values[i] ?? '').endsWith(last));
     if (left.length === 0) break;
     if (Date.now() > until) throw new Error(`${t.label}: ${left.length} devices' last reports did not reach Redis within 30 s of the last sent`);
     // Seldom: this MGET's own time must stay out of Redis's command time per report.
