@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { DeviceInfo } from '../gateway/gateway.js';
 import type { Var } from '../model.js';
-import { dynamicSupervisor, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
+import { dynamicSupervisor, Turns, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
 import type { Labels } from '../variables/labels.js';
 import type { DeviceStateEvent, SetOverrideAnswer } from '../wire.js';
 import { clientChildSpec, type ClientDeps, type ClientMsg, type ConnUp, type DeviceConnEntry } from './client.js';
@@ -121,19 +121,26 @@ export class ClientActors {
   private readonly seen = new WeakSet<VerifiedConn>();
   /** Per socket, the reports waiting for their turn or in the key's mailbox, which later reports join (deviceReported). */
   private readonly heldReports = new Map<string, HeldReports>();
-  /** Per socket, when its reports were last read by the key's actor (REPORT_TURN_MS). */
-  private readonly lastReportTurn = new Map<string, number>();
+  /** Per socket, its report turns: when the key's actor last read its reports (REPORT_TURN_MS). */
+  private readonly reportTurns: Turns<string>;
   /** Per key, the verified sockets' conn_up waiting for its turn or in its mailbox, which later verifies join (deviceVerified). */
   private readonly heldUps = new Map<string, HeldUps>();
-  /** Per key with sockets here: when its actor last took a conn_up, and its last two verifies (UP_TURN_MS). */
-  private readonly upTurns = new Map<string, { taken: number; verified: number; before: number }>();
+  /** Per key with sockets here: its conn_up turns, when its actor last took one (UP_TURN_MS). */
+  private readonly upTurns: Turns<string>;
+  /** Per key with sockets here: when its last two sockets were verified (a third within UP_TURN_MS is a storm). */
+  private readonly verifies = new Map<string, { last: number; before: number }>();
+  private readonly now: () => number;
   /** Every change and view of §8. */
   readonly variables: Variables;
 
   constructor(
     private readonly sup: () => DynamicSupervisorCell,
-    private readonly deps: ClientDeps & { ackTimeoutMs?: number },
+    private readonly deps: ClientDeps & { ackTimeoutMs?: number; now?: () => number },
   ) {
+    // The clock of the turns, a test's own where it gives one.
+    this.now = deps.now ?? (() => performance.now());
+    this.reportTurns = new Turns(REPORT_TURN_MS, this.now);
+    this.upTurns = new Turns(UP_TURN_MS, this.now);
     this.changes = new VarChanges({ ...deps, logger: deps.logger.child({ component: 'var-changes' }) });
     this.variables = new Variables({ store: deps.store, changes: this.changes, variables: deps.variables, gateway: deps.gateway });
   }
@@ -237,10 +244,13 @@ export class ClientActors {
       // Reports still waiting for their turn go first, as they would have without the wait.
       this.releaseHeld(connId);
       this.heldReports.delete(connId);
-      this.lastReportTurn.delete(connId);
+      this.reportTurns.forget(connId);
       this.notify(apiKey, { kind: 'conn_down', deviceKey });
       // The registry's own monitor ran first (it registered first): the count is without this socket.
-      if (this.deps.deviceConns.countKey(apiKey) === 0) this.upTurns.delete(apiKey);
+      if (this.deps.deviceConns.countKey(apiKey) === 0) {
+        this.verifies.delete(apiKey);
+        this.upTurns.forget(apiKey);
+      }
     });
   }
 
@@ -252,12 +262,12 @@ export class ClientActors {
    * no more. In a storm the key's turns are UP_TURN_MS apart at least.
    */
   private upJoin(apiKey: string, up: ConnUp): void {
-    const now = performance.now();
-    let turns = this.upTurns.get(apiKey);
-    if (!turns) this.upTurns.set(apiKey, (turns = { taken: -Infinity, verified: -Infinity, before: -Infinity }));
-    const storm = now - turns.before < UP_TURN_MS;
-    turns.before = turns.verified;
-    turns.verified = now;
+    const now = this.now();
+    let v = this.verifies.get(apiKey);
+    if (!v) this.verifies.set(apiKey, (v = { last: -Infinity, before: -Infinity }));
+    const storm = now - v.before < UP_TURN_MS;
+    v.before = v.last;
+    v.last = now;
     const held = this.heldUps.get(apiKey);
     if (held && (held.ref === undefined || held.ref?.alive())) {
       held.ups.push(up);
@@ -265,11 +275,8 @@ export class ClientActors {
     }
     const fresh: HeldUps = { ups: [up], ref: undefined, timer: null };
     this.heldUps.set(apiKey, fresh);
-    const wait = storm ? turns.taken + UP_TURN_MS - now : 0;
-    if (wait > 0) {
-      fresh.timer = setTimeout(() => this.sendUps(apiKey, fresh), Math.ceil(wait));
-      fresh.timer.unref();
-    } else this.sendUps(apiKey, fresh);
+    if (storm) fresh.timer = this.upTurns.schedule(apiKey, () => this.sendUps(apiKey, fresh));
+    else this.sendUps(apiKey, fresh);
   }
 
   /** Puts a key's held conn_up in its mailbox; the actor takes every socket that joined it by then. */
@@ -278,8 +285,8 @@ export class ClientActors {
     const take = (): ConnUp[] => {
       if (this.heldUps.get(apiKey) === fresh) {
         this.heldUps.delete(apiKey);
-        const turns = this.upTurns.get(apiKey);
-        if (turns) turns.taken = performance.now();
+        // Only while the key has sockets here: its last one may have gone since.
+        if (this.verifies.has(apiKey)) this.upTurns.taken(apiKey);
       }
       return fresh.ups;
     };
@@ -316,11 +323,7 @@ export class ClientActors {
     const held: HeldReports = { apiKey: conn.verified.apiKey, reports: [vars], timer: null };
     this.heldReports.set(conn.id, held);
     // A socket whose previous turn was moments ago waits out the rest of REPORT_TURN_MS.
-    const wait = (this.lastReportTurn.get(conn.id) ?? -Infinity) + REPORT_TURN_MS - performance.now();
-    if (wait > 0) {
-      held.timer = setTimeout(() => this.sendHeld(conn.id, held), Math.ceil(wait));
-      held.timer.unref();
-    } else this.sendHeld(conn.id, held);
+    held.timer = this.reportTurns.schedule(conn.id, () => this.sendHeld(conn.id, held));
   }
 
   /** Puts a socket's held reports in its key's mailbox; the actor takes all that joined them by then. */
@@ -332,7 +335,7 @@ export class ClientActors {
       take: () => {
         if (this.heldReports.get(connId) === held) {
           this.heldReports.delete(connId);
-          this.lastReportTurn.set(connId, performance.now());
+          this.reportTurns.taken(connId);
         }
         return held.reports;
       },

@@ -11,21 +11,27 @@
  * connection) events go out at once, so a stopping node's disconnects reach pubsub while it is up.
  */
 import type { DashboardEvent, DeviceInfo, Gateway } from '../gateway/gateway.js';
+import { Turns } from '../otp/index.js';
 import { channels } from '../pubsub/pubsub.js';
 
 export const DEVICE_EVENTS_TURN_MS = 20;
 
+/** The one key of this node's turns: every key's events go out in the same turn. */
+const ALL = 'all';
+
 export class DeviceEvents {
   private pending = new Map<string, DashboardEvent[]>();
   private waiting = 0;
-  private lastTurn = -Infinity;
+  private readonly turns: Turns<typeof ALL>;
   private timer: NodeJS.Timeout | null = null;
   private batching = true;
 
   constructor(
     private readonly gateway: Pick<Gateway, 'publishMany'>,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    now: () => number = () => performance.now(),
+  ) {
+    this.turns = new Turns(DEVICE_EVENTS_TURN_MS, now);
+  }
 
   /** Events waiting for their turn. */
   get size(): number {
@@ -41,18 +47,14 @@ export class DeviceEvents {
     this.waiting += 1;
     if (this.timer) return;
     if (!this.batching) return this.flush();
-    const wait = this.lastTurn + DEVICE_EVENTS_TURN_MS - this.now();
-    if (wait > 0) {
-      this.timer = setTimeout(() => this.flush(), Math.ceil(wait));
-      this.timer.unref();
-    } else this.flush();
+    this.timer = this.turns.schedule(ALL, () => this.flush());
   }
 
   /** Publishes everything waiting now, one message per key. */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.lastTurn = this.now();
+    this.turns.taken(ALL);
     if (this.waiting === 0) return;
     const pending = this.pending;
     this.pending = new Map();

@@ -32,7 +32,11 @@ describe('ClientActors (the client actors’ service)', () => {
   /** Whether anyone listens on the node's ack channel (publish counts the nodes with a subscriber). */
   const ackListeners = () => pubsub.publish(ackChannel('node-1'), { requestId: 'probe', delivered: 0 });
 
+  /** The turns' clock: the real one, or a moment a test holds it at (a slow machine must not end a storm). */
+  let frozenAt: number | null = null;
+
   beforeEach(async () => {
+    frozenAt = null;
     pubsub = new LocalPubSub();
     await pubsub.start();
     store = new MemoryStore({ snapshotIntervalMs: 0, sessionTtlMs: 60_000, outboxMaxPerKey: 100, journalFsyncMs: 1000, journalCompactBytes: 1 << 24 }, { dataDir: null });
@@ -57,6 +61,7 @@ describe('ClientActors (the client actors’ service)', () => {
       nodeId: 'node-1',
       idleMs: 50,
       ackTimeoutMs: 100,
+      now: () => frozenAt ?? performance.now(),
       variables: { historyMaxEntries: 100, historyMaxAgeMs: 3_600_000, deviceRememberMs: 60_000, presenceTtlMs: 5000, heartbeatMs: 1000, maxCommitRetries: 5 },
     });
   });
@@ -367,14 +372,20 @@ describe('ClientActors (the client actors’ service)', () => {
       const heldTimer = () => (clients as unknown as { heldUps: Map<string, { timer: unknown }> }).heldUps.get(API_KEY)?.timer ?? null;
       /** Two verifies, their turn taken, then `i`'s: the key's third verify within UP_TURN_MS, which waits for its turn. */
       const stormThen = async (i: number, id: string): Promise<VerifiedConn> => {
-        const touches = log.filter((l) => l.startsWith('touch')).length;
-        clients.deviceVerified(socket(i + 1, `${id}-f1`, lines), refs[i + 1] as ActorRef<unknown>);
-        clients.deviceVerified(socket(i + 2, `${id}-f2`, lines), refs[i + 2] as ActorRef<unknown>);
-        while (log.filter((l) => l.startsWith('touch')).length === touches) await new Promise((r) => setImmediate(r));
-        const s = socket(i, id, lines);
-        clients.deviceVerified(s, refs[i] as ActorRef<unknown>);
-        expect(heldTimer(), `${id} waits for its turn`).to.not.equal(null);
-        return s;
+        // The three verifies at one moment of the turns' clock, however long the first turn takes here.
+        frozenAt = performance.now();
+        try {
+          const touches = log.filter((l) => l.startsWith('touch')).length;
+          clients.deviceVerified(socket(i + 1, `${id}-f1`, lines), refs[i + 1] as ActorRef<unknown>);
+          clients.deviceVerified(socket(i + 2, `${id}-f2`, lines), refs[i + 2] as ActorRef<unknown>);
+          while (log.filter((l) => l.startsWith('touch')).length === touches) await new Promise((r) => setImmediate(r));
+          const s = socket(i, id, lines);
+          clients.deviceVerified(s, refs[i] as ActorRef<unknown>);
+          expect(heldTimer(), `${id} waits for its turn`).to.not.equal(null);
+          return s;
+        } finally {
+          frozenAt = null;
+        }
       };
       const reporter = await stormThen(0, 'reporter');
       clients.deviceReported(reporter, [{ name: 'speed', type: 'integer', value: '1' }]);
