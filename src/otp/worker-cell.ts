@@ -217,37 +217,29 @@ export class WorkerCell extends Cell {
     dispatch(this.nact, msg);
   }
 
-  /** ActorRef.monitor. */
+  /** ActorRef.monitor: the end of this incarnation. */
   monitor(onExit: (reason: string) => void): () => void {
-    if (this.status === 'stopped') {
-      queueMicrotask(() => onExit('noproc'));
-      return noop;
-    }
-    const ms = this.monitors;
-    // concat, not push: a pushed array grows room for 16 more (about 140 B per connection actor).
-    if (ms === null) this.monitors = [onExit];
-    else if (!ms.includes(onExit)) this.monitors = ms.concat(onExit);
-    return () => this.demonitor(onExit);
+    return this.watch('monitors', onExit);
   }
 
-  private demonitor(onExit: (reason: string) => void): void {
-    const ms = this.monitors;
-    const i = ms ? ms.indexOf(onExit) : -1;
-    if (ms && i >= 0) ms.splice(i, 1);
-  }
-
-  /** ActorRef.monitorStop. */
+  /** ActorRef.monitorStop: the actor's stop for good, which restarts leave in place. */
   monitorStop(onStop: (reason: string) => void): () => void {
+    return this.watch('stopMonitors', onStop);
+  }
+
+  /** Adds `fn` to one of the two monitor lists; the function returned takes it out again. */
+  private watch(list: 'monitors' | 'stopMonitors', fn: (reason: string) => void): () => void {
     if (this.status === 'stopped') {
-      queueMicrotask(() => onStop('noproc'));
+      queueMicrotask(() => fn('noproc'));
       return noop;
     }
-    const ms = this.stopMonitors;
-    if (ms === null) this.stopMonitors = [onStop];
-    else if (!ms.includes(onStop)) this.stopMonitors = ms.concat(onStop);
+    const ms = this[list];
+    // concat, not push: a pushed array grows room for 16 more (about 140 B per connection actor).
+    if (ms === null) this[list] = [fn];
+    else if (!ms.includes(fn)) this[list] = ms.concat(fn);
     return () => {
-      const now = this.stopMonitors;
-      const i = now ? now.indexOf(onStop) : -1;
+      const now = this[list];
+      const i = now ? now.indexOf(fn) : -1;
       if (now && i >= 0) now.splice(i, 1);
     };
   }

@@ -159,17 +159,20 @@ describe('RedisStore (Redis only)', () => {
       expect(await b.outboxTake(u.apiKey)).to.deep.equal([{ name: 'x', type: 'string', value: 'waiting' }]);
     });
 
+    const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
+    /** Key `k`'s commit of `ops` at `version`, sent before it returns (no await first): a read started after it leaves after it. */
+    const committer =
+      (k: string) =>
+      (store: RedisStore, version: number, ops: Op[]) => {
+        const { draft } = describeCommit({ overrides: [], strategies: [] }, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
+        return store.commitMany(k, [{ ops, draft, by: 'ana@example.com' }], version, { maxEntries: 1000, maxAgeMs: 3_600_000 });
+      };
+
     it('answers a read sent while its own commit is on its way with the state that commit leaves, without Redis sending the records', async () => {
       const a = await newStore();
       const b = await newStore();
       const k = newApiKey();
-      const bounds = { maxEntries: 1000, maxAgeMs: 3_600_000 };
-      const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
-      // Sends the commit before it returns (no await first), so a read started after it leaves after it.
-      const commitAt = (store: RedisStore, version: number, ops: Op[]) => {
-        const { draft } = describeCommit({ overrides: [], strategies: [] }, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
-        return store.commitMany(k, [{ ops, draft, by: 'ana@example.com' }], version, bounds);
-      };
+      const commitAt = committer(k);
       // Enough overrides that sending them would show: 200 records.
       expect((await commitAt(a, 0, Array.from({ length: 200 }, (_, i) => set(`v${i}`, '0')))).ok).to.equal(true);
       await a.readState(k);
@@ -196,12 +199,7 @@ describe('RedisStore (Redis only)', () => {
       const a = await newStore();
       const b = await newStore();
       const k = newApiKey();
-      const bounds = { maxEntries: 1000, maxAgeMs: 3_600_000 };
-      const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
-      const commitAt = (store: RedisStore, version: number, ops: Op[]) => {
-        const { draft } = describeCommit({ overrides: [], strategies: [] }, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
-        return store.commitMany(k, [{ ops, draft, by: 'ana@example.com' }], version, bounds);
-      };
+      const commitAt = committer(k);
       expect((await commitAt(a, 0, [set('x', '1')])).ok).to.equal(true);
       await a.readState(k);
       // b moves the key to version 2 behind a's back: the version a's commit at 1 would leave.
