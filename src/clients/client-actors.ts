@@ -142,7 +142,7 @@ export class ClientActors {
     this.reportTurns = new Turns(REPORT_TURN_MS, this.now);
     this.upTurns = new Turns(UP_TURN_MS, this.now);
     this.changes = new VarChanges({ ...deps, logger: deps.logger.child({ component: 'var-changes' }) });
-    this.variables = new Variables({ store: deps.store, changes: this.changes, variables: deps.variables, gateway: deps.gateway });
+    this.variables = new Variables({ store: deps.store, changes: this.changes, variables: deps.variables, gateway: deps.gateway, logger: deps.logger.child({ component: 'variables' }) });
   }
 
   private get registry(): Registry<null> {

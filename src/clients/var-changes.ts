@@ -616,7 +616,7 @@ export function strategyAnswer(s: StrategyRecord, devices: number): StrategyAnsw
 }
 
 /** A backend failure becomes a 503 for the dashboard (logged once here), not an opaque 500. */
-async function backend<T>(p: Promise<T>, name: string, logger: Logger): Promise<T> {
+export async function backend<T>(p: Promise<T>, name: string, logger: Logger): Promise<T> {
   try {
     return await p;
   } catch (err) {

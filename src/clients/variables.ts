@@ -5,6 +5,7 @@
  * overrides, strategies and history read from the store. Every call is scoped to one API key: the
  * caller's session decides which, so one account never sees or touches another's.
  */
+import type { Logger } from 'pino';
 import type { VariablesConfig } from '../config.js';
 import { ObserverioError } from '../errors.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -37,13 +38,14 @@ import {
 } from '../variables/index.js';
 import type { ApplyStrategyAnswer, ClearOverrideAnswer, DeviceAnswer, DeviceSummary, HistoryActionAnswer, SetOverrideAnswer, StrategyAnswer } from '../wire.js';
 import type { VarStore } from './client.js';
-import { resolveVar, strategyAnswer, type ActOptions, type ReadState, type VarChanges } from './var-changes.js';
+import { backend, resolveVar, strategyAnswer, type ActOptions, type ReadState, type VarChanges } from './var-changes.js';
 
 export interface VariablesDeps {
   store: VarStore;
   changes: VarChanges;
   variables: VariablesConfig;
   gateway: Gateway;
+  logger: Logger;
 }
 
 export const MAX_HISTORY_PAGE = 500;
@@ -94,7 +96,8 @@ export class Variables {
     // The read runs while the change waits for its key's commit, and the change joins the key's queue
     // now, before any await: changes a caller makes one after the other are committed in that order.
     // A type in the request is the type (resolveVar, setOverride): nothing to read then.
-    const typesP = body.type !== undefined ? Promise.resolve(new Map<string, string>()) : this.deps.store.getVarTypes(apiKey, [body.name]);
+    // A failed read is the store's failure: a 503 to retry, as every other store call of a change.
+    const typesP = body.type !== undefined ? Promise.resolve(new Map<string, string>()) : backend(this.deps.store.getVarTypes(apiKey, [body.name]), 'store', this.deps.logger);
     typesP.catch(() => undefined);
     const r = await this.deps.changes.act(apiKey, actor, async (state) => {
       // The override's type as setOverride picks it (the first override of the name), else <apiKey>:vs.
