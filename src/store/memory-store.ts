@@ -39,6 +39,7 @@ import {
   plainLabels,
   plainOp,
   plainVar,
+  reportedChanges,
   toEntry,
   uniqueVars,
 } from './variables-common.js';
@@ -159,32 +160,6 @@ function plainVars(vars: readonly Var[]): Var[] {
 }
 
 const RESOLVED = Promise.resolve();
-
-/**
- * What turns the reported list `before` into `after` when `after` is `before` with values changed and
- * names appended, each name once (a report turn's fold): the changed and the new, as plain copies; an
- * empty list when nothing changed; null when `after` is another list (it is stored whole).
- */
-function reportedChanges(before: readonly Var[], after: readonly Var[]): Var[] | null {
-  if (after.length < before.length) return null;
-  const out: Var[] = [];
-  for (let i = 0; i < before.length; i++) {
-    const a = after[i] as Var;
-    const b = before[i] as Var;
-    if (a.name !== b.name) return null;
-    if (a.type !== b.type || a.value !== b.value) out.push(plainVar(a));
-  }
-  if (after.length > before.length) {
-    const names = new Set(before.map((v) => v.name));
-    for (let i = before.length; i < after.length; i++) {
-      const a = after[i] as Var;
-      if (names.has(a.name)) return null;
-      names.add(a.name);
-      out.push(plainVar(a));
-    }
-  }
-  return out;
-}
 
 /** One API key's §8 data; laid out as the Redis store lays it out, so both answer alike. */
 interface KeyVariables {
@@ -535,8 +510,8 @@ export class MemoryStore implements Store, VariablesStore {
     // The stored list with values changed and names appended (a report turn's fold): the journal gets
     // only those, not the whole list (a device of a thousand variables wrote 50 KB a turn).
     const before = this.keyVars(apiKey)?.reported.get(deviceId);
-    const changes = before && vars.length > 0 ? reportedChanges(before, vars) : null;
-    if (changes) return changes.length > 0 ? this.apply({ t: 'device.reported.merge', apiKey, deviceId, vars: changes }) : undefined;
+    const places = before && vars.length > 0 ? reportedChanges(before, vars) : null;
+    if (places) return places.length > 0 ? this.apply({ t: 'device.reported.merge', apiKey, deviceId, vars: places.map((i) => plainVar(vars[i] as Var)) }) : undefined;
     await this.apply({ t: 'device.reported', apiKey, deviceId, vars: uniqueVars(vars) });
   }
 

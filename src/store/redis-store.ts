@@ -106,6 +106,7 @@ import {
   plainLabels,
   plainOp,
   plainVar,
+  reportedChanges,
   toEntry,
   uniqueVars,
 } from './variables-common.js';
@@ -527,33 +528,19 @@ function reportedChars(vars: readonly Var[]): number {
 }
 
 /**
- * The HSET pairs that turn the list `before` into `after`, when `after` is `before` with values
- * changed and names appended (what folding reports gives: a report never removes or moves a name),
- * with the list `after` made of `before`'s own objects where nothing changed; null otherwise (the
- * list is written whole). What it costs beyond comparing the lists is in proportion to the change.
+ * The HSET pairs that turn the list `before` into `after` (reportedChanges: values changed, names
+ * appended), with the list `after` made of `before`'s own objects where nothing changed; null
+ * otherwise (the list is written whole). It costs a pass over the lists plus the change.
  */
 function reportedDelta(before: ReportedCopy, after: readonly Var[]): { pairs: string[]; vars: Var[]; chars: number } | null {
-  const old = before.vars;
-  if (after.length < old.length) return null;
+  const places = reportedChanges(before.vars, after, (name) => before.index.has(name));
+  if (!places) return null;
   const pairs: string[] = [];
-  const vars: Var[] = new Array(after.length);
+  const vars: Var[] = before.vars.slice();
   let chars = before.chars;
-  let added: Set<string> | null = null;
-  for (let i = 0; i < after.length; i++) {
-    const a = after[i] as Var;
-    const b = old[i];
-    if (b !== undefined) {
-      if (a.name !== b.name) return null;
-      if (a === b || (a.type === b.type && a.value === b.value)) {
-        vars[i] = b;
-        continue;
-      }
-    } else {
-      // A name past the end must be new, and only once.
-      if (before.index.has(a.name) || added?.has(a.name)) return null;
-      (added ??= new Set()).add(a.name);
-    }
-    const v = Object.freeze(plainVar(a));
+  for (const i of places) {
+    const b = before.vars[i];
+    const v = Object.freeze(plainVar(after[i] as Var));
     chars += varChars(v) - (b === undefined ? 0 : varChars(b));
     vars[i] = v;
     pairs.push(v.name, reportedField(i, v));

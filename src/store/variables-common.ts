@@ -64,6 +64,40 @@ export function checkTtl(ttlMs: number): number {
 
 export const plainVar = (v: Var): Var => ({ name: v.name, type: v.type, value: v.value });
 
+/**
+ * The places of `after` that differ from `before`, when `after` is `before` with values changed and
+ * names appended, each name once (what folding a device's reports gives: a report never removes or
+ * moves a name); null when `after` is another list (then it is stored whole). `has` says whether a
+ * name is one of `before`'s (an index kept beside it; else a set is made, only if names were
+ * appended). Both stores write only these places of a report turn (Redis) or journal only them (memory).
+ */
+export function reportedChanges(before: readonly Var[], after: readonly Var[], has?: (name: string) => boolean): number[] | null {
+  if (after.length < before.length) return null;
+  const places: number[] = [];
+  for (let i = 0; i < before.length; i++) {
+    const a = after[i] as Var;
+    const b = before[i] as Var;
+    if (a.name !== b.name) return null;
+    if (a !== b && (a.type !== b.type || a.value !== b.value)) places.push(i);
+  }
+  if (after.length > before.length) {
+    let known = has;
+    if (!known) {
+      const names = new Set(before.map((v) => v.name));
+      known = (n) => names.has(n);
+    }
+    const added = new Set<string>();
+    for (let i = before.length; i < after.length; i++) {
+      const name = (after[i] as Var).name;
+      // A name past the end must be new, and only once.
+      if (known(name) || added.has(name)) return null;
+      added.add(name);
+      places.push(i);
+    }
+  }
+  return places;
+}
+
 /** Later duplicates win but keep the first one's place, as on the wire. */
 export function uniqueVars(vars: readonly Var[]): Var[] {
   const m = new Map<string, Var>();
