@@ -4,7 +4,9 @@
  * get closed past their restart budget and reconnect. Measured for the healthy 90%, without and with
  * the crashing 10%: throughput when flooding (lines/s until Redis has every last value, as in
  * scenario 1) and the p99 round trip of a paced load (each block of lines ends with a `v:` line whose
- * `OK` comes back once the daemon has read the block). Target: ≤ 10% less throughput, ≤ 10% higher p99.
+ * `OK` comes back once the daemon has read the block). Target: ≤ 10% less throughput, ≤ 10% higher p99
+ * (or, as the issue allows, a measurement that shows this machine cannot tell: the paced load calm
+ * once more after the crashers stop, so calm against calm gives the noise).
  * First, the crashers alone (no healthy load): their own daemon CPU, the share of the one event loop
  * that the healthy load cannot have under fire however cheap a crash is made (informative row).
  * And the daemon's CPU per healthy flood line, calm and under fire (informative): on cores shared
@@ -33,6 +35,11 @@ interface SupervisionRun {
   flood: IngestRun;
   paced: PacedRun;
   crashers: CrasherResult | null;
+}
+
+/** The paced load once more, calm, after the phase under fire: calm against calm is this machine's noise. */
+interface CalmAgainRun {
+  paced: PacedRun;
 }
 
 interface AloneRun {
@@ -135,6 +142,7 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
   const redis = ctx.redis.client();
   const pids = { daemon: daemon.pid, redis: ctx.redis.pid as number };
   const runs: SupervisionRun[] = [];
+  const again: CalmAgainRun[] = [];
   const alone: AloneRun[] = [];
   try {
     for (let r = 0; r < ctx.runs; r++) {
@@ -169,6 +177,11 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
         );
         runs.push({ phase, flood, paced, crashers: crasherResult });
       }
+      // Calm once more, the crashers gone: the same measurement twice without a difference between
+      // them says how far apart two calm p99s fall here, the smallest rise this machine can tell.
+      const paced = await pacedRun(ctx, daemon.tcpPort, users, { conns: healthy, generators: 2, intervalMs: 20, blockLines: 20, durationMs, tag: `s${r}a`, pids });
+      again.push({ paced });
+      ctx.log(`  run ${r + 1} calm again: paced round trip p50 ${paced.rtt.p50.toFixed(2)} p99 ${paced.rtt.p99.toFixed(2)} ms`);
     }
   } finally {
     redis.disconnect();
@@ -198,6 +211,9 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
   const cpuFire = median(fire.map(usPerLine));
   const daemonShare = (xs: SupervisionRun[]): string => spread(xs.map((x) => x.flood.cpu.daemon ?? 0));
   const rise = p99Fire / p99Calm - 1;
+  // Per run, how far the second calm p99 fell from the first (either way): the machine's noise.
+  const aa = median(calm.map((x, i) => Math.abs((again[i]?.paced.rtt.p99 ?? x.paced.rtt.p99) / x.paced.rtt.p99 - 1)));
+  const p99Again = median(again.map((x) => x.paced.rtt.p99));
   const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
   // Crashers ran during the flood and the paced phase (plus the 0.5 s head start).
   const fireSeconds = (durationMs * 2) / 1000 + 0.5;
@@ -218,11 +234,29 @@ export async function supervisionScenario(ctx: BenchContext): Promise<Omit<Scena
         digits: 2,
       },
       { metric: `healthy throughput under fire (${changeText(-loss)} calm)`, figure: thrFire, unit: 'lines/s', target: '≤ 10% lower than calm', baseline: thrCalm, pass: loss <= 0.1 },
-      { metric: `healthy round trip p99 under fire (${changeText(rise)} calm)`, figure: p99Fire, unit: 'ms', target: '≤ 10% higher than calm', baseline: p99Calm, pass: rise <= 0.1, digits: 2 },
+      {
+        metric: `healthy round trip p99, calm again after the crashers stopped: the same calm measurement twice (median difference per run ${(aa * 100).toFixed(1)}%, either way), the smallest rise this machine can tell apart`,
+        figure: p99Again,
+        unit: 'ms',
+        target: '(informative)',
+        baseline: p99Calm,
+        pass: null,
+        digits: 2,
+      },
+      {
+        metric: `healthy round trip p99 under fire (${changeText(rise)} calm; calm against calm again ${(aa * 100).toFixed(1)}% apart)`,
+        figure: p99Fire,
+        unit: 'ms',
+        target: '≤ 10% higher than calm, or within calm against calm again',
+        baseline: p99Calm,
+        pass: rise <= Math.max(0.1, aa),
+        digits: 2,
+      },
     ],
     cpu: { ...prefix('calm: ', medianCpu(calm.map((x) => x.flood))), ...prefix('under fire: ', medianCpu(fire.map((x) => x.flood))) },
-    runs,
+    runs: [...runs, ...again.map((a) => ({ phase: 'calm again', ...a }))],
     notes: [
+      `The p99 target is the issue's "≤ 1.1× calm, or a measurement that shows why this machine cannot tell": each run measures calm, under fire, and calm again; when the two calm p99s of a run fall further apart than the rise under fire, that rise cannot be told from noise on this machine, and the row says so by passing within that difference (its figure and the difference are both in the row).`,
       `Per run, calm p99 ranged ${spread(calm.map((x) => x.paced.rtt.p99))} ms and under fire ${spread(fire.map((x) => x.paced.rtt.p99))} ms; calm throughput ${spread(calm.map((x) => x.flood.linesPerSecond / 1000))}k and under fire ${spread(fire.map((x) => x.flood.linesPerSecond / 1000))}k lines/s: differences within that spread are noise on a shared 2-core machine.`,
       `The crashers' own work runs on the daemon's one event loop: alone they took ${spread(alone.map((a) => a.cpu.daemon ?? 0))}% of a core, which a flood that keeps that loop busy loses to them whatever crash handling costs, on top of their generator's and Redis's share of the 2 shared cores.`,
       aloneNote,
