@@ -285,7 +285,10 @@ describe('RedisPubSub (Redis only)', () => {
         expect(await ps.publish(ch, 'up')).to.equal(1);
         await eventually(() => expect(got).to.deep.equal(['up']));
         await own.stop();
-        await eventually(async () => expect((await ps.health()).ok).to.equal(false));
+        // Down for the publisher itself: health also fails when only the subscriber connection has
+        // noticed so far, and a publisher that still counts as ready writes its PUBLISH and delivers
+        // here (the one case the module documents: a connection breaking with the PUBLISH written).
+        await eventually(async () => expect((await ps.health()).detail ?? '').to.match(/^publisher/));
         let err: unknown;
         await ps.publish(ch, 'down').catch((e: unknown) => (err = e));
         expect(err).to.be.instanceOf(Error);
