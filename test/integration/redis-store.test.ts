@@ -224,6 +224,36 @@ describe('RedisStore (Redis only)', () => {
     });
   });
 
+  describe('a connect storm', () => {
+    /** Redis's calls of these commands so far (INFO commandstats). */
+    const calls = async (...names: string[]): Promise<number[]> => {
+      const text = (await raw.info('commandstats')) as string;
+      return names.map((n) => Number(new RegExp(`^cmdstat_${n}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0));
+    };
+
+    it('clears the last-sent of a batch of devices with nothing in effect in one DEL, no MULTI, and fills the others in one MULTI', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const ids = Array.from({ length: 50 }, (_, i) => `dev-${i}`);
+      for (const id of ids.slice(0, 3)) await store.setLastSent(k, id, [{ name: 'a', type: 'string', value: 'old' }], true);
+      const [del0, multi0] = await calls('del', 'multi');
+      await store.replaceLastSent(k, ids.map((deviceId) => ({ deviceId, vars: [] })));
+      const [del1, multi1] = await calls('del', 'multi');
+      expect([del1 - del0, multi1 - multi0]).to.deep.equal([1, 0]);
+      for (const id of ids.slice(0, 3)) expect(await store.getLastSent(k, id)).to.deep.equal(new Map());
+      // Some with something in effect: still one DEL, in one MULTI with their HSETs; a device twice, the later.
+      await store.replaceLastSent(k, [
+        ...ids.map((deviceId) => ({ deviceId, vars: [] })),
+        { deviceId: 'dev-1', vars: [{ name: 'b', type: 'string', value: 'new' }] },
+      ]);
+      const [del2, multi2, hset2] = await calls('del', 'multi', 'hset');
+      expect([del2 - del1, multi2 - multi1]).to.deep.equal([1, 1]);
+      expect(hset2).to.be.greaterThan(0);
+      expect(await store.getLastSent(k, 'dev-1')).to.deep.equal(new Map([['b', { name: 'b', type: 'string', value: 'new' }]]));
+      expect(await store.getLastSent(k, 'dev-0')).to.deep.equal(new Map());
+    });
+  });
+
   describe('failed-login records', () => {
     const rule = loginRule({ maxFailures: 2, windowMs: 60_000, baseDelayMs: 1000, maxDelayMs: 120_000, attemptTimeoutMs: 30_000 });
     const loginKey = (key: string) => `${prefix}login:${createHash('sha256').update(key).digest('hex')}`;
