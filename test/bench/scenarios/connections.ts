@@ -75,6 +75,7 @@ export async function untilIdle(pid: number, maxMs: number): Promise<number> {
 export async function connectionsScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
   const total = ctx.quick ? 6000 : 15_000;
   const procs = 3;
+  const pace = Number(process.env.BENCH_CONNECT_RATE ?? 0);
   const runs: ConnectionsRun[] = [];
   const redis = ctx.redis.client();
   // Source addresses 127.<net>.<run>.<process>, <net> drawn per benchmark: a port still in TIME_WAIT
@@ -109,6 +110,8 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
         devicePrefix: `r${r}g${g}-`,
         localAddress: `127.${net}.${r}.${2 + g}`,
         concurrency: 200,
+        // BENCH_CONNECT_RATE=<connections/s over all generators> paces the storm (A/B runs of CPU per connection).
+        ...(pace > 0 && { perSecond: pace / procs }),
       } satisfies ConnectionsConfig),
     );
     await Promise.all(gens.map((g) => g.ready()));
