@@ -27,6 +27,12 @@ export interface VerifiedConn {
   verified: { apiKey: string; deviceId: string | null } | null;
   readonly labels?: Labels;
   readonly remoteAddress?: string;
+  /**
+   * Set here once the socket is taken on, so a restart of its connection actor registers it again
+   * without a new OK: a field of the socket's own rather than a WeakSet of every socket (whose
+   * entries cost each verify a hash insert and every major GC an ephemeron each).
+   */
+  takenOn?: boolean;
   write(line: string): boolean;
   device(nodeId: string): DeviceInfo;
 }
@@ -117,8 +123,6 @@ export class ClientActors {
   private readonly changes: VarChanges;
   /** Messages for a key waiting for its actor to start, so they reach it in the order they were sent. */
   private readonly queues = new Map<string, Promise<void>>();
-  /** Sockets already taken on: a restart of their connection actor registers them again without a new OK. */
-  private readonly seen = new WeakSet<VerifiedConn>();
   /** Per socket, the reports waiting for their turn or in the key's mailbox, which later reports join (deviceReported). */
   private readonly heldReports = new Map<string, HeldReports>();
   /** Per socket, its report turns: when the key's actor last read its reports (REPORT_TURN_MS). */
@@ -220,13 +224,13 @@ export class ClientActors {
   deviceVerified(conn: VerifiedConn, self: ActorRef<unknown>): void {
     const v = conn.verified;
     if (!v) return;
-    const resume = this.seen.has(conn);
+    const resume = conn.takenOn === true;
     if (resume && this.deps.deviceConns.get(v.apiKey, conn.id)) return;
     const { nodeId } = this.deps;
     const { deviceKey, generated } = deviceKeyOf(conn, nodeId);
     this.deps.deviceConns.register(v.apiKey, self, new SocketEntry(conn, v.deviceId, deviceKey, generated, nodeId), { untilStopped: true });
     this.watchSocket(conn.id, v.apiKey, deviceKey, self);
-    this.seen.add(conn);
+    conn.takenOn = true;
     const up: ConnUp = { connId: conn.id, deviceKey, generated, address: conn.remoteAddress ?? null };
     // A socket taken on before whose entry is gone all the same goes alone, in its place among the
     // socket's messages, and is sent what it missed (its entry lives as long as its actor: a fallback).

@@ -43,24 +43,43 @@ export class DynamicSupervisorCell extends SupervisorBase {
     return this.kids.size;
   }
 
-  /** Starts a worker child; rejects with MaxChildrenError when full, or when its init fails. */
-  async startChild<M>(spec: ChildSpec): Promise<ActorRef<M>> {
-    if (this.status !== 'running') throw new Error(`${this.path} is not running`);
-    const max = this.def.flags.maxChildren;
-    if (max !== null && this.kids.size >= max) throw new MaxChildrenError(`${this.path} already has ${max} children`);
-    const norm = normalizeSpec(spec, this.path);
-    if (this.kids.has(norm.id)) throw new Error(`${this.path} already has a child ${norm.id}`);
-    const cell = makeCell(norm, this);
-    this.kids.set(norm.id, cell);
+  /**
+   * Starts a worker child; rejects with MaxChildrenError when full, or when its init fails. Not an
+   * async function: a worker whose init is synchronous (a connection actor) is started within the
+   * call, and its promise is the only one made.
+   */
+  startChild<M>(spec: ChildSpec): Promise<ActorRef<M>> {
+    let cell: Cell;
+    let started: Promise<void> | void;
     try {
-      await cell.start();
+      if (this.status !== 'running') throw new Error(`${this.path} is not running`);
+      const max = this.def.flags.maxChildren;
+      if (max !== null && this.kids.size >= max) throw new MaxChildrenError(`${this.path} already has ${max} children`);
+      const norm = normalizeSpec(spec, this.path);
+      if (this.kids.has(norm.id)) throw new Error(`${this.path} already has a child ${norm.id}`);
+      cell = makeCell(norm, this);
     } catch (err) {
-      this.kids.delete(norm.id);
-      await cell.stop('start_failed');
-      throw err;
+      return Promise.reject(err);
     }
+    this.kids.set(cell.name, cell);
+    try {
+      started = cell instanceof WorkerCell ? cell.begin() : cell.start();
+    } catch (err) {
+      return this.startFailed(cell, err);
+    }
+    if (started) return started.then(() => this.started<M>(cell), (err: unknown) => this.startFailed(cell, err));
+    return Promise.resolve(this.started<M>(cell));
+  }
+
+  private started<M>(cell: Cell): ActorRef<M> {
     if (!(cell instanceof WorkerCell)) throw new Error('dynamic supervisors start workers');
     return cell.ref as ActorRef<M>;
+  }
+
+  private async startFailed(cell: Cell, err: unknown): Promise<never> {
+    this.kids.delete(cell.name);
+    await cell.stop('start_failed');
+    throw err;
   }
 
   async terminateChild(id: string, reason = 'shutdown'): Promise<boolean> {

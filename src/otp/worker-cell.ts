@@ -45,6 +45,14 @@ export class WorkerCell extends Cell {
   }
 
   async start(): Promise<void> {
+    await this.begin();
+  }
+
+  /**
+   * start() without a promise when `init` is synchronous: a dynamic supervisor starts one worker per
+   * connection, and two async frames and their promises per start were garbage of every connect.
+   */
+  begin(): Promise<void> | void {
     // The nact state is the cell itself and the message function is shared by every worker, so a
     // worker costs nact no closure of its own but the crash hook (which must know its cell).
     this.nact = spawnLeaf(this.parent.nactRef, deliverToCell, this.name, {
@@ -52,7 +60,7 @@ export class WorkerCell extends Cell {
       onCrash: (_msg, err, ctx) => this.onCrash(err, ctx),
       afterStop: noop,
     });
-    await this.init();
+    return this.init();
   }
 
   private init(): Promise<void> | void {

@@ -408,6 +408,9 @@ return n
 
 /** Commands carry at most this many devices each (a heartbeat of a big node, a long list). */
 const CHUNK = 1000;
+/** API keys whose §8 key names are held made (RedisStore.vsKeys). */
+const VS_KEYS_CACHED = 10_000;
+type VsKeys = ReturnType<RedisStore['makeVsKeys']>;
 /** Devices one FORGET_DEVICES script takes (it declares two keys per device). */
 const FORGET_CHUNK = 200;
 
@@ -500,6 +503,31 @@ elseif t == 'string' then
   return {3, redis.call('GET', KEYS[1])}
 end
 return {0}
+`);
+
+/**
+ * KEYS: devices hash, seen zset, presence zset. ARGV: seen score, presence score, then a device id
+ * and its record per device. Records the devices, their last seen and presence at once, as the MULTI
+ * of the three did (a reader never finds a device seen whose record or presence is still missing),
+ * in one command: in a connect storm every conn_up turn of every key ran it, and ioredis spent more on
+ * building and unwrapping a MULTI of five commands than Redis on running them. At most CHUNK devices
+ * a call (2,000 values per unpack, under Lua's stack limit of 8,000).
+ */
+const TOUCH_DEVICES = script(`
+local fields, seen, presence = {}, {}, {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  fields[#fields + 1] = id
+  fields[#fields + 1] = ARGV[i + 1]
+  seen[#seen + 1] = ARGV[1]
+  seen[#seen + 1] = id
+  presence[#presence + 1] = ARGV[2]
+  presence[#presence + 1] = id
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[2], 'GT', unpack(seen))
+redis.call('ZADD', KEYS[3], 'GT', unpack(presence))
+return 1
 `);
 
 /**
@@ -665,6 +693,7 @@ export class RedisStore implements Store, VariablesStore {
    * version fails in COMMIT whatever this says.
    */
   private readonly stateCache = new Map<string, RawState>();
+  private readonly vsKeyCache = new Map<string, VsKeys>();
   /**
    * Per key, the version our commit on its way will leave (while one is): a read sent meanwhile runs
    * after it in Redis (one connection, in order) and its answer comes after the commit's, which puts
@@ -967,7 +996,20 @@ export class RedisStore implements Store, VariablesStore {
   // DESIGN.md §8 (store-contract.ts) ------------------------------------------------------------------
 
   /** Every §8 key of one API key: all share the slot of `<apiKey>:vs` through the hash tag. */
-  private vsKeys(apiKey: string) {
+  /**
+   * A key's §8 key names, made once per API key (every socket's verify and heartbeat asks for them:
+   * nine strings and two closures per call); a bounded map, dropped whole when full.
+   */
+  private vsKeys(apiKey: string): VsKeys {
+    let k = this.vsKeyCache.get(apiKey);
+    if (k) return k;
+    if (this.vsKeyCache.size >= VS_KEYS_CACHED) this.vsKeyCache.clear();
+    k = this.makeVsKeys(apiKey);
+    this.vsKeyCache.set(apiKey, k);
+    return k;
+  }
+
+  private makeVsKeys(apiKey: string) {
     const tag = `{${apiKey}:vs}`;
     const p = this.prefix;
     return {
@@ -1035,17 +1077,22 @@ export class RedisStore implements Store, VariablesStore {
     const latest = new Map(devices.map((d) => [d.deviceId, d]));
     const ids = [...latest.keys()];
     const k = this.vsKeys(apiKey);
-    const m = this.redis.multi();
+    // Every socket of a connect storm passes here: each score made a string once, the arguments
+    // pushed into one array per call rather than a small array per device flattened.
+    const seenAt = String(at);
+    const until = String(at + ttl);
+    const calls: Promise<unknown>[] = [];
     for (let i = 0; i < ids.length; i += CHUNK) {
-      const part = ids.slice(i, i + CHUNK);
-      m.hset(k.devices, ...part.flatMap((id) => {
+      const end = Math.min(ids.length, i + CHUNK);
+      const args: string[] = [seenAt, until];
+      for (let j = i; j < end; j++) {
+        const id = ids[j] as string;
         const d = latest.get(id) as { address: string | null; generated: boolean };
-        return [id, JSON.stringify({ lastAddress: d.address, generated: d.generated })];
-      }));
-      m.zadd(k.seen, 'GT', ...part.flatMap((id) => [at, id]));
-      m.zadd(k.presence, 'GT', ...part.flatMap((id) => [at + ttl, id]));
+        args.push(id, JSON.stringify({ lastAddress: d.address, generated: d.generated }));
+      }
+      calls.push(this.run(TOUCH_DEVICES, [k.devices, k.seen, k.presence], args));
     }
-    await this.exec(m);
+    await Promise.all(calls);
   }
 
   async heartbeat(apiKey: string, deviceIds: readonly string[], at: number, ttlMs: number): Promise<void> {
@@ -1305,14 +1352,32 @@ export class RedisStore implements Store, VariablesStore {
 
   async replaceLastSent(apiKey: string, sends: ReadonlyArray<{ deviceId: string; vars: readonly Var[] }>): Promise<void> {
     const k = this.vsKeys(apiKey);
-    for (let i = 0; i < sends.length; i += CHUNK) {
-      const m = this.redis.multi();
-      for (const x of sends.slice(i, i + CHUNK)) {
-        const key = k.sent(x.deviceId);
-        m.del(key);
-        const list = uniqueVars(x.vars);
-        if (list.length > 0) m.hset(key, ...list.flatMap((v) => [v.name, JSON.stringify(v)]));
+    // Each device once, its last entry winning, as that many replacements one after the other would
+    // leave it; so one DEL of every key of a chunk can go first (a connect storm replaced each socket's
+    // device with a DEL of its own: one command of the store per connection, the most called).
+    const latest = new Map<string, readonly Var[]>();
+    for (const x of sends) latest.set(x.deviceId, x.vars);
+    const ids = [...latest.keys()];
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const part = ids.slice(i, i + CHUNK);
+      const keys = part.map((id) => k.sent(id));
+      const fills: Array<[string, string[]]> = [];
+      part.forEach((id, j) => {
+        const list = uniqueVars(latest.get(id) as readonly Var[]);
+        if (list.length === 0) return;
+        const args: string[] = [];
+        for (const v of list) args.push(v.name, JSON.stringify(v));
+        fills.push([keys[j] as string, args]);
+      });
+      // Nothing to fill (a key with no override in effect, the common case): the DEL alone is atomic
+      // and needs no MULTI around it. The keys share the key's hash tag: one slot on a cluster.
+      if (fills.length === 0) {
+        await this.redis.del(...keys);
+        continue;
       }
+      const m = this.redis.multi();
+      m.del(...keys);
+      for (const [key, args] of fills) m.hset(key, ...args);
       await this.exec(m);
     }
   }

@@ -85,6 +85,8 @@ class ConnectionEvents implements LineTransportEvents {
 
 export class Connection {
   verified: { apiKey: string; deviceId: string | null } | null = null;
+  /** Taken on by the key's client actors (ClientActors.deviceVerified); outlives a restart of the actor. */
+  takenOn = false;
   /** The labels of its last `d:` line; outlives a restart of the actor, as verification does. */
   labels: Labels = NO_LABELS;
   readonly connectedAt = Date.now();

@@ -117,7 +117,11 @@ export class NetTransport implements LineTransport, IdleWatched {
   }
 
   end(): void {
-    this.socket.end();
+    // Ending a socket that is already ended or gone makes Node build an error (with its stack) for
+    // nobody: every disconnect whose peer closed first came through here so.
+    const { socket } = this;
+    if (socket.writableEnded || socket.destroyed) return;
+    socket.end();
   }
 
   destroy(): void {

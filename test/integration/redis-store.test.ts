@@ -224,6 +224,52 @@ describe('RedisStore (Redis only)', () => {
     });
   });
 
+  describe('a connect storm', () => {
+    /** Redis's calls of these commands so far (INFO commandstats). */
+    const calls = async (): Promise<{ del: number; multi: number; hset: number; evalsha: number; eval: number }> => {
+      const text = (await raw.info('commandstats')) as string;
+      const n = (name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+      return { del: n('del'), multi: n('multi'), hset: n('hset'), evalsha: n('evalsha'), eval: n('eval') };
+    };
+
+    it('records a batch of devices, their last seen and presence in one command, no MULTI', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const now = Date.now();
+      const devices = Array.from({ length: 50 }, (_, i) => ({ deviceId: `dev-${i}`, address: `10.0.0.${i}:4000`, generated: i === 7 }));
+      await store.touchDevices(k, devices.slice(0, 1), now, 60_000);
+      const c0 = await calls();
+      await store.touchDevices(k, devices, now + 1, 60_000);
+      const c1 = await calls();
+      expect([c1.evalsha + c1.eval - c0.evalsha - c0.eval, c1.multi - c0.multi]).to.deep.equal([1, 0]);
+      const listed = await store.listDevices(k, 60_000, now + 2);
+      expect(listed).to.have.length(50);
+      const d7 = listed.find((d) => d.deviceId === 'dev-7');
+      expect([d7?.online, d7?.lastSeen, d7?.lastAddress, d7?.generated]).to.deep.equal([true, now + 1, '10.0.0.7:4000', true]);
+    });
+
+    it('clears the last-sent of a batch of devices with nothing in effect in one DEL, no MULTI, and fills the others in one MULTI', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const ids = Array.from({ length: 50 }, (_, i) => `dev-${i}`);
+      for (const id of ids.slice(0, 3)) await store.setLastSent(k, id, [{ name: 'a', type: 'string', value: 'old' }], true);
+      const c0 = await calls();
+      await store.replaceLastSent(k, ids.map((deviceId) => ({ deviceId, vars: [] })));
+      const c1 = await calls();
+      expect([c1.del - c0.del, c1.multi - c0.multi]).to.deep.equal([1, 0]);
+      for (const id of ids.slice(0, 3)) expect(await store.getLastSent(k, id)).to.deep.equal(new Map());
+      // Some with something in effect: still one DEL, in one MULTI with their HSETs; a device twice, the later.
+      await store.replaceLastSent(k, [
+        ...ids.map((deviceId) => ({ deviceId, vars: [] })),
+        { deviceId: 'dev-1', vars: [{ name: 'b', type: 'string', value: 'new' }] },
+      ]);
+      const c2 = await calls();
+      expect([c2.del - c1.del, c2.multi - c1.multi, c2.hset - c1.hset]).to.deep.equal([1, 1, 1]);
+      expect(await store.getLastSent(k, 'dev-1')).to.deep.equal(new Map([['b', { name: 'b', type: 'string', value: 'new' }]]));
+      expect(await store.getLastSent(k, 'dev-0')).to.deep.equal(new Map());
+    });
+  });
+
   describe('failed-login records', () => {
     const rule = loginRule({ maxFailures: 2, windowMs: 60_000, baseDelayMs: 1000, maxDelayMs: 120_000, attemptTimeoutMs: 30_000 });
     const loginKey = (key: string) => `${prefix}login:${createHash('sha256').update(key).digest('hex')}`;

@@ -15,6 +15,12 @@ export interface ConnectionsConfig {
   localAddress: string;
   /** Handshakes in flight at once. */
   concurrency: number;
+  /**
+   * Opens at most this many connections a second (connection i not before i / perSecond s), or as
+   * fast as it can when absent: at a set rate the daemon's CPU per connection compares between builds
+   * whatever else the machine runs (as fast as it can, a slower daemon makes more, smaller turns).
+   */
+  perSecond?: number;
 }
 
 export interface ConnectionsResult {
@@ -37,6 +43,10 @@ runWorker<ConnectionsConfig, ConnectionsResult>(async (cfg, ctl) => {
   const worker = async (): Promise<void> => {
     while (next < cfg.count) {
       const i = next++;
+      if (cfg.perSecond) {
+        const due = t0 + (i * 1000) / cfg.perSecond - performance.now();
+        if (due > 0) await new Promise((r) => setTimeout(r, due));
+      }
       try {
         const s = await openVerified({ port: cfg.port, apiKey: cfg.apiKeys[i % cfg.apiKeys.length] as string, deviceId: `${cfg.devicePrefix}${i}`, localAddress: cfg.localAddress, timeoutMs: 30_000 });
         s.on('error', () => undefined);

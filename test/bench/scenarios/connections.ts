@@ -9,6 +9,17 @@ import { CpuMeter, cpuMs, fdCount, rssBytes } from '../lib/proc.js';
 import { median, sleep } from '../lib/stats.js';
 import type { ConnectionsConfig, ConnectionsResult } from '../gen/connections.js';
 import { medianCpu } from './ingest.js';
+import { readFileSync } from 'node:fs';
+
+/** The process's CPU in the kernel (system calls, loopback TCP), ms; null when it is gone. */
+function sysMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
 
 /** Issue 14: raw Node `net` holds about 8 KB per idle socket. */
 const TARGET_BYTES = 8 * 1024;
@@ -30,7 +41,22 @@ interface ConnectionsRun {
   daemonCpuUsUntilIdle: number | null;
   /** How long after the last OK the daemon went idle (its client actors caught up), ms. */
   settleMs: number;
+  /** Of daemonCpuUsUntilIdle, the part in the kernel (system time), µs. */
+  daemonSysUsUntilIdle: number | null;
+  /** Redis commands per connection from the first connect until the daemon is idle again (INFO commandstats; EVALSHA counts once). */
+  redisCallsPerConnection: number;
+  /** The most called commands over the run, in all. */
+  redisTop: Record<string, number>;
   cpu: Record<string, number>;
+}
+
+/** Redis's command counts since the last CONFIG RESETSTAT (INFO and CONFIG themselves left out), with the most called. */
+async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<{ total: number; top: Record<string, number> }> {
+  const text = (await redis.info('commandstats')) as string;
+  const list: Array<[string, number]> = [];
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && !(m[1] as string).startsWith('config')) list.push([m[1] as string, Number(m[2])]);
+  list.sort((a, b) => b[1] - a[1]);
+  return { total: list.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(list.slice(0, 8)) };
 }
 
 /** Waits until the process uses under a tenth of a core over 250 ms; gives the ms waited. */
@@ -49,7 +75,9 @@ export async function untilIdle(pid: number, maxMs: number): Promise<number> {
 export async function connectionsScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {
   const total = ctx.quick ? 6000 : 15_000;
   const procs = 3;
+  const pace = Number(process.env.BENCH_CONNECT_RATE ?? 0);
   const runs: ConnectionsRun[] = [];
+  const redis = ctx.redis.client();
   // Source addresses 127.<net>.<run>.<process>, <net> drawn per benchmark: a port still in TIME_WAIT
   // from an earlier run (60 s) makes binding to the same address slow, for the generators and the kernel.
   const net = 10 + Math.floor(Math.random() * 240);
@@ -82,11 +110,15 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
         devicePrefix: `r${r}g${g}-`,
         localAddress: `127.${net}.${r}.${2 + g}`,
         concurrency: 200,
+        // BENCH_CONNECT_RATE=<connections/s over all generators> paces the storm (A/B runs of CPU per connection).
+        ...(pace > 0 && { perSecond: pace / procs }),
       } satisfies ConnectionsConfig),
     );
     await Promise.all(gens.map((g) => g.ready()));
     const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
+    await redis.config('RESETSTAT');
     const cpu0 = cpuMs(daemon.pid);
+    const sys0 = sysMs(daemon.pid);
     meter.begin();
     const t0 = Date.now();
     for (const g of gens) g.go();
@@ -100,6 +132,8 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
     // Let the daemon settle (client actors, device events) before reading its memory.
     const settleMs = await untilIdle(daemon.pid, 30_000);
     const cpuIdle = cpuMs(daemon.pid);
+    const sysIdle = sysMs(daemon.pid);
+    const calls = await redisCalls(redis);
     await sleep(Math.max(0, 2000 - settleMs));
     const rssAfter = rssBytes(daemon.pid) ?? 0;
     const heap1 = await daemon.metric('observerio_nodejs_heap_size_used_bytes');
@@ -113,16 +147,20 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
       heapPerConnection: heap0 !== null && heap1 !== null ? Math.round((heap1 - heap0) / verified) : null,
       daemonCpuUsPerConnection: cpu.daemon === undefined ? null : Math.round(((cpu.daemon / 100) * (doneAt - t0) * 1000) / verified),
       daemonCpuUsUntilIdle: cpu0 === null || cpuIdle === null ? null : Math.round(((cpuIdle - cpu0) * 1000) / verified),
+      daemonSysUsUntilIdle: sys0 === null || sysIdle === null ? null : Math.round(((sysIdle - sys0) * 1000) / verified),
       settleMs,
+      redisCallsPerConnection: Math.round((calls.total / verified) * 100) / 100,
+      redisTop: calls.top,
       cpu,
     };
     ctx.log(
-      `  run ${r + 1}: ${verified.toLocaleString()} verified in ${doneAt - t0} ms = ${run.perSecond.toLocaleString()}/s (daemon ${run.daemonCpuUsPerConnection} µs CPU each, ${run.daemonCpuUsUntilIdle} µs until idle ${settleMs} ms after the last OK); RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB = ${run.bytesPerConnection.toLocaleString()} B/connection (JS heap ${run.heapPerConnection?.toLocaleString() ?? '?'} B), ${fds} fds, cpu ${JSON.stringify(cpu)}`,
+      `  run ${r + 1}: ${verified.toLocaleString()} verified in ${doneAt - t0} ms = ${run.perSecond.toLocaleString()}/s (daemon ${run.daemonCpuUsPerConnection} µs CPU each, ${run.daemonCpuUsUntilIdle} µs until idle, ${run.daemonSysUsUntilIdle} µs of it system, ${settleMs} ms after the last OK); RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB = ${run.bytesPerConnection.toLocaleString()} B/connection (JS heap ${run.heapPerConnection?.toLocaleString() ?? '?'} B), ${fds} fds, Redis ${run.redisCallsPerConnection} commands each ${JSON.stringify(calls.top)}, cpu ${JSON.stringify(cpu)}`,
     );
     runs.push(run);
     await Promise.all(gens.map((g) => g.close(10_000)));
     await daemon.stop();
   }
+  redis.disconnect();
   const rate = median(runs.map((r) => r.perSecond));
   const bytes = median(runs.map((r) => r.bytesPerConnection));
   return {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { dynamicSupervisor, MaxChildrenError, type Runtime } from '../../../src/otp/index.js';
+import { dynamicSupervisor, MaxChildrenError, worker, type ChildSpec, type Runtime } from '../../../src/otp/index.js';
 import { eventually } from '../../helpers/eventually.js';
 import { counter, get, send, startTree, sup } from './helpers.js';
 
@@ -45,6 +45,29 @@ describe('otp/dynamic-supervisor', () => {
       expect((err as Error).message).to.contain('x cannot start');
       expect(dyn.size).to.equal(0);
       await dyn.startChild(counter('x', []));
+      expect(dyn.size).to.equal(1);
+    });
+
+    it('rejects a child whose asynchronous init fails, and one whose id is taken, keeping no trace of either', async () => {
+      rt = await tree({});
+      const dyn = rt.dynamicSupervisor('/root/dyn');
+      const slow = (id: string, fail: boolean): ChildSpec => ({
+        id,
+        start: worker<null, never>({
+          init: async () => {
+            await new Promise((r) => setTimeout(r, 5));
+            if (fail) throw new Error(`${id} failed later`);
+            return null;
+          },
+        }),
+      });
+      const err = await dyn.startChild(slow('late', true)).catch((e: unknown) => e);
+      expect((err as Error).message).to.equal('late failed later');
+      expect(dyn.size).to.equal(0);
+      const ref = await dyn.startChild(slow('late', false));
+      expect(ref.alive()).to.equal(true);
+      const taken = await dyn.startChild(slow('late', false)).catch((e: unknown) => e);
+      expect((taken as Error).message).to.contain('already has a child late');
       expect(dyn.size).to.equal(1);
     });
   });
