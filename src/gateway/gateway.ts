@@ -1,7 +1,8 @@
 /**
  * The gateway does what the protocol's commands mean: it verifies API keys, writes variables to the
- * store and logs to the index, and publishes both to the key's dashboard channels. Hot path: writes
- * for the same key within one tick coalesce into one store call and one published event.
+ * store and logs to the index, and publishes both to the key's dashboard channels (logs only while
+ * some node listens on the key's logs channel: log-tail.ts). Hot path: writes for the same key within
+ * one tick coalesce into one store call and one published event.
  *
  * Variable writes go through a RetryQueue: one write per key in flight, and a write that cannot reach
  * the store (a Redis outage) waits in memory, collapsed per variable, until the store answers. Past
