@@ -93,6 +93,8 @@ export class MeiliLogIndex implements LogIndex {
   private skipped = 0;
   /** Where a batch's documents are POSTed, and the connections kept open for it (see post()). */
   private readonly documentsUrl: URL;
+  private readonly searchUrl: URL;
+  private readonly tasksUrl: URL;
   private readonly agent: HttpAgent;
 
   constructor(
@@ -108,6 +110,8 @@ export class MeiliLogIndex implements LogIndex {
     this.index = this.client.index<LogDocument>(cfg.indexName);
     const base = new URL(cfg.url.endsWith('/') ? cfg.url : `${cfg.url}/`);
     this.documentsUrl = new URL(`indexes/${encodeURIComponent(cfg.indexName)}/documents?primaryKey=id`, base);
+    this.searchUrl = new URL(`indexes/${encodeURIComponent(cfg.indexName)}/search`, base);
+    this.tasksUrl = new URL('tasks', base);
     this.agent = base.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
   }
 
@@ -187,15 +191,21 @@ export class MeiliLogIndex implements LogIndex {
     else if (q.kind === 'log') filter.push('NOT kind = "change"');
     if (q.from !== null) filter.push(`receivedAt >= ${q.from}`);
     if (q.to !== null) filter.push(`receivedAt <= ${q.to}`);
-    const res = await this.index.search(q.q, {
-      filter,
-      sort: SORT,
-      limit: q.limit,
-      // Every word must match, as in the memory index; the default drops words until something does.
-      matchingStrategy: 'all',
-      attributesToRetrieve: [...RETRIEVED],
-    });
-    return { hits: res.hits.map(toEntry), total: res.estimatedTotalHits };
+    const res = await this.requestOk(
+      'POST',
+      this.searchUrl,
+      JSON.stringify({
+        q: q.q,
+        filter,
+        sort: SORT,
+        limit: q.limit,
+        // Every word must match, as in the memory index; the default drops words until something does.
+        matchingStrategy: 'all',
+        attributesToRetrieve: RETRIEVED,
+      }),
+    );
+    const hits = Array.isArray(res.hits) ? (res.hits as Partial<LogDocument>[]) : [];
+    return { hits: hits.map(toEntry), total: typeof res.estimatedTotalHits === 'number' ? res.estimatedTotalHits : hits.length };
   }
 
   private async write(entries: readonly LogEntry[], onQueued?: () => void): Promise<void> {
@@ -233,37 +243,53 @@ export class MeiliLogIndex implements LogIndex {
   }
 
   /**
-   * POSTs one batch's NDJSON and resolves with its task's uid. Straight on node:http with kept-alive
-   * connections, not through the client's fetch: undici's fetch (streams, headers objects, abort
-   * signals per request) was a sixth of the daemon's busy time in the logs bench, for a request that
-   * is one body and one small JSON answer. The answer's errors are judged as the client's were.
+   * POSTs one batch's NDJSON and resolves with its task's uid. The answer's errors are judged as the
+   * client's were: a 4xx for the payload is a refusal, anything else may pass next time.
    */
-  private postDocuments(body: string): Promise<number> {
-    const url = this.documentsUrl;
+  private async postDocuments(body: string): Promise<number> {
+    const { status, answer, text } = await this.request('POST', this.documentsUrl, body, 'application/x-ndjson');
+    if (status >= 200 && status < 300 && typeof answer?.taskUid === 'number') return answer.taskUid;
+    const code = typeof answer?.code === 'string' ? answer.code : undefined;
+    const message = typeof answer?.message === 'string' ? answer.message : `HTTP ${status}: ${text.slice(0, 200)}`;
+    throw refusalOfAnswer(status, code, message) ?? new Error(`Meilisearch document write answered ${status}${code ? ` ${code}` : ''}: ${message}`);
+  }
+
+  /** A JSON answer that must be a 2xx, as the client's requests treated them; anything else rejects. */
+  private async requestOk(method: 'GET' | 'POST', url: URL, body?: string): Promise<Record<string, unknown>> {
+    const { status, answer, text } = await this.request(method, url, body, 'application/json');
+    if (status >= 200 && status < 300 && answer) return answer;
+    const code = typeof answer?.code === 'string' ? answer.code : undefined;
+    throw new Error(`Meilisearch ${method} ${url.pathname} answered ${status}${code ? ` ${code}` : ''}: ${typeof answer?.message === 'string' ? answer.message : text.slice(0, 200)}`);
+  }
+
+  /**
+   * One request on node:http with kept-alive connections, for the requests the daemon makes all the
+   * time (document writes, task polls, searches), not through the client's fetch: undici's fetch
+   * (streams, header objects, abort signals per request) was a sixth of the daemon's busy time in the
+   * logs bench, for requests that are one body and one JSON answer.
+   */
+  private request(method: 'GET' | 'POST', url: URL, body: string | undefined, contentType: string): Promise<{ status: number; answer: Record<string, unknown> | null; text: string }> {
     const headers: Record<string, string | number> = {
-      'content-type': 'application/x-ndjson',
-      'content-length': Buffer.byteLength(body),
       // As the client's requests: an uncompressed answer, nothing to inflate here.
       'accept-encoding': 'identity',
     };
+    if (body !== undefined) {
+      headers['content-type'] = contentType;
+      headers['content-length'] = Buffer.byteLength(body);
+    }
     if (this.cfg.masterKey) headers.authorization = `Bearer ${this.cfg.masterKey}`;
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<number>((resolve, reject) => {
-      const req = send(url, { method: 'POST', headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS }, (res: IncomingMessage) => {
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method, headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          const answer = parseAnswer(text);
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300 && typeof answer?.taskUid === 'number') return resolve(answer.taskUid);
-          const code = typeof answer?.code === 'string' ? answer.code : undefined;
-          const message = typeof answer?.message === 'string' ? answer.message : `HTTP ${status}: ${text.slice(0, 200)}`;
-          reject(refusalOfAnswer(status, code, message) ?? new Error(`Meilisearch document write answered ${status}${code ? ` ${code}` : ''}: ${message}`));
+          resolve({ status: res.statusCode ?? 0, answer: parseAnswer(text), text });
         });
       });
-      req.on('timeout', () => req.destroy(new Error(`Meilisearch document write timed out after ${REQUEST_TIMEOUT_MS} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`Meilisearch ${method} ${url.pathname} timed out after ${REQUEST_TIMEOUT_MS} ms`)));
       req.on('error', reject);
       req.end(body);
     });
@@ -293,7 +319,12 @@ export class MeiliLogIndex implements LogIndex {
       const uids = [...this.following.keys()];
       let seen: Task[];
       try {
-        seen = (await this.client.tasks.getTasks({ uids, limit: uids.length })).results;
+        const url = new URL(this.tasksUrl);
+        url.searchParams.set('uids', uids.join(','));
+        url.searchParams.set('limit', String(uids.length));
+        const answer = await this.requestOk('GET', url);
+        if (!Array.isArray(answer.results)) throw new Error('Meilisearch GET /tasks answered without results');
+        seen = answer.results as Task[];
       } catch (err) {
         // As a write whose task cannot be confirmed: each caller sends its batch again later.
         for (const uid of uids) {
@@ -328,10 +359,10 @@ export class MeiliLogIndex implements LogIndex {
 }
 
 /** Meilisearch's JSON answer to a write, or null for anything else (judged by its status then). */
-function parseAnswer(text: string): { taskUid?: unknown; code?: unknown; message?: unknown } | null {
+function parseAnswer(text: string): Record<string, unknown> | null {
   try {
     const v: unknown = JSON.parse(text);
-    return typeof v === 'object' && v !== null ? (v as { taskUid?: unknown; code?: unknown; message?: unknown }) : null;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
   }
