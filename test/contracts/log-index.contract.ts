@@ -164,6 +164,12 @@ export function logIndexContract(name: string, factory: LogIndexFactory): void {
         expect(ids((await index.search({ apiKey: key, q: 'ログ' })).hits)).to.deep.equal([cjk.id]);
       });
 
+      it('matches a quoted phrase\'s words in any order within the log, as unquoted words', async () => {
+        // Quotes are no phrase operator here (Meilisearch's word distances are not indexed, as the memory index keeps none).
+        expect(ids((await index.search({ apiKey: key, q: '"save disk"' })).hits)).to.have.members([disk.id, diskFull.id]);
+        expect(ids((await index.search({ apiKey: key, q: '"full disk"' })).hits)).to.have.members([disk.id, diskFull.id]);
+      });
+
       it('finds nothing when a word matches no log', async () => {
         const res = await index.search({ apiKey: key, q: 'disk zebra' });
         expect(res).to.deep.equal({ hits: [], total: 0 });
