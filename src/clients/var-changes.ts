@@ -287,7 +287,9 @@ export class VarChanges {
    * (other nodes are ordered by the store's version check). Changes that queue up behind a commit in
    * flight are computed one after the other, each from the state the ones before it leave, and
    * committed together in one step (store.commitMany): the same result as one by one, at one read
-   * and one write for the lot instead of two round trips each.
+   * and one write for the lot instead of two round trips each. Such a batch's commit leaves while the
+   * one ahead of it is still on its way, chained on it (see drain): committed, answered and delivered
+   * in the order made all the same.
    */
   act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>, options: ActOptions = {}): Promise<Applied> {
     const hook = options.sent;
