@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics.js';
 import { canonicalVarValue, inferVarType, MAX_VAR_NAME, MAX_VAR_TYPE, varNameProblem, varTypeProblem, type Var, type VarValue } from '../model.js';
 import { channels, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
 import { applyCommit, compareHistoryIds, parseHistoryId, plainOp } from '../store/variables-common.js';
-import { affectedDevices, commit, overridesOfNames, type Action, type HistoryDraft, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
+import { affectedDevices, commit, overridesOfNames, type Action, type CommitManyResult, type HistoryDraft, type HistoryEntry, type StrategyRecord, type VariablesState, type Override } from '../variables/index.js';
 import type { StrategyAnswer, VarDelivery } from '../wire.js';
 import type { DeliveryAck, DeliveryAcks, VarChange, VarStore } from './client.js';
 
@@ -115,6 +115,31 @@ interface Committed {
   sent?: (() => void) | undefined;
 }
 
+/** A change computed for its batch's commit. */
+interface PlannedChange {
+  item: Queued;
+  ops: Planned['ops'];
+  draft: HistoryDraft;
+  before: VariablesState;
+  after: VariablesState;
+}
+
+/** A batch whose commit is on its way (VarChanges.drain), and the state it leaves if the store takes it. */
+interface Ahead {
+  planned: PlannedChange[];
+  /** Its changes whose strategy moved under them, computed again once it lands. */
+  later: Queued[];
+  result: Promise<CommitManyResult>;
+  leaves: ReadState;
+}
+
+/** What one attempt at a batch came to (VarChanges.attempt). */
+type Attempt =
+  | { kind: 'doubt' }
+  | { kind: 'abort' }
+  | { kind: 'none'; next: Queued[] }
+  | { kind: 'sent'; planned: PlannedChange[]; next: Queued[]; result: Promise<CommitManyResult>; stillCached: boolean; leaves: ReadState };
+
 /** A change waiting for its key's commit. */
 interface Queued {
   actor: string;
@@ -211,6 +236,10 @@ export class VarChanges {
   private readonly overridesSent = new Map<string, { id: { ms: number; seq: number }; tick: boolean; latest: readonly Override[] | null }>();
   /** Changes waiting to be committed, per key; a key is here while its drain runs. */
   private readonly queues = new Map<string, Queued[]>();
+  /** Per key whose drain waits for a batch's answer with nothing behind it: wakes it when a change joins the queue. */
+  private readonly wakers = new Map<string, () => void>();
+  /** The overrides spells' timers (publishOverrides), cleared by stop(). */
+  private readonly spells = new Set<NodeJS.Timeout>();
   private subscription: Promise<Unsubscribe> | null = null;
   private readonly ackTimeoutMs: number;
   /** Request ids are `<requestPrefix>.<batch>.<i>`: the prefix is drawn once, so a late ack from another incarnation never matches. */
@@ -236,6 +265,10 @@ export class VarChanges {
   }
 
   async stop(): Promise<void> {
+    // A stopped instance sends dashboards nothing more (a spell's end would otherwise still publish).
+    for (const t of this.spells) clearTimeout(t);
+    this.spells.clear();
+    this.overridesSent.clear();
     const sub = this.subscription;
     this.subscription = null;
     for (const [id, p] of this.pending) {
@@ -254,7 +287,9 @@ export class VarChanges {
    * (other nodes are ordered by the store's version check). Changes that queue up behind a commit in
    * flight are computed one after the other, each from the state the ones before it leave, and
    * committed together in one step (store.commitMany): the same result as one by one, at one read
-   * and one write for the lot instead of two round trips each.
+   * and one write for the lot instead of two round trips each. Such a batch's commit leaves while the
+   * one ahead of it is still on its way, chained on it (see drain): committed, answered and delivered
+   * in the order made all the same.
    */
   act(apiKey: string, actor: string, plan: (state: ReadState) => Planned | Promise<Planned>, options: ActOptions = {}): Promise<Applied> {
     const hook = options.sent;
@@ -288,25 +323,109 @@ export class VarChanges {
           reject(err);
         },
       });
+      this.wakers.get(apiKey)?.();
     });
   }
 
-  /** Commits what waits for the key, batch after batch, until nothing does. */
+  /**
+   * Commits what waits for the key, batch after batch, until nothing does. A batch's commit leaves
+   * while the one before it is still on its way (at most one ahead): computed from the state that one
+   * leaves, and taken by the store only right behind it (CommitManyOptions.chained), so a key's
+   * changes do not wait a round trip per batch for the previous batch's answer. Answers, deliveries
+   * and retries follow in commit order: each batch lands (delivered, or computed again from a fresh
+   * read when refused) before the one behind it. A batch with a change that would be refused on that
+   * state (a plan that throws, a strategy at another version) waits for the one ahead instead and is
+   * committed as it always was, so no change is refused on a state that may not come to be.
+   */
   private async drain(apiKey: string, q: Queued[]): Promise<void> {
     // Started from act() before its push: let the pushes of this tick join the first batch.
     await Promise.resolve();
-    while (q.length > 0) {
-      const batch = q.splice(0, MAX_BATCH);
-      try {
-        await this.commitBatch(apiKey, batch);
-      } catch (err) {
-        for (const item of batch) item.reject(err);
+    let ahead: Ahead | null = null;
+    for (;;) {
+      if (q.length === 0 && ahead) {
+        // Nothing behind it yet: its answer, or a change to send behind it, whichever comes first.
+        const arrived = await Promise.race([ahead.result.then(() => false, () => false), this.arrival(apiKey)]);
+        this.wakers.delete(apiKey);
+        if (!arrived || q.length === 0) {
+          await this.land(apiKey, ahead);
+          ahead = null;
+          continue;
+        }
       }
+      if (q.length === 0) break;
+      // Changes of the batch ahead that are computed again once it lands go before any behind it.
+      if (ahead && ahead.later.length > 0) {
+        await this.land(apiKey, ahead);
+        ahead = null;
+      }
+      const batch = q.splice(0, MAX_BATCH);
+      let sent: Ahead | { rest: Queued[]; cacheFirst: boolean } | { err: unknown };
+      try {
+        sent = await this.send(apiKey, batch, ahead?.leaves ?? null);
+      } catch (err) {
+        sent = { err };
+      }
+      if (ahead) await this.land(apiKey, ahead);
+      ahead = null;
+      if ('err' in sent) for (const item of batch) item.reject(sent.err);
+      else if ('rest' in sent) {
+        if (sent.rest.length > 0) await this.commitCarefully(apiKey, sent.rest, sent.cacheFirst);
+      } else ahead = sent;
     }
     this.queues.delete(apiKey);
   }
 
-  private async commitBatch(apiKey: string, batch: Queued[]): Promise<void> {
+  /** Resolves when a change joins the key's queue (act). */
+  private arrival(apiKey: string): Promise<boolean> {
+    return new Promise<boolean>((resolve) => this.wakers.set(apiKey, () => resolve(true)));
+  }
+
+  /**
+   * The batch's first attempt (VarChanges.attempt) from `base`, the state the batch ahead leaves (null:
+   * the state this node's store last saw), its commit sent and not awaited; else what is left to
+   * commit as before (after the batch ahead lands), and whether from the cache first.
+   */
+  private async send(apiKey: string, batch: Queued[], base: ReadState | null): Promise<Ahead | { rest: Queued[]; cacheFirst: boolean }> {
+    const { store, logger } = this.deps;
+    const state = base ?? (await backend(store.lastState(apiKey), 'store', logger));
+    const a = await this.attempt(apiKey, batch, state, base ? 'projected' : 'cached');
+    if (a.kind === 'sent') return { planned: a.planned, later: a.next, result: a.result, leaves: a.leaves };
+    if (a.kind === 'abort') return { rest: batch, cacheFirst: true };
+    return { rest: a.kind === 'none' ? a.next : batch, cacheFirst: false };
+  }
+
+  /**
+   * A sent batch's answer: delivered when taken (then its changes whose strategy moved under them
+   * computed again), computed again from a fresh read when refused.
+   */
+  private async land(apiKey: string, a: Ahead): Promise<void> {
+    let r: CommitManyResult;
+    try {
+      r = await a.result;
+    } catch (err) {
+      for (const x of a.planned) x.item.reject(err);
+      if (a.later.length > 0) await this.commitCarefully(apiKey, a.later, false);
+      return;
+    }
+    if (r.ok) {
+      this.deliverLanded(apiKey, a.planned, r.entries);
+      if (a.later.length > 0) await this.commitCarefully(apiKey, a.later, false);
+      return;
+    }
+    // Refused (another node committed, or the batch it was chained on was refused): from a fresh read.
+    await this.commitCarefully(apiKey, [...a.planned.map((x) => x.item), ...a.later], false);
+  }
+
+  /** commitBatch, its failure answering the batch's changes. */
+  private async commitCarefully(apiKey: string, batch: Queued[], fromCache: boolean): Promise<void> {
+    try {
+      await this.commitBatch(apiKey, batch, fromCache);
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+    }
+  }
+
+  private async commitBatch(apiKey: string, batch: Queued[], cacheFirst: boolean): Promise<void> {
     const { store, logger, variables } = this.deps;
     let open = batch;
     // First from the state as this node's store last saw it, without a round trip: exact, because
@@ -314,91 +433,116 @@ export class VarChanges {
     // strategy at another version) a read makes sure it is still the key's state (else the batch is
     // computed again from the fresh one). That attempt is not counted when its commit is refused: the
     // retries on fresh reads are as many as they always were.
-    let fromCache = true;
+    let fromCache = cacheFirst;
     for (let attempt = 0; attempt < variables.maxCommitRetries && open.length > 0; attempt++) {
-      let cached = fromCache;
+      const cached = fromCache;
       fromCache = false;
       const state = await backend(cached ? store.lastState(apiKey) : store.readState(apiKey), 'store', logger);
-      let overrides = state.overrides;
-      let strategies = state.strategies;
-      // The strategies as the pure functions take them, made again only when a change edits them.
-      let plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
-      const planned: Array<{ item: Queued; ops: Planned['ops']; draft: HistoryDraft; before: VariablesState; after: VariablesState }> = [];
-      const next: Queued[] = [];
-      let doubt = false;
-      /** Whether the state read from the cache is still the key's: asked once, before the first refusal. */
-      const stillCurrent = async (): Promise<boolean> => {
-        if (!cached) return true;
-        cached = false;
-        doubt = (await backend(store.readState(apiKey), 'store', logger)).stateVersion !== state.stateVersion;
-        return !doubt;
-      };
-      for (const item of open) {
-        let p: Planned;
-        try {
-          p = await item.plan({ overrides, strategies, stateVersion: state.stateVersion + planned.length });
-        } catch (err) {
-          if (!(await stillCurrent())) break;
-          item.reject(err);
-          continue;
-        }
-        const se = p.strategyExpect;
-        if (se) {
-          const current = strategies.find((x) => x.name === se.name)?.version ?? null;
-          if (current !== se.version) {
-            if (!(await stillCurrent())) break;
-            if (se.fromEditor) item.reject(new ObserverioError('conflict', `strategy ${se.name} is at version ${current ?? '(deleted)'}, not ${se.version ?? '(new)'}; re-read it and retry`));
-            // Computed from an older state than this one: computed again on the next attempt.
-            else next.push(item);
-            continue;
-          }
-        }
-        const before: VariablesState = { overrides, strategies: plainStrategies };
-        const { state: after, draft } = commit(before, p.ops, p.meta);
-        planned.push({ item, ops: p.ops, draft, before, after });
-        // What the next change of the batch is computed from: the records this one leaves, as the store
-        // will write them (the overrides are applyOps', already in `after`; strategy records get versions).
-        if (p.ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete')) {
-          const records = applyCommit({ overrides, strategies }, p.ops.map(plainOp), Math.max(0, Math.floor(draft.at)), item.actor);
-          overrides = records.overrides;
-          strategies = records.strategies;
-          plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
-        } else overrides = after.overrides;
-      }
-      if (doubt) {
+      const a = await this.attempt(apiKey, open, state, cached ? 'cached' : 'fresh');
+      if (a.kind === 'doubt') {
         attempt--;
         continue;
       }
-      if (planned.length === 0) {
-        open = next;
+      if (a.kind !== 'sent') {
+        open = a.kind === 'none' ? a.next : open;
         continue;
       }
-      const r = await backend(
-        store.commitMany(apiKey, planned.map((x) => ({ ops: x.ops, draft: x.draft, by: x.item.actor })), state.stateVersion, { maxEntries: variables.historyMaxEntries, maxAgeMs: variables.historyMaxAgeMs }),
-        'store',
-        logger,
-      ).catch((err: unknown) => {
-        for (const x of planned) x.item.reject(err);
+      const r = await a.result.catch((err: unknown) => {
+        for (const x of a.planned) x.item.reject(err);
         return null;
       });
       if (!r) {
-        open = next;
+        open = a.next;
         continue;
       }
       if (r.ok) {
-        // Delivered as one batch, started here before the next commit so batches reach the nodes in
-        // commit order; the next batch's commit does not wait for this one's acks.
-        void this.deliverBatch(
-          apiKey,
-          planned.map((x, i) => ({ item: x.item, c: { entry: r.entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops), sent: x.item.sent } })),
-        );
-        open = next;
+        this.deliverLanded(apiKey, a.planned, r.entries);
+        open = a.next;
       } else {
-        open = [...planned.map((x) => x.item), ...next];
-        if (cached) attempt--;
+        open = [...a.planned.map((x) => x.item), ...a.next];
+        if (a.stillCached) attempt--;
       }
     }
     for (const item of open) item.reject(new ObserverioError('unavailable', 'too many concurrent changes of this key; retry'));
+  }
+
+  /**
+   * One attempt at a batch: its changes computed one after the other from `state`, and their commit
+   * sent (its answer not awaited). `cached`: the state as this node's store last saw it; before a
+   * change is refused on it, one read makes sure it is still the key's (`doubt` when not: nothing
+   * sent, nothing refused). `fresh`: read for this attempt. `projected`: the state a commit on its way
+   * leaves; any refusal ends the attempt (`abort`: nothing sent, nothing refused), since that state
+   * may not come to be. Changes whose strategy moved under them (not the editor's) are in `next`.
+   */
+  private async attempt(apiKey: string, open: readonly Queued[], state: ReadState, basis: 'cached' | 'fresh' | 'projected'): Promise<Attempt> {
+    const { store, logger, variables } = this.deps;
+    let overrides = state.overrides;
+    let strategies = state.strategies;
+    // The strategies as the pure functions take them, made again only when a change edits them.
+    let plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
+    const planned: PlannedChange[] = [];
+    const next: Queued[] = [];
+    let cached = basis === 'cached';
+    let doubt = false;
+    /** Whether the state read from the cache is still the key's: asked once, before the first refusal. */
+    const stillCurrent = async (): Promise<boolean> => {
+      if (!cached) return true;
+      cached = false;
+      doubt = (await backend(store.readState(apiKey), 'store', logger)).stateVersion !== state.stateVersion;
+      return !doubt;
+    };
+    for (const item of open) {
+      let p: Planned;
+      try {
+        p = await item.plan({ overrides, strategies, stateVersion: state.stateVersion + planned.length });
+      } catch (err) {
+        if (basis === 'projected') return { kind: 'abort' };
+        if (!(await stillCurrent())) break;
+        item.reject(err);
+        continue;
+      }
+      const se = p.strategyExpect;
+      if (se) {
+        const current = strategies.find((x) => x.name === se.name)?.version ?? null;
+        if (current !== se.version) {
+          if (basis === 'projected') return { kind: 'abort' };
+          if (!(await stillCurrent())) break;
+          if (se.fromEditor) item.reject(new ObserverioError('conflict', `strategy ${se.name} is at version ${current ?? '(deleted)'}, not ${se.version ?? '(new)'}; re-read it and retry`));
+          // Computed from an older state than this one: computed again on the next attempt.
+          else next.push(item);
+          continue;
+        }
+      }
+      const before: VariablesState = { overrides, strategies: plainStrategies };
+      const { state: after, draft } = commit(before, p.ops, p.meta);
+      planned.push({ item, ops: p.ops, draft, before, after });
+      // What the next change of the batch is computed from: the records this one leaves, as the store
+      // will write them (the overrides are applyOps', already in `after`; strategy records get versions).
+      if (p.ops.some((op) => op.kind === 'strategy.put' || op.kind === 'strategy.delete')) {
+        const records = applyCommit({ overrides, strategies }, p.ops.map(plainOp), Math.max(0, Math.floor(draft.at)), item.actor);
+        overrides = records.overrides;
+        strategies = records.strategies;
+        plainStrategies = strategies.map((x) => ({ name: x.name, vars: x.vars }));
+      } else overrides = after.overrides;
+    }
+    if (doubt) return { kind: 'doubt' };
+    if (planned.length === 0) return { kind: 'none', next };
+    const result = backend(
+      store.commitMany(apiKey, planned.map((x) => ({ ops: x.ops, draft: x.draft, by: x.item.actor })), state.stateVersion, { maxEntries: variables.historyMaxEntries, maxAgeMs: variables.historyMaxAgeMs }, { chained: basis === 'projected' }),
+      'store',
+      logger,
+    );
+    result.catch(() => undefined);
+    return { kind: 'sent', planned, next, result, stillCached: cached, leaves: { overrides, strategies, stateVersion: state.stateVersion + planned.length } };
+  }
+
+  /** A committed batch delivered, started before the next batch lands so batches reach the nodes in commit order. */
+  private deliverLanded(apiKey: string, planned: readonly PlannedChange[], entries: readonly HistoryEntry[]): void {
+    // The next batch's commit does not wait for this one's acks.
+    void this.deliverBatch(
+      apiKey,
+      planned.map((x, i) => ({ item: x.item, c: { entry: entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops), sent: x.item.sent } })),
+    );
   }
 
   /** Delivers a committed batch and answers each of its changes (a failure answers the changes it concerns). */
@@ -565,7 +709,8 @@ export class VarChanges {
       this.overridesSent.set(apiKey, { id, tick: true, latest: null });
       events.push({ type: 'overrides', overrides: [...overrides] });
       const spell = (ms: number): void => {
-        setTimeout(() => {
+        const timer = setTimeout(() => {
+          this.spells.delete(timer);
           const s = this.overridesSent.get(apiKey);
           if (!s) return;
           if (s.latest) {
@@ -579,7 +724,9 @@ export class VarChanges {
           // Quiet for a spell: only the newest id is kept, so an older list arriving late is still dropped.
           this.overridesSent.delete(apiKey);
           if (this.overridesSent.size < MAX_KEYS_REMEMBERED) this.overridesSent.set(apiKey, { id: s.id, tick: false, latest: null });
-        }, ms).unref();
+        }, ms);
+        timer.unref();
+        this.spells.add(timer);
       };
       spell(overridesEventMs(overrides.length));
       return;

@@ -19,7 +19,7 @@ import type { Labels } from '../variables/labels.js';
 import { withOverrideOps } from '../variables/override-list.js';
 import type { Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
-import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import type { CommitExpect, CommitManyOptions, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
 import { LoginLimiter, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -234,6 +234,8 @@ export class MemoryStore implements Store, VariablesStore {
   private readonly outbox = new Map<string, Map<string, VarValue>>();
   /** apiKey → its §8 data. */
   private readonly variables = new Map<string, KeyVariables>();
+  /** Per key, the version this store's last commitMany left, while nothing refused since (CommitManyOptions.chained). */
+  private readonly lastCommitLeft = new Map<string, number>();
   /** Failed sign-ins per emailKey; never journaled (a restart forgets them, as it always has). */
   private readonly logins = new LoginLimiter();
 
@@ -585,11 +587,17 @@ export class MemoryStore implements Store, VariablesStore {
     return r.ok ? { ok: true, entry: r.entries[0] as HistoryEntry, stateVersion: r.stateVersion } : { ok: false, stateVersion: r.stateVersion };
   }
 
-  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
+  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds, options: CommitManyOptions = {}): Promise<CommitManyResult> {
     checkHistoryBounds(bounds);
     // One synchronous step, as commit: checked once, then every commit applied before anything else runs.
     const now = this.keyVars(apiKey)?.stateVersion ?? 0;
-    if (now !== stateVersion) return { ok: false, stateVersion: now };
+    // Chained: only right behind this store's last commitMany of the key, taken and with nothing
+    // committed since (the version it left is still the key's).
+    const behind = !options.chained || this.lastCommitLeft.get(apiKey) === stateVersion;
+    if (now !== stateVersion || !behind) {
+      this.lastCommitLeft.delete(apiKey);
+      return { ok: false, stateVersion: now };
+    }
     const entries: HistoryEntry[] = [];
     const written: Promise<void>[] = [];
     for (const c of commits) {
@@ -600,6 +608,9 @@ export class MemoryStore implements Store, VariablesStore {
       entries.push(entry);
     }
     const after = this.keyVars(apiKey)?.stateVersion ?? 0;
+    // As on Redis, nothing to commit is nothing to chain on.
+    if (commits.length > 0) this.lastCommitLeft.set(apiKey, after);
+    else this.lastCommitLeft.delete(apiKey);
     await Promise.all(written);
     return { ok: true, entries, stateVersion: after };
   }

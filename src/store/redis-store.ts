@@ -89,7 +89,7 @@ import type { Labels } from '../variables/labels.js';
 import { positionOf, withOverrideOps } from '../variables/override-list.js';
 import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
-import type { CommitExpect, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import type { CommitExpect, CommitManyOptions, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
@@ -312,17 +312,23 @@ return {v, redis.call('HVALS', KEYS[2]), redis.call('HVALS', KEYS[3])}
 
 /**
  * The one script that writes a key's variables state (commitMany; commit is one of it). KEYS: state,
- * overrides, strategies, history, delivered. ARGV: expected state version, maxEntries, maxAgeMs, N,
- * then N (at, entry JSON) in order, then for overrides and for strategies a count and that many
- * (field, new JSON or '' to delete) pairs of the state after the last commit, computed in TypeScript
- * from the state read at the expected version (so applyOps stays the one definition of what ops
- * mean). Writes only if the version still matches. Each entry's id is its `at` unless the last id
- * ever given is later (variables-common.ts nextHistoryId); the version moves by N.
- * → {0, current version} or {1, new version, entries pruned, id, id, ...}.
+ * overrides, strategies, history, delivered, chain. ARGV: expected state version, maxEntries,
+ * maxAgeMs, N, then N (at, entry JSON) in order, then for overrides and for strategies a count and
+ * that many (field, new JSON or '' to delete) pairs of the state after the last commit, computed in
+ * TypeScript from the state read at the expected version (so applyOps stays the one definition of
+ * what ops mean), then the token of the commit this one is chained on ('' for none) and its own.
+ * Writes only if the version still matches and, when chained, the last commit written was that one
+ * (a version alone cannot tell: another node's commits may have moved it to the same number). Each
+ * entry's id is its `at` unless the last id ever given is later (variables-common.ts
+ * nextHistoryId); the version moves by N. → {0, current version} or {1, new version, entries
+ * pruned, id, id, ...}.
  */
 const COMMIT = script(`${TRIM_LUA}
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v ~= tonumber(ARGV[1]) then return {0, v} end
+local after = ARGV[#ARGV - 1]
+if after ~= '' and redis.call('GET', KEYS[6]) ~= after then return {0, v} end
+redis.call('SET', KEYS[6], ARGV[#ARGV])
 local n = tonumber(ARGV[4])
 local i = 5 + 2 * n
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
@@ -700,6 +706,15 @@ export class RedisStore implements Store, VariablesStore {
    * that state in the cache; so the read asks for the records only if Redis holds another version.
    */
   private readonly committing = new Map<string, number>();
+  /**
+   * Per key, this store's last commitMany that was sent (until a later call or a refusal before
+   * sending replaces it): the state it leaves if Redis takes it, and its token, so a commit computed
+   * from that state can leave before its answer (`chained`); COMMIT refuses it unless that one was the
+   * last written.
+   */
+  private readonly lastCommit = new Map<string, { leaves: RawState; token: string }>();
+  private readonly commitTokenPrefix = `${randomBytes(6).toString('base64url')}.`;
+  private commitTokens = 0;
   /** Last-sent texts parsed lately (sentVar). */
   private readonly sentParsed = new Map<string, Var>();
   /**
@@ -1024,6 +1039,8 @@ export class RedisStore implements Store, VariablesStore {
       state: `${p}state:${tag}`,
       history: `${p}history:${tag}`,
       delivered: `${p}delivered:${tag}`,
+      /** The token of the last COMMIT (commitMany's chain check). */
+      chain: `${p}chain:${tag}`,
     };
   }
 
@@ -1483,11 +1500,24 @@ export class RedisStore implements Store, VariablesStore {
     return { ok: false, stateVersion: r.stateVersion, strategyVersion: (await this.getStrategy(apiKey, expect.strategy.name))?.version ?? null };
   }
 
-  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult> {
+  async commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds, options: CommitManyOptions = {}): Promise<CommitManyResult> {
     checkHistoryBounds(bounds);
-    const cached = this.stateCache.get(apiKey);
-    const raw = cached?.stateVersion === stateVersion ? cached : await this.readRaw(apiKey);
-    if (raw.stateVersion !== stateVersion) return { ok: false, stateVersion: raw.stateVersion };
+    let raw: RawState;
+    let after = '';
+    // This call is the key's last from here on: a chained one behind it follows it, not an earlier one.
+    const last = this.lastCommit.get(apiKey);
+    this.lastCommit.delete(apiKey);
+    if (options.chained) {
+      // Computed from the state our last commit leaves: from that state as computed when it was sent
+      // (no read, nothing awaited: this one leaves right behind it), refused in COMMIT unless it was written.
+      if (!last || last.leaves.stateVersion !== stateVersion) return { ok: false, stateVersion: this.stateCache.get(apiKey)?.stateVersion ?? 0 };
+      raw = last.leaves;
+      after = last.token;
+    } else {
+      const cached = this.stateCache.get(apiKey);
+      raw = cached?.stateVersion === stateVersion ? cached : await this.readRaw(apiKey);
+      if (raw.stateVersion !== stateVersion) return { ok: false, stateVersion: raw.stateVersion };
+    }
     if (commits.length === 0) return { ok: true, entries: [], stateVersion };
     const plains = commits.map((c) => c.ops.map(plainOp));
     // Overrides: per key the commits touch, its record after the last of them and its place, as
@@ -1540,25 +1570,44 @@ export class RedisStore implements Store, VariablesStore {
     const { args: sArgs, sWrites } = placement.writes(strategies);
     const k = this.vsKeys(apiKey);
     const leaves = stateVersion + commits.length;
+    // The state it leaves, computed now (it does not depend on the answer): what a commit chained on
+    // this one is computed from, and the cache once Redis has taken it.
+    const left = this.committedRaw(apiKey, raw, touched, sWrites, leaves);
+    const token = `${this.commitTokenPrefix}${(this.commitTokens += 1)}`;
+    const mine = { leaves: left, token };
+    this.lastCommit.set(apiKey, mine);
+    if (this.lastCommit.size > STATE_CACHE_KEYS) {
+      const oldest = this.lastCommit.keys().next();
+      if (!oldest.done) this.lastCommit.delete(oldest.value);
+    }
     this.committing.set(apiKey, leaves);
     let res: unknown[];
     try {
-      res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...oArgs, ...sArgs])) as unknown[];
+      res = (await this.run(COMMIT, [k.state, k.overrides, k.strategies, k.history, k.delivered, k.chain], [stateVersion, bounds.maxEntries, bounds.maxAgeMs, commits.length, ...entryArgs, ...oArgs, ...sArgs, after, token])) as unknown[];
+    } catch (err) {
+      if (this.lastCommit.get(apiKey) === mine) this.lastCommit.delete(apiKey);
+      throw err;
     } finally {
       if (this.committing.get(apiKey) === leaves) this.committing.delete(apiKey);
     }
-    if (Number(res[0]) !== 1) return { ok: false, stateVersion: Number(res[1]) };
+    if (Number(res[0]) !== 1) {
+      if (this.lastCommit.get(apiKey) === mine) this.lastCommit.delete(apiKey);
+      return { ok: false, stateVersion: Number(res[1]) };
+    }
     const nv = Number(res[1]);
-    if (nv === stateVersion + commits.length) this.rememberCommitted(apiKey, raw, touched, sWrites, nv);
+    if (nv === leaves) {
+      const cached = this.stateCache.get(apiKey);
+      if (!cached || cached.stateVersion <= nv) this.remember(apiKey, left);
+    }
     return { ok: true, entries: bodies.map((b, i) => toEntry(String(res[3 + i]), b)), stateVersion: nv };
   }
 
   /**
-   * The cache after a commit: the records COMMIT wrote ('' deleted), parsed as a read would parse
+   * The state after a commit: the records COMMIT writes ('' deleted), parsed as a read would parse
    * them, over the state before. The list is the one before with the written overrides replaced in
    * place, removed, or appended in place order (override-list.ts), its index made from the old one's.
    */
-  private rememberCommitted(apiKey: string, raw: RawState, touched: ReadonlyMap<string, Touched>, sFields: ReadonlyMap<string, string>, stateVersion: number): void {
+  private committedRaw(apiKey: string, raw: RawState, touched: ReadonlyMap<string, Touched>, sFields: ReadonlyMap<string, string>, stateVersion: number): RawState {
     // Shared with the state before (only this cache reads it): texts of replaced records stay until
     // the next read keeps only what it finds, or until there are too many of them.
     let parsed = raw.parsed;
@@ -1601,9 +1650,7 @@ export class RedisStore implements Store, VariablesStore {
       }
     }
     if (parsed && parsed.size > 2 * (overrides.length + strategies.length) + 64) parsed = undefined;
-    const cached = this.stateCache.get(apiKey);
-    if (cached && cached.stateVersion > stateVersion) return;
-    this.remember(apiKey, { overrides, places, strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed });
+    return { overrides, places, strategies: strategies.sort((a, b) => a.n - b.n), stateVersion, parsed };
   }
 
   async setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void> {

@@ -57,6 +57,17 @@ export type CommitManyResult =
   | { readonly ok: true; readonly entries: HistoryEntry[]; readonly stateVersion: number }
   | { readonly ok: false; readonly stateVersion: number };
 
+/** How commitMany takes its state version. */
+export interface CommitManyOptions {
+  /**
+   * The commits were computed from the state this store's last commitMany of the key leaves, sent
+   * before that one's answer: taken only right behind it, when it was taken and nothing was
+   * committed in between (by any node); else refused, nothing written. A key's changes then need
+   * not wait a round trip per batch for the one before.
+   */
+  readonly chained?: boolean;
+}
+
 export interface VariablesStore {
   // Devices -----------------------------------------------------------------------------------------
 
@@ -124,9 +135,9 @@ export interface VariablesStore {
    * the ones before it leave), applied in that order in one atomic step, each with its own history
    * entry: the same as committing them one by one, in one round trip. All or none: when the version
    * moved, nothing is written. The version moves by one per commit. Strategy expectations are the
-   * caller's to check against the state it computed each commit from.
+   * caller's to check against the state it computed each commit from. `options.chained`: see CommitManyOptions.
    */
-  commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds): Promise<CommitManyResult>;
+  commitMany(apiKey: string, commits: ReadonlyArray<{ ops: readonly Op[]; draft: HistoryDraft; by: string }>, stateVersion: number, bounds: HistoryBounds, options?: CommitManyOptions): Promise<CommitManyResult>;
   /** Records how many devices an entry reached, once delivery is known (the entry's only mutable field); an id no longer there is ignored. */
   setDelivered(apiKey: string, entryId: string, delivered: number): Promise<void>;
   /** setDelivered for several entries in one step (the changes one delivery pass handled together); ids no longer there are ignored. */

@@ -253,6 +253,40 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(await rejection(store.commitMany(key, commits, 1, { maxEntries: 0, maxAgeMs: 1000 }))).to.be.instanceOf(Error);
       });
 
+      it('commitMany chained: taken right behind the commit on its way, in order; refused behind a refused one, nothing written', async () => {
+        await ok([set('a', '1')]);
+        const meta = { at: Date.now(), actor: 'x', action: 'override.set' as const, target: null };
+        const state = await store.readState(key);
+        const first = describeCommit(state, [set('a', '2')], meta);
+        const afterFirst = { ...state, overrides: first.state.overrides };
+        // The second computed from what the first leaves, and sent before the first's answer.
+        const pa = store.commitMany(key, [{ ops: [set('a', '2')], draft: first.draft, by: 'x' }], 1, BOUNDS);
+        const pb = store.commitMany(key, [{ ops: [set('b', '1')], draft: describeCommit(afterFirst, [set('b', '1')], meta).draft, by: 'x' }], 2, BOUNDS, { chained: true });
+        const [ra, rb] = await Promise.all([pa, pb]);
+        if (!ra.ok || !rb.ok) throw new Error('a chained commit was refused');
+        expect([ra.stateVersion, rb.stateVersion]).to.deep.equal([2, 3]);
+        expect((await store.listOverrides(key)).map((o) => [o.name, o.value])).to.deep.equal([['a', '2'], ['b', '1']]);
+        expect((await store.listHistory(key, { limit: 10 })).slice(0, 2).map((e) => e.id)).to.deep.equal([rb.entries[0]?.id, ra.entries[0]?.id]);
+        // Computed from a state that is not the key's (version 2, refused), and one chained on it at
+        // the version it would have left, which is the key's version now: both refused.
+        const now = await store.readState(key);
+        const stale = store.commitMany(key, [{ ops: [set('c', '1')], draft: describeCommit(now, [set('c', '1')], meta).draft, by: 'x' }], 2, BOUNDS);
+        const behind = store.commitMany(key, [{ ops: [set('d', '1')], draft: describeCommit(now, [set('d', '1')], meta).draft, by: 'x' }], 3, BOUNDS, { chained: true });
+        expect(await stale).to.deep.equal({ ok: false, stateVersion: 3 });
+        expect((await behind).ok).to.equal(false);
+        // Nor is a chained commit taken when the store's last commit was refused, whatever the version.
+        expect((await store.commitMany(key, [{ ops: [set('d', '1')], draft: describeCommit(now, [set('d', '1')], meta).draft, by: 'x' }], 3, BOUNDS, { chained: true })).ok).to.equal(false);
+        expect((await store.listOverrides(key)).map((o) => o.name)).to.deep.equal(['a', 'b']);
+        expect(await store.listHistory(key, { limit: 10 })).to.have.length(3);
+        expect((await store.readState(key)).stateVersion).to.equal(3);
+        // A commit at the key's version, not chained, is taken as ever; one chained right behind it too.
+        const c = await store.commitMany(key, [{ ops: [set('c', '1')], draft: describeCommit(now, [set('c', '1')], meta).draft, by: 'x' }], 3, BOUNDS);
+        expect(c.ok).to.equal(true);
+        const d = await store.commitMany(key, [{ ops: [set('d', '1')], draft: describeCommit(now, [set('d', '1')], meta).draft, by: 'x' }], 4, BOUNDS, { chained: true });
+        expect(d).to.include({ ok: true, stateVersion: 5 });
+        expect((await store.listOverrides(key)).map((o) => o.name)).to.deep.equal(['a', 'b', 'c', 'd']);
+      });
+
       it('commitMany prunes the history to its bounds, and two of them from one read: exactly one wins', async () => {
         const state = await store.readState(key);
         const meta = { at: Date.now(), actor: 'x', action: 'override.set' as const, target: null };

@@ -41,7 +41,7 @@ describe('RedisStore §8 key layout', () => {
       const keys = (await client.keys(`${prefix}*`)).filter((k) => k !== `${prefix}layout`).sort();
       expect(keys).to.deep.equal(
         // No strategy was written, so no strategies hash.
-        ['delivered', 'devices', 'history', 'labels', 'overrides', 'presence', 'reported', 'seen', 'sent', 'state']
+        ['chain', 'delivered', 'devices', 'history', 'labels', 'overrides', 'presence', 'reported', 'seen', 'sent', 'state']
           .map((k) => (k === 'reported' || k === 'sent' ? `${prefix}${k}:{${apiKey}:vs}:dev{x}:1` : `${prefix}${k}:{${apiKey}:vs}`))
           .sort(),
       );
@@ -117,6 +117,35 @@ for (const [name, url] of [
         expect(Object.isFrozen(o)).to.equal(true);
       } finally {
         await Promise.all([a.stop(), b.stop(), fresh.stop()]);
+      }
+    });
+
+    it('a commit chained on a refused one is refused even when the other node moved the version to the one it expects', async () => {
+      const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
+      const u = await url();
+      const [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore];
+      await Promise.all([a.start(), b.start()]);
+      try {
+        const apiKey = newApiKey();
+        const t = Date.now();
+        expect((await commitOn(a, apiKey, [setOp('1', t)], 0)).ok).to.equal(true);
+        // b moves the key to version 2 behind a's back; a still holds version 1.
+        expect((await commitOn(b, apiKey, [setOp('2', t + 1)], 1)).ok).to.equal(true);
+        const held = await a.lastState(apiKey);
+        expect(held.stateVersion).to.equal(1);
+        const one = (op: Op, from: typeof held) => [{ ops: [op], draft: describeCommit(from, [op], { at: t + 2, actor: 'x', action: 'override.set', target: null }).draft, by: 'x' }];
+        // a's commit from the state it held, and one computed from what that would leave, sent at
+        // once: the second's version is the key's (b's commit moved it there), the state is not.
+        const first = a.commitMany(apiKey, one(setOp('3', t + 2), held), 1, bounds);
+        const second = a.commitMany(apiKey, one({ kind: 'override.set', override: makeOverride({ name: 'other', type: 'string', value: 'x' }, ALL, 'x', t + 2) }, held), 2, bounds, { chained: true });
+        expect(await first).to.deep.equal({ ok: false, stateVersion: 2 });
+        expect(await second).to.deep.equal({ ok: false, stateVersion: 2 });
+        const seen = await b.readState(apiKey);
+        expect(seen.stateVersion).to.equal(2);
+        expect(seen.overrides.map((o) => [o.name, o.value])).to.deep.equal([['speed', '2']]);
+        expect(await b.listHistory(apiKey, { limit: 10 })).to.have.length(2);
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
       }
     });
 

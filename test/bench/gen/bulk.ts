@@ -46,6 +46,9 @@ export interface BulkResult {
 /** set_var frames the daemon lets one socket have waiting (src/http/ws.ts MAX_PENDING_FRAMES). */
 const WS_MAX_PENDING = 64;
 
+/** How the daemon's answers to set_var begin (src/http/ws.ts sendJson of SetVarAnswer or an error frame). */
+const ANSWER_PREFIXES = ['{"type":"var_delivery"', '{"type":"error"'].map((p) => Buffer.from(p));
+
 runWorker<BulkConfig, BulkResult>(async (cfg, ctl) => {
   // Per variable, the changes not yet seen on the device, oldest first: [seq, sent at].
   const outstanding: Array<Array<[number, number]>> = Array.from({ length: cfg.names }, () => []);
@@ -114,8 +117,11 @@ runWorker<BulkConfig, BulkResult>(async (cfg, ctl) => {
             const ws = new WebSocket(`ws://127.0.0.1:${cfg.httpPort}/ws?token=${cfg.token}`, { perMessageDeflate: false });
             const s = { ws, pending: 0 };
             ws.on('message', (data: Buffer) => {
-              // Only answers to our frames: var_delivery or error with an id.
-              if (!data.includes('"id":')) return;
+              // Only answers to our frames: var_delivery or error with an id. Each socket is also a
+              // dashboard of the key and gets its events, a frame each (history entries with ids
+              // among them): told apart by their first bytes, not parsed, so the generator's CPU goes
+              // to sending and counting rather than to decoding events it does not count.
+              if (!ANSWER_PREFIXES.some((p) => data.subarray(0, p.length).equals(p)) || !data.includes('"id":')) return;
               const m = JSON.parse(data.toString('utf8')) as { type: string; id?: number; message?: string };
               if (m.id === undefined) return;
               s.pending -= 1;

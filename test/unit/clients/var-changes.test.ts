@@ -275,6 +275,71 @@ describe('VarChanges (commit, then deliver)', () => {
     expect(await store.getStrategy(API_KEY, 'fast')).to.deep.include({ version: 2, vars: s('1').vars });
   });
 
+  it("sends a batch's commit before the batch ahead of it is answered, chained on it, and answers both in order", async () => {
+    await node({ delivered: 1 });
+    const calls: Array<{ version: number; chained: boolean }> = [];
+    const held: Array<() => void> = [];
+    const commitMany = store.commitMany.bind(store);
+    store.commitMany = (apiKey, commits, version, bounds, options) => {
+      calls.push({ version, chained: options?.chained === true });
+      const r = commitMany(apiKey, commits, version, bounds, options);
+      // The first answer held back until the test lets it go.
+      if (calls.length > 1) return r;
+      return new Promise((resolve) => held.push(() => resolve(r)));
+    };
+    const order: string[] = [];
+    const first = change(changes, 'a', 1).then((r) => (order.push('a'), r));
+    await eventually(() => expect(calls).to.have.length(1));
+    const second = change(changes, 'b', 2).then((r) => (order.push('b'), r));
+    // Computed from what the first leaves, and sent while the first's answer is still held.
+    await eventually(() => expect(calls).to.deep.equal([{ version: 0, chained: false }, { version: 1, chained: true }]));
+    expect(order).to.deep.equal([]);
+    held.forEach((release) => release());
+    const [ra, rb] = await Promise.all([first, second]);
+    expect(order).to.deep.equal(['a', 'b']);
+    expect(rb.before.overrides.map((o) => o.name)).to.deep.equal(['a']);
+    expect([ra.delivered, rb.delivered]).to.deep.equal([1, 1]);
+    expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.id)).to.deep.equal([rb.entry.id, ra.entry.id]);
+  });
+
+  it('computes both again, in order, when the batch ahead is refused and the one chained on it with it', async () => {
+    const bounds = { maxEntries: 100, maxAgeMs: 3_600_000 };
+    const calls: Array<{ version: number; chained: boolean }> = [];
+    let gate: (() => void) | null = null;
+    const commitMany = store.commitMany.bind(store);
+    let otherNode = false;
+    store.commitMany = async (apiKey, commits, version, b, options) => {
+      if (otherNode) return commitMany(apiKey, commits, version, b, options);
+      calls.push({ version, chained: options?.chained === true });
+      if (calls.length === 1) {
+        // Another node commits first (through the same store: its commit is a commitMany of one):
+        // this one, sent at version 0, is refused.
+        const state = await store.readState(API_KEY);
+        const other = setOverride({ overrides: state.overrides, strategies: [] }, 'x', 1, undefined, ALL, undefined, { actor: 'other', at: Date.now() });
+        otherNode = true;
+        expect((await store.commit(API_KEY, other.ops, commit(state, other.ops, other.meta).draft, { stateVersion: state.stateVersion }, bounds, 'other')).ok).to.equal(true);
+        otherNode = false;
+        const r = commitMany(apiKey, commits, version, b, options);
+        await new Promise<void>((resolve) => (gate = resolve));
+        return r;
+      }
+      return commitMany(apiKey, commits, version, b, options);
+    };
+    const first = change(changes, 'a', 1);
+    await eventually(() => expect(gate).to.not.equal(null));
+    const second = change(changes, 'b', 2);
+    await eventually(() => expect(calls).to.have.length(2));
+    (gate as unknown as () => void)();
+    const [ra, rb] = await Promise.all([first, second]);
+    // The chained one was refused behind it (another node's commit came between), then both were
+    // computed again from a fresh read, in the order made.
+    expect(calls[1]).to.deep.equal({ version: 1, chained: true });
+    expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.actor)).to.deep.equal(['me@example.com', 'me@example.com', 'other']);
+    expect((await store.listHistory(API_KEY, { limit: 5 })).slice(0, 2).map((e) => e.id)).to.deep.equal([rb.entry.id, ra.entry.id]);
+    expect(ra.before.overrides.map((o) => o.name)).to.deep.equal(['x']);
+    expect(rb.before.overrides.map((o) => o.name)).to.deep.equal(['x', 'a']);
+  });
+
   it('recomputes a change whose commit lost a race with another node', async () => {
     let raced = false;
     const r = await changes.act(API_KEY, 'me', async (state) => {
