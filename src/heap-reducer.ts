@@ -6,7 +6,7 @@
  * under 1 MB/s, which a node whose heartbeats refresh tens of thousands of devices never does, so it
  * waited a minute or more (measured, `--trace-gc`: 50,000 idle connections over 3 workers held
  * 210-250 MiB of heap each around 85 MiB live). So: every `checkMs` this looks at V8's committed
- * heap, and when it has grown by `growthBytes` or more beyond what the last reduction (or start-up)
+ * old generation, and when it has grown by `growthBytes` or more beyond what the last reduction (or start-up)
  * left and the event loop has been mostly idle for `quietChecks` checks in a row, it runs one full,
  * compacting collection, which returns the empty pages to the system. Busy processes are left to
  * V8's own heuristics; reductions are at least `minGapMs` apart.
@@ -23,7 +23,10 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 
 export interface HeapFigures {
-  /** Bytes V8 has committed for its heap (v8.getHeapStatistics().total_heap_size). */
+  /**
+   * Bytes V8 has committed for its heap outside the young generation: the semi-spaces shrink when V8
+   * reduces memory and grow back within seconds (up to 32 MiB), which is no growth worth a pause.
+   */
   committed: number;
   /** Bytes of it in use, garbage not yet collected included. */
   used: number;
@@ -137,10 +140,17 @@ export function fullCollection(): () => void {
   return collector;
 }
 
-/** V8's committed and used heap now. */
+const YOUNG = new Set(['new_space', 'new_large_object_space']);
+
+/** V8's committed (outside the young generation) and used heap now. */
 export function heapFigures(): HeapFigures {
-  const h = v8.getHeapStatistics();
-  return { committed: h.total_heap_size, used: h.used_heap_size };
+  let committed = 0;
+  let used = 0;
+  for (const s of v8.getHeapSpaceStatistics()) {
+    used += s.space_used_size;
+    if (!YOUNG.has(s.space_name)) committed += s.space_size;
+  }
+  return { committed, used };
 }
 
 /** The reducer with the defaults on this process's real heap, event loop and clock (not started). */
