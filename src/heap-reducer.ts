@@ -15,7 +15,7 @@
  * daemon's own global scope gets no `gc`, run with --compact-on-every-full-gc for its duration: a
  * plain full collection frees the garbage but keeps the half-empty pages (measured in a worker
  * after a storm: 236 → 205 MiB committed around 83 MiB live; compacting: 283 → 106 MiB around 72
- * MiB live in a test heap). It pauses the process (about 5 ms per MiB live on this machine's loaded
+ * MiB live in a test heap). It pauses the process (5-12 ms per MiB live on this machine's loaded
  * cores), once per busy spell and only when the event loop is idle anyway.
  */
 import { performance } from 'node:perf_hooks';
