@@ -10,14 +10,15 @@
  * (5,000 each, under 6,000 and under the ephemeral port range). Memory is the sum over the workers
  * (and the primary) of RSS with every connection idle minus RSS before, over the count.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext, ScenarioReport } from '../lib/context.js';
 import { DaemonProcess } from '../lib/daemon.js';
+import { describe, smapsSplit, v8Split, type SmapsSplit, type V8Split } from '../lib/memory.js';
 import { cpuMs, rssBytes } from '../lib/proc.js';
 import { median, sleep } from '../lib/stats.js';
 import type { ConnectionsConfig, ConnectionsResult } from '../gen/connections.js';
-import { untilIdle } from './connections.js';
 
 const TARGET_BYTES = 8 * 1024;
 const PER_WORKER = 17_000;
@@ -33,7 +34,15 @@ interface IdleRun {
   bytesPerConnection: number;
   /** Daemon CPU (all its processes) per second while idle, ms/s: heartbeats and timers. */
   idleCpuMsPerSecond: number;
+  /** Where the memory is, per process (primary first), at each moment: see lib/memory.ts. */
+  memory: Array<{ at: string; processes: Array<{ label: string; smaps: SmapsSplit | null; v8: V8Split | null }> }>;
 }
+
+/**
+ * BENCH_IDLE_LONG_MS: after the measured idle, idle this much longer and split the memory again (does
+ * it come back by itself?). Not part of the figure.
+ */
+const LONG_IDLE_MS = Number(process.env.BENCH_IDLE_LONG_MS ?? 0);
 
 /** The primary and its workers (the primary's children). */
 function processTree(pid: number): number[] {
@@ -42,6 +51,18 @@ function processTree(pid: number): number[] {
     return [pid, ...kids];
   } catch {
     return [pid];
+  }
+}
+
+/** Waits until the processes together use under a tenth of a core over 250 ms (at most `maxMs`). */
+async function untilAllIdle(pids: () => number[], maxMs: number): Promise<void> {
+  const t0 = Date.now();
+  let last = sum(pids().map(cpuMs));
+  while (Date.now() - t0 < maxMs) {
+    await sleep(250);
+    const now = sum(pids().map(cpuMs));
+    if (now - last < 25) return;
+    last = now;
   }
 }
 
@@ -63,7 +84,10 @@ export async function idleScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       logFile: join(dir, 'daemon.log'),
       workers,
       profileDir: ctx.profile ? join(ctx.workDir, 'profiles', `idle${r}`) : undefined,
+      // Only to map worker ids to pids (the memory split below asks each worker for its V8 figures).
+      adminToken: workers > 1 ? randomBytes(16).toString('hex') : undefined,
     });
+    const memory: IdleRun['memory'] = [];
     try {
       const users = await daemon.users('idle', KEYS);
       const pids = (): number[] => processTree(daemon.pid);
@@ -71,6 +95,19 @@ export async function idleScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
       for (let i = 0; i < 100 && pids().length < workers + (workers > 1 ? 1 : 0); i++) await sleep(100);
       await sleep(1500);
       const rssBefore = sum(pids().map(rssBytes));
+      const split = async (at: string): Promise<void> => {
+        const ids = workers > 1 ? await daemon.workerPids() : [daemon.pid];
+        const processes: IdleRun['memory'][number]['processes'] = [];
+        if (workers > 1) processes.push({ label: 'primary', smaps: smapsSplit(daemon.pid), v8: null });
+        for (const [i, pid] of ids.entries()) {
+          const text = await fetch(`${daemon.http}/metrics${workers > 1 ? `?worker=${i + 1}` : ''}`).then((x) => x.text()).catch(() => '');
+          processes.push({ label: workers > 1 ? `worker ${i + 1}` : 'daemon', smaps: smapsSplit(pid), v8: text ? v8Split(text) : null });
+        }
+        memory.push({ at, processes });
+        ctx.log(`  memory ${at}:`);
+        for (const p of processes) ctx.log(`    ${describe(p.label, p.smaps, p.v8)}`);
+      };
+      await split('before');
       const gens = Array.from({ length: procs }, (_, g) =>
         ctx.child<ConnectionsResult>(`idle-${g}`, 'gen/connections.ts', {
           port: daemon.tcpPort,
@@ -90,13 +127,20 @@ export async function idleScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
         const failed = results.reduce((a, x) => a + x.result.failed, 0);
         if (failed > 0) throw new Error(`${failed} connections failed, first: ${results.find((x) => x.result.firstError)?.result.firstError}`);
         const doneAt = Math.max(...results.map((x) => x.result.doneAt));
-        await untilIdle(daemon.pid, 60_000);
+        // Every process, not the primary alone: it only hands sockets over, the workers do the work.
+        await untilAllIdle(pids, 60_000);
+        await split('connected, daemon idle again');
         // Idle through a few heartbeats (variables.heartbeatMs, 5 s) so their buffers count too.
         const idleMs = ctx.quick ? 6000 : 15_000;
         const cpu0 = sum(pids().map(cpuMs));
         await sleep(idleMs);
         const cpu1 = sum(pids().map(cpuMs));
         const rssAfter = sum(pids().map(rssBytes));
+        await split(`after ${idleMs / 1000} s idle`);
+        if (LONG_IDLE_MS > 0) {
+          await sleep(LONG_IDLE_MS);
+          await split(`after ${(idleMs + LONG_IDLE_MS) / 1000} s idle (${((sum(pids().map(rssBytes)) - rssBefore) / verified).toFixed(0)} B/connection)`);
+        }
         const run: IdleRun = {
           connections: verified,
           workers,
@@ -105,6 +149,7 @@ export async function idleScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
           rssAfter,
           bytesPerConnection: Math.round((rssAfter - rssBefore) / verified),
           idleCpuMsPerSecond: Math.round(((cpu1 - cpu0) / idleMs) * 1000),
+          memory,
         };
         ctx.log(
           `  run ${r + 1}: ${verified.toLocaleString()} idle connections on ${workers} worker(s) (${run.perSecond.toLocaleString()}/s to open); RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB = ${run.bytesPerConnection.toLocaleString()} B/connection; idle daemon CPU ${run.idleCpuMsPerSecond} ms/s`,
