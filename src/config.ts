@@ -203,6 +203,18 @@ export const configSchema = z
       })
       .strict()
       .refine((v) => v.heartbeatMs < v.presenceTtlMs, { message: 'must be less than presenceTtlMs', path: ['heartbeatMs'] }),
+    memory: z
+      .object({
+        reduceAfterBusySpell: z
+          .boolean()
+          .describe('once a process is quiet after a busy spell (a connection storm), give back the heap V8 grew for it with one compacting full collection, which pauses that process for about 5-12 ms per MiB live (src/heap-reducer.ts); false = leave it to V8'),
+        quietUtilization: z
+          .number()
+          .min(0)
+          .max(1)
+          .describe('event-loop utilization (0-1) at or under which a process counts as quiet for that collection, three 2 s checks in a row'),
+      })
+      .strict(),
     shutdownTimeoutMs: positiveInt.describe('longest a graceful shutdown may take before the process exits anyway'),
     faultInjectionPrefix: z
       .string()
@@ -221,6 +233,7 @@ export type HttpConfig = Config['http'];
 export type GatewayConfig = Config['gateway'];
 export type VariablesConfig = Config['variables'];
 export type AdvertiseConfig = Config['advertise'];
+export type MemoryConfig = Config['memory'];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -65,8 +65,10 @@ export const HEAP_REDUCER_DEFAULTS = {
   // devices, which V8 lets grow to a multiple of what is live: 32 MiB of it is one reduction every
   // few idle minutes.
   growthBytes: 32 * 2 ** 20,
-  quietChecks: 2,
-  quietUtilization: 0.25,
+  // Three checks (6 s) at most 5% busy: a node serving a live load, even a light one (1,000 i: lines
+  // a second is a few percent), is not paused; an idle one after a storm is.
+  quietChecks: 3,
+  quietUtilization: 0.05,
   minGapMs: 60_000,
 } as const;
 

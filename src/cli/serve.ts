@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import cluster from 'node:cluster';
-import { checkWorkers, ConfigError, loadConfig, parseWorkers } from '../config.js';
+import { checkWorkers, ConfigError, loadConfig, parseWorkers, type Config } from '../config.js';
 import { workerRole } from '../cluster/protocol.js';
 import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
@@ -47,12 +47,14 @@ export function portInUse(err: unknown): { port: number; address: string | null;
  * Once the daemon runs: after a busy spell (a connection storm) the heap V8 grew for it is given back
  * when the process is quiet again (heap-reducer.ts), instead of staying committed for minutes.
  */
-function reduceHeapWhenQuiet(logger: Logger): void {
+function reduceHeapWhenQuiet(config: Config, logger: Logger): void {
+  if (!config.memory.reduceAfterBusySpell) return;
   processHeapReducer((r) =>
     logger.info(
       { committedBefore: r.before.committed, committedAfter: r.after.committed, usedAfter: r.after.used, ms: Math.round(r.ms) },
       `quiet after a busy spell: heap ${(r.before.committed / 2 ** 20).toFixed(0)} → ${(r.after.committed / 2 ** 20).toFixed(0)} MiB committed (${(r.after.used / 2 ** 20).toFixed(0)} MiB live), ${Math.round(r.ms)} ms`,
     ),
+    { quietUtilization: config.memory.quietUtilization },
   ).start();
 }
 
@@ -102,7 +104,7 @@ export function registerServe(program: Command): void {
           start: (link, onFatal) =>
             startApp(config, { logger, crashPrefix: config.faultInjectionPrefix, workers: link, onFatal }).then(
               (app) => {
-                reduceHeapWhenQuiet(logger);
+                reduceHeapWhenQuiet(config, logger);
                 return app;
               },
               (err: unknown) => {
@@ -138,7 +140,7 @@ export function registerServe(program: Command): void {
         { tcp: `${config.host}:${app.tcpPort}`, http: `http://${config.host}:${app.httpPort}/`, store: app.ctx.store.kind, logs: app.ctx.logIndex.kind, pubsub: app.ctx.pubsub.kind, node: app.nodeId },
         `observerio ready: SDK on ${config.host}:${app.tcpPort}, dashboard on http://${config.host}:${app.httpPort}/`,
       );
-      reduceHeapWhenQuiet(logger);
+      reduceHeapWhenQuiet(config, logger);
       if (config.faultInjectionPrefix !== null) logger.warn({ prefix: config.faultInjectionPrefix }, 'fault injection is on: lines starting with this prefix crash their connection actor (tests and benchmarks only)');
       const shutdown = (signal: string): void => {
         if (exiting) {

@@ -102,6 +102,12 @@ describe('config', () => {
         expect(() => loadConfig({ env: { OBSERVERIO_ADVERTISED_TLS: v } }), v.slice(0, 20)).to.throw(ConfigError, /^OBSERVERIO_ADVERTISED_TLS: expected true, false or empty/);
       for (const tls of ['true', 1, 'wss', {}]) expect(() => loadConfig({ env: {}, overrides: { advertise: { tls } } }), String(tls)).to.throw(ConfigError, /advertise\.tls: Invalid input: expected boolean/);
     });
+    it('memory: the heap reduction after a busy spell is on at 5% by default, can be turned off, and refuses malformed values', () => {
+      expect(loadConfig({ env: {} }).memory).to.deep.equal({ reduceAfterBusySpell: true, quietUtilization: 0.05 });
+      expect(loadConfig({ env: {}, overrides: { memory: { reduceAfterBusySpell: false, quietUtilization: 0.05 } } }).memory.reduceAfterBusySpell).to.equal(false);
+      for (const bad of [{ reduceAfterBusySpell: 'yes', quietUtilization: 0.05 }, { reduceAfterBusySpell: true, quietUtilization: 1.5 }, { reduceAfterBusySpell: true, quietUtilization: -0.1 }, { reduceAfterBusySpell: true, quietUtilization: '0.05' }, { reduceAfterBusySpell: true, quietUtilization: 0.05, extra: 1 }])
+        expect(() => loadConfig({ env: {}, overrides: { memory: bad } }), JSON.stringify(bad)).to.throw(ConfigError, /memory(\.|: Unrecognized key)/);
+    });
     it('tells wildcard bind addresses and host names apart', () => {
       for (const h of ['0.0.0.0', '::', '[::]', '::0', '0:0:0:0:0:0:0:0']) expect(isWildcardHost(h), h).to.equal(true);
       for (const h of ['127.0.0.1', '::1', 'localhost', '0.0.0.1', '']) expect(isWildcardHost(h), h).to.equal(false);
