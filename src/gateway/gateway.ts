@@ -137,12 +137,12 @@ export class Gateway {
     });
   }
 
-  /** Variable changes waiting in memory for the store to answer again (0 while it does). */
   /** Which keys' logs anyone watches, when the gateway was given one (dashboard feeds announce theirs). */
   get tail(): LogTail | null {
     return this.deps.tail ?? null;
   }
 
+  /** Variable changes waiting in memory for the store to answer again (0 while it does). */
   retryQueued(): { vars: number; bytes: number; keys: number } {
     return { vars: this.writes.items, bytes: this.writes.bytes, keys: this.writes.keysWaiting };
   }
