@@ -25,7 +25,8 @@
  *   Redis) delays the feed's readiness by at most `ackTimeoutMs`, then it goes ahead, logged.
  */
 import type { Logger } from 'pino';
-import type { PubSub, Unsubscribe } from '../pubsub/pubsub.js';
+import { LastingSubscription } from '../pubsub/lasting-subscription.js';
+import type { PubSub } from '../pubsub/pubsub.js';
 
 export const LOG_WATCH_CHANNEL = 'observerio:logs:watch';
 
@@ -62,17 +63,22 @@ export class LogTail {
   /** Bumped by every watch heard (any key): a publish's 0 sent before it says nothing any more. */
   private epoch = 0;
   private listening = false;
-  private subscription: Promise<Unsubscribe> | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
-  private stopped = true;
+  private readonly subscription: LastingSubscription;
   private seq = 0;
   private readonly acks = new Map<string, AckWait>();
   private readonly ackTimeoutMs: number;
 
   constructor(private readonly opts: LogTailOptions) {
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 2000;
-    this.retryMs = opts.retryInitialMs ?? 500;
+    this.subscription = new LastingSubscription({
+      pubsub: opts.pubsub,
+      channel: LOG_WATCH_CHANNEL,
+      handler: (m) => this.onMessage(m),
+      logger: opts.logger,
+      failureMessage: 'cannot subscribe to live-tail watches; publishing every log meanwhile',
+      retryInitialMs: opts.retryInitialMs,
+      onUp: () => (this.listening = true),
+    });
   }
 
   /** Keys whose logs this node does not publish now (for tests and metrics). */
@@ -90,39 +96,16 @@ export class LogTail {
    * stop the daemon). Until it is up every key's logs are published, as before muting existed.
    */
   start(): Promise<void> {
-    this.stopped = false;
-    if (!this.subscription) {
-      const p = this.opts.pubsub.subscribe(LOG_WATCH_CHANNEL, (m) => this.onMessage(m));
-      this.subscription = p;
-      p.then(
-        () => {
-          if (this.subscription !== p) return;
-          this.listening = true;
-          this.retryMs = this.opts.retryInitialMs ?? 500;
-        },
-        (err: unknown) => {
-          if (this.subscription !== p) return;
-          this.subscription = null;
-          this.opts.logger.warn({ err, channel: LOG_WATCH_CHANNEL, retryInMs: this.retryMs }, 'cannot subscribe to live-tail watches; publishing every log meanwhile');
-          this.scheduleRetry();
-        },
-      );
-    }
-    return this.subscription.then(() => undefined);
+    return this.subscription.start();
   }
 
   /** Unsubscribes; every key is published again (nobody could unmute one any more). */
   async stop(): Promise<void> {
-    this.stopped = true;
     this.listening = false;
     this.muted.clear();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
     for (const w of this.acks.values()) w.resolve();
     this.acks.clear();
-    const sub = this.subscription;
-    this.subscription = null;
-    if (sub) await (await sub.catch(() => null))?.();
+    await this.subscription.stop();
   }
 
   /** Whether the key's logs are to be published now. */
@@ -188,15 +171,6 @@ export class LogTail {
     });
   }
 
-  private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      if (!this.stopped) this.start().catch(() => undefined);
-    }, this.retryMs);
-    this.retryTimer.unref();
-    this.retryMs = Math.min(this.retryMs * 2, 30_000);
-  }
 }
 
 /** A message of LOG_WATCH_CHANNEL as its shape says, or null (only a foreign publisher sends others). */

@@ -8,7 +8,8 @@
  * that it reads the store again, which no longer has the session.
  */
 import type { Logger } from 'pino';
-import type { PubSub, Unsubscribe } from '../pubsub/pubsub.js';
+import { LastingSubscription } from '../pubsub/lasting-subscription.js';
+import type { PubSub } from '../pubsub/pubsub.js';
 import { SessionCache, TOKEN_RE } from './auth.js';
 import type { DashboardSockets } from './dashboard-sockets.js';
 
@@ -33,16 +34,21 @@ export interface SessionRevocationsDeps {
 }
 
 export class SessionRevocations {
-  private subscription: Promise<Unsubscribe> | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
-  private stopped = true;
+  private readonly subscription: LastingSubscription;
   /** The sessions this node read lately; a sign-out drops its token here at once (see SessionCache). */
   readonly sessions: SessionCache;
 
   constructor(private readonly deps: SessionRevocationsDeps) {
-    this.retryMs = deps.retryInitialMs ?? 500;
     this.sessions = new SessionCache(deps.sessionCacheMs ?? 0, deps.sessionCacheEntries);
+    this.subscription = new LastingSubscription({
+      pubsub: deps.pubsub,
+      channel: SESSIONS_REVOKED_CHANNEL,
+      handler: (m) => this.onMessage(m),
+      logger: deps.logger,
+      failureMessage: 'cannot subscribe to sign-outs; retrying',
+      retryInitialMs: deps.retryInitialMs,
+      retryMaxMs: deps.retryMaxMs,
+    });
   }
 
   /**
@@ -50,30 +56,11 @@ export class SessionRevocations {
    * in the background: a pubsub down at boot must not stop the daemon.
    */
   start(): Promise<void> {
-    this.stopped = false;
-    if (!this.subscription) {
-      const p = this.deps.pubsub.subscribe(SESSIONS_REVOKED_CHANNEL, (m) => this.onMessage(m));
-      this.subscription = p;
-      p.then(
-        () => (this.retryMs = this.deps.retryInitialMs ?? 500),
-        (err: unknown) => {
-          if (this.subscription !== p) return;
-          this.subscription = null;
-          this.deps.logger.warn({ err, channel: SESSIONS_REVOKED_CHANNEL, retryInMs: this.retryMs }, 'cannot subscribe to sign-outs; retrying');
-          this.scheduleRetry();
-        },
-      );
-    }
-    return this.subscription.then(() => undefined);
+    return this.subscription.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    const sub = this.subscription;
-    this.subscription = null;
-    if (sub) await (await sub.catch(() => null))?.();
+  stop(): Promise<void> {
+    return this.subscription.stop();
   }
 
   /**
@@ -99,15 +86,5 @@ export class SessionRevocations {
     }
     this.sessions.drop(token);
     this.deps.sockets.closeSession(token);
-  }
-
-  private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      if (!this.stopped) this.start().catch(() => undefined);
-    }, this.retryMs);
-    this.retryTimer.unref();
-    this.retryMs = Math.min(this.retryMs * 2, this.deps.retryMaxMs ?? 30_000);
   }
 }
