@@ -14,7 +14,6 @@ import type { DeviceConnEntry } from './clients/client.js';
 import type { Config } from './config.js';
 import { protocolErrorLine } from './errors.js';
 import { Gateway } from './gateway/gateway.js';
-import { LogTail } from './gateway/log-tail.js';
 import type { HttpContext } from './http/context.js';
 import { DashboardSockets } from './http/dashboard-sockets.js';
 import { LoginAttempts } from './http/login-attempts.js';
@@ -101,9 +100,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const { index: logIndex, batcher } = logs;
   // The gateway holds no resource of its own, only writes coalesced per tick: the logs worker (the
   // last backend to start, the first to stop) flushes it before any backend closes.
-  // Started and stopped by the HTTP worker, beside the sign-out subscription (http/server.ts).
-  const logTail = new LogTail({ pubsub, logger: logger.child({ component: 'log-tail' }), nodeId });
-  const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId, retry: config.gateway, tail: logTail });
+  const gateway = new Gateway({ store, pubsub, logs: batcher, metrics, logger: logger.child({ component: 'gateway' }), nodeId, retry: config.gateway });
   const clientActors = new Registry<null>('clientActors', 'unique');
   const clientsSup = dynamicSupervisorHandle();
   let runtime: Runtime | undefined;

@@ -1,8 +1,7 @@
 /**
  * The gateway does what the protocol's commands mean: it verifies API keys, writes variables to the
- * store and logs to the index, and publishes both to the key's dashboard channels (logs only while
- * some node listens on the key's logs channel: log-tail.ts). Hot path: writes for the same key within
- * one tick coalesce into one store call and one published event.
+ * store and logs to the index, and publishes both to the key's dashboard channels. Hot path: writes
+ * for the same key within one tick coalesce into one store call and one published event.
  *
  * Variable writes go through a RetryQueue: one write per key in flight, and a write that cannot reach
  * the store (a Redis outage) waits in memory, collapsed per variable, until the store answers. Past
@@ -17,7 +16,6 @@ import { channels, type PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { ClientLog } from '../tcp/protocol.js';
 import type { ChangeTimelineFields, DashboardEvent, DeviceInfo } from '../wire.js';
-import type { LogTail } from './log-tail.js';
 import { RetryQueue } from './retry-queue.js';
 
 // Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
@@ -69,11 +67,6 @@ export interface GatewayDeps {
   keyCacheMs?: number;
   /** The retry queue's bound and backoff (config `gateway`); default RETRY_DEFAULTS. */
   retry?: GatewayConfig;
-  /**
-   * Which keys' logs anyone watches (log-tail.ts): the others' are not published for the live tail.
-   * Absent: every key's logs are published.
-   */
-  tail?: LogTail;
 }
 
 /** The defaults of config/default.json, for gateways built without a config (tests). */
@@ -135,11 +128,6 @@ export class Gateway {
         metrics.retryQueueBytes.set(bytes);
       },
     });
-  }
-
-  /** Which keys' logs anyone watches, when the gateway was given one (dashboard feeds announce theirs). */
-  get tail(): LogTail | null {
-    return this.deps.tail ?? null;
   }
 
   /** Variable changes waiting in memory for the store to answer again (0 while it does). */
@@ -275,20 +263,9 @@ export class Gateway {
         this.publish(channels.vars(apiKey), { type: 'vars', apiKey, deviceId: device === NO_DEVICE ? null : device, vars: [...byName.values()] }, 'vars');
       }
     }
-    const tail = this.deps.tail;
     for (const [apiKey, byDevice] of logEvents) {
-      // Muted: no node had a subscriber when the key's logs were last published (log-tail.ts).
-      if (tail && !tail.wanted(apiKey)) continue;
-      const channel = channels.logs(apiKey);
       for (const [device, logs] of byDevice) {
-        const event: DashboardEvent = { type: 'logs', apiKey, deviceId: device === NO_DEVICE ? null : device, logs };
-        if (!tail) {
-          this.publish(channel, event, 'logs');
-          continue;
-        }
-        this.deps.metrics.messagesPublished.inc({ kind: 'logs' });
-        const ticket = tail.ticket();
-        this.track(this.deps.pubsub.publish(channel, event).then((nodes) => tail.published(apiKey, ticket, nodes)));
+        this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId: device === NO_DEVICE ? null : device, logs }, 'logs');
       }
     }
   }

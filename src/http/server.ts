@@ -51,8 +51,6 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
       async init() {
         // Not awaited: sign-outs from other nodes close sockets here once it is up, and it retries.
         ctx.sessionRevocations.start().catch(() => undefined);
-        // Likewise the live-tail watches (gateway/log-tail.ts): until it is up every log is published.
-        ctx.gateway.tail?.start().catch(() => undefined);
         held ??= await listen();
         return held;
       },
@@ -63,7 +61,6 @@ export function httpChildSpec(ctx: HttpContext, opts: HttpOptions): ChildSpec {
         ctx.dashboardSockets.closeAll(1001, 'server shutting down');
         ctx.sdkSockets.closeAll(1001, 'server shutting down');
         await ctx.sessionRevocations.stop();
-        await ctx.gateway.tail?.stop();
       },
       info(state) {
         return { host: opts.host, port: state.port, websockets: ctx.dashboardSockets.size, sdkWebsockets: ctx.sdkSockets.size, native: uwsIsNative() };

@@ -23,7 +23,6 @@ import { wireValue } from '../model.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
 import { EVENTS_HEAD, EVENTS_LIST, type DashboardEvents } from '../gateway/gateway.js';
-import type { LogTail } from '../gateway/log-tail.js';
 
 /** What each socket carries from its upgrade. */
 export interface WsUser {
@@ -118,20 +117,12 @@ export interface FeedHandle {
  */
 export class KeyFeeds {
   private readonly feeds = new Map<string, Feed>();
-  private refreshTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly pubsub: PubSub,
     /** Each message of the key's channels: this node's own as its text, another node's as its value. */
     private readonly forward: (apiKey: string, message: OwnText | OtherValue) => void,
     private readonly logger: Logger,
-    /**
-     * The live-tail watch (gateway/log-tail.ts): nodes publish a key's logs only while someone
-     * watches, so a feed is ready once every node has heard its watch; repeated every
-     * WATCH_REFRESH_MS while the feed is open, as a watch lost to a pubsub outage would leave the
-     * key muted. Absent: logs are always published.
-     */
-    private readonly tail: Pick<LogTail, 'watch'> | null = null,
   ) {}
 
   acquire(apiKey: string): FeedHandle {
@@ -145,7 +136,6 @@ export class KeyFeeds {
       });
       this.feeds.set(apiKey, f);
       feed = f;
-      this.armRefresh();
     }
     const mine = feed;
     mine.count += 1;
@@ -184,41 +174,9 @@ export class KeyFeeds {
       await Promise.allSettled(unsubs.map((u) => u()));
       throw failed.reason;
     }
-    // Subscribed first: a node that unmutes the key on this watch publishes to a subscriber.
-    if (this.tail) {
-      try {
-        await this.tail.watch(apiKey);
-      } catch (err) {
-        // The pubsub took the SUBSCRIBEs but not this PUBLISH: the refresh tries again.
-        this.logger.warn({ err, apiKey }, 'cannot announce a live-tail watch; nodes that muted the key publish its logs after the next refresh');
-      }
-    }
     return unsubs;
   }
-
-  /** While any feed is open: its watch again every WATCH_REFRESH_MS, not waiting for acks. */
-  private armRefresh(): void {
-    if (!this.tail || this.refreshTimer) return;
-    const tail = this.tail;
-    this.refreshTimer = setInterval(() => {
-      if (this.feeds.size === 0) {
-        if (this.refreshTimer) clearInterval(this.refreshTimer);
-        this.refreshTimer = null;
-        return;
-      }
-      for (const [apiKey, feed] of this.feeds) {
-        feed.ready.then(
-          () => tail.watch(apiKey, false).catch((err: unknown) => this.logger.debug({ err, apiKey }, 'live-tail watch refresh failed')),
-          () => undefined,
-        );
-      }
-    }, WATCH_REFRESH_MS);
-    this.refreshTimer.unref();
-  }
 }
-
-/** How often an open feed repeats its live-tail watch. */
-export const WATCH_REFRESH_MS = 5000;
 
 interface Feed {
   count: number;
@@ -386,7 +344,6 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       if (typeof event === 'object' && event !== null && (event as { type?: unknown }).type === 'device') presence.nudge(apiKey);
     },
     log,
-    ctx.gateway.tail,
   );
   const open = ctx.dashboardSockets;
   const changes = ctx.clients;

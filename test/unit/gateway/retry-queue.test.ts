@@ -155,6 +155,9 @@ describe('gateway: vars during a store outage', () => {
     for (let i = 3; i < 6; i++) answers.push(gw.vars('k', null, [v(`a${i}`, '1')]));
     answers.push(gw.vars('k', null, [v('a0', '2')]));
     expect(answers).to.deep.equal([true, true, true, false, false, false, true]);
+    // The accepted replacement joins the queue on the gateway's next tick: only then may the store
+    // come back, or the queued batch could land before it (still newest last, but not in one write).
+    await new Promise((r) => setImmediate(r));
     expect((await metrics.registry.getSingleMetric('observerio_gateway_vars_refused_total')?.get())?.values[0]?.value).to.equal(3);
     store.up = true;
     await eventually(() => expect(gw.retryQueued().vars).to.equal(0));
