@@ -1,5 +1,5 @@
 /**
- * A subscription a daemon keeps for its whole life (sign-outs, live-tail watches), whatever the
+ * A subscription a daemon keeps for its whole life (the sign-outs of session-revocations.ts), whatever the
  * pubsub's state when it starts: start() subscribes once, and a failure is retried in the background
  * with a delay doubling up to `retryMaxMs`, since a pubsub down at boot must not stop the daemon.
  */
