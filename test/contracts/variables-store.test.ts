@@ -78,11 +78,15 @@ for (const [name, url] of [
       const { draft } = describeCommit(state, ops, { at: Date.now(), actor: 'ana@example.com', action: 'override.set', target: null });
       return store.commit(apiKey, ops, draft, { stateVersion }, bounds, 'ana@example.com');
     }
-
-    it('each node reads what the other committed, refuses a stale commit, and its own commits read as a fresh node reads them', async () => {
+    /** `n` stores on one fresh key prefix of this Redis, as `n` nodes sharing it (not started). */
+    async function nodes(n: number): Promise<RedisStore[]> {
       const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
       const u = await url();
-      const [a, b, fresh] = [0, 1, 2].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore, RedisStore];
+      return Array.from({ length: n }, () => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix }));
+    }
+
+    it('each node reads what the other committed, refuses a stale commit, and its own commits read as a fresh node reads them', async () => {
+      const [a, b, fresh] = (await nodes(3)) as [RedisStore, RedisStore, RedisStore];
       await Promise.all([a.start(), b.start()]);
       try {
         const apiKey = newApiKey();
@@ -121,9 +125,7 @@ for (const [name, url] of [
     });
 
     it('a commit chained on a refused one is refused even when the other node moved the version to the one it expects', async () => {
-      const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
-      const u = await url();
-      const [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore];
+      const [a, b] = (await nodes(2)) as [RedisStore, RedisStore];
       await Promise.all([a.start(), b.start()]);
       try {
         const apiKey = newApiKey();
@@ -150,9 +152,7 @@ for (const [name, url] of [
     });
 
     it('a node’s state after its own batches, taken into its cache without a read, is the state the other node reads, op for op', async () => {
-      const prefix = `observerio-test-${randomBytes(4).toString('hex')}:`;
-      const u = await url();
-      const [a, b] = [0, 1].map(() => new RedisStore(contractStoreConfig, { url: u, keyPrefix: prefix })) as [RedisStore, RedisStore];
+      const [a, b] = (await nodes(2)) as [RedisStore, RedisStore];
       await Promise.all([a.start(), b.start()]);
       try {
         const apiKey = newApiKey();
