@@ -25,7 +25,7 @@ interface BulkRun extends BulkResult {
 }
 
 /** Redis's command counts since the last CONFIG RESETSTAT (INFO itself left out), with the most called. */
-async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<{ total: number; top: Record<string, number> }> {
+export async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<{ total: number; top: Record<string, number> }> {
   const text = (await redis.info('commandstats')) as string;
   const list: Array<[string, number]> = [];
   for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && m[1] !== 'config|resetstat') list.push([m[1] as string, Number(m[2])]);

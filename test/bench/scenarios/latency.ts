@@ -7,6 +7,7 @@
  */
 import type { BenchContext, Row, ScenarioReport } from '../lib/context.js';
 import { CpuMeter } from '../lib/proc.js';
+import { redisCalls } from './bulk.js';
 import { median, type LatencySummary } from '../lib/stats.js';
 import type { LatencyConfig, LatencyResult } from '../gen/latency.js';
 import { medianCpu } from './ingest.js';
@@ -30,6 +31,7 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
   const daemon = await ctx.daemon('latency');
   const [user] = await daemon.users('latency', 1);
   if (!user) throw new Error('no user');
+  const redis = ctx.redis.client();
   const runs: LatencyRun[] = [];
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -38,7 +40,9 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
   // BENCH_LATENCY_MODES=echo,ingest runs only those paths (the floor always runs: the targets need it).
   const only = process.env.BENCH_LATENCY_MODES?.split(',');
   for (const mode of (['echo', 'ingest', 'put'] as const).filter((m) => m === 'echo' || !only || only.includes(m))) {
-    for (const rate of mode === 'echo' ? [1000] : [1000, 10_000]) {
+    // BENCH_LATENCY_RATES=1000 measures only those rates (a profile of the 1,000/s path alone).
+    const rates = process.env.BENCH_LATENCY_RATES?.split(',').map(Number) ?? [1000, 10_000];
+    for (const rate of mode === 'echo' ? [1000] : rates) {
       const mine: LatencyRun[] = [];
       for (let r = 0; r < ctx.runs; r++) {
         const gen = ctx.child<LatencyResult>('latency-gen', 'gen/latency.ts', {
@@ -49,16 +53,19 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
           mode,
           rate,
           durationMs,
-          names: 1024,
+          names: Number(process.env.BENCH_LATENCY_NAMES ?? 1024),
           warmupMs: ctx.quick ? 500 : 1000,
         } satisfies LatencyConfig);
         await gen.ready();
+        // Redis commands per change (INFO commandstats; EVALSHA counts once, what its script calls apart).
+        await redis.config('RESETSTAT');
         const meter = new CpuMeter({ daemon: daemon.pid, redis: ctx.redis.pid });
         meter.begin();
         const t0 = performance.now();
         gen.go();
         const res = await gen.result(durationMs + 30_000);
         const cpu = meter.end();
+        const calls = await redisCalls(redis);
         const cpuPerChangeUs = (((cpu.daemon ?? 0) / 100) * (performance.now() - t0) * 1000) / Math.max(1, res.result.received);
         cpu.generator = res.cpuPct;
         await gen.close();
@@ -67,7 +74,7 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
         if (x.received === 0 && rate === 1000) throw new Error(`${mode} at ${rate}/s: nothing arrived (${x.sent} sent, HTTP statuses ${JSON.stringify(x.statuses)})`);
         const run: LatencyRun = { path: mode, rate, sent: x.sent, received: x.received, skipped: x.skipped, latency: x.latency, statuses: x.statuses, cpu };
         ctx.log(
-          `  ${label[mode]} at ${rate.toLocaleString()}/s run ${r + 1}: p50 ${x.latency.p50.toFixed(2)} p99 ${x.latency.p99.toFixed(2)} max ${x.latency.max.toFixed(1)} ms, ${x.received}/${x.sent} arrived${x.skipped ? `, ${x.skipped} not sent (server too far behind)` : ''}, HTTP ${JSON.stringify(x.statuses)}, daemon CPU ${cpuPerChangeUs.toFixed(0)} µs per change arrived, cpu ${JSON.stringify(cpu)}`,
+          `  ${label[mode]} at ${rate.toLocaleString()}/s run ${r + 1}: p50 ${x.latency.p50.toFixed(2)} p99 ${x.latency.p99.toFixed(2)} max ${x.latency.max.toFixed(1)} ms, ${x.received}/${x.sent} arrived${x.skipped ? `, ${x.skipped} not sent (server too far behind)` : ''}, HTTP ${JSON.stringify(x.statuses)}, daemon CPU ${cpuPerChangeUs.toFixed(0)} µs per change arrived, ${(calls.total / Math.max(1, x.received)).toFixed(2)} Redis commands per change arrived (${JSON.stringify(calls.top)}), cpu ${JSON.stringify(cpu)}`,
         );
         mine.push(run);
         runs.push(run);
@@ -95,6 +102,7 @@ export async function latencyScenario(ctx: BenchContext): Promise<Omit<ScenarioR
       });
     }
   }
+  redis.disconnect();
   return {
     id: 'latency',
     title: `Latency: one device and one dashboard of its key, ${durationMs / 1000} s per rate, open loop`,
