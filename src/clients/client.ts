@@ -64,6 +64,26 @@ export interface VarChange {
   /** Set by the node that made the change so each node can tell it how many devices got it. */
   requestId?: string;
   replyTo?: string;
+  /**
+   * The key's state version once the change was committed: a node whose store already holds that
+   * version (or a later one) sends from it without reading the state again (the node that committed
+   * it always does). Absent from older nodes' messages: the state is read.
+   */
+  stateVersion?: number;
+}
+
+/**
+ * The state version every change of the batch was committed at or before, or null when one does not
+ * say (a resync, an older node's message, a malformed one): then the state is read from the store.
+ */
+function versionNeeded(batch: readonly VarChange[]): number | null {
+  let needed = 0;
+  for (const c of batch) {
+    const v = c.stateVersion;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) return null;
+    if (v > needed) needed = v;
+  }
+  return batch.length > 0 ? needed : null;
 }
 
 /** Each node's answer to a change, published on the `replyTo` channel: how many of its devices got a line. */
@@ -420,9 +440,14 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const partNames = new Set<string>();
       for (const p of planned) if (p) for (const n of p) partNames.add(n);
       // Independent reads, one round trip together. The state's own list, not listOverrides' copy of
-      // it: the cache only reads it, and a pass per batch copied a thousand overrides each time.
+      // it: the cache only reads it, and a pass per batch copied a thousand overrides each time. The
+      // state as this node's store holds it when that is at least the batch's commit (the node that
+      // committed the batch holds exactly it): a later commit is delivered by a pass of its own, so
+      // a read would only have asked Redis for a version it already has, once per pass.
+      const needed = versionNeeded(batch);
+      const stateP = needed === null ? store.readState(apiKey) : store.lastState(apiKey).then((s) => (s.stateVersion >= needed ? s : store.readState(apiKey)));
       const [keyState, wholeReads, partReads] = await Promise.all([
-        store.readState(apiKey),
+        stateP,
         wholeKeys.length > 0 ? store.getSentAndReported(apiKey, wholeKeys) : Promise.resolve([]),
         partKeys.length > 0 ? store.getSentAndReported(apiKey, partKeys, [...partNames]) : Promise.resolve([]),
       ]);

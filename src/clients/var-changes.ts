@@ -113,6 +113,8 @@ interface Committed {
   names: ReadonlySet<string>;
   /** The caller's `sent` hook (ActOptions), called once its nodes have all acked (or the wait ended). */
   sent?: (() => void) | undefined;
+  /** The key's state version once the change's batch was committed (the store's answer). */
+  stateVersion: number;
 }
 
 /** A change computed for its batch's commit. */
@@ -408,7 +410,7 @@ export class VarChanges {
       return;
     }
     if (r.ok) {
-      this.deliverLanded(apiKey, a.planned, r.entries);
+      this.deliverLanded(apiKey, a.planned, r.entries, r.stateVersion);
       if (a.later.length > 0) await this.commitCarefully(apiKey, a.later, false);
       return;
     }
@@ -456,7 +458,7 @@ export class VarChanges {
         continue;
       }
       if (r.ok) {
-        this.deliverLanded(apiKey, a.planned, r.entries);
+        this.deliverLanded(apiKey, a.planned, r.entries, r.stateVersion);
         open = a.next;
       } else {
         open = [...a.planned.map((x) => x.item), ...a.next];
@@ -537,11 +539,11 @@ export class VarChanges {
   }
 
   /** A committed batch delivered, started before the next batch lands so batches reach the nodes in commit order. */
-  private deliverLanded(apiKey: string, planned: readonly PlannedChange[], entries: readonly HistoryEntry[]): void {
+  private deliverLanded(apiKey: string, planned: readonly PlannedChange[], entries: readonly HistoryEntry[], stateVersion: number): void {
     // The next batch's commit does not wait for this one's acks.
     void this.deliverBatch(
       apiKey,
-      planned.map((x, i) => ({ item: x.item, c: { entry: entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops), sent: x.item.sent } })),
+      planned.map((x, i) => ({ item: x.item, c: { entry: entries[i] as HistoryEntry, before: x.before, after: x.after, names: opNames(x.ops), sent: x.item.sent, stateVersion } })),
     );
   }
 
@@ -588,7 +590,7 @@ export class VarChanges {
             this.pending.set(requestId, { expected: Infinity, received: 0, delivered: 0, done });
           });
           const changes = c.entry.changes.map((x) => ({ name: x.name, target: x.target, value: x.after?.value ?? null, setAt: x.after?.setAt ?? null }));
-          const change: VarChange = { historyId: c.entry.id, actor: c.entry.actor, action: c.entry.action, changes, requestId, replyTo: this.replyTo };
+          const change: VarChange = { historyId: c.entry.id, actor: c.entry.actor, action: c.entry.action, changes, requestId, replyTo: this.replyTo, stateVersion: c.stateVersion };
           return { c, requestId, change, totals };
         });
         // A lone change as it always was; several in one message.

@@ -471,6 +471,68 @@ describe('ClientActors (the client actors’ service)', () => {
     });
   });
 
+  describe('the state a delivery pass sends from', () => {
+    /** Counts the store's state reads (readState: a round trip on Redis) and lastState calls (what this node holds). */
+    const countReads = () => {
+      const n = { read: 0, last: 0 };
+      const read = store.readState.bind(store);
+      store.readState = (k: string) => {
+        n.read += 1;
+        return read(k);
+      };
+      store.lastState = (k: string) => {
+        n.last += 1;
+        return read(k);
+      };
+      return n;
+    };
+    const decode = (line: string) => (JSON.parse(Buffer.from(line.trim().split(':')[2] ?? '', 'base64').toString('utf8')) as Array<{ name: string; value: string }>).map((v) => `${v.name}=${v.value}`);
+
+    it('is the one this node committed, with no read of the state, for changes made here', async () => {
+      const tree = await start();
+      const lines: string[] = [];
+      const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line) => lines.push(line) > 0, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
+      clients.deviceVerified(conn, (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref);
+      await eventually(async () => expect((await store.listDevices(API_KEY, 60_000, Date.now())).filter((d) => d.online)).to.have.length(1));
+      const n = countReads();
+      for (let i = 1; i <= 5; i++) {
+        const r = await clients.change(API_KEY, { name: `v${i}`, value: i });
+        expect(r.delivered, `change ${i}`).to.equal(1);
+        expect(decode(lines.at(-1) as string)).to.deep.equal([`v${i}=${i}`]);
+      }
+      expect(n.read, 'state reads').to.equal(0);
+      expect(n.last, 'passes sending from the state held').to.be.at.least(5);
+      const together = await Promise.all([clients.change(API_KEY, { name: 'v1', value: 10 }), clients.change(API_KEY, { name: 'v6', value: 6 })]);
+      expect(together.map((r) => r.delivered)).to.deep.equal([1, 1]);
+      expect(n.read, 'state reads').to.equal(0);
+      expect((await store.getLastSent(API_KEY, 'phone')).get('v1')?.value).to.equal('10');
+    });
+
+    it('is read from the store for a change whose message names no version, or one it does not hold, or a malformed one', async () => {
+      const tree = await start();
+      const lines: string[] = [];
+      const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line) => lines.push(line) > 0, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
+      clients.deviceVerified(conn, (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref);
+      await eventually(async () => expect((await store.listDevices(API_KEY, 60_000, Date.now())).filter((d) => d.online)).to.have.length(1));
+      // Another node's commit, this node's store never saw: the message as an older node sends it, then
+      // with a version this store does not hold yet, then hostile versions. Each pass reads the state
+      // and sends what is in effect.
+      const versions: unknown[] = [undefined, 1_000_000, 'x', -1, 1.5, Number.MAX_SAFE_INTEGER + 2, null];
+      for (const [i, stateVersion] of versions.entries()) {
+        const state = await store.readState(API_KEY);
+        const ops = [{ kind: 'override.set' as const, override: { name: `w${i}`, target: { all: true as const }, value: String(i), type: 'integer', setBy: 'other@example.com', setAt: Date.now() } }];
+        const r = await store.commitMany(API_KEY, [{ ops, draft: { at: Date.now(), actor: 'other@example.com', action: 'override.set', target: { all: true }, changes: [], strategies: [], delivered: 0 }, by: 'other@example.com' }], state.stateVersion, { maxEntries: 100, maxAgeMs: 3_600_000 });
+        expect(r.ok).to.equal(true);
+        const n = countReads();
+        const change: Record<string, unknown> = { historyId: null, actor: 'other@example.com', action: 'override.set', changes: [{ name: `w${i}`, target: { all: true }, value: String(i), setAt: null }] };
+        if (stateVersion !== undefined) change.stateVersion = stateVersion;
+        await pubsub.publish(`${API_KEY}:vars:callback`, change);
+        await eventually(() => expect(decode(lines.at(-1) as string), `version ${String(stateVersion)}`).to.deep.equal([`w${i}=${i}`]));
+        expect(n.read, `state reads, version ${String(stateVersion)}`).to.equal(1);
+      }
+    });
+  });
+
   describe('a stream of changes to a device with many overrides', () => {
     it('reads of its last-sent only the variables that can be pending once it knows it, and sends exactly what a whole read would', async () => {
       const tree = await start();
