@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await Promise.all([redis.stop(), meili.stop()]);
-    if (process.env.BENCH_PROFILE !== '1') rmSync(workDir, { recursive: true, force: true });
+    if (process.env.BENCH_PROFILE !== '1' && process.env.BENCH_KEEP !== '1') rmSync(workDir, { recursive: true, force: true });
     else log(`profiles and daemon logs kept in ${workDir}`);
   }
   const seconds = (performance.now() - started) / 1000;
