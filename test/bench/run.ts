@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { meiliBinary, startMeiliServer, startRedisServer } from '../helpers/processes.js';
+import { MEILI_INDEXING_MEMORY, meiliBinary, startMeiliServer, startRedisServer } from '../helpers/processes.js';
 import { createContext, type BenchContext, type ScenarioReport } from './lib/context.js';
 import { REPO } from './lib/daemon.js';
 import { machine, writeReports } from './lib/report.js';
@@ -73,7 +73,9 @@ async function main(): Promise<number> {
   const log = (msg: string): void => void process.stdout.write(`${msg}\n`);
   log(`observerio bench${quick ? ' (QUICK)' : ''}: ${runs} run(s) per scenario`);
   const workDir = mkdtempSync(join(tmpdir(), 'observerio-bench-'));
-  const [redis, meili] = await Promise.all([startRedisServer(), startMeiliServer()]);
+  // BENCH_MEILI_ARGS adds Meilisearch flags, e.g. `--max-indexing-memory 16GiB` to compare with its default.
+  const meiliArgs = (process.env.BENCH_MEILI_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
+  const [redis, meili] = await Promise.all([startRedisServer(), startMeiliServer(meiliArgs)]);
   const reports: ScenarioReport[] = [];
   let failed = false;
   try {
@@ -101,13 +103,14 @@ async function main(): Promise<number> {
     }
   } finally {
     await Promise.all([redis.stop(), meili.stop()]);
-    if (process.env.BENCH_PROFILE !== '1') rmSync(workDir, { recursive: true, force: true });
+    if (process.env.BENCH_PROFILE !== '1' && process.env.BENCH_KEEP !== '1') rmSync(workDir, { recursive: true, force: true });
     else log(`profiles and daemon logs kept in ${workDir}`);
   }
   const seconds = (performance.now() - started) / 1000;
   const m = machine(REPO, {
     redis: version('redis-server', ['--version'], /v=(\S+)/),
-    meilisearch: version(meiliBinary(), ['--version'], /meilisearch (\S+)/),
+    // The flag that decides its per-batch cost goes into the header with the version.
+    meilisearch: `${version(meiliBinary(), ['--version'], /meilisearch (\S+)/)} (--max-indexing-memory ${meiliArgs.includes('--max-indexing-memory') ? meiliArgs[meiliArgs.indexOf('--max-indexing-memory') + 1] : MEILI_INDEXING_MEMORY})`,
   }, loadBefore);
   // A run of some scenarios (BENCH_ONLY) or with other run counts leaves latest.md alone.
   const complete = only === null && (quick || runs === 3);

@@ -13,6 +13,7 @@ import { LOGS_PER_LINE, logPools, message } from '../lib/log-text.js';
 export interface LogsConfig {
   port: number;
   http: string;
+  /** A token of the user owning the first connection's API key: the probes go on that key's connections. */
   token: string;
   conns: Array<{ apiKey: string; deviceId: string }>;
   logsPerSecond: number;
@@ -55,6 +56,8 @@ runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
   }
   const rnd = prng(42);
   const pools = logPools(cfg.conns.length, rnd, Date.now()).map((pool, i) => pool.map((logs) => logsLine((cfg.conns[i] as { apiKey: string }).apiKey, logs)));
+  // Probes are searched with one user's token, so they go only on the connections of its key.
+  const probeConns = cfg.conns.flatMap((c, i) => (c.apiKey === cfg.conns[0]?.apiKey ? [i] : []));
   await ctl.ready();
   const t0 = performance.now();
   const linesPerMs = cfg.logsPerSecond / LOGS_PER_LINE / 1000;
@@ -81,7 +84,7 @@ runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
       const probesDue = Math.floor(Math.min(elapsed, cfg.durationMs) / cfg.probeEveryMs) - probes;
       for (let p = 0; p < probesDue; p++) {
         const word = `probe${letters(probes++)}`;
-        const c = probes % sockets.length;
+        const c = probeConns[probes % probeConns.length] as number;
         const conn = cfg.conns[c] as { apiKey: string };
         const logs = [{ message: `${cfg.runWord} ${word}`, level: 'info', timestamp: Date.now() }, ...Array.from({ length: LOGS_PER_LINE - 1 }, () => ({ message: message(rnd), level: 'info' }))];
         (batches[c] as string[]).push(logsLine(conn.apiKey, logs));

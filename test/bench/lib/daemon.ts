@@ -83,7 +83,8 @@ export class DaemonProcess {
       MEILI_URL: spec.meiliUrl,
       MEILI_MASTER_KEY: spec.meiliMasterKey,
       OBSERVERIO_DATA_DIR: spec.dataDir,
-      LOG_LEVEL: 'warn',
+      // BENCH_DAEMON_LOG_LEVEL=info keeps the daemon's info lines (heap reductions, log-index retries) in its daemon.log.
+      LOG_LEVEL: process.env.BENCH_DAEMON_LOG_LEVEL ?? 'warn',
       ...spec.extraEnv,
     };
     delete env.OBSERVERIO_FAULT_INJECTION_PREFIX;

@@ -4,6 +4,9 @@
  * became searchable while sending (Meilisearch's document count over the second half of the window)
  * and the p95 time from sending a probe log until `GET /api/logs` finds it. The same time is also
  * measured at a rate Meilisearch keeps up with on this machine, to show the pipeline's own latency.
+ * The ratio to Meilisearch alone (measured first, same documents and settings) is taken at the target
+ * rate, or, when Meilisearch alone outpaces the target rate by more than 1 / 0.9, offered 1.1×
+ * Meilisearch alone for as long as it takes to send the same number of logs it indexed.
  */
 import type { BenchContext, Row, ScenarioReport } from '../lib/context.js';
 import type { DaemonProcess, BenchUser } from '../lib/daemon.js';
@@ -19,6 +22,12 @@ const TARGET_P95_MS = 2000;
 const TARGET_RATIO = 0.9;
 const TARGET_LOW_P95_MS = 1500;
 const INDEX = 'observerio-logs';
+/**
+ * Offered logs per second per API key, at most: the daemon limits each key (limits.logsPerSecond,
+ * 25,000 by default), so a faster run spreads its connections over several keys, as many games would.
+ */
+const PER_KEY_RATE = 20_000;
+const CONNS = 10;
 
 interface LogsRun {
   offered: number;
@@ -34,7 +43,19 @@ interface LogsRun {
   dropped: number | null;
   cpu: Record<string, number>;
   /** Meilisearch's indexing batches of the daemon's index during the run: how it merged the daemon's writes. */
-  batches: { count: number; tasks: number; sizes: number[]; busyMs: number };
+  batches: { count: number; tasks: number; sizes: number[]; busyMs: number; slowest: SlowBatch | null };
+}
+
+/** The run's longest indexing batch and where Meilisearch says its time went (its progressTrace, longest steps first). */
+interface SlowBatch {
+  uid: number;
+  documents: number;
+  ms: number;
+  /** When it started, ms after the run's first log was sent. */
+  startedAfterMs: number;
+  steps: string;
+  /** Meilisearch's whole progressTrace of it, as it answered. */
+  trace: Record<string, string>;
 }
 
 async function indexStats(ctx: BenchContext): Promise<{ documents: number; indexing: boolean }> {
@@ -67,15 +88,40 @@ async function lastBatchUid(ctx: BenchContext): Promise<number> {
 }
 
 /** The daemon index's batches after `after`: how many, how many tasks and documents each, time spent processing. */
-async function indexingBatches(ctx: BenchContext, after: number): Promise<LogsRun['batches']> {
+async function indexingBatches(ctx: BenchContext, after: number, sentAt: number): Promise<LogsRun['batches']> {
   const res = await fetch(`${ctx.meili.url}/batches?limit=1000&indexUids=${INDEX}`, { headers: { authorization: `Bearer ${ctx.meili.masterKey}` } });
-  const body = (await res.json()) as { results: Array<{ uid: number; stats: { totalNbTasks: number }; details: { receivedDocuments?: number }; duration: string | null }> };
+  const body = (await res.json()) as {
+    results: Array<{ uid: number; stats: { totalNbTasks: number; progressTrace?: Record<string, string> }; details: { receivedDocuments?: number }; duration: string | null; startedAt: string }>;
+  };
   const mine = body.results.filter((b) => b.uid > after && b.details.receivedDocuments !== undefined).reverse();
   const seconds = (d: string | null) => {
     const m = d ? /^PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?$/.exec(d) : null;
     return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 0;
   };
+  const longest = mine.reduce<(typeof mine)[number] | null>((a, b) => (a === null || seconds(b.duration) > seconds(a.duration) ? b : a), null);
+  // progressTrace: step name → duration ("12.34ms", "1.2s"); the leaves are what Meilisearch did.
+  const ms = (d: string) => {
+    const m = /^([\d.]+)(ms|s|µs|ns)$/.exec(d);
+    return m ? Number(m[1]) * ({ ms: 1, s: 1000, 'µs': 1e-3, ns: 1e-6 }[m[2] as 'ms']) : 0;
+  };
+  const slowest: SlowBatch | null = longest
+    ? {
+        uid: longest.uid,
+        documents: longest.details.receivedDocuments ?? 0,
+        ms: Math.round(seconds(longest.duration) * 1000),
+        startedAfterMs: Math.round(Date.parse(longest.startedAt) - sentAt),
+        steps: Object.entries(longest.stats.progressTrace ?? {})
+          .map(([step, d]) => [step, ms(d)] as const)
+          .filter(([, d]) => d >= 20)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 6)
+          .map(([step, d]) => `${step} ${Math.round(d)} ms`)
+          .join('; '),
+        trace: longest.stats.progressTrace ?? {},
+      }
+    : null;
   return {
+    slowest,
     count: mine.length,
     tasks: mine.reduce((n, b) => n + b.stats.totalNbTasks, 0),
     sizes: mine.map((b) => b.details.receivedDocuments ?? 0),
@@ -83,13 +129,14 @@ async function indexingBatches(ctx: BenchContext, after: number): Promise<LogsRu
   };
 }
 
-async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser, opts: { rate: number; durationMs: number; drainMs: number; tag: string }): Promise<LogsRun> {
+async function logsRun(ctx: BenchContext, daemon: DaemonProcess, users: readonly BenchUser[], opts: { rate: number; durationMs: number; drainMs: number; tag: string }): Promise<LogsRun> {
   const runWord = `run${opts.tag}${Math.random().toString(36).replace(/[^a-z]/g, '').slice(0, 6)}`;
   const gen = ctx.child<LogsResult>('logs-gen', 'gen/logs.ts', {
     port: daemon.tcpPort,
     http: daemon.http,
-    token: user.token,
-    conns: Array.from({ length: 10 }, (_, i) => ({ apiKey: user.apiKey, deviceId: `logdev${i}` })),
+    // The probes go on the first key's connections and are searched with its user's token.
+    token: users[0]!.token,
+    conns: Array.from({ length: CONNS }, (_, i) => ({ apiKey: users[i % users.length]!.apiKey, deviceId: `logdev${i}` })),
     logsPerSecond: opts.rate,
     durationMs: opts.durationMs,
     runWord,
@@ -104,6 +151,7 @@ async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser
   const meter = new CpuMeter({ daemon: daemon.pid, meilisearch: ctx.meili.pid });
   meter.begin();
   const t0 = performance.now();
+  const sentAt = Date.now();
   gen.go();
   // Document counts while sending: their rate over the second half is what the index sustains.
   const samples: Array<[number, number]> = [];
@@ -139,7 +187,7 @@ async function logsRun(ctx: BenchContext, daemon: DaemonProcess, user: BenchUser
   const a = half[0];
   const b = half[half.length - 1];
   const dropped1 = await daemon.metric('observerio_logs_dropped_total');
-  const batches = await indexingBatches(ctx, batch0);
+  const batches = await indexingBatches(ctx, batch0, sentAt);
   return {
     offered: opts.rate,
     sent: res.result.logs,
@@ -164,9 +212,18 @@ export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
   // The ceiling first, in the same sitting: Meilisearch alone with these documents and settings, as
   // many as one run at the target rate sends (indexing slows as an index grows: fewer would flatter it).
   const alone = await meiliAlone(ctx, meiliAlonePlan(ctx.quick));
+  const { best, bySize } = bestOf(alone);
+  // The ratio asks whether the daemon carries logs at Meilisearch's own ceiling. Offered 20,000/s a
+  // daemon reaches at most about 20,000/s, so when Meilisearch alone indexes more than 20,000 / 0.9
+  // the target rate cannot tell: the ratio is then measured offered 1.1× Meilisearch alone, sending
+  // as many logs as Meilisearch alone indexed (a bigger index indexes slower: more would be unfair).
+  const ceiling = best && best.docsPerSecond > TARGET_RATE / TARGET_RATIO ? Math.ceil((best.docsPerSecond * 1.1) / 1000) * 1000 : null;
+  if (ceiling !== null) {
+    const target = plans[0]!;
+    plans.splice(1, 0, { ...target, rate: ceiling, durationMs: Math.round((target.durationMs * TARGET_RATE) / ceiling) });
+  }
   const daemon = await ctx.daemon('logs');
-  const [user] = await daemon.users('logs', 1);
-  if (!user) throw new Error('no user');
+  const users = await daemon.users('logs', Math.min(CONNS, Math.ceil(Math.max(...plans.map((p) => p.rate)) / PER_KEY_RATE)));
   const byRate = new Map<number, LogsRun[]>();
   const notes: string[] = [];
   let n = 0;
@@ -174,10 +231,11 @@ export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
     const runs: LogsRun[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       // Each run at the target rate starts on an empty index, as Meilisearch alone does on a fresh one.
-      if (plan.rate === TARGET_RATE) await clearIndex(ctx);
-      const run = await logsRun(ctx, daemon, user, { ...plan, tag: String.fromCharCode(97 + n++) });
+      if (plan.rate === TARGET_RATE || plan.rate === ceiling) await clearIndex(ctx);
+      const keys = Math.min(CONNS, Math.ceil(plan.rate / PER_KEY_RATE));
+      const run = await logsRun(ctx, daemon, users.slice(0, keys), { ...plan, tag: String.fromCharCode(97 + n++) });
       ctx.log(
-        `  ${plan.rate.toLocaleString()} logs/s run ${r + 1}: ${run.searchablePerSecond.toLocaleString()} logs/s from first sent to last searchable (${run.indexedPerSecond.toLocaleString()} logs/s indexed during the second half of sending); all ${run.sent.toLocaleString()} searchable ${run.allIndexedAfterMs === null ? `not within ${plan.drainMs / 1000} s of the end` : `after ${(run.allIndexedAfterMs / 1000).toFixed(1)} s`}; until searchable p50 ${run.latency.p50.toFixed(0)} p95 ${run.latency.p95.toFixed(0)} ms (${run.probes} probes found)${run.dropped ? `, ${run.dropped} dropped` : ''}; cpu ${JSON.stringify(run.cpu)}; Meilisearch ${run.batches.count} indexing batches of ${run.batches.tasks} tasks (${run.batches.sizes.join(', ')} documents), busy ${(run.batches.busyMs / 1000).toFixed(1)} s`,
+        `  ${plan.rate.toLocaleString()} logs/s run ${r + 1}: ${run.searchablePerSecond.toLocaleString()} logs/s from first sent to last searchable (${run.indexedPerSecond.toLocaleString()} logs/s indexed during the second half of sending); all ${run.sent.toLocaleString()} searchable ${run.allIndexedAfterMs === null ? `not within ${plan.drainMs / 1000} s of the end` : `after ${(run.allIndexedAfterMs / 1000).toFixed(1)} s`}; until searchable p50 ${run.latency.p50.toFixed(0)} p95 ${run.latency.p95.toFixed(0)} ms (${run.probes} probes found)${run.dropped ? `, ${run.dropped} dropped` : ''}; cpu ${JSON.stringify(run.cpu)}; Meilisearch ${run.batches.count} indexing batches of ${run.batches.tasks} tasks (${run.batches.sizes.join(', ')} documents), busy ${(run.batches.busyMs / 1000).toFixed(1)} s${run.batches.slowest ? `; longest batch ${run.batches.slowest.ms} ms of ${run.batches.slowest.documents} documents, started ${run.batches.slowest.startedAfterMs} ms into the run (${run.batches.slowest.steps})` : ''}`,
       );
       runs.push(run);
     }
@@ -203,16 +261,20 @@ export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
     { metric: `time until searchable at ${TARGET_RATE.toLocaleString()} logs/s, p95`, figure: p95, unit: 'ms', target: `≤ ${TARGET_P95_MS.toLocaleString()}`, baseline: null, pass: p95 <= TARGET_P95_MS },
     { metric: `time until searchable at ${low.toLocaleString()} logs/s, p95`, figure: p95Low, unit: 'ms', target: `≤ ${TARGET_LOW_P95_MS.toLocaleString()}`, baseline: null, pass: p95Low <= TARGET_LOW_P95_MS },
   ];
-  const { best, bySize } = bestOf(alone);
   if (best) {
+    const ratioRate = ceiling === null ? rate : median((byRate.get(ceiling) ?? []).map((r) => r.searchablePerSecond));
+    const offered =
+      ceiling === null
+        ? `offered ${TARGET_RATE.toLocaleString()}/s`
+        : `offered ${ceiling.toLocaleString()}/s over ${Math.ceil(ceiling / PER_KEY_RATE)} API keys (1.1× Meilisearch alone, which outpaces ${TARGET_RATE.toLocaleString()}/s): ${ratioRate.toLocaleString()} logs/s`;
     rows.splice(1, 0, {
       // The ratio is the figure; Meilisearch alone's docs/s goes into the words (a baseline cell would print it with the ratio's decimals).
-      metric: `logs/s first sent to last searchable, offered ${TARGET_RATE.toLocaleString()}/s, against Meilisearch alone (${best.docsPerSecond.toLocaleString()} docs/s in batches of ${best.batchSize.toLocaleString()})`,
-      figure: rate / best.docsPerSecond,
+      metric: `logs/s first sent to last searchable, ${offered}, against Meilisearch alone (${best.docsPerSecond.toLocaleString()} docs/s in batches of ${best.batchSize.toLocaleString()})`,
+      figure: ratioRate / best.docsPerSecond,
       unit: '×',
       target: `≥ ${TARGET_RATIO}× Meilisearch alone`,
       baseline: null,
-      pass: rate / best.docsPerSecond >= TARGET_RATIO,
+      pass: ratioRate / best.docsPerSecond >= TARGET_RATIO,
       digits: 2,
     });
     notes.push(`Meilisearch alone (the same ${alone[0]!.docs.toLocaleString()} logs one run at ${TARGET_RATE.toLocaleString()}/s sends, same index settings, a fresh index, every batch enqueued at once, this sitting; each run at ${TARGET_RATE.toLocaleString()}/s starts on an emptied index likewise): ${[...bySize].map(([size, r]) => `${r.toLocaleString()} docs/s in batches of ${size.toLocaleString()}`).join(', ')}.`);
@@ -225,7 +287,7 @@ export async function logsScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
     title: `Logs: 10 connections, l: lines of 10 logs, at ${TARGET_RATE.toLocaleString()} and ${low.toLocaleString()} logs/s, into Meilisearch`,
     rows,
     cpu: medianCpu(atTarget),
-    runs: [...atTarget, ...atLow, ...alone],
+    runs: [...atTarget, ...(ceiling === null ? [] : (byRate.get(ceiling) ?? [])), ...atLow, ...alone],
     notes,
   };
 }
