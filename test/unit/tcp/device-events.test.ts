@@ -1,6 +1,4 @@
-import { install } from '@sinonjs/fake-timers';
 import { expect } from 'chai';
-import { Turns } from '../../../src/otp/turns.js';
 import type { DashboardEvent, DeviceInfo } from '../../../src/gateway/gateway.js';
 import { DEVICE_EVENTS_TURN_MS, DeviceEvents } from '../../../src/tcp/device-events.js';
 import { eventually } from '../../helpers/eventually.js';
@@ -69,33 +67,5 @@ describe('DeviceEvents (device events in turns, one message per key)', () => {
     ev.device('connected', info('KEY000000001', 'c'));
     ev.device('connected', info('KEY000000001', 'd'));
     expect(published).to.have.length(5);
-  });
-
-  it('publishes what waits at the start of the next step of the grid its turns share with the client actors’ conn_up turns, in the same timer callback', async () => {
-    const clock = install({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    try {
-      const ev = new DeviceEvents(gateway);
-      // A key's conn_up turns (client-actors.ts: Turns of UP_TURN_MS on the default clock).
-      const ups = new Turns<string>(DEVICE_EVENTS_TURN_MS);
-      await clock.tickAsync(4);
-      ev.device('connected', info('KEY000000001', 'a'));
-      ups.taken('KEY000000002');
-      await clock.tickAsync(7);
-      ev.device('connected', info('KEY000000001', 'b'));
-      const order: string[] = [];
-      ups.scheduleAligned('KEY000000002', () => order.push(`up at ${performance.now()}, ${published.length} published`));
-      expect(clock.countTimers(), 'one timer for both').to.equal(1);
-      await clock.tickAsync(DEVICE_EVENTS_TURN_MS - 11 - 1);
-      expect(published).to.have.length(1);
-      await clock.tickAsync(1);
-      // Both at 20, the start of the next step (a plain turn of each would have come at 24 and 24).
-      expect(published).to.deep.equal([
-        ['KEY000000001:devices', ['connected a']],
-        ['KEY000000001:devices', ['connected b']],
-      ]);
-      expect(order).to.deep.equal([`up at ${DEVICE_EVENTS_TURN_MS}, 2 published`]);
-    } finally {
-      clock.uninstall();
-    }
   });
 });
