@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { DeviceInfo } from '../gateway/gateway.js';
 import type { Var } from '../model.js';
-import { dynamicSupervisor, monotonicNow, Turns, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type PendingTurn, type Registry } from '../otp/index.js';
+import { dynamicSupervisor, Turns, worker, type ActorRef, type ChildSpec, type DynamicSupervisorCell, type Registry } from '../otp/index.js';
 import type { Labels } from '../variables/labels.js';
 import type { DeviceStateEvent, SetOverrideAnswer } from '../wire.js';
 import { clientChildSpec, type ClientDeps, type ClientMsg, type ConnUp, type DeviceConnEntry } from './client.js';
@@ -67,10 +67,7 @@ export const REPORT_TURN_MS = 20;
  * or two per turn: most of a verify's CPU and of its garbage. A storm is a key's third verify within
  * UP_TURN_MS: a lone verify, or a device's pair of sockets, is taken at once as before (and its
  * device is in the store right after its OK); in a storm a socket's overrides follow its OK by up
- * to this much more. The turns of every key are on one grid of UP_TURN_MS (Turns.scheduleAligned),
- * and the device events' turns on the same (tcp/device-events.ts): in a storm over many keys their
- * store round trips and publishes leave in one write to Redis per turn, not one per key at a moment
- * of its own (a loopback write, and Redis waking to read it, cost more than most of what it carries).
+ * to this much more.
  */
 export const UP_TURN_MS = 20;
 
@@ -118,7 +115,7 @@ class SocketEntry implements DeviceConnEntry {
 interface HeldUps {
   ups: ConnUp[];
   ref: ActorRef<ClientMsg> | null | undefined;
-  timer: PendingTurn | null;
+  timer: NodeJS.Timeout | null;
 }
 
 export class ClientActors {
@@ -145,7 +142,7 @@ export class ClientActors {
     private readonly deps: ClientDeps & { ackTimeoutMs?: number; now?: () => number },
   ) {
     // The clock of the turns, a test's own where it gives one.
-    this.now = deps.now ?? monotonicNow;
+    this.now = deps.now ?? (() => performance.now());
     this.reportTurns = new Turns(REPORT_TURN_MS, this.now);
     this.upTurns = new Turns(UP_TURN_MS, this.now);
     this.changes = new VarChanges({ ...deps, logger: deps.logger.child({ component: 'var-changes' }) });
@@ -282,7 +279,7 @@ export class ClientActors {
     }
     const fresh: HeldUps = { ups: [up], ref: undefined, timer: null };
     this.heldUps.set(apiKey, fresh);
-    if (storm) fresh.timer = this.upTurns.scheduleAligned(apiKey, () => this.sendUps(apiKey, fresh));
+    if (storm) fresh.timer = this.upTurns.schedule(apiKey, () => this.sendUps(apiKey, fresh));
     else this.sendUps(apiKey, fresh);
   }
 
@@ -307,7 +304,7 @@ export class ClientActors {
   private releaseUps(apiKey: string): void {
     const held = this.heldUps.get(apiKey);
     if (!held?.timer) return;
-    held.timer.cancel();
+    clearTimeout(held.timer);
     this.sendUps(apiKey, held);
   }
 

@@ -17,4 +17,4 @@ export { RestartIntensity } from './restart-intensity.js';
 export { RestartBackoff } from './restart-backoff.js';
 export type { Cell } from './cell.js';
 export type * from './types.js';
-export { monotonicNow, Turns, type PendingTurn } from './turns.js';
+export { Turns } from './turns.js';

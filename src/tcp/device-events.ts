@@ -6,16 +6,12 @@
  * PUBLISH, and in a connect storm one write to Redis per socket: the largest single cost of a verify
  * once the client actors' store work was batched. A lone event goes out at once, as before.
  *
- * The turns are on the grid of the client actors' conn_up turns (Turns.scheduleAligned, the same
- * clock and length): in a storm a turn's publishes leave in the same write to Redis as the keys'
- * store round trips of that turn.
- *
  * Order holds per key (one list per key, published in the order events came). While the listener
  * is down (from its terminate to its next init: at shutdown, before `conns` closes every
  * connection) events go out at once, so a stopping node's disconnects reach pubsub while it is up.
  */
 import type { DashboardEvent, DeviceInfo, Gateway } from '../gateway/gateway.js';
-import { monotonicNow, Turns, type PendingTurn } from '../otp/index.js';
+import { Turns } from '../otp/index.js';
 import { channels } from '../pubsub/pubsub.js';
 
 export const DEVICE_EVENTS_TURN_MS = 20;
@@ -27,12 +23,12 @@ export class DeviceEvents {
   private pending = new Map<string, DashboardEvent[]>();
   private waiting = 0;
   private readonly turns: Turns<typeof ALL>;
-  private timer: PendingTurn | null = null;
+  private timer: NodeJS.Timeout | null = null;
   private batching = true;
 
   constructor(
     private readonly gateway: Pick<Gateway, 'publishMany'>,
-    now: () => number = monotonicNow,
+    now: () => number = () => performance.now(),
   ) {
     this.turns = new Turns(DEVICE_EVENTS_TURN_MS, now);
   }
@@ -51,12 +47,12 @@ export class DeviceEvents {
     this.waiting += 1;
     if (this.timer) return;
     if (!this.batching) return this.flush();
-    this.timer = this.turns.scheduleAligned(ALL, () => this.flush());
+    this.timer = this.turns.schedule(ALL, () => this.flush());
   }
 
   /** Publishes everything waiting now, one message per key. */
   flush(): void {
-    this.timer?.cancel();
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.turns.taken(ALL);
     if (this.waiting === 0) return;
