@@ -14,7 +14,8 @@ import type { DashboardEvent, DeviceInfo, Gateway } from '../gateway/gateway.js'
 import { Turns } from '../otp/index.js';
 import { channels } from '../pubsub/pubsub.js';
 
-export const DEVICE_EVENTS_TURN_MS = 20;
+/** The client actors' conn_up turn (UP_TURN_MS): a storm's events cost a publish per key per 50 ms, a dashboard sees them that much later at most. */
+export const DEVICE_EVENTS_TURN_MS = 50;
 
 /** The one key of this node's turns: every key's events go out in the same turn. */
 const ALL = 'all';

@@ -268,6 +268,45 @@ describe('RedisStore (Redis only)', () => {
       expect(await store.getLastSent(k, 'dev-1')).to.deep.equal(new Map([['b', { name: 'b', type: 'string', value: 'new' }]]));
       expect(await store.getLastSent(k, 'dev-0')).to.deep.equal(new Map());
     });
+
+    it('sends a heartbeat of 2,500 devices as one script carrying each id once, no MULTI, and refreshes them all, also after Redis forgot its scripts', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const now = Date.now();
+      const ids = Array.from({ length: 2500 }, (_, i) => `dev-${i}`);
+      await store.touchDevices(k, ids.slice(0, 1).map((deviceId) => ({ deviceId, address: null, generated: false })), now, 60_000);
+      await store.heartbeat(k, ids.slice(0, 1), now, 60_000);
+      const monitor = await raw.duplicate().monitor();
+      const seen: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (args.some((a) => a.includes(k))) seen.push(args);
+      });
+      try {
+        const c0 = await calls();
+        await store.heartbeat(k, ids, now + 5, 60_000);
+        const c1 = await calls();
+        expect([c1.evalsha + c1.eval - c0.evalsha - c0.eval, c1.multi - c0.multi]).to.deep.equal([1, 0]);
+        await eventually(() => expect(seen).to.have.length.at.least(1));
+        // evalsha sha 2 seen presence at until id…: each device once.
+        const sent = seen[0] as string[];
+        expect(sent.length).to.equal(7 + ids.length);
+        expect(sent.slice(7)).to.deep.equal(ids);
+      } finally {
+        monitor.disconnect();
+      }
+      const listed = await store.listDevices(k, 60_000, now + 10);
+      expect(listed).to.have.length(2500);
+      expect(listed.every((d) => d.online && d.lastSeen === now + 5)).to.equal(true);
+      // Presence runs until at + ttl: past it, none is online.
+      expect((await store.listDevices(k, 3_600_000, now + 5 + 60_001)).some((d) => d.online)).to.equal(false);
+      // A Redis that lost its scripts (a restart, SCRIPT FLUSH) gets the script again; never-backwards holds.
+      await raw.script('FLUSH');
+      await store.heartbeat(k, ids, now + 1, 60_000);
+      await store.heartbeat(k, ids.slice(0, 2), now + 20, 60_000);
+      const again = await store.listDevices(k, 60_000, now + 21);
+      expect(again.find((d) => d.deviceId === 'dev-0')?.lastSeen).to.equal(now + 20);
+      expect(again.find((d) => d.deviceId === 'dev-2499')?.lastSeen).to.equal(now + 5);
+    });
   });
 
   describe('failed-login records', () => {
