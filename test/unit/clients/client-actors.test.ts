@@ -486,14 +486,19 @@ describe('ClientActors (the client actors’ service)', () => {
       };
       return n;
     };
-    const decode = (line: string) => (JSON.parse(Buffer.from(line.trim().split(':')[2] ?? '', 'base64').toString('utf8')) as Array<{ name: string; value: string }>).map((v) => `${v.name}=${v.value}`);
-
-    it('is the one this node committed, with no read of the state, for changes made here', async () => {
+    /** Starts the tree with one verified device, `phone`, online; resolves with the lines written to it. */
+    const phoneOnline = async (): Promise<string[]> => {
       const tree = await start();
       const lines: string[] = [];
       const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line) => lines.push(line) > 0, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
       clients.deviceVerified(conn, (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref);
       await eventually(async () => expect((await store.listDevices(API_KEY, 60_000, Date.now())).filter((d) => d.online)).to.have.length(1));
+      return lines;
+    };
+    const decode = (line: string) => (JSON.parse(Buffer.from(line.trim().split(':')[2] ?? '', 'base64').toString('utf8')) as Array<{ name: string; value: string }>).map((v) => `${v.name}=${v.value}`);
+
+    it('is the one this node committed, with no read of the state, for changes made here', async () => {
+      const lines = await phoneOnline();
       const n = countReads();
       for (let i = 1; i <= 5; i++) {
         const r = await clients.change(API_KEY, { name: `v${i}`, value: i });
@@ -509,11 +514,7 @@ describe('ClientActors (the client actors’ service)', () => {
     });
 
     it('is read from the store for a change whose message names no version, or one it does not hold, or a malformed one', async () => {
-      const tree = await start();
-      const lines: string[] = [];
-      const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line) => lines.push(line) > 0, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
-      clients.deviceVerified(conn, (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref);
-      await eventually(async () => expect((await store.listDevices(API_KEY, 60_000, Date.now())).filter((d) => d.online)).to.have.length(1));
+      const lines = await phoneOnline();
       // Another node's commit, this node's store never saw: the message as an older node sends it, then
       // with a version this store does not hold yet, then hostile versions. Each pass reads the state
       // and sends what is in effect.
