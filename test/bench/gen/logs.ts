@@ -2,6 +2,7 @@
  * Logs load generator: SDK connections sending `l:` lines of 10 logs each at a fixed total rate, plus
  * a probe log every `probeEveryMs` carrying a unique word. A poller searches the daemon's
  * `GET /api/logs` for the run's word and records when each probe first shows up: time until searchable.
+ * With `probeEveryMs` 0 there are no probes and no searches (a run that measures indexing alone).
  */
 import type { Socket } from 'node:net';
 import { logsLine, openVerified } from '../lib/lines.js';
@@ -20,6 +21,7 @@ export interface LogsConfig {
   durationMs: number;
   /** A letters-only word unique to the run; every probe carries it. */
   runWord: string;
+  /** 0: no probes and no poller. */
   probeEveryMs: number;
   pollMs: number;
   /** Longest to wait for the last probes after sending stops. */
@@ -81,7 +83,7 @@ runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
         const pool = pools[c] as string[];
         (batches[c] as string[]).push(pool[(lines + i) % pool.length] as string);
       }
-      const probesDue = Math.floor(Math.min(elapsed, cfg.durationMs) / cfg.probeEveryMs) - probes;
+      const probesDue = cfg.probeEveryMs > 0 ? Math.floor(Math.min(elapsed, cfg.durationMs) / cfg.probeEveryMs) - probes : 0;
       for (let p = 0; p < probesDue; p++) {
         const word = `probe${letters(probes++)}`;
         const c = probeConns[probes % probeConns.length] as number;
@@ -101,7 +103,7 @@ runWorker<LogsConfig, LogsResult>(async (cfg, ctl) => {
   });
 
   // The poller: one search for the run's word, newest first; each probe counts the first time it shows up.
-  let stopPolling = false;
+  let stopPolling = cfg.probeEveryMs <= 0;
   const polling = (async () => {
     while (!stopPolling) {
       const started = performance.now();
