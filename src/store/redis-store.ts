@@ -99,6 +99,7 @@ import {
   checkExpect,
   checkLimit,
   checkTtl,
+  compareHistoryIds,
   formatHistoryId,
   parseBefore,
   parseHistoryId,
@@ -274,20 +275,23 @@ return out
 /**
  * Lua: drops history entries older than `cutoff` (by their id's time), then the oldest past `maxn`,
  * with their delivered counts; returns how many. XRANGE before XTRIM only to learn the ids: normally
- * none or one per commit.
+ * none or one per commit. `firstms` and `len` (the first entry's time and the length, or nil to ask
+ * the stream) spare a commit that knows them from its XINFO the XRANGE that finds nothing old and
+ * the XLEN: two of the few commands a commit runs per batch.
  */
 const TRIM_LUA = `
-local function trim(stream, delivered, cutoff, maxn)
+local function trim(stream, delivered, cutoff, maxn, firstms, len)
   local n = 0
-  if cutoff > 0 then
+  if cutoff > 0 and (firstms == nil or firstms < cutoff) then
     local old = redis.call('XRANGE', stream, '-', string.format('%.0f', cutoff - 1))
     if #old > 0 then
       for _, e in ipairs(old) do redis.call('HDEL', delivered, e[1]) end
       redis.call('XTRIM', stream, 'MINID', string.format('%.0f', cutoff))
       n = #old
+      if len ~= nil then len = len - #old end
     end
   end
-  local len = redis.call('XLEN', stream)
+  if len == nil then len = redis.call('XLEN', stream) end
   if len > maxn then
     local over = redis.call('XRANGE', stream, '-', '+', 'COUNT', len - maxn)
     for _, e in ipairs(over) do redis.call('HDEL', delivered, e[1]) end
@@ -340,12 +344,18 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   end
 end
 local lm, ls = -1, -1
+local len, firstms = 0, nil
 if redis.call('EXISTS', KEYS[4]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[4])
   for j = 1, #info, 2 do
-    if info[j] == 'last-generated-id' then
+    local f = info[j]
+    if f == 'last-generated-id' then
       local a, b = string.match(info[j + 1], '^(%d+)%-(%d+)$')
       lm, ls = tonumber(a), tonumber(b)
+    elseif f == 'length' then
+      len = tonumber(info[j + 1])
+    elseif f == 'first-entry' and info[j + 1] then
+      firstms = tonumber(string.match(info[j + 1][1], '^(%d+)%-'))
     end
   end
 end
@@ -359,9 +369,10 @@ for e = 0, n - 1 do
   end
   if ms == 0 and seq == 0 then seq = 1 end
   ids[#ids + 1] = redis.call('XADD', KEYS[4], string.format('%.0f-%.0f', ms, seq), 'e', ARGV[6 + 2 * e])
+  if firstms == nil then firstms = ms end
   lm, ls = ms, seq
 end
-local dropped = trim(KEYS[4], KEYS[5], lm - tonumber(ARGV[3]), tonumber(ARGV[2]))
+local dropped = trim(KEYS[4], KEYS[5], lm - tonumber(ARGV[3]), tonumber(ARGV[2]), firstms, len + n)
 local nv = redis.call('INCRBY', KEYS[1], n)
 local out = {1, nv, dropped}
 for _, id in ipairs(ids) do out[#out + 1] = id end
@@ -376,10 +387,20 @@ return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
 /** Last-sent texts whose parse is kept (sentVar): a few MB at most. */
 const MAX_SENT_PARSED = 50_000;
 
-/** KEYS: history, delivered. ARGV: id, count, id, count, …: each count set only for an entry still there, so pruned ids leave nothing behind. */
+/**
+ * KEYS: history, delivered. ARGV: the lowest and highest id, then id, count, id, count, …: each count
+ * set only for an entry still there, so pruned ids leave nothing behind. The ids of one call are a
+ * batch's, next to each other in the stream: one XRANGE over their span (a few more entries than
+ * asked for at most, as another node's commits may sit between) finds them all, where an XRANGE
+ * per id was a command per change; an id that span leaves out is looked up alone, as before.
+ */
 const SET_DELIVERED_MANY = script(`
-for i = 1, #ARGV, 2 do
-  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) > 0 then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local want = (#ARGV - 2) / 2
+local found = {}
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', want + 64)) do found[e[1]] = true end
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  if found[id] or #redis.call('XRANGE', KEYS[1], id, id) > 0 then redis.call('HSET', KEYS[2], id, ARGV[i + 1]) end
 end
 return 1
 `);
@@ -1667,10 +1688,19 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async setDeliveredMany(apiKey: string, counts: ReadonlyArray<{ id: string; delivered: number }>): Promise<void> {
-    const args = counts.flatMap((c) => (parseHistoryId(c.id) ? [c.id, c.delivered] : []));
-    if (args.length === 0) return;
+    const args: Array<string | number> = [];
+    let low: { ms: number; seq: number } | null = null;
+    let high: { ms: number; seq: number } | null = null;
+    for (const c of counts) {
+      const id = parseHistoryId(c.id);
+      if (!id) continue;
+      if (!low || compareHistoryIds(id, low) < 0) low = id;
+      if (!high || compareHistoryIds(id, high) > 0) high = id;
+      args.push(c.id, c.delivered);
+    }
+    if (!low || !high) return;
     const k = this.vsKeys(apiKey);
-    await this.run(SET_DELIVERED_MANY, [k.history, k.delivered], args);
+    await this.run(SET_DELIVERED_MANY, [k.history, k.delivered], [formatHistoryId(low), formatHistoryId(high), ...args]);
   }
 
   /** Stream entries as history entries, with their delivered counts. */

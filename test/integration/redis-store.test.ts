@@ -224,6 +224,77 @@ describe('RedisStore (Redis only)', () => {
     });
   });
 
+  describe('the change path', () => {
+    /** Redis's calls of these commands so far, scripts' own calls included (INFO commandstats). */
+    const calls = async (): Promise<Record<'xrange' | 'xlen' | 'hset', number>> => {
+      const text = (await raw.info('commandstats')) as string;
+      const n = (name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+      return { xrange: n('xrange'), xlen: n('xlen'), hset: n('hset') };
+    };
+    const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
+    const commitAt = (store: RedisStore, k: string, version: number, values: string[], at: number, bounds = { maxEntries: 1000, maxAgeMs: 3_600_000 }) =>
+      store.commitMany(
+        k,
+        values.map((value) => {
+          const ops = [set('n', value)];
+          return { ops, draft: describeCommit({ overrides: [], strategies: [] }, ops, { at, actor: 'ana@example.com', action: 'override.set', target: null }).draft, by: 'ana@example.com' };
+        }),
+        version,
+        bounds,
+      );
+
+    it('commits with nothing to prune without asking the stream for old entries or its length, and still prunes by age and by count', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const t = Date.now();
+      expect((await commitAt(store, k, 0, ['0'], t)).ok).to.equal(true);
+      const c0 = await calls();
+      const r = await commitAt(store, k, 1, ['1', '2'], t + 10);
+      const c1 = await calls();
+      expect(r.ok).to.equal(true);
+      expect([c1.xrange - c0.xrange, c1.xlen - c0.xlen]).to.deep.equal([0, 0]);
+      // By age: the first entry is older than the new one's cutoff; by count: one over maxEntries.
+      const values = async () => (await store.listHistory(k, { limit: 10 })).map((e) => e.changes[0]?.after?.value);
+      expect((await commitAt(store, k, 3, ['3'], t + 2000, { maxEntries: 1000, maxAgeMs: 1000 })).ok).to.equal(true);
+      expect(await values()).to.deep.equal(['3']);
+      expect((await commitAt(store, k, 4, ['4', '5'], t + 2001, { maxEntries: 2, maxAgeMs: 1000 })).ok).to.equal(true);
+      expect(await values()).to.deep.equal(['5', '4']);
+    });
+
+    it("writes a batch's delivered counts with one XRANGE, and still only on entries that are there", async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const t = Date.now();
+      const batch = await commitAt(store, k, 0, ['a', 'b', 'c'], t);
+      if (!batch.ok) throw new Error('refused');
+      const ids = batch.entries.map((e) => e.id);
+      const c0 = await calls();
+      await store.setDeliveredMany(k, ids.map((id, i) => ({ id, delivered: i + 1 })));
+      const c1 = await calls();
+      expect([c1.xrange - c0.xrange, c1.hset - c0.hset]).to.deep.equal([1, 3]);
+      expect((await store.listHistory(k, { limit: 3 })).map((e) => e.delivered)).to.deep.equal([3, 2, 1]);
+      // Ids far apart (many entries between them), one that never was between them, one pruned away:
+      // the ones there are set, the others leave nothing in the delivered hash.
+      const between = await commitAt(store, k, 3, Array.from({ length: 100 }, (_, i) => String(i)), t + 1);
+      const last = await commitAt(store, k, 103, ['z'], t + 2);
+      if (!between.ok || !last.ok) throw new Error('refused');
+      const lastId = last.entries[0]?.id as string;
+      const [ms, seq] = (ids[0] as string).split('-').map(Number) as [number, number];
+      const never = `${ms}-${seq + 50_000}`;
+      await store.setDeliveredMany(k, [
+        { id: ids[0] as string, delivered: 9 },
+        { id: never, delivered: 9 },
+        { id: '1-0', delivered: 9 },
+        { id: lastId, delivered: 8 },
+      ]);
+      expect((await store.getHistoryEntry(k, ids[0] as string))?.delivered).to.equal(9);
+      expect((await store.getHistoryEntry(k, lastId))?.delivered).to.equal(8);
+      const hash = `${prefix}delivered:{${k}:vs}`;
+      expect(await raw.hexists(hash, never)).to.equal(0);
+      expect(await raw.hexists(hash, '1-0')).to.equal(0);
+    });
+  });
+
   describe('a connect storm', () => {
     /** Redis's calls of these commands so far (INFO commandstats). */
     const calls = async (): Promise<{ del: number; multi: number; hset: number; evalsha: number; eval: number }> => {
