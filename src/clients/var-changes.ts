@@ -587,7 +587,7 @@ export class VarChanges {
     const { store, pubsub, gateway, logger, variables } = this.deps;
     const changed = list.filter((c) => c.entry.changes.length > 0);
     // The devices to count what waits against, read while the acks are on their way.
-    const devicesP = changed.length > 0 ? backend(store.listDevices(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
+    const devicesP = changed.length > 0 ? backend(store.listDeviceViews(apiKey, variables.deviceRememberMs, Date.now()), 'store', logger) : Promise.resolve([]);
     devicesP.catch(() => undefined);
     const acks = new Map<Committed, { totals: AckTotals; nodes: number }>();
     let failed: unknown = null;

@@ -406,6 +406,34 @@ return 1
 `);
 
 /**
+ * KEYS: seen, presence, labels. ARGV: the oldest last seen remembered, now. → id, labels JSON ('' for
+ * none), id, labels, … of the devices listDevices lists (seen since then, or online at `now` and
+ * seen at all), in one step: the two ZRANGEBYSCOREs, the ZSCOREs of online devices seen before then,
+ * and the labels, HMGET in chunks of 1,000 (under Lua's stack limit for unpack).
+ */
+const DEVICE_VIEWS = script(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local have = {}
+for _, id in ipairs(ids) do have[id] = true end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '+inf')) do
+  if not have[id] and redis.call('ZSCORE', KEYS[1], id) then
+    have[id] = true
+    ids[#ids + 1] = id
+  end
+end
+local out = {}
+for i = 1, #ids, 1000 do
+  local last = math.min(i + 999, #ids)
+  local labels = redis.call('HMGET', KEYS[3], unpack(ids, i, last))
+  for j = i, last do
+    out[#out + 1] = ids[j]
+    out[#out + 1] = labels[j - i + 1] or ''
+  end
+end
+return out
+`);
+
+/**
  * KEYS: seen, presence, devices, labels, then per device its reported and sent keys. ARGV: before,
  * now, device ids. Forgets each device still not seen since `before` and not online at `now`
  * (checked again here: it may have come back since the candidates were listed). → how many.
@@ -1228,6 +1256,17 @@ export class RedisStore implements Store, VariablesStore {
       const ids = offline.slice(i, i + CHUNK);
       const labels = await this.redis.hmget(k.labels, ...ids);
       ids.forEach((deviceId, j) => out.push({ deviceId, labels: this.parseJson(labels[j], parseLabels, 'labels', apiKey) ?? {} }));
+    }
+    return out;
+  }
+
+  async listDeviceViews(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>> {
+    const k = this.vsKeys(apiKey);
+    const flat = (await this.run(DEVICE_VIEWS, [k.seen, k.presence, k.labels], [now - rememberMs, now])) as string[];
+    const out: Array<{ deviceId: string; labels: Labels }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const raw = flat[i + 1] as string;
+      out.push({ deviceId: flat[i] as string, labels: raw === '' ? {} : (this.parseJson(raw, parseLabels, 'labels', apiKey) ?? {}) });
     }
     return out;
   }

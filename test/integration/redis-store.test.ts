@@ -261,6 +261,27 @@ describe('RedisStore (Redis only)', () => {
       expect(await values()).to.deep.equal(['5', '4']);
     });
 
+    it("lists the devices a change's pending count is taken against in one command, no MULTI, 2,500 of them too", async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const now = Date.now();
+      const ids = Array.from({ length: 2500 }, (_, i) => `dev-${i}`);
+      await store.touchDevices(k, ids.map((deviceId) => ({ deviceId, address: null, generated: false })), now - 10_000, 60_000);
+      // One seen before the remembered window but online: found through its presence.
+      await store.touchDevice(k, { deviceId: 'early', address: null, generated: false }, now - 120_000, 3_600_000);
+      await store.setLabels(k, 'dev-1700', { platform: 'ios' });
+      const text = async () => (await raw.info('commandstats')) as string;
+      const n = (t: string, name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(t)?.[1] ?? 0);
+      const t0 = await text();
+      const views = await store.listDeviceViews(k, 60_000, now);
+      const t1 = await text();
+      expect([n(t1, 'evalsha') - n(t0, 'evalsha'), n(t1, 'multi') - n(t0, 'multi'), n(t1, 'hmget') - n(t0, 'hmget')]).to.deep.equal([1, 0, 3]);
+      expect(views).to.have.length(2501);
+      expect(views.find((v) => v.deviceId === 'dev-1700')?.labels).to.deep.equal({ platform: 'ios' });
+      expect(views.find((v) => v.deviceId === 'early')?.labels).to.deep.equal({});
+      expect(views.map((v) => v.deviceId).sort()).to.deep.equal((await store.listDevices(k, 60_000, now)).map((d) => d.deviceId).sort());
+    });
+
     it("writes a batch's delivered counts with one XRANGE, and still only on entries that are there", async () => {
       const store = await newStore();
       const k = newApiKey();
