@@ -277,15 +277,21 @@ return out
  * with their delivered counts; returns how many. XRANGE before XTRIM only to learn the ids: normally
  * none or one per commit. `firstms` and `len` (the first entry's time and the length, or nil to ask
  * the stream) spare a commit that knows them from its XINFO the XRANGE that finds nothing old and
- * the XLEN: two of the few commands a commit runs per batch.
+ * the XLEN: two of the few commands a commit runs per batch. The delivered counts of the entries
+ * dropped go in one HDEL per 1,000 (a commit past maxEntries dropped one per change, each its own HDEL).
  */
 const TRIM_LUA = `
+local function forget(delivered, entries)
+  local ids = {}
+  for _, e in ipairs(entries) do ids[#ids + 1] = e[1] end
+  for i = 1, #ids, 1000 do redis.call('HDEL', delivered, unpack(ids, i, math.min(i + 999, #ids))) end
+end
 local function trim(stream, delivered, cutoff, maxn, firstms, len)
   local n = 0
   if cutoff > 0 and (firstms == nil or firstms < cutoff) then
     local old = redis.call('XRANGE', stream, '-', string.format('%.0f', cutoff - 1))
     if #old > 0 then
-      for _, e in ipairs(old) do redis.call('HDEL', delivered, e[1]) end
+      forget(delivered, old)
       redis.call('XTRIM', stream, 'MINID', string.format('%.0f', cutoff))
       n = #old
       if len ~= nil then len = len - #old end
@@ -294,7 +300,7 @@ local function trim(stream, delivered, cutoff, maxn, firstms, len)
   if len == nil then len = redis.call('XLEN', stream) end
   if len > maxn then
     local over = redis.call('XRANGE', stream, '-', '+', 'COUNT', len - maxn)
-    for _, e in ipairs(over) do redis.call('HDEL', delivered, e[1]) end
+    forget(delivered, over)
     redis.call('XTRIM', stream, 'MAXLEN', maxn)
     n = n + #over
   end
@@ -390,17 +396,34 @@ const MAX_SENT_PARSED = 50_000;
 /**
  * KEYS: history, delivered. ARGV: the lowest and highest id, then id, count, id, count, …: each count
  * set only for an entry still there, so pruned ids leave nothing behind. The ids of one call are a
- * batch's, next to each other in the stream: one XRANGE over their span (a few more entries than
- * asked for at most, as another node's commits may sit between) finds them all, where an XRANGE
- * per id was a command per change; an id that span leaves out is looked up alone, as before.
+ * batch's, next to each other in the stream: one XRANGE over their span (a page of 512 entries, a
+ * second if the span is longer: changes of the batch with nothing delivered and another node's
+ * commits may sit between) finds them all, where an XRANGE per id was a command per change; an id
+ * those pages leave out is looked up alone, as before.
  */
 const SET_DELIVERED_MANY = script(`
-local want = (#ARGV - 2) / 2
-local found = {}
-for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', want + 64)) do found[e[1]] = true end
+local wanted, left = {}, 0
+for i = 3, #ARGV, 2 do
+  if not wanted[ARGV[i]] then
+    wanted[ARGV[i]] = false
+    left = left + 1
+  end
+end
+local from = ARGV[1]
+for _ = 1, 2 do
+  local page = redis.call('XRANGE', KEYS[1], from, ARGV[2], 'COUNT', 512)
+  for _, e in ipairs(page) do
+    if wanted[e[1]] == false then
+      wanted[e[1]] = true
+      left = left - 1
+    end
+  end
+  if left == 0 or #page < 512 then break end
+  from = '(' .. page[#page][1]
+end
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
-  if found[id] or #redis.call('XRANGE', KEYS[1], id, id) > 0 then redis.call('HSET', KEYS[2], id, ARGV[i + 1]) end
+  if wanted[id] or #redis.call('XRANGE', KEYS[1], id, id) > 0 then redis.call('HSET', KEYS[2], id, ARGV[i + 1]) end
 end
 return 1
 `);

@@ -226,13 +226,13 @@ describe('RedisStore (Redis only)', () => {
 
   describe('the change path', () => {
     /** Redis's calls of these commands so far, scripts' own calls included (INFO commandstats). */
-    const calls = async (): Promise<Record<'xrange' | 'xlen' | 'hset', number>> => {
+    const calls = async (): Promise<Record<'xrange' | 'xlen' | 'hset' | 'hdel', number>> => {
       const text = (await raw.info('commandstats')) as string;
       const n = (name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0);
-      return { xrange: n('xrange'), xlen: n('xlen'), hset: n('hset') };
+      return { xrange: n('xrange'), xlen: n('xlen'), hset: n('hset'), hdel: n('hdel') };
     };
     const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
-    const commitAt = (store: RedisStore, k: string, version: number, values: string[], at: number, bounds = { maxEntries: 1000, maxAgeMs: 3_600_000 }) =>
+    const commitAt = (store: RedisStore, k: string, version: number, values: string[], at: number, bounds = { maxEntries: 5000, maxAgeMs: 3_600_000 }) =>
       store.commitMany(
         k,
         values.map((value) => {
@@ -243,7 +243,7 @@ describe('RedisStore (Redis only)', () => {
         bounds,
       );
 
-    it('commits with nothing to prune without asking the stream for old entries or its length, and still prunes by age and by count', async () => {
+    it('commits with nothing to prune without asking the stream for old entries or its length, and still prunes by age and by count, the counts of what it drops in one HDEL', async () => {
       const store = await newStore();
       const k = newApiKey();
       const t = Date.now();
@@ -259,6 +259,14 @@ describe('RedisStore (Redis only)', () => {
       expect(await values()).to.deep.equal(['3']);
       expect((await commitAt(store, k, 4, ['4', '5'], t + 2001, { maxEntries: 2, maxAgeMs: 1000 })).ok).to.equal(true);
       expect(await values()).to.deep.equal(['5', '4']);
+      // Five dropped at once, their delivered counts with them: one HDEL.
+      for (const e of await store.listHistory(k, { limit: 10 })) await store.setDelivered(k, e.id, 1);
+      const c2 = await calls();
+      expect((await commitAt(store, k, 6, ['6', '7', '8', '9', '10'], t + 2002, { maxEntries: 2, maxAgeMs: 1000 })).ok).to.equal(true);
+      const c3 = await calls();
+      expect(c3.hdel - c2.hdel).to.equal(1);
+      expect(await values()).to.deep.equal(['10', '9']);
+      expect(await raw.hlen(`${prefix}delivered:{${k}:vs}`)).to.equal(0);
     });
 
     it("lists the devices a change's pending count is taken against in one command, no MULTI, 2,500 of them too", async () => {
@@ -294,10 +302,25 @@ describe('RedisStore (Redis only)', () => {
       const c1 = await calls();
       expect([c1.xrange - c0.xrange, c1.hset - c0.hset]).to.deep.equal([1, 3]);
       expect((await store.listHistory(k, { limit: 3 })).map((e) => e.delivered)).to.deep.equal([3, 2, 1]);
+      // A batch's first and last of 300 (those between reached nobody): still one XRANGE; of 600, two.
+      for (const [size, xranges] of [
+        [300, 1],
+        [600, 2],
+      ] as const) {
+        const state = await store.readState(k);
+        const big = await commitAt(store, k, state.stateVersion, Array.from({ length: size }, (_, i) => String(i)), t);
+        if (!big.ok) throw new Error('refused');
+        const ends = [big.entries[0]?.id as string, big.entries.at(-1)?.id as string];
+        const b0 = await calls();
+        await store.setDeliveredMany(k, ends.map((id) => ({ id, delivered: 4 })));
+        const b1 = await calls();
+        expect([b1.xrange - b0.xrange, b1.hset - b0.hset], `${size}`).to.deep.equal([xranges, 2]);
+        for (const id of ends) expect((await store.getHistoryEntry(k, id))?.delivered).to.equal(4);
+      }
       // Ids far apart (many entries between them), one that never was between them, one pruned away:
       // the ones there are set, the others leave nothing in the delivered hash.
-      const between = await commitAt(store, k, 3, Array.from({ length: 100 }, (_, i) => String(i)), t + 1);
-      const last = await commitAt(store, k, 103, ['z'], t + 2);
+      const between = await commitAt(store, k, (await store.readState(k)).stateVersion, Array.from({ length: 100 }, (_, i) => String(i)), t + 1);
+      const last = await commitAt(store, k, (await store.readState(k)).stateVersion, ['z'], t + 2);
       if (!between.ok || !last.ok) throw new Error('refused');
       const lastId = last.entries[0]?.id as string;
       const [ms, seq] = (ids[0] as string).split('-').map(Number) as [number, number];
