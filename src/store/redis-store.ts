@@ -344,10 +344,27 @@ local i = 5 + 2 * n
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   local c = tonumber(ARGV[i])
   i = i + 1
+  -- The writes of a hash in one HDEL and one HSET (per 1,000 fields), not a command per field: a
+  -- field named twice first writes what came before it, so the last write of a field still wins.
+  local sets, dels, named = {}, {}, {}
+  local function flush()
+    for j = 1, #dels, 1000 do redis.call('HDEL', key, unpack(dels, j, math.min(j + 999, #dels))) end
+    for j = 1, #sets, 2000 do redis.call('HSET', key, unpack(sets, j, math.min(j + 1999, #sets))) end
+    sets, dels, named = {}, {}, {}
+  end
   for _ = 1, c do
-    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+    local f = ARGV[i]
+    if named[f] then flush() end
+    named[f] = true
+    if ARGV[i + 1] == '' then
+      dels[#dels + 1] = f
+    else
+      sets[#sets + 1] = f
+      sets[#sets + 1] = ARGV[i + 1]
+    end
     i = i + 2
   end
+  flush()
 end
 local lm, ls = -1, -1
 local len, firstms = 0, nil
@@ -399,7 +416,7 @@ const MAX_SENT_PARSED = 50_000;
  * batch's, next to each other in the stream: one XRANGE over their span (a page of 512 entries, a
  * second if the span is longer: changes of the batch with nothing delivered and another node's
  * commits may sit between) finds them all, where an XRANGE per id was a command per change; an id
- * those pages leave out is looked up alone, as before.
+ * those pages leave out is looked up alone, as before. The counts go in one HSET.
  */
 const SET_DELIVERED_MANY = script(`
 local wanted, left = {}, 0
@@ -421,10 +438,16 @@ for _ = 1, 2 do
   if left == 0 or #page < 512 then break end
   from = '(' .. page[#page][1]
 end
+local sets = {}
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
-  if wanted[id] or #redis.call('XRANGE', KEYS[1], id, id) > 0 then redis.call('HSET', KEYS[2], id, ARGV[i + 1]) end
+  if wanted[id] or #redis.call('XRANGE', KEYS[1], id, id) > 0 then
+    sets[#sets + 1] = id
+    sets[#sets + 1] = ARGV[i + 1]
+  end
 end
+-- One HSET per 1,000 counts (an id named twice: its later count, as one HSET after the other left it).
+for j = 1, #sets, 2000 do redis.call('HSET', KEYS[2], unpack(sets, j, math.min(j + 1999, #sets))) end
 return 1
 `);
 
