@@ -492,6 +492,14 @@ export class MemoryStore implements Store, VariablesStore {
     return out;
   }
 
+  async listDeviceViews(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>> {
+    const k = this.keyVars(apiKey);
+    if (!k) return [];
+    const out: Array<{ deviceId: string; labels: Labels }> = [];
+    for (const [id, lastSeen] of k.seen) if (lastSeen >= now - rememberMs || (k.presence.get(id) ?? 0) > now) out.push({ deviceId: id, labels: k.labels.get(id) ?? {} });
+    return out;
+  }
+
   async getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null> {
     const k = this.keyVars(apiKey);
     const lastSeen = k?.seen.get(deviceId);

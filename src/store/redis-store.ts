@@ -99,6 +99,7 @@ import {
   checkExpect,
   checkLimit,
   checkTtl,
+  compareHistoryIds,
   formatHistoryId,
   parseBefore,
   parseHistoryId,
@@ -274,23 +275,32 @@ return out
 /**
  * Lua: drops history entries older than `cutoff` (by their id's time), then the oldest past `maxn`,
  * with their delivered counts; returns how many. XRANGE before XTRIM only to learn the ids: normally
- * none or one per commit.
+ * none or one per commit. `firstms` and `len` (the first entry's time and the length, or nil to ask
+ * the stream) spare a commit that knows them from its XINFO the XRANGE that finds nothing old and
+ * the XLEN: two of the few commands a commit runs per batch. The delivered counts of the entries
+ * dropped go in one HDEL per 1,000 (a commit past maxEntries dropped one per change, each its own HDEL).
  */
 const TRIM_LUA = `
-local function trim(stream, delivered, cutoff, maxn)
+local function forget(delivered, entries)
+  local ids = {}
+  for _, e in ipairs(entries) do ids[#ids + 1] = e[1] end
+  for i = 1, #ids, 1000 do redis.call('HDEL', delivered, unpack(ids, i, math.min(i + 999, #ids))) end
+end
+local function trim(stream, delivered, cutoff, maxn, firstms, len)
   local n = 0
-  if cutoff > 0 then
+  if cutoff > 0 and (firstms == nil or firstms < cutoff) then
     local old = redis.call('XRANGE', stream, '-', string.format('%.0f', cutoff - 1))
     if #old > 0 then
-      for _, e in ipairs(old) do redis.call('HDEL', delivered, e[1]) end
+      forget(delivered, old)
       redis.call('XTRIM', stream, 'MINID', string.format('%.0f', cutoff))
       n = #old
+      if len ~= nil then len = len - #old end
     end
   end
-  local len = redis.call('XLEN', stream)
+  if len == nil then len = redis.call('XLEN', stream) end
   if len > maxn then
     local over = redis.call('XRANGE', stream, '-', '+', 'COUNT', len - maxn)
-    for _, e in ipairs(over) do redis.call('HDEL', delivered, e[1]) end
+    forget(delivered, over)
     redis.call('XTRIM', stream, 'MAXLEN', maxn)
     n = n + #over
   end
@@ -334,18 +344,41 @@ local i = 5 + 2 * n
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   local c = tonumber(ARGV[i])
   i = i + 1
+  -- The writes of a hash in one HDEL and one HSET (per 1,000 fields), not a command per field: a
+  -- field named twice first writes what came before it, so the last write of a field still wins.
+  local sets, dels, named = {}, {}, {}
+  local function flush()
+    for j = 1, #dels, 1000 do redis.call('HDEL', key, unpack(dels, j, math.min(j + 999, #dels))) end
+    for j = 1, #sets, 2000 do redis.call('HSET', key, unpack(sets, j, math.min(j + 1999, #sets))) end
+    sets, dels, named = {}, {}, {}
+  end
   for _ = 1, c do
-    if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+    local f = ARGV[i]
+    if named[f] then flush() end
+    named[f] = true
+    if ARGV[i + 1] == '' then
+      dels[#dels + 1] = f
+    else
+      sets[#sets + 1] = f
+      sets[#sets + 1] = ARGV[i + 1]
+    end
     i = i + 2
   end
+  flush()
 end
 local lm, ls = -1, -1
+local len, firstms = 0, nil
 if redis.call('EXISTS', KEYS[4]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[4])
   for j = 1, #info, 2 do
-    if info[j] == 'last-generated-id' then
+    local f = info[j]
+    if f == 'last-generated-id' then
       local a, b = string.match(info[j + 1], '^(%d+)%-(%d+)$')
       lm, ls = tonumber(a), tonumber(b)
+    elseif f == 'length' then
+      len = tonumber(info[j + 1])
+    elseif f == 'first-entry' and info[j + 1] then
+      firstms = tonumber(string.match(info[j + 1][1], '^(%d+)%-'))
     end
   end
 end
@@ -359,9 +392,10 @@ for e = 0, n - 1 do
   end
   if ms == 0 and seq == 0 then seq = 1 end
   ids[#ids + 1] = redis.call('XADD', KEYS[4], string.format('%.0f-%.0f', ms, seq), 'e', ARGV[6 + 2 * e])
+  if firstms == nil then firstms = ms end
   lm, ls = ms, seq
 end
-local dropped = trim(KEYS[4], KEYS[5], lm - tonumber(ARGV[3]), tonumber(ARGV[2]))
+local dropped = trim(KEYS[4], KEYS[5], lm - tonumber(ARGV[3]), tonumber(ARGV[2]), firstms, len + n)
 local nv = redis.call('INCRBY', KEYS[1], n)
 local out = {1, nv, dropped}
 for _, id in ipairs(ids) do out[#out + 1] = id end
@@ -376,12 +410,73 @@ return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
 /** Last-sent texts whose parse is kept (sentVar): a few MB at most. */
 const MAX_SENT_PARSED = 50_000;
 
-/** KEYS: history, delivered. ARGV: id, count, id, count, …: each count set only for an entry still there, so pruned ids leave nothing behind. */
+/**
+ * KEYS: history, delivered. ARGV: the lowest and highest id, then id, count, id, count, …: each count
+ * set only for an entry still there, so pruned ids leave nothing behind. The ids of one call are a
+ * batch's, next to each other in the stream: one XRANGE over their span (a page of 512 entries, a
+ * second if the span is longer: changes of the batch with nothing delivered and another node's
+ * commits may sit between) finds them all, where an XRANGE per id was a command per change; an id
+ * those pages leave out is looked up alone, as before. The counts go in one HSET.
+ */
 const SET_DELIVERED_MANY = script(`
-for i = 1, #ARGV, 2 do
-  if #redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i]) > 0 then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local wanted, left = {}, 0
+for i = 3, #ARGV, 2 do
+  if not wanted[ARGV[i]] then
+    wanted[ARGV[i]] = false
+    left = left + 1
+  end
 end
+local from = ARGV[1]
+for _ = 1, 2 do
+  local page = redis.call('XRANGE', KEYS[1], from, ARGV[2], 'COUNT', 512)
+  for _, e in ipairs(page) do
+    if wanted[e[1]] == false then
+      wanted[e[1]] = true
+      left = left - 1
+    end
+  end
+  if left == 0 or #page < 512 then break end
+  from = '(' .. page[#page][1]
+end
+local sets = {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  if wanted[id] or #redis.call('XRANGE', KEYS[1], id, id) > 0 then
+    sets[#sets + 1] = id
+    sets[#sets + 1] = ARGV[i + 1]
+  end
+end
+-- One HSET per 1,000 counts (an id named twice: its later count, as one HSET after the other left it).
+for j = 1, #sets, 2000 do redis.call('HSET', KEYS[2], unpack(sets, j, math.min(j + 1999, #sets))) end
 return 1
+`);
+
+/**
+ * KEYS: seen, presence, labels. ARGV: the oldest last seen remembered, now. → id, labels JSON ('' for
+ * none), id, labels, … of the devices listDevices lists (seen since then, or online at `now` and
+ * seen at all), in one step: the two ZRANGEBYSCOREs, the ZSCOREs of online devices seen before then,
+ * and the labels, HMGET in chunks of 1,000 (under Lua's stack limit for unpack).
+ */
+const DEVICE_VIEWS = script(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local have = {}
+for _, id in ipairs(ids) do have[id] = true end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '+inf')) do
+  if not have[id] and redis.call('ZSCORE', KEYS[1], id) then
+    have[id] = true
+    ids[#ids + 1] = id
+  end
+end
+local out = {}
+for i = 1, #ids, 1000 do
+  local last = math.min(i + 999, #ids)
+  local labels = redis.call('HMGET', KEYS[3], unpack(ids, i, last))
+  for j = i, last do
+    out[#out + 1] = ids[j]
+    out[#out + 1] = labels[j - i + 1] or ''
+  end
+end
+return out
 `);
 
 /**
@@ -1211,6 +1306,17 @@ export class RedisStore implements Store, VariablesStore {
     return out;
   }
 
+  async listDeviceViews(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>> {
+    const k = this.vsKeys(apiKey);
+    const flat = (await this.run(DEVICE_VIEWS, [k.seen, k.presence, k.labels], [now - rememberMs, now])) as string[];
+    const out: Array<{ deviceId: string; labels: Labels }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const raw = flat[i + 1] as string;
+      out.push({ deviceId: flat[i] as string, labels: raw === '' ? {} : (this.parseJson(raw, parseLabels, 'labels', apiKey) ?? {}) });
+    }
+    return out;
+  }
+
   async getDevice(apiKey: string, deviceId: string, now: number): Promise<DeviceRecord | null> {
     const s = await this.redis.zscore(this.vsKeys(apiKey).seen, deviceId);
     if (s === null) return null;
@@ -1667,10 +1773,19 @@ export class RedisStore implements Store, VariablesStore {
   }
 
   async setDeliveredMany(apiKey: string, counts: ReadonlyArray<{ id: string; delivered: number }>): Promise<void> {
-    const args = counts.flatMap((c) => (parseHistoryId(c.id) ? [c.id, c.delivered] : []));
-    if (args.length === 0) return;
+    const args: Array<string | number> = [];
+    let low: { ms: number; seq: number } | null = null;
+    let high: { ms: number; seq: number } | null = null;
+    for (const c of counts) {
+      const id = parseHistoryId(c.id);
+      if (!id) continue;
+      if (!low || compareHistoryIds(id, low) < 0) low = id;
+      if (!high || compareHistoryIds(id, high) > 0) high = id;
+      args.push(c.id, c.delivered);
+    }
+    if (!low || !high) return;
     const k = this.vsKeys(apiKey);
-    await this.run(SET_DELIVERED_MANY, [k.history, k.delivered], args);
+    await this.run(SET_DELIVERED_MANY, [k.history, k.delivered], [formatHistoryId(low), formatHistoryId(high), ...args]);
   }
 
   /** Stream entries as history entries, with their delivered counts. */

@@ -63,4 +63,11 @@ export interface Store {
    * key's actor recounts once a second, and nearly every device is online).
    */
   listOfflineDevices(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>>;
+
+  /**
+   * The devices listDevices would list, with their labels only, in no particular order, in one round
+   * trip: what a change counts its pending devices against (var-changes.ts deliver), once per batch
+   * committed, where listDevices took two and parsed every device's record for its address.
+   */
+  listDeviceViews(apiKey: string, rememberMs: number, now: number): Promise<Array<{ deviceId: string; labels: Labels }>>;
 }

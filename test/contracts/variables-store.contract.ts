@@ -567,6 +567,37 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(await store.listOfflineDevices('NoSuchKey00001', 60_000, now)).to.deep.equal([]);
       });
 
+      it('lists the devices listDevices lists with their labels alone (listDeviceViews), whatever their order', async () => {
+        const now = Date.now();
+        await store.touchDevice(key, { deviceId: 'a', address: '10.0.0.1:1', generated: false }, now - 5000, TTL);
+        await store.touchDevice(key, { deviceId: 'b', address: null, generated: true }, now - 1000, TTL);
+        await store.touchDevice(key, { deviceId: 'c', address: null, generated: false }, now - 3000, 1000);
+        await store.touchDevice(key, { deviceId: 'old', address: null, generated: false }, now - 50_000, 1000);
+        // Seen long ago, online still: listed whatever rememberMs says.
+        await store.touchDevice(key, { deviceId: 'live', address: null, generated: false }, now - 40_000, 3_600_000);
+        await store.setLabels(key, 'b', { platform: 'ios' });
+        await store.setLabels(key, 'live', { build: '7', platform: 'android' });
+        await store.markOffline(key, 'b', now - 500);
+        const views = async (rememberMs: number, at: number) => (await store.listDeviceViews(key, rememberMs, at)).sort((x, y) => x.deviceId.localeCompare(y.deviceId));
+        const listed = async (rememberMs: number, at: number) =>
+          (await store.listDevices(key, rememberMs, at)).map((d) => ({ deviceId: d.deviceId, labels: d.labels })).sort((x, y) => x.deviceId.localeCompare(y.deviceId));
+        expect(await views(10_000, now)).to.deep.equal([
+          { deviceId: 'a', labels: {} },
+          { deviceId: 'b', labels: { platform: 'ios' } },
+          { deviceId: 'c', labels: {} },
+          { deviceId: 'live', labels: { build: '7', platform: 'android' } },
+        ]);
+        for (const [rememberMs, at] of [
+          [10_000, now],
+          [60_000, now],
+          [1, now],
+          [3_600_000, now + TTL + 1],
+          [1, now + 7_200_000],
+        ] as const)
+          expect(await views(rememberMs, at), `${rememberMs} ${at - now}`).to.deep.equal(await listed(rememberMs, at));
+        expect(await store.listDeviceViews('NoSuchKey00001', 60_000, now)).to.deep.equal([]);
+      });
+
       it('offline when marked, or when its presence lapses; remembered for rememberMs, newest first', async () => {
         const now = Date.now();
         await store.touchDevice(key, { deviceId: 'a', address: null, generated: false }, now - 5000, TTL);

@@ -224,6 +224,147 @@ describe('RedisStore (Redis only)', () => {
     });
   });
 
+  describe('the change path', () => {
+    /** Redis's calls of these commands so far, scripts' own calls included (INFO commandstats). */
+    const calls = async (): Promise<Record<'xrange' | 'xlen' | 'hset' | 'hdel', number>> => {
+      const text = (await raw.info('commandstats')) as string;
+      const n = (name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+      return { xrange: n('xrange'), xlen: n('xlen'), hset: n('hset'), hdel: n('hdel') };
+    };
+    const set = (name: string, value: string): Op => ({ kind: 'override.set', override: makeOverride({ name, type: 'string', value }, ALL, 'ana@example.com', Date.now()) });
+    const commitAt = (store: RedisStore, k: string, version: number, values: string[], at: number, bounds = { maxEntries: 5000, maxAgeMs: 3_600_000 }) =>
+      store.commitMany(
+        k,
+        values.map((value) => {
+          const ops = [set('n', value)];
+          return { ops, draft: describeCommit({ overrides: [], strategies: [] }, ops, { at, actor: 'ana@example.com', action: 'override.set', target: null }).draft, by: 'ana@example.com' };
+        }),
+        version,
+        bounds,
+      );
+
+    it('commits with nothing to prune without asking the stream for old entries or its length, and still prunes by age and by count, the counts of what it drops in one HDEL', async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const t = Date.now();
+      expect((await commitAt(store, k, 0, ['0'], t)).ok).to.equal(true);
+      const c0 = await calls();
+      const r = await commitAt(store, k, 1, ['1', '2'], t + 10);
+      const c1 = await calls();
+      expect(r.ok).to.equal(true);
+      expect([c1.xrange - c0.xrange, c1.xlen - c0.xlen]).to.deep.equal([0, 0]);
+      // By age: the first entry is older than the new one's cutoff; by count: one over maxEntries.
+      const values = async () => (await store.listHistory(k, { limit: 10 })).map((e) => e.changes[0]?.after?.value);
+      expect((await commitAt(store, k, 3, ['3'], t + 2000, { maxEntries: 1000, maxAgeMs: 1000 })).ok).to.equal(true);
+      expect(await values()).to.deep.equal(['3']);
+      expect((await commitAt(store, k, 4, ['4', '5'], t + 2001, { maxEntries: 2, maxAgeMs: 1000 })).ok).to.equal(true);
+      expect(await values()).to.deep.equal(['5', '4']);
+      // Five dropped at once, their delivered counts with them: one HDEL.
+      for (const e of await store.listHistory(k, { limit: 10 })) await store.setDelivered(k, e.id, 1);
+      const c2 = await calls();
+      expect((await commitAt(store, k, 6, ['6', '7', '8', '9', '10'], t + 2002, { maxEntries: 2, maxAgeMs: 1000 })).ok).to.equal(true);
+      const c3 = await calls();
+      expect(c3.hdel - c2.hdel).to.equal(1);
+      expect(await values()).to.deep.equal(['10', '9']);
+      expect(await raw.hlen(`${prefix}delivered:{${k}:vs}`)).to.equal(0);
+    });
+
+    it("writes a batch's overrides in one HSET and its cleared ones in one HDEL, leaving the state as one by one", async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const t = Date.now();
+      const many = (version: number, ops: Op[][]) =>
+        store.commitMany(
+          k,
+          ops.map((o) => ({ ops: o, draft: describeCommit({ overrides: [], strategies: [] }, o, { at: t, actor: 'ana@example.com', action: 'override.set', target: null }).draft, by: 'ana@example.com' })),
+          version,
+          { maxEntries: 1000, maxAgeMs: 3_600_000 },
+        );
+      expect((await many(0, [[set('a', '1')], [set('b', '1')], [set('c', '1')]])).ok).to.equal(true);
+      const c0 = await calls();
+      // b set twice and a cleared within the batch: one write each, the later one's.
+      const clearA: Op = { kind: 'override.clear', name: 'a', target: ALL };
+      expect((await many(3, [[set('b', '2')], [clearA], [set('d', '1')], [set('b', '3')]])).ok).to.equal(true);
+      const c1 = await calls();
+      expect([c1.hset - c0.hset, c1.hdel - c0.hdel]).to.deep.equal([1, 1]);
+      const fresh = await (await newStore()).readState(k);
+      expect(fresh.overrides.map((o) => [o.name, o.value])).to.deep.equal([
+        ['b', '3'],
+        ['c', '1'],
+        ['d', '1'],
+      ]);
+    });
+
+    it("lists the devices a change's pending count is taken against in one command, no MULTI, 2,500 of them too", async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const now = Date.now();
+      const ids = Array.from({ length: 2500 }, (_, i) => `dev-${i}`);
+      await store.touchDevices(k, ids.map((deviceId) => ({ deviceId, address: null, generated: false })), now - 10_000, 60_000);
+      // One seen before the remembered window but online: found through its presence.
+      await store.touchDevice(k, { deviceId: 'early', address: null, generated: false }, now - 120_000, 3_600_000);
+      await store.setLabels(k, 'dev-1700', { platform: 'ios' });
+      const text = async () => (await raw.info('commandstats')) as string;
+      const n = (t: string, name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(t)?.[1] ?? 0);
+      const t0 = await text();
+      const views = await store.listDeviceViews(k, 60_000, now);
+      const t1 = await text();
+      expect([n(t1, 'evalsha') - n(t0, 'evalsha'), n(t1, 'multi') - n(t0, 'multi'), n(t1, 'hmget') - n(t0, 'hmget')]).to.deep.equal([1, 0, 3]);
+      expect(views).to.have.length(2501);
+      expect(views.find((v) => v.deviceId === 'dev-1700')?.labels).to.deep.equal({ platform: 'ios' });
+      expect(views.find((v) => v.deviceId === 'early')?.labels).to.deep.equal({});
+      expect(views.map((v) => v.deviceId).sort()).to.deep.equal((await store.listDevices(k, 60_000, now)).map((d) => d.deviceId).sort());
+    });
+
+    it("writes a batch's delivered counts with one XRANGE and one HSET, and still only on entries that are there", async () => {
+      const store = await newStore();
+      const k = newApiKey();
+      const t = Date.now();
+      const batch = await commitAt(store, k, 0, ['a', 'b', 'c'], t);
+      if (!batch.ok) throw new Error('refused');
+      const ids = batch.entries.map((e) => e.id);
+      const c0 = await calls();
+      await store.setDeliveredMany(k, ids.map((id, i) => ({ id, delivered: i + 1 })));
+      const c1 = await calls();
+      expect([c1.xrange - c0.xrange, c1.hset - c0.hset]).to.deep.equal([1, 1]);
+      expect((await store.listHistory(k, { limit: 3 })).map((e) => e.delivered)).to.deep.equal([3, 2, 1]);
+      // A batch's first and last of 300 (those between reached nobody): still one XRANGE; of 600, two.
+      for (const [size, xranges] of [
+        [300, 1],
+        [600, 2],
+      ] as const) {
+        const state = await store.readState(k);
+        const big = await commitAt(store, k, state.stateVersion, Array.from({ length: size }, (_, i) => String(i)), t);
+        if (!big.ok) throw new Error('refused');
+        const ends = [big.entries[0]?.id as string, big.entries.at(-1)?.id as string];
+        const b0 = await calls();
+        await store.setDeliveredMany(k, ends.map((id) => ({ id, delivered: 4 })));
+        const b1 = await calls();
+        expect([b1.xrange - b0.xrange, b1.hset - b0.hset], `${size}`).to.deep.equal([xranges, 1]);
+        for (const id of ends) expect((await store.getHistoryEntry(k, id))?.delivered).to.equal(4);
+      }
+      // Ids far apart (many entries between them), one that never was between them, one pruned away:
+      // the ones there are set, the others leave nothing in the delivered hash.
+      const between = await commitAt(store, k, (await store.readState(k)).stateVersion, Array.from({ length: 100 }, (_, i) => String(i)), t + 1);
+      const last = await commitAt(store, k, (await store.readState(k)).stateVersion, ['z'], t + 2);
+      if (!between.ok || !last.ok) throw new Error('refused');
+      const lastId = last.entries[0]?.id as string;
+      const [ms, seq] = (ids[0] as string).split('-').map(Number) as [number, number];
+      const never = `${ms}-${seq + 50_000}`;
+      await store.setDeliveredMany(k, [
+        { id: ids[0] as string, delivered: 9 },
+        { id: never, delivered: 9 },
+        { id: '1-0', delivered: 9 },
+        { id: lastId, delivered: 8 },
+      ]);
+      expect((await store.getHistoryEntry(k, ids[0] as string))?.delivered).to.equal(9);
+      expect((await store.getHistoryEntry(k, lastId))?.delivered).to.equal(8);
+      const hash = `${prefix}delivered:{${k}:vs}`;
+      expect(await raw.hexists(hash, never)).to.equal(0);
+      expect(await raw.hexists(hash, '1-0')).to.equal(0);
+    });
+  });
+
   describe('a connect storm', () => {
     /** Redis's calls of these commands so far (INFO commandstats). */
     const calls = async (): Promise<{ del: number; multi: number; hset: number; evalsha: number; eval: number }> => {

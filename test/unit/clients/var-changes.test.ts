@@ -302,6 +302,39 @@ describe('VarChanges (commit, then deliver)', () => {
     expect((await store.listHistory(API_KEY, { limit: 5 })).map((e) => e.id)).to.deep.equal([rb.entry.id, ra.entry.id]);
   });
 
+  it('sends the changes of one event-loop turn behind a batch on its way as one batch, not the first alone', async () => {
+    await node({ delivered: 1 });
+    const sizes: number[] = [];
+    const held: Array<() => void> = [];
+    const commitMany = store.commitMany.bind(store);
+    store.commitMany = (apiKey, commits, version, bounds, options) => {
+      sizes.push(commits.length);
+      const r = commitMany(apiKey, commits, version, bounds, options);
+      if (sizes.length > 1) return r;
+      return new Promise((resolve) => held.push(() => resolve(r)));
+    };
+    const first = change(changes, 'a', 1);
+    await eventually(() => expect(sizes).to.have.length(1));
+    // Three requests read in one turn, each its own callback (as uWS calls a handler per request).
+    const rest = await new Promise<Array<Promise<unknown>>>((resolve) => {
+      const out: Array<Promise<unknown>> = [];
+      for (const [name, value] of [['b', 2], ['c', 3], ['d', 4]] as const)
+        setImmediate(() => {
+          out.push(change(changes, name, value));
+          if (out.length === 3) resolve(out);
+        });
+    });
+    await eventually(() => expect(sizes).to.deep.equal([1, 3]));
+    held.forEach((release) => release());
+    const answers = (await Promise.all([first, ...rest])) as Array<{ delivered: number; entry: { changes: Array<{ name: string }> } }>;
+    expect(answers.map((r) => [r.entry.changes[0]?.name, r.delivered])).to.deep.equal([
+      ['a', 1],
+      ['b', 1],
+      ['c', 1],
+      ['d', 1],
+    ]);
+  });
+
   it('computes both again, in order, when the batch ahead is refused and the one chained on it with it', async () => {
     const bounds = { maxEntries: 100, maxAgeMs: 3_600_000 };
     const calls: Array<{ version: number; chained: boolean }> = [];
