@@ -77,7 +77,7 @@
  * (src/redis/migrate-keys.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
+import { autoPipelining, createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
 import { migrateUntaggedKeys } from '../redis/migrate-keys.js';
 import { pino, type Logger } from 'pino';
 import type { StoreConfig } from '../config.js';
@@ -784,11 +784,12 @@ export class RedisStore implements Store, VariablesStore {
       // (a TCP line, an HTTP request) would rather get an error they can report.
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => (this.started ? Math.min(times * 200, 2000) : null),
-      // Every command issued in one tick leaves in one write: a write to a socket costs more than
-      // most of these commands do in Redis, and a busy tick issues many (one setVars per key, an
-      // outbox check per verified socket). Order is kept.
-      enableAutoPipelining: true,
-      // And every MULTI of one turn with them (a verify issues several per connection).
+      // Every command and MULTI issued in one tick leaves in one write: a write to a socket costs
+      // more than most of these commands do in Redis, and a busy tick issues many (one setVars per
+      // key, an outbox check per verified socket, several MULTIs per verify). Order is kept. On a
+      // plain Redis coalesceWrites does it alone; ioredis's auto-pipelining only on a cluster
+      // (AUTO_PIPELINING: its Pipelines outlived the scavenges, one per device line).
+      enableAutoPipelining: autoPipelining(this.opts.url),
       coalesceWrites: true,
     });
     // Without a listener ioredis's 'error' would be an unhandled EventEmitter error and kill the process.
