@@ -169,6 +169,9 @@ interface State {
   recountedAt: number;
 }
 
+/** A key's state as the store reads it, with its version. */
+type KeyState = Awaited<ReturnType<VarStore['readState']>>;
+
 /** Variables one device may have pending before its last-sent is read whole again (a long outage of its messages). */
 const MAX_DIRTY = 256;
 
@@ -206,6 +209,19 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    */
   const dirty = new Map<string, Set<string>>();
   let basis: readonly Override[] | null = null;
+  /**
+   * The newest state version a line of this actor was computed from (every `v:` line of the key's
+   * devices on this node is this actor's). A delivery pass sends from its own batch's state, which
+   * may be older than the newest; it never sends from one older than this, so no device is sent a
+   * value back in time after a verify, report or resync sent it a newer one.
+   */
+  let sentFrom = 0;
+  /** The state read for a step that sends lines: its version raises `sentFrom`. */
+  const readForSend = async (): Promise<KeyState> => {
+    const s = await store.readState(apiKey);
+    if (s.stateVersion > sentFrom) sentFrom = s.stateVersion;
+    return s;
+  };
   /** cache.use, keeping `dirty` relative to the list given. */
   const useList = (list: readonly Override[]): void => {
     cache.use(list);
@@ -317,21 +333,27 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
    * sockets of one conn_up message together: each store step is one round trip for all of them, and
    * the result is what verifying them one after the other would give (a device's second socket
    * reads the last-sent its first one left).
+   *
+   * `inPass`: a delivery pass verifies sockets whose conn_up is still behind its message (takeUp in
+   * deliver), from the pass's state; `reached` then gets, per device whose line went out (or that had
+   * nothing in effect), the variables that were pending for it before the line: what the pass counts
+   * its changes delivered by.
    */
-  const verify = async (es: readonly DeviceConnEntry[]): Promise<void> => {
+  const verify = async (es: readonly DeviceConnEntry[], inPass?: { state: KeyState; reached: Map<string, Set<string>> }): Promise<void> => {
     // From here on the sockets take part in changes, even if a store call below fails.
     for (const e of es) {
       e.up = true;
       dirty.delete(e.deviceKey);
     }
-    const overrides = await store.listOverrides(apiKey);
+    const overrides = (inPass?.state ?? (await readForSend())).overrides;
     useList(overrides);
     // Copied: the cache's lists change with the next list it is given, and these go to the store.
     const inEs = es.map((e) => [...cache.vars(viewOf(e))]);
     // Only a device with something in effect needs its last-sent and reported read: with nothing in
     // effect nothing reaches it, and its last-sent becomes empty whatever it held (a key without
-    // overrides, the common case, costs its verifies no read).
-    const keys = [...new Set(es.flatMap((e, i) => ((inEs[i] as Var[]).length > 0 ? [e.deviceKey] : [])))];
+    // overrides, the common case, costs its verifies no read). In a pass every device is read: what
+    // was pending for it (a restore among them) is what its changes count by, as for a device up.
+    const keys = [...new Set(es.flatMap((e, i) => (inPass || (inEs[i] as Var[]).length > 0 ? [e.deviceKey] : [])))];
     const reads = keys.length > 0 ? await store.getSentAndReported(apiKey, keys) : [];
     const winnersOf = new Map(es.map((e) => [e, cache.winners(viewOf(e))]));
     const lastOf = new Map(keys.map((k, i) => [k, reads[i]?.lastSent ?? new Map<string, Var>()]));
@@ -339,10 +361,14 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const writes: Array<{ deviceId: string; vars: readonly Var[] }> = [];
     const flushed: Array<() => void> = [];
     const sentOk = new Set<DeviceConnEntry>();
+    /** In a pass: per device, what was pending for it before its first socket's line. */
+    const before = new Map<string, Set<string>>();
     es.forEach((e, i) => {
       const view = viewOf(e);
       const inE = inEs[i] as Var[];
+      if (inPass && !before.has(e.deviceKey)) before.set(e.deviceKey, namesOf(cache.pending(view, lastOf.get(e.deviceKey) ?? new Map<string, Var>(), reportedOf.get(e.deviceKey) ?? [])));
       if (inE.length === 0) {
+        if (inPass) inPass.reached.set(e.deviceKey, before.get(e.deviceKey) as Set<string>);
         writes.push({ deviceId: e.deviceKey, vars: inE });
         lastOf.set(e.deviceKey, new Map());
         return;
@@ -353,6 +379,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       const fresh = pending(inE, last, reported).filter((v) => inE.some((x) => x.name === v.name));
       const sent = send([e], inE);
       if (sent) sentOk.add(e);
+      if (sent && inPass) inPass.reached.set(e.deviceKey, before.get(e.deviceKey) as Set<string>);
       writes.push({ deviceId: e.deviceKey, vars: inE });
       lastOf.set(e.deviceKey, new Map(inE.map((v) => [v.name, v])));
       if (fresh.length > 0) {
@@ -379,7 +406,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
   const report = async (e: DeviceConnEntry, reports: ReadonlyArray<readonly Var[]>): Promise<void> => {
     dirty.delete(e.deviceKey);
     // Independent reads, one round trip together.
-    const [overrides, last, reported] = await Promise.all([store.listOverrides(apiKey), store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
+    const [{ overrides }, last, reported] = await Promise.all([readForSend(), store.getLastSent(apiKey, e.deviceKey), store.getReported(apiKey, e.deviceKey)]);
     // The socket's reports since the last one read, folded in order as if read one by one (a game's
     // own value followed by an echo of the override stays the game's own), stored once; what they ask
     // to be sent again goes in one line.
@@ -415,7 +442,40 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
     const here = devicesHere(true);
     /** Devices whose every pending variable read this pass went out: once their last-sent is written, `dirty` knows them. */
     const settled: Array<{ key: string; left: Set<string> }> = [];
-    if (here.size > 0) {
+    // The state as of this batch: exactly the version its last change was committed at when this
+    // node's store still holds it (it committed it, or read it), else the newest it holds if that is
+    // at least as new (another node's commit), else a read. Not older than any line this actor sent
+    // from (`sentFrom`). Sending from a later commit's state would send that commit's values in this
+    // batch's line, and a value it replaced (its own line due) would never reach the device.
+    const needed = versionNeeded(batch);
+    const want = needed === null ? null : Math.max(needed, sentFrom);
+    const stateP = here.size === 0 ? null : want === null ? store.readState(apiKey) : store.lastState(apiKey, want).then((s) => (s.stateVersion >= want ? s : store.readState(apiKey)));
+    // A device none of whose sockets is up yet (verified, its conn_up behind this message) is verified
+    // now, from this pass's state, before the pass answers: counted as reached only by a line it got.
+    // Left to its conn_up, it would be sent whatever is in effect by then, and a change whose answer
+    // let the next change of the variable go (the /ws same-variable wait) would never get a line of
+    // its own. Not for a resync (no change to answer; the restarted actor's conn_ups follow).
+    const takeUp = batch.some((c) => c.changes !== undefined && c.changes.length > 0);
+    if (stateP && takeUp) {
+      const starting: DeviceConnEntry[] = [];
+      for (const all of here.values()) if (all.every((c) => !c.up)) starting.push(...all);
+      if (starting.length > 0) {
+        const reached = new Map<string, Set<string>>();
+        const state = await stateP;
+        if (state.stateVersion > sentFrom) sentFrom = state.stateVersion;
+        await verify(starting, { state, reached });
+        const firstOf = new Map<string, DeviceConnEntry>();
+        for (const e of starting) {
+          here.delete(e.deviceKey);
+          if (!firstOf.has(e.deviceKey)) firstOf.set(e.deviceKey, e);
+        }
+        for (const [key, names] of reached) {
+          const view = viewOf(firstOf.get(key) as DeviceConnEntry);
+          for (const c of batch) if (reaches(c, view, names)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
+        }
+      }
+    }
+    if (stateP && here.size > 0) {
       const groups = [...here.values()];
       const keys = groups.map((all) => (all[0] as DeviceConnEntry).deviceKey);
       // The batch's variables; a change that names none (a resync) reads every device whole.
@@ -441,16 +501,15 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
       for (const p of planned) if (p) for (const n of p) partNames.add(n);
       // Independent reads, one round trip together. The state's own list, not listOverrides' copy of
       // it: the cache only reads it, and a pass per batch copied a thousand overrides each time. The
-      // state as this node's store holds it when that is at least the batch's commit (the node that
-      // committed the batch holds exactly it): a later commit is delivered by a pass of its own, so
-      // a read would only have asked Redis for a version it already has, once per pass.
-      const needed = versionNeeded(batch);
-      const stateP = needed === null ? store.readState(apiKey) : store.lastState(apiKey).then((s) => (s.stateVersion >= needed ? s : store.readState(apiKey)));
+      // state (stateP above) as this node's store holds it when it holds the batch's commit (the node
+      // that committed the batch does): a later commit is delivered by a pass of its own, so a read
+      // would only have asked Redis for a version it already has, once per pass.
       const [keyState, wholeReads, partReads] = await Promise.all([
         stateP,
         wholeKeys.length > 0 ? store.getSentAndReported(apiKey, wholeKeys) : Promise.resolve([]),
         partKeys.length > 0 ? store.getSentAndReported(apiKey, partKeys, [...partNames]) : Promise.resolve([]),
       ]);
+      if (keyState.stateVersion > sentFrom) sentFrom = keyState.stateVersion;
       useList(keyState.overrides);
       const reads: Array<{ lastSent: Map<string, Var>; reported: Var[] } | undefined> = [];
       /** Per device read in part: its line (pending among what was read) and what may be pending beyond it. */
@@ -496,8 +555,8 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
         const read = reads[i] ?? { lastSent: new Map<string, Var>(), reported: [] };
         const conns = all.filter((c) => c.up);
         if (conns.length === 0) {
-          // Verified, its conn_up right behind this message: that sends it every override in effect,
-          // these changes included, so they reach it now all the same.
+          // A resync only (changes take such a device up above): verified, its conn_up right behind this
+          // message, which sends it every override in effect.
           const view = viewOf(first);
           const todo = namesOf(cache.pending(view, read.lastSent, read.reported));
           for (const c of batch) if (reaches(c, view, todo)) delivered.set(c, (delivered.get(c) ?? 0) + 1);
@@ -645,8 +704,12 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           const e = live[0];
           if (e && msg.resume) {
             e.up = true;
-            await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null)));
-          } else if (live.length > 0) await guarded('verify', () => verify(live));
+            await guarded('resume', async () => void (await sync(connsOf(e.deviceKey), (await readForSend()).overrides, null)));
+          } else {
+            // A socket a delivery pass took up already got its line there.
+            const fresh = live.filter((x) => !x.up);
+            if (fresh.length > 0) await guarded('verify', () => verify(fresh));
+          }
           await touched;
           scheduleRecount(state, ctx);
           break;
@@ -663,7 +726,7 @@ function clientBehaviour(apiKey: string, deps: ClientDeps) {
           dirty.delete(e.deviceKey);
           await guarded('labels', async () => {
             await store.setLabels(apiKey, e.deviceKey, msg.labels);
-            await sync(connsOf(e.deviceKey), await store.listOverrides(apiKey), null);
+            await sync(connsOf(e.deviceKey), (await readForSend()).overrides, null);
           });
           break;
         }

@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { parseRedisUrl } from './url.js';
+import { isClusterUrl, parseRedisUrl } from './url.js';
 
 export { isClusterUrl, parseRedisUrl, redactRedisUrl, RedisUrlError, type RedisTarget } from './url.js';
 
@@ -101,6 +101,24 @@ function coalesceWrites(redis: Redis): void {
       return write.apply(this, args as never);
     } as Socket['write'];
   });
+}
+
+/**
+ * AUTO_PIPELINING: whether a connection that coalesces its writes should also have ioredis's
+ * auto-pipelining, which sends a tick's commands as one Pipeline: only on a cluster, which
+ * coalesceWrites does not cover. On a plain Redis the cork already sends a turn's commands in one
+ * writev, in the order issued (auto-pipelining sent a turn's MULTIs ahead of its plain commands, so
+ * a read issued right after a write could miss it), and the Pipelines cost the latency tail: with a
+ * Pipeline per device line (one PUBLISH and one EVALSHA each, 1,000 lines/s, `--trace-gc-nvp`),
+ * every scavenge copied about 2 MB and promoted about all the previous one had copied (their objects
+ * were still reachable half a second on), so each scavenge paused 4-9 ms and a mark-compact followed
+ * every 2 s. Over the latency bench's two i: runs, side by side twice: 26.9 and 34.3 MB promoted with
+ * auto-pipelining, 9.5 and 7.4 MB without; 21 and 23 scavenges against 17 and 17. A bare client
+ * publishing 1,000/s showed the same: 2-3.5 MB survivors per scavenge with a Pipeline per message,
+ * auto or explicit, 70 kB with plain commands.
+ */
+export function autoPipelining(url: string): boolean {
+  return isClusterUrl(url);
 }
 
 export function isCluster(client: RedisClient): client is Cluster {

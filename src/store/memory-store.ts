@@ -20,6 +20,7 @@ import { withOverrideOps } from '../variables/override-list.js';
 import type { Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitManyOptions, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import { EARLIER_STATES } from '../variables/store-contract.js';
 import { Journal, removeSegmentsBefore, replayJournal } from './journal.js';
 import { LoginLimiter, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -236,6 +237,8 @@ export class MemoryStore implements Store, VariablesStore {
   private readonly variables = new Map<string, KeyVariables>();
   /** Per key, the version this store's last commitMany left, while nothing refused since (CommitManyOptions.chained). */
   private readonly lastCommitLeft = new Map<string, number>();
+  /** Per key, the states its last commits replaced, newest first (EARLIER_STATES): lastState(key, version). */
+  private readonly earlier = new Map<string, Array<{ overrides: readonly Override[]; strategies: readonly StrategyRecord[]; stateVersion: number }>>();
   /** Failed sign-ins per emailKey; never journaled (a restart forgets them, as it always has). */
   private readonly logins = new LoginLimiter();
 
@@ -568,9 +571,10 @@ export class MemoryStore implements Store, VariablesStore {
     return { overrides: k?.overrides ?? NO_OVERRIDES, strategies: [...(k?.strategies.values() ?? [])], stateVersion: k?.stateVersion ?? 0 };
   }
 
-  /** Always the current state: this store is the only one. */
-  lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
-    return this.readState(apiKey);
+  /** The current state (this store is the only one), or the one at `version` while it is among the last few. */
+  lastState(apiKey: string, version?: number): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    const at = version === undefined ? undefined : this.earlier.get(apiKey)?.find((s) => s.stateVersion === version);
+    return at ? Promise.resolve({ overrides: at.overrides, strategies: [...at.strategies], stateVersion: at.stateVersion }) : this.readState(apiKey);
   }
 
   async listOverrides(apiKey: string): Promise<Override[]> {
@@ -605,6 +609,14 @@ export class MemoryStore implements Store, VariablesStore {
     if (now !== stateVersion || !behind) {
       this.lastCommitLeft.delete(apiKey);
       return { ok: false, stateVersion: now };
+    }
+    // The state these commits replace, for lastState(key, version): a delivery pass of it may run after them.
+    const replaced = this.keyVars(apiKey);
+    if (replaced && commits.length > 0) {
+      const list = this.earlier.get(apiKey) ?? [];
+      list.unshift({ overrides: replaced.overrides, strategies: [...replaced.strategies.values()], stateVersion: replaced.stateVersion });
+      if (list.length > EARLIER_STATES) list.length = EARLIER_STATES;
+      this.earlier.set(apiKey, list);
     }
     const entries: HistoryEntry[] = [];
     const written: Promise<void>[] = [];

@@ -77,7 +77,7 @@
  * (src/redis/migrate-keys.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
+import { autoPipelining, createRedisClient, redactRedisUrl, type RedisClient } from '../redis/connect.js';
 import { migrateUntaggedKeys } from '../redis/migrate-keys.js';
 import { pino, type Logger } from 'pino';
 import type { StoreConfig } from '../config.js';
@@ -90,6 +90,7 @@ import { positionOf, withOverrideOps } from '../variables/override-list.js';
 import { overrideKey, type Override } from '../variables/overrides.js';
 import type { Op } from '../variables/strategies.js';
 import type { CommitExpect, CommitManyOptions, CommitManyResult, CommitResult, DeviceRecord, StrategyRecord, VariablesStore } from '../variables/store-contract.js';
+import { EARLIER_STATES } from '../variables/store-contract.js';
 import { LOGIN_MAX_KEPT_FAILURES_OVER, type LoginOutcome, type LoginRule } from './login-limiter.js';
 import { emailKey, hashPassword, newApiKey, newToken, verifyAgainstDummy, verifyPassword } from './passwords.js';
 import type { Store } from './store.js';
@@ -818,6 +819,12 @@ export class RedisStore implements Store, VariablesStore {
    * version fails in COMMIT whatever this says.
    */
   private readonly stateCache = new Map<string, RawState>();
+  /**
+   * Per key in stateCache, the states it held before its current one, newest first (EARLIER_STATES),
+   * without their parse maps: lastState(key, version) for a delivery pass whose batch the next
+   * commit has already replaced here.
+   */
+  private readonly earlierStates = new Map<string, RawState[]>();
   private readonly vsKeyCache = new Map<string, VsKeys>();
   /**
    * Per key, the version our commit on its way will leave (while one is): a read sent meanwhile runs
@@ -879,11 +886,12 @@ export class RedisStore implements Store, VariablesStore {
       // (a TCP line, an HTTP request) would rather get an error they can report.
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => (this.started ? Math.min(times * 200, 2000) : null),
-      // Every command issued in one tick leaves in one write: a write to a socket costs more than
-      // most of these commands do in Redis, and a busy tick issues many (one setVars per key, an
-      // outbox check per verified socket). Order is kept.
-      enableAutoPipelining: true,
-      // And every MULTI of one turn with them (a verify issues several per connection).
+      // Every command and MULTI issued in one tick leaves in one write: a write to a socket costs
+      // more than most of these commands do in Redis, and a busy tick issues many (one setVars per
+      // key, an outbox check per verified socket, several MULTIs per verify). Order is kept. On a
+      // plain Redis coalesceWrites does it alone; ioredis's auto-pipelining only on a cluster
+      // (AUTO_PIPELINING: its Pipelines outlived the scavenges, one per device line).
+      enableAutoPipelining: autoPipelining(this.opts.url),
       coalesceWrites: true,
     });
     // Without a listener ioredis's 'error' would be an unhandled EventEmitter error and kill the process.
@@ -1568,11 +1576,21 @@ export class RedisStore implements Store, VariablesStore {
 
   private remember(apiKey: string, raw: RawState): void {
     for (const x of raw.strategies) deepFreeze(x);
+    const prev = this.stateCache.get(apiKey);
+    if (prev && prev.stateVersion < raw.stateVersion) {
+      const list = this.earlierStates.get(apiKey) ?? [];
+      list.unshift({ overrides: prev.overrides, places: prev.places, strategies: prev.strategies, stateVersion: prev.stateVersion });
+      if (list.length > EARLIER_STATES) list.length = EARLIER_STATES;
+      this.earlierStates.set(apiKey, list);
+    }
     this.stateCache.delete(apiKey);
     this.stateCache.set(apiKey, raw);
     if (this.stateCache.size > STATE_CACHE_KEYS) {
       const oldest = this.stateCache.keys().next();
-      if (!oldest.done) this.stateCache.delete(oldest.value);
+      if (!oldest.done) {
+        this.stateCache.delete(oldest.value);
+        this.earlierStates.delete(oldest.value);
+      }
     }
   }
 
@@ -1582,8 +1600,10 @@ export class RedisStore implements Store, VariablesStore {
     return { overrides: raw.overrides, strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
   }
 
-  async lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
-    const raw = this.stateCache.get(apiKey) ?? (await this.readRaw(apiKey));
+  async lastState(apiKey: string, version?: number): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }> {
+    const held = this.stateCache.get(apiKey);
+    const earlier = held && version !== undefined && held.stateVersion > version ? this.earlierStates.get(apiKey)?.find((s) => s.stateVersion === version) : undefined;
+    const raw = earlier ?? held ?? (await this.readRaw(apiKey));
     return { overrides: raw.overrides, strategies: raw.strategies.map((x) => x.s), stateVersion: raw.stateVersion };
   }
 

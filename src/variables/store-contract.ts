@@ -21,6 +21,14 @@ import type { Labels } from './labels.js';
 import type { Override } from './overrides.js';
 import type { Op, Strategy } from './strategies.js';
 
+/**
+ * The earlier versions of a key's state a store keeps besides its newest, for lastState(key,
+ * version): a key's commits run at most one batch ahead of the one being delivered (var-changes.ts
+ * drain), and a client actor's pass takes what arrived while it was busy together, so a delivery
+ * pass finds its batch among the last few.
+ */
+export const EARLIER_STATES = 4;
+
 export interface DeviceRecord {
   readonly deviceId: string;
   readonly labels: Labels;
@@ -120,8 +128,12 @@ export interface VariablesStore {
    * readState without a round trip when this store holds the key's state: as it last read or
    * committed it here, so possibly stale when another node committed since (a commit at its version
    * is then refused, and the caller reads again). A store that holds none reads it.
+   *
+   * With `version`: the state at exactly that version when this store still holds it (its own
+   * commits' and reads' last few versions of the key, EARLIER_STATES), else as without. A delivery
+   * pass sends from its batch's own state, not from the next batch's committed meanwhile.
    */
-  lastState(apiKey: string): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }>;
+  lastState(apiKey: string, version?: number): Promise<{ overrides: readonly Override[]; strategies: StrategyRecord[]; stateVersion: number }>;
   listOverrides(apiKey: string): Promise<Override[]>;
   listStrategies(apiKey: string): Promise<StrategyRecord[]>;
   getStrategy(apiKey: string, name: string): Promise<StrategyRecord | null>;

@@ -10,7 +10,7 @@ import type { Store } from '../../src/store/store.js';
 import { HISTORY_ID_RE } from '../../src/store/variables-common.js';
 import { commit as describeCommit, rollback, type HistoryAction, type HistoryBounds, type HistoryEntry } from '../../src/variables/history.js';
 import { makeOverride } from '../../src/variables/overrides.js';
-import type { CommitResult, StrategyRecord, VariablesStore } from '../../src/variables/store-contract.js';
+import { EARLIER_STATES, type CommitResult, type StrategyRecord, type VariablesStore } from '../../src/variables/store-contract.js';
 import type { Op } from '../../src/variables/strategies.js';
 import { ALL, type Target } from '../../src/variables/target.js';
 
@@ -152,6 +152,30 @@ export function variablesStoreContract(name: string, makeStore: () => Promise<Va
         expect(last.stateVersion).to.equal(2);
         expect(last.overrides.map((o) => o.name)).to.deep.equal(['b']);
         expect(await store.lastState(newApiKey())).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
+      });
+
+      it('lastState at a version is the state at exactly that version while the store holds it (its last few), else as without one', async () => {
+        await ok([set('a', '1')]);
+        const v1 = await store.readState(key);
+        await ok([set('a', '2'), put('fast', [v('a', '3')])], { action: 'strategy.create' });
+        const v2 = await store.readState(key);
+        await ok([clear('a'), set('b', '1')]);
+        const v3 = await store.readState(key);
+        expect([v1, v2, v3].map((s) => s.stateVersion)).to.deep.equal([1, 2, 3]);
+        // A delivery pass of the first commit, run after the next two.
+        expect(await store.lastState(key, 1)).to.deep.equal(v1);
+        expect(await store.lastState(key, 2)).to.deep.equal(v2);
+        expect(await store.lastState(key, 3)).to.deep.equal(v3);
+        expect(await store.lastState(key, 9)).to.deep.equal(v3);
+        for (let i = 0; i <= EARLIER_STATES; i++) await ok([set('c', String(i))]);
+        const now = await store.readState(key);
+        // Gone from the last few: the newest, as without a version.
+        expect(await store.lastState(key, 1)).to.deep.equal(now);
+        const previous = await store.lastState(key, now.stateVersion - 1);
+        expect(previous.stateVersion).to.equal(now.stateVersion - 1);
+        expect(previous.overrides.map((o) => `${o.name}=${o.value}`)).to.deep.equal(['b=1', `c=${EARLIER_STATES - 1}`]);
+        for (const o of previous.overrides) expect(Object.isFrozen(o)).to.equal(true);
+        expect(await store.lastState(newApiKey(), 1)).to.deep.equal({ overrides: [], strategies: [], stateVersion: 0 });
       });
 
       it('keeps overrides of one variable on different targets apart', async () => {

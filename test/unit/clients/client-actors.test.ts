@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { ClientActors, clientsChildSpec, REPORT_TURN_MS, UP_TURN_MS, type VerifiedConn } from '../../../src/clients/client-actors.js';
-import type { DeviceConnEntry } from '../../../src/clients/client.js';
+import type { ClientMsg, DeviceConnEntry } from '../../../src/clients/client.js';
 import { ackChannel } from '../../../src/clients/var-changes.js';
 import type { DashboardEvent, DeviceInfo, Gateway } from '../../../src/gateway/gateway.js';
 import { Metrics } from '../../../src/metrics.js';
@@ -249,11 +249,13 @@ describe('ClientActors (the client actors’ service)', () => {
       lines[i] = [];
       return { id: `c-${i}`, verified: { apiKey: API_KEY, deviceId }, write: (line) => (lines[i] as string[]).push(line) > 0, device: (node) => ({ id: `c-${i}`, node }) as unknown as DeviceInfo };
     };
-    /** Counts the store's reads of the key's overrides from here on. */
+    /** Counts the store's reads of the key's overrides from here on (a verify reads them with the state's version). */
     const countReads = () => {
       const n = { listOverrides: 0 };
       const lo = store.listOverrides.bind(store);
+      const rs = store.readState.bind(store);
       store.listOverrides = (k) => ((n.listOverrides += 1), lo(k));
+      store.readState = (k) => ((n.listOverrides += 1), rs(k));
       return n;
     };
 
@@ -531,6 +533,100 @@ describe('ClientActors (the client actors’ service)', () => {
         await eventually(() => expect(decode(lines.at(-1) as string), `version ${String(stateVersion)}`).to.deep.equal([`w${i}=${i}`]));
         expect(n.read, `state reads, version ${String(stateVersion)}`).to.equal(1);
       }
+    });
+  });
+
+  describe('each change its own line', () => {
+    const decode = (line: string) => (JSON.parse(Buffer.from(line.trim().split(':')[2] ?? '', 'base64').toString('utf8')) as Array<{ name: string; value: string }>).map((v) => `${v.name}=${v.value}`);
+    /** The tree with one verified device, `phone`, online; resolves with the lines written to it. */
+    const phoneOnline = async (): Promise<{ tree: Runtime; lines: string[] }> => {
+      const tree = await start();
+      const lines: string[] = [];
+      const conn: VerifiedConn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line) => lines.push(line) > 0, device: (node) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
+      clients.deviceVerified(conn, (tree.find('/root/conn') as unknown as { ref: ActorRef<unknown> }).ref);
+      await eventually(async () => expect((await store.listDevices(API_KEY, 60_000, Date.now())).filter((d) => d.online)).to.have.length(1));
+      return { tree, lines };
+    };
+    /** Commits `name` = `value` for every device straight to the store, as another node would; the change message for it. */
+    const commitSet = async (name: string, value: string, requestId?: string) => {
+      const state = await store.readState(API_KEY);
+      const setAt = Date.now();
+      const ops = [{ kind: 'override.set' as const, override: { name, target: { all: true as const }, value, type: 'integer', setBy: 'other@example.com', setAt } }];
+      const r = await store.commitMany(API_KEY, [{ ops, draft: { at: setAt, actor: 'other@example.com', action: 'override.set', target: { all: true }, changes: [], strategies: [], delivered: 0 }, by: 'other@example.com' }], state.stateVersion, { maxEntries: 100, maxAgeMs: 3_600_000 });
+      if (!r.ok) throw new Error('commit refused');
+      return { historyId: null, actor: 'other@example.com', action: 'override.set', changes: [{ name, target: { all: true }, value, setAt }], stateVersion: r.stateVersion, ...(requestId ? { requestId, replyTo: 'test:acks' } : {}) };
+    };
+    const acks: Array<{ requestId: string; delivered: number }> = [];
+    beforeEach(async () => {
+      acks.length = 0;
+      await pubsub.subscribe('test:acks', (m) => acks.push(m as { requestId: string; delivered: number }));
+    });
+
+    it('a pass sends its own batch’s values, not those of the batch committed behind it before the pass ran (memory store)', async () => {
+      const { lines } = await phoneOnline();
+      // Both committed before the first one's message is taken: the store is at the second's version.
+      const first = await commitSet('x', '1', 'r1');
+      const second = await commitSet('x', '2', 'r2');
+      await pubsub.publish(`${API_KEY}:vars:callback`, first);
+      await eventually(() => expect(acks.map((a) => a.requestId)).to.deep.equal(['r1']));
+      await pubsub.publish(`${API_KEY}:vars:callback`, second);
+      await eventually(() => expect(acks.map((a) => a.requestId)).to.deep.equal(['r1', 'r2']));
+      expect(lines.map(decode)).to.deep.equal([['x=1'], ['x=2']]);
+      expect(acks.map((a) => a.delivered)).to.deep.equal([1, 1]);
+      expect((await store.getLastSent(API_KEY, 'phone')).get('x')?.value).to.equal('2');
+    });
+
+    it('never sends a value older than one a line already carried: a report answered from the newer state first', async () => {
+      const { lines } = await phoneOnline();
+      const first = await commitSet('x', '1', 'r1');
+      await commitSet('x', '2');
+      // The device reports its own value before the first change's message is taken: it is sent the
+      // override in effect now, x=2. The first change's pass must not send it x=1 after that.
+      const conn = { id: 'c-1', verified: { apiKey: API_KEY, deviceId: 'phone' }, write: (line: string) => lines.push(line) > 0, device: (node: string) => ({ id: 'c-1', node }) as unknown as DeviceInfo };
+      clients.deviceReported(conn, [{ name: 'x', type: 'integer', value: '0' }]);
+      await eventually(() => expect(lines.map(decode)).to.deep.equal([['x=2']]));
+      await pubsub.publish(`${API_KEY}:vars:callback`, first);
+      await eventually(() => expect(acks.map((a) => a.requestId)).to.deep.equal(['r1']));
+      expect(lines.map(decode)).to.deep.equal([['x=2']]);
+      // It never got x=1, and holds x=2 (the next change's): not reached, as before.
+      expect(acks.map((a) => a.delivered)).to.deep.equal([0]);
+    });
+
+    it('a device whose conn_up is still behind the change is sent its line by the pass, before the change is answered', async () => {
+      const { lines } = await phoneOnline();
+      // A second device verified, its conn_up not yet taken (the key's actor busy, or the storm turn):
+      // registered, not up, by a connection actor of its own.
+      const tablet: string[] = [];
+      const other = await (rt as Runtime).dynamicSupervisor('/root/clients').startChild({ id: 'tablet-conn', restart: 'temporary', start: worker<null, never>({ init: () => null }) });
+      deviceConns.register(
+        API_KEY,
+        other,
+        { connId: 'c-2', deviceId: 'tablet', deviceKey: 'tablet', generated: false, address: null, up: false, labels: () => ({}), write: (line) => tablet.push(line) > 0, device: () => ({ id: 'c-2' }) as unknown as DeviceInfo },
+      );
+      const one = await clients.change(API_KEY, { name: 'x', value: 1 });
+      // Counted as reached only because it got the line: the next change of the variable may go now.
+      expect(one.delivered).to.equal(2);
+      expect(tablet.map(decode)).to.deep.equal([['x=1']]);
+      const two = await clients.change(API_KEY, { name: 'x', value: 2 });
+      expect(two.delivered).to.equal(2);
+      expect(tablet.map(decode)).to.deep.equal([['x=1'], ['x=2']]);
+      expect(lines.map(decode)).to.deep.equal([['x=1'], ['x=2']]);
+      expect(deviceConns.get(API_KEY, 'c-2')?.up).to.equal(true);
+      expect([...(await store.getLastSent(API_KEY, 'tablet')).values()]).to.deep.equal([{ name: 'x', type: 'integer', value: '2' }]);
+    });
+
+    it('the conn_up that follows a socket a pass took up sends it nothing more, and still records its device', async () => {
+      await phoneOnline();
+      const tablet: string[] = [];
+      const other = await (rt as Runtime).dynamicSupervisor('/root/clients').startChild({ id: 'tablet-conn', restart: 'temporary', start: worker<null, never>({ init: () => null }) });
+      deviceConns.register(API_KEY, other, { connId: 'c-2', deviceId: 'tablet', deviceKey: 'tablet', generated: false, address: null, up: false, labels: () => ({}), write: (line) => tablet.push(line) > 0, device: () => ({ id: 'c-2' }) as unknown as DeviceInfo });
+      expect((await clients.change(API_KEY, { name: 'x', value: 1 })).delivered).to.equal(2);
+      expect(tablet.map(decode)).to.deep.equal([['x=1']]);
+      // Its conn_up, as ClientActors.deviceVerified sends it, arrives now.
+      (clientActors.whereis(API_KEY)?.ref as ActorRef<ClientMsg>).send({ kind: 'conn_up', resume: false, take: () => [{ connId: 'c-2', deviceKey: 'tablet', generated: false, address: null }] });
+      await eventually(async () => expect((await store.getDevice(API_KEY, 'tablet', Date.now()))?.online).to.equal(true));
+      await clients.change(API_KEY, { name: 'y', value: 3 });
+      expect(tablet.map(decode)).to.deep.equal([['x=1'], ['y=3']]);
     });
   });
 
