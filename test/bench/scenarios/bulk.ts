@@ -9,6 +9,7 @@
  */
 import type { BenchContext, Row, ScenarioReport } from '../lib/context.js';
 import { CpuMeter } from '../lib/proc.js';
+import { redisCalls } from '../lib/redis-calls.js';
 import { median } from '../lib/stats.js';
 import type { BulkConfig, BulkResult } from '../gen/bulk.js';
 import { medianCpu } from './ingest.js';
@@ -22,15 +23,6 @@ const ms = (v: number | null | undefined): string => (typeof v === 'number' && N
 interface BulkRun extends BulkResult {
   mode: BulkConfig['mode'];
   cpu: Record<string, number>;
-}
-
-/** Redis's command counts since the last CONFIG RESETSTAT (INFO itself left out), with the most called. */
-export async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<{ total: number; top: Record<string, number> }> {
-  const text = (await redis.info('commandstats')) as string;
-  const list: Array<[string, number]> = [];
-  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && m[1] !== 'config|resetstat') list.push([m[1] as string, Number(m[2])]);
-  list.sort((a, b) => b[1] - a[1]);
-  return { total: list.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(list.slice(0, 14)) };
 }
 
 export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, 'seconds'>> {

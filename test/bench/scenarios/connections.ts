@@ -6,6 +6,7 @@
  */
 import type { BenchContext, ScenarioReport } from '../lib/context.js';
 import { CpuMeter, cpuMs, fdCount, rssBytes } from '../lib/proc.js';
+import { redisCalls } from '../lib/redis-calls.js';
 import { median, sleep } from '../lib/stats.js';
 import type { ConnectionsConfig, ConnectionsResult } from '../gen/connections.js';
 import { medianCpu } from './ingest.js';
@@ -48,15 +49,6 @@ interface ConnectionsRun {
   /** The most called commands over the run, in all. */
   redisTop: Record<string, number>;
   cpu: Record<string, number>;
-}
-
-/** Redis's command counts since the last CONFIG RESETSTAT (INFO and CONFIG themselves left out), with the most called. */
-async function redisCalls(redis: ReturnType<BenchContext['redis']['client']>): Promise<{ total: number; top: Record<string, number> }> {
-  const text = (await redis.info('commandstats')) as string;
-  const list: Array<[string, number]> = [];
-  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info' && !(m[1] as string).startsWith('config')) list.push([m[1] as string, Number(m[2])]);
-  list.sort((a, b) => b[1] - a[1]);
-  return { total: list.reduce((a, [, n]) => a + n, 0), top: Object.fromEntries(list.slice(0, 8)) };
 }
 
 /** Waits until the process uses under a tenth of a core over 250 ms; gives the ms waited. */
@@ -133,7 +125,7 @@ export async function connectionsScenario(ctx: BenchContext): Promise<Omit<Scena
     const settleMs = await untilIdle(daemon.pid, 30_000);
     const cpuIdle = cpuMs(daemon.pid);
     const sysIdle = sysMs(daemon.pid);
-    const calls = await redisCalls(redis);
+    const calls = await redisCalls(redis, 8);
     await sleep(Math.max(0, 2000 - settleMs));
     const rssAfter = rssBytes(daemon.pid) ?? 0;
     const heap1 = await daemon.metric('observerio_nodejs_heap_size_used_bytes');

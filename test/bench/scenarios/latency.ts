@@ -7,7 +7,7 @@
  */
 import type { BenchContext, Row, ScenarioReport } from '../lib/context.js';
 import { CpuMeter } from '../lib/proc.js';
-import { redisCalls } from './bulk.js';
+import { redisCalls } from '../lib/redis-calls.js';
 import { median, type LatencySummary } from '../lib/stats.js';
 import type { LatencyConfig, LatencyResult } from '../gen/latency.js';
 import { medianCpu } from './ingest.js';
