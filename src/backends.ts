@@ -137,20 +137,25 @@ const UNGATED = new Set<PropertyKey>(['start', 'stop', 'health', 'constructor'])
  * open go straight through (no extra await on the hot path); held calls run in the order they came.
  */
 export function gated<B extends Backend>(backend: B, gate: BackendGate): B {
-  const wrapped = new Map<PropertyKey, unknown>();
+  // Each method's wrapper, made once per function: a method replaced on the backend (a test's stub)
+  // is wrapped afresh, not answered by the old one's wrapper.
+  const wrapped = new Map<PropertyKey, { fn: unknown; w: unknown }>();
   return new Proxy(backend, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop, target);
       if (typeof value !== 'function') return value;
-      let w = wrapped.get(prop);
-      if (w === undefined) {
+      let e = wrapped.get(prop);
+      if (e === undefined || e.fn !== value) {
         const fn = value as (...args: unknown[]) => unknown;
-        w = UNGATED.has(prop)
-          ? fn.bind(target)
-          : (...args: unknown[]): unknown => (gate.isOpen ? fn.apply(target, args) : gate.wait().then(() => fn.apply(target, args)));
-        wrapped.set(prop, w);
+        e = {
+          fn,
+          w: UNGATED.has(prop)
+            ? fn.bind(target)
+            : (...args: unknown[]): unknown => (gate.isOpen ? fn.apply(target, args) : gate.wait().then(() => fn.apply(target, args))),
+        };
+        wrapped.set(prop, e);
       }
-      return w;
+      return e.w;
     },
   });
 }

@@ -65,6 +65,14 @@ describe('backends', () => {
       expect(b.open).to.equal(false);
     });
 
+    it('calls a method replaced on the backend after its first call (the replacement, not the old one)', async () => {
+      const b = new RecordingBackend();
+      const handle = await boot(b);
+      expect(await handle.query('a')).to.equal('a@1');
+      b.query = async (tag: string) => `stub:${tag}`;
+      expect(await handle.query('b')).to.equal('stub:b');
+    });
+
     it('holds calls made while the worker restarts, and runs them in order on the new incarnation', async () => {
       const b = new RecordingBackend();
       const handle = await boot(b);
