@@ -26,10 +26,10 @@ export async function requireSession(ctx: HttpContext, info: RequestInfo): Promi
  */
 export async function sessionOf(ctx: HttpContext, token: string): Promise<Session> {
   if (!TOKEN_RE.test(token)) throw new ObserverioError('unauthorized', 'invalid or expired session token');
+  const hit = cachedSession(ctx, token);
+  if (hit) return hit;
   const cache = ctx.sessionRevocations?.sessions;
   const now = Date.now();
-  const hit = cache?.get(token, now);
-  if (hit) return hit;
   const generation = cache?.generation ?? 0;
   let session: Session | null;
   try {
@@ -41,6 +41,25 @@ export async function sessionOf(ctx: HttpContext, token: string): Promise<Sessio
   if (!session) throw new ObserverioError('unauthorized', 'invalid or expired session token');
   cache?.set(token, session, now, generation);
   return session;
+}
+
+/**
+ * The token's session if this node's SessionCache holds it, without waiting: the /ws upgrade then
+ * upgrades synchronously (ws.ts). Null for a token it does not hold, malformed or not.
+ */
+export function cachedSession(ctx: HttpContext, token: string): Session | null {
+  if (!TOKEN_RE.test(token)) return null;
+  return ctx.sessionRevocations?.sessions.get(token, Date.now()) ?? null;
+}
+
+/**
+ * A session this node just created (POST /api/sessions), kept as if read from the store at
+ * `createdAt`: the dashboard's first requests and its /ws upgrade, which follow at once, need no
+ * store read. No sign-out can have dropped it meanwhile: its token is not out yet.
+ */
+export function rememberSession(ctx: HttpContext, session: Session, createdAt: number): void {
+  const cache = ctx.sessionRevocations?.sessions;
+  cache?.set(session.token, session, createdAt, cache.generation);
 }
 
 /**

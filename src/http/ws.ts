@@ -15,11 +15,11 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ERRORS, ObserverioError, type ErrorCode } from '../errors.js';
 import { channels, type OtherValue, type OwnText, type PubSub, type Unsubscribe } from '../pubsub/pubsub.js';
-import { sessionOf, TOKEN_RE } from './auth.js';
+import { cachedSession, sessionOf, TOKEN_RE } from './auth.js';
 import type { HttpContext, RouteModule } from './context.js';
 import { WS_CLOSE_SESSION_ENDED } from './dashboard-sockets.js';
 import { acceptableVarType, onlyKeys, varTypeSchema, varValueSchema } from './api/vars.js';
-import { wireValue } from '../model.js';
+import { wireValue, type Session } from '../model.js';
 import { Reply, requestInfo } from './respond.js';
 import type { LegacyDeliveryEvent, SetVarAnswer, SetVarFrame, WsServerFrame } from '../wire.js';
 import { EVENTS_HEAD, EVENTS_LIST, type DashboardEvents } from '../gateway/gateway.js';
@@ -438,13 +438,22 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
         metrics.httpRequests.inc({ route: 'ws_upgrade', status: String(reply.status || 499) });
       };
       if (!token || !TOKEN_RE.test(token)) return refuse('unauthorized', token ? 'invalid or expired session token' : 'missing ?token=<session token>');
+      const upgrade = (session: Session, later: boolean): void => {
+        const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, unwatch: null, checked: Promise.resolve(), answered: Promise.resolve(), lastByName: new Map(), pending: 0 };
+        reply.done = true;
+        if (later) res.cork(() => res.upgrade(user, key, protocol, extensions, context));
+        else res.upgrade(user, key, protocol, extensions, context);
+        metrics.httpRequests.inc({ route: 'ws_upgrade', status: '101' });
+      };
+      // A session this node holds (read in the last http.sessionCacheMs, or created here at sign-in)
+      // upgrades at once, inside this handler: uWebSockets.js v20.30 can close a socket upgraded later
+      // (corked, after an await) right after its open, with 1006 (uNetworking/uWebSockets PR #1929,
+      // fixed after the only build installable here). The synchronous path is not affected.
+      const cached = cachedSession(ctx, token);
+      if (cached) return upgrade(cached, false);
       sessionOf(ctx, token).then(
         (session) => {
-          if (reply.aborted) return;
-          const user: WsUser = { apiKey: session.apiKey, email: session.email, token, expiresAt: session.expiresAt, remoteAddress: info.remoteAddress, closed: false, expiryTimer: null, feed: null, unwatch: null, checked: Promise.resolve(), answered: Promise.resolve(), lastByName: new Map(), pending: 0 };
-          reply.done = true;
-          res.cork(() => res.upgrade(user, key, protocol, extensions, context));
-          metrics.httpRequests.inc({ route: 'ws_upgrade', status: '101' });
+          if (!reply.aborted) upgrade(session, true);
         },
         (err: unknown) => {
           if (err instanceof ObserverioError) refuse(err.code, err.message);

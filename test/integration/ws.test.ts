@@ -79,6 +79,34 @@ describe('WebSocket /ws (real Redis)', () => {
       expect(refused.status).to.equal(401);
     });
 
+    it('upgrades a session this node created at sign-in without reading the store (synchronously)', async () => {
+      const fresh = await signedInUser(daemon);
+      const store = daemon.ctx.store;
+      const getSession = store.getSession.bind(store);
+      let reads = 0;
+      store.getSession = async () => {
+        reads += 1;
+        throw new Error('the store is down');
+      };
+      try {
+        const c = await ws(fresh);
+        expect(await c.waitFor((f) => f.type === 'ready')).to.deep.equal({ type: 'ready', apiKey: fresh.apiKey, email: fresh.email });
+      } finally {
+        store.getSession = getSession;
+      }
+      expect(reads).to.equal(0);
+    });
+
+    it('upgrades after reading the store a session this node does not hold', async () => {
+      const u = await daemon.ctx.store.authenticate(a.email, a.password);
+      const token = (await daemon.ctx.store.createSession(u!, 60_000)).token;
+      expect(daemon.ctx.sessionRevocations.sessions.get(token, Date.now())).to.equal(null);
+      const c = await WsClient.open(daemon.httpPort, token);
+      sockets.push(c);
+      expect(await c.waitFor((f) => f.type === 'ready')).to.deep.equal({ type: 'ready', apiKey: a.apiKey, email: a.email });
+      expect(daemon.ctx.sessionRevocations.sessions.get(token, Date.now())).to.not.equal(null);
+    });
+
     it('opens 300 sockets one after another, each of them ready and still open (none closed at open)', async () => {
       // uWebSockets.js can close a socket it upgraded asynchronously (after the session check) right
       // after open (uNetworking/uWebSockets PR #1929): one open in a few hundred, code 1006.

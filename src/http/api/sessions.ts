@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ObserverioError } from '../../errors.js';
 import { emailKey } from '../../store/passwords.js';
 import type { User } from '../../model.js';
-import { requireSession } from '../auth.js';
+import { rememberSession, requireSession } from '../auth.js';
 import { route, type RouteModule } from '../context.js';
 import { readJson } from '../respond.js';
 import type { Credentials, SessionAnswer } from '../../wire.js';
@@ -47,7 +47,9 @@ export const sessionRoutes: RouteModule = (app, ctx) => {
         throw new ObserverioError('unauthorized', 'wrong email or password');
       }
       await limiter.succeed(key);
+      const createdAt = Date.now();
       const session = await ctx.store.createSession(user, ctx.config.store.sessionTtlMs);
+      rememberSession(ctx, session, createdAt);
       reply.json(200, { token: session.token, apiKey: session.apiKey, email: session.email, expiresAt: session.expiresAt } satisfies SessionAnswer);
     }),
   );
