@@ -45,10 +45,10 @@ export async function sessionOf(ctx: HttpContext, token: string): Promise<Sessio
 
 /**
  * The token's session if this node's SessionCache holds it, without waiting: the /ws upgrade then
- * upgrades synchronously (ws.ts). Null for a token it does not hold, malformed or not.
+ * upgrades synchronously (ws.ts). Null for a token it does not hold (a malformed one never is: both
+ * callers have checked TOKEN_RE already).
  */
 export function cachedSession(ctx: HttpContext, token: string): Session | null {
-  if (!TOKEN_RE.test(token)) return null;
   return ctx.sessionRevocations?.sessions.get(token, Date.now()) ?? null;
 }
 

@@ -108,8 +108,9 @@ describe('WebSocket /ws (real Redis)', () => {
     });
 
     it('opens 300 sockets one after another, each of them ready and still open (none closed at open)', async () => {
-      // uWebSockets.js can close a socket it upgraded asynchronously (after the session check) right
-      // after open (uNetworking/uWebSockets PR #1929): one open in a few hundred, code 1006.
+      // uWebSockets.js can close a socket it upgraded asynchronously (after a store read of the
+      // session) right after open (uNetworking/uWebSockets PR #1929), code 1006. A signed-in token is
+      // held in memory, so these opens take the synchronous upgrade but for a read each second.
       const closed: number[] = [];
       for (let i = 0; i < 300; i++) {
         const c = await WsClient.open(daemon.httpPort, a.token).catch((err: unknown) => {
