@@ -16,6 +16,7 @@ import { channels, type PubSub } from '../pubsub/pubsub.js';
 import type { Store } from '../store/store.js';
 import type { ClientLog } from '../tcp/protocol.js';
 import type { ChangeTimelineFields, DashboardEvent, DeviceInfo } from '../wire.js';
+import { LogWatch } from './log-watch.js';
 import { RetryQueue } from './retry-queue.js';
 
 // Declared in wire.ts with the other shapes that leave the process; re-exported for the daemon's modules.
@@ -67,6 +68,8 @@ export interface GatewayDeps {
   keyCacheMs?: number;
   /** The retry queue's bound and backoff (config `gateway`); default RETRY_DEFAULTS. */
   retry?: GatewayConfig;
+  /** The live log tail's mute and ack wait (log-watch.ts defaults: 2,000 and 1,000 ms). */
+  logWatch?: { muteMs?: number; ackTimeoutMs?: number };
 }
 
 /** The defaults of config/default.json, for gateways built without a config (tests). */
@@ -101,9 +104,12 @@ export class Gateway {
   private seq = 0;
   private readonly keyCacheMs: number;
   private readonly writes: RetryQueue<Var>;
+  /** Whether each key's live log tail has a watcher anywhere (log-watch.ts). */
+  private readonly logWatch: LogWatch;
 
   constructor(private readonly deps: GatewayDeps) {
     this.keyCacheMs = deps.keyCacheMs ?? 60_000;
+    this.logWatch = new LogWatch({ pubsub: deps.pubsub, nodeId: deps.nodeId, logger: deps.logger, ...deps.logWatch });
     const retry = deps.retry ?? RETRY_DEFAULTS;
     const { metrics, logger } = deps;
     this.writes = new RetryQueue<Var>({
@@ -210,11 +216,32 @@ export class Gateway {
       kind: 'change' as const,
     }));
     this.deps.logs.append(entries);
-    this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId, logs: entries }, 'logs');
+    this.publishLogs(apiKey, deviceId, entries);
+  }
+
+  /**
+   * Resolves once every node publishes the key's live logs (a dashboard feed, after subscribing to
+   * them, before its `ready`): a key nobody watched is muted (log-watch.ts).
+   */
+  watchLogs(apiKey: string): Promise<void> {
+    return this.logWatch.watch(apiKey);
+  }
+
+  /** Keys whose live logs this node does not publish now, as nobody watches them. */
+  get unwatchedLogKeys(): number {
+    return this.logWatch.mutedKeys;
   }
 
   device(event: 'connected' | 'disconnected', device: DeviceInfo): void {
     this.publish(channels.devices(device.apiKey), { type: 'device', event, device }, 'device');
+  }
+
+  /** A key's logs to its dashboards, unless nobody watches them (log-watch.ts). */
+  private publishLogs(apiKey: string, deviceId: string | null, logs: LogEntry[]): void {
+    if (!this.logWatch.live(apiKey)) return;
+    this.deps.metrics.messagesPublished.inc({ kind: 'logs' });
+    const mark = this.logWatch.mark;
+    this.track(this.deps.pubsub.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId, logs } satisfies DashboardEvent).then((nodes) => this.logWatch.reached(apiKey, mark, nodes)));
   }
 
   publish(channel: string, event: DashboardEvent, kind: string): void {
@@ -264,9 +291,7 @@ export class Gateway {
       }
     }
     for (const [apiKey, byDevice] of logEvents) {
-      for (const [device, logs] of byDevice) {
-        this.publish(channels.logs(apiKey), { type: 'logs', apiKey, deviceId: device === NO_DEVICE ? null : device, logs }, 'logs');
-      }
+      for (const [device, logs] of byDevice) this.publishLogs(apiKey, device === NO_DEVICE ? null : device, logs);
     }
   }
 

@@ -123,6 +123,11 @@ export class KeyFeeds {
     /** Each message of the key's channels: this node's own as its text, another node's as its value. */
     private readonly forward: (apiKey: string, message: OwnText | OtherValue) => void,
     private readonly logger: Logger,
+    /**
+     * Run once the key's channels are subscribed, before the feed is ready: tells every node the key's
+     * logs are watched (Gateway.watchLogs), so none keeps them muted from this feed (gateway/log-watch.ts).
+     */
+    private readonly watching: (apiKey: string) => Promise<void> = async () => undefined,
   ) {}
 
   acquire(apiKey: string): FeedHandle {
@@ -173,6 +178,12 @@ export class KeyFeeds {
     if (failed) {
       await Promise.allSettled(unsubs.map((u) => u()));
       throw failed.reason;
+    }
+    try {
+      await this.watching(apiKey);
+    } catch (err) {
+      await Promise.allSettled(unsubs.map((u) => u()));
+      throw err;
     }
     return unsubs;
   }
@@ -344,6 +355,7 @@ export const wsRoutes: RouteModule = (app: TemplatedApp, ctx: HttpContext) => {
       if (typeof event === 'object' && event !== null && (event as { type?: unknown }).type === 'device') presence.nudge(apiKey);
     },
     log,
+    (apiKey) => ctx.gateway.watchLogs(apiKey),
   );
   const open = ctx.dashboardSockets;
   const changes = ctx.clients;
