@@ -149,7 +149,7 @@ async function logsRun(ctx: BenchContext, daemon: DaemonProcess, users: readonly
   const docs0 = (await indexStats(ctx)).documents;
   const batch0 = await lastBatchUid(ctx);
   const dropped0 = await daemon.metric('observerio_logs_dropped_total');
-  const meter = new CpuMeter({ daemon: daemon.pid, meilisearch: ctx.meili.pid });
+  const meter = new CpuMeter({ daemon: daemon.pid, meilisearch: ctx.meili.pid, redis: ctx.redis.pid });
   meter.begin();
   const t0 = performance.now();
   const sentAt = Date.now();
