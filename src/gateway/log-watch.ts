@@ -80,6 +80,7 @@ export class LogWatch {
   private watches = 0;
   private listening: Promise<void> | null = null;
   private heard = false;
+  private warned = false;
   private unsubscribes: Unsubscribe[] = [];
   private readonly waiting = new Map<string, Waiting>();
   private readonly replyTo: string;
@@ -182,10 +183,13 @@ export class LogWatch {
           }
           this.unsubscribes = unsubs;
           this.heard = true;
+          this.warned = false;
         },
         (err: unknown) => {
           if (this.listening === p) this.listening = null;
-          this.opts.logger.warn({ err }, 'cannot subscribe to the log watch channels; every log is published meanwhile');
+          // Tried again on the next log nobody got: one warning per outage, not one per log.
+          if (!this.warned) this.opts.logger.warn({ err }, 'cannot subscribe to the log watch channels; every log is published meanwhile');
+          this.warned = true;
           throw err;
         },
       );
