@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { PubSub, Unsubscribe } from '../pubsub/pubsub.js';
+import type { PubSub } from '../pubsub/pubsub.js';
 
 /** Where dashboards' watches are broadcast to every node. */
 export const LOG_WATCH_CHANNEL = 'observerio:logs:watch';
@@ -81,7 +81,6 @@ export class LogWatch {
   private listening: Promise<void> | null = null;
   private heard = false;
   private warned = false;
-  private unsubscribes: Unsubscribe[] = [];
   private readonly waiting = new Map<string, Waiting>();
   private readonly replyTo: string;
   private readonly prefix = randomBytes(6).toString('base64url');
@@ -119,11 +118,16 @@ export class LogWatch {
       this.listen().catch(() => undefined);
       return;
     }
-    if (mark !== this.watches || this.muted.size >= this.maxMuted) return;
-    this.muted.set(apiKey, performance.now() + this.muteMs);
+    if (mark !== this.watches) return;
+    const now = performance.now();
+    // A key that stopped logging keeps its entry until it is looked at again: past the bound, the
+    // ended mutes go first, so the map does not fill with them and stop muting new keys.
+    if (this.muted.size >= this.maxMuted) for (const [key, until] of this.muted) if (until <= now) this.muted.delete(key);
+    if (this.muted.size >= this.maxMuted) return;
+    this.muted.set(apiKey, now + this.muteMs);
   }
 
-  /** Keys muted on this node now (tests, the admin view). */
+  /** Keys muted on this node now (tests). */
   get mutedKeys(): number {
     return this.muted.size;
   }
@@ -159,29 +163,13 @@ export class LogWatch {
     await acked;
   }
 
-  /** Ends the subscriptions and answers every watch still waiting. */
-  async stop(): Promise<void> {
-    const unsubs = this.unsubscribes;
-    this.unsubscribes = [];
-    this.listening = null;
-    this.heard = false;
-    this.muted.clear();
-    for (const id of [...this.waiting.keys()]) this.settle(id);
-    await Promise.allSettled(unsubs.map((u) => u()));
-  }
-
   /** Subscribes to the watch channel and this node's ack channel, once; a failed attempt is retried by the next call. */
   private listen(): Promise<void> {
     if (!this.listening) {
       const { pubsub } = this.opts;
+      // For the process's life, as the gateway's: the pubsub keeps its handlers across its restarts.
       const p = Promise.all([pubsub.subscribe(LOG_WATCH_CHANNEL, (m) => this.onWatch(m)), pubsub.subscribe(this.replyTo, (m) => this.onAck(m))]).then(
-        (unsubs) => {
-          if (this.listening !== p) {
-            // Stopped meanwhile.
-            void Promise.allSettled(unsubs.map((u) => u()));
-            return;
-          }
-          this.unsubscribes = unsubs;
+        () => {
           this.heard = true;
           this.warned = false;
         },

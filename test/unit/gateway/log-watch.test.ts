@@ -97,7 +97,6 @@ describe('LogWatch: the live log tail only while watched', () => {
     w.reached(KEY, mark, 0);
     expect(w.live(KEY)).to.equal(true);
     expect(w.mutedKeys).to.equal(0);
-    await w.stop();
   });
 
   it('a mute ends after muteMs: one publish goes out again, and mutes again while still nobody listens', async () => {
@@ -137,7 +136,23 @@ describe('LogWatch: the live log tail only while watched', () => {
     expect([...published.keys()].filter((c) => c !== LOG_WATCH_CHANNEL && !c.startsWith('observerio:logs:watch-acks:'))).to.deep.equal([]);
     // Still working.
     await w.watch(KEY);
-    await w.stop();
+  });
+
+  it('past maxMuted, ended mutes make room: a long-lived node keeps muting new keys', async () => {
+    const pubsub = new LocalPubSub({ logger });
+    await pubsub.start();
+    const w = new LogWatch({ pubsub, nodeId: 'n1', logger, muteMs: 20, maxMuted: 3 });
+    await w.watch('warm-up');
+    for (const k of ['k1', 'k2', 'k3']) w.reached(k, w.mark, 0);
+    expect(w.mutedKeys).to.equal(3);
+    // Full, and none has ended: a fourth key is published as before.
+    w.reached('k4', w.mark, 0);
+    expect(w.live('k4')).to.equal(true);
+    await sleep(30);
+    // Those keys logged nothing since: their ended mutes are swept for the new one.
+    w.reached('k5', w.mark, 0);
+    expect(w.live('k5')).to.equal(false);
+    expect(w.mutedKeys).to.equal(1);
   });
 
   it('watch() resolves after the ack wait when a node that heard it stays silent', async () => {
@@ -150,6 +165,5 @@ describe('LogWatch: the live log tail only while watched', () => {
     const t0 = Date.now();
     await w.watch(KEY);
     expect(Date.now() - t0).to.be.within(40, 1000);
-    await w.stop();
   });
 });
