@@ -106,7 +106,7 @@ export async function bulkScenario(ctx: BenchContext): Promise<Omit<ScenarioRepo
   redis.disconnect();
   notes.push('One worker (`observerio serve`), one API key, one device online, 1,024 variables; PUT over 128 keep-alive connections, set_var over 32 sockets (the daemon lets each have 64 frames waiting).');
   notes.push(
-    "Each change that reaches the device is also a `change` entry of its log timeline (DESIGN.md §8), indexed by Meilisearch on the same cores: its CPU is in the line above, beside the daemon's, Redis's and the generator's (together they are what the machine's cores give).",
+    "Each change that reaches the device is also a `change` entry of its log timeline (DESIGN.md §8), indexed by Meilisearch on the same cores: its CPU is in the CPU line above, beside the daemon's, Redis's and the generator's, which share the machine's cores with it.",
   );
   return {
     id: 'bulk',
